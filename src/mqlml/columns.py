@@ -1,0 +1,69 @@
+"""Column names used everywhere in mqlml: the data contract and the scoring output.
+
+One vocabulary: ``probability`` is calibrated (0-1), ``score`` an integer 1-99,
+``grade`` a letter A-D and ``is_mql`` a boolean.
+"""
+
+# --- leads table -----------------------------------------------------------
+LEAD_ID = "lead_id"
+CREATED_AT = "created_at"
+EMAIL = "email"
+JOB_TITLE = "job_title"
+COMPANY_SIZE = "company_size"
+INDUSTRY = "industry"
+COUNTRY = "country"
+LEAD_SOURCE = "lead_source"
+RECOGNISED_LEAD_ATTRIBUTES = (EMAIL, JOB_TITLE, COMPANY_SIZE, INDUSTRY, COUNTRY, LEAD_SOURCE)
+
+# --- activities table ------------------------------------------------------
+OCCURRED_AT = "occurred_at"
+ACTIVITY_TYPE = "activity_type"
+DETAIL = "detail"
+
+# --- outcomes table --------------------------------------------------------
+SQL_AT = "sql_at"
+WON_AT = "won_at"
+LOST_AT = "lost_at"
+DEAL_VALUE = "deal_value"
+
+REQUIRED_COLUMNS = {
+    "leads": (LEAD_ID, CREATED_AT),
+    "activities": (LEAD_ID, OCCURRED_AT, ACTIVITY_TYPE),
+    "outcomes": (LEAD_ID, SQL_AT, WON_AT),
+}
+DATETIME_COLUMNS = {
+    "leads": (CREATED_AT,),
+    "activities": (OCCURRED_AT,),
+    "outcomes": (SQL_AT, WON_AT, LOST_AT),
+}
+
+# --- derived while training / scoring --------------------------------------
+AS_OF = "as_of"
+LABEL = "label"
+
+# --- truth written by the synthetic generator (measurement only) -----------
+TRUE_P_SQL = "p_sql"
+TRUE_P_WON = "p_won"
+CONVERTED_BEFORE_AS_OF = "converted_before_as_of"
+
+# --- scoring output --------------------------------------------------------
+PROBABILITY = "probability"
+SCORE = "score"
+GRADE = "grade"
+IS_MQL = "is_mql"
+N_REASONS = 3
+
+
+def reason_field(i: int) -> str:
+    """Name of the column holding the business field of the ``i``-th reason (1-based)."""
+    return f"reason_{i}_field"
+
+
+def reason_points(i: int) -> str:
+    """Name of the column holding the score points of the ``i``-th reason (1-based)."""
+    return f"reason_{i}_points"
+
+
+SCORE_COLUMNS = (LEAD_ID, PROBABILITY, SCORE, GRADE, IS_MQL) + tuple(
+    c for i in range(1, N_REASONS + 1) for c in (reason_field(i), reason_points(i))
+)
