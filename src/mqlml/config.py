@@ -76,7 +76,11 @@ class LabelConfig(_Strict):
     @property
     def horizon(self) -> int:
         """The horizon in days, with the per-stage default filled in."""
-        return self.horizon_days if self.horizon_days is not None else DEFAULT_HORIZON_DAYS[self.target]
+        return (
+            self.horizon_days
+            if self.horizon_days is not None
+            else DEFAULT_HORIZON_DAYS[self.target]
+        )
 
 
 class SplitConfig(_Strict):
@@ -120,7 +124,10 @@ class ModelConfig(_Strict):
 
 
 class CalibrationConfig(_Strict):
-    """Calibration method; ``auto`` picks isotonic or sigmoid by log loss on later calibration data."""
+    """Calibration method.
+
+    ``auto`` picks isotonic or sigmoid by log loss on the later part of the calibration slice.
+    """
 
     method: Literal["auto", "isotonic", "sigmoid"] = "auto"
 
@@ -169,6 +176,11 @@ class Config(_Strict):
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
     thresholds: ThresholdConfig = Field(default_factory=ThresholdConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    @property
+    def split_fractions(self) -> tuple[float, float, float]:
+        """(train, calibration, test) shares."""
+        return (self.split.train, self.split.calibration, self.split.test)
 
     @field_validator("name")
     @classmethod
@@ -224,7 +236,8 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
             loaded = {}
         if not isinstance(loaded, dict):
             raise ConfigError(
-                f"config file {path} must hold a mapping at the top level, got {type(loaded).__name__}"
+                f"config file {path} must hold a mapping at the top level, "
+                f"got {type(loaded).__name__}"
             )
         raw = loaded
     if overrides:

@@ -94,13 +94,13 @@ def find_table(directory: str | Path, name: str) -> Path:
         When neither exists or both do (ambiguous).
     """
     directory = Path(directory)
-    found = [directory / f"{name}{s}" for s in TABLE_SUFFIXES if (directory / f"{name}{s}").is_file()]
+    found = [
+        directory / f"{name}{s}" for s in TABLE_SUFFIXES if (directory / f"{name}{s}").is_file()
+    ]
     if not found:
         raise MqlmlError(
             f"{directory}: no {name} table found (expected {name}.csv or {name}.parquet)"
         )
     if len(found) > 1:
-        raise MqlmlError(
-            f"{directory}: both {found[0].name} and {found[1].name} exist; keep one"
-        )
+        raise MqlmlError(f"{directory}: both {found[0].name} and {found[1].name} exist; keep one")
     return found[0]

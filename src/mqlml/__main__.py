@@ -1,0 +1,3 @@
+from mqlml.cli import main
+
+main()

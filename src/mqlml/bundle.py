@@ -1,0 +1,205 @@
+"""The model bundle: everything scoring needs, in ``models/<name>/<version>/``.
+
+Files: ``model.txt`` (LightGBM, text), ``calibrator.json``, ``thresholds.json``,
+``feature_spec.json``, ``config.yaml``, ``versions.json`` (library versions at training
+time) and ``metrics.json`` (test metrics and the training summary). Loading checks the
+versions and refuses a bundle written by an incompatible LightGBM or bundle format.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import version as _dist_version
+from pathlib import Path
+
+import lightgbm as lgb
+import yaml
+
+from mqlml import __version__
+from mqlml.calibrate import ProbabilityCalibrator
+from mqlml.config import Config, config_from_dict, config_to_dict
+from mqlml.errors import BundleError
+from mqlml.features import FeatureSpec
+from mqlml.thresholds import CapacityThreshold, GradeThresholds
+
+BUNDLE_FORMAT = 1
+BUNDLE_FILES = (
+    "model.txt",
+    "calibrator.json",
+    "thresholds.json",
+    "feature_spec.json",
+    "config.yaml",
+    "versions.json",
+    "metrics.json",
+)
+#: Libraries whose major.minor version must match between training and scoring.
+_PINNED = ("lightgbm", "scikit-learn")
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A trained, calibrated model with its thresholds: what a bundle holds."""
+
+    booster: lgb.Booster
+    calibrator: ProbabilityCalibrator
+    mql: CapacityThreshold
+    grades: GradeThresholds
+    spec: FeatureSpec
+    config: Config
+    summary: dict
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries a bundle depends on."""
+    out = {"mqlml": __version__, "python": platform.python_version()}
+    for dist in ("lightgbm", "scikit-learn", "pandas", "numpy", "shap", "mlflow"):
+        try:
+            out[dist] = _dist_version(dist)
+        except Exception:  # noqa: BLE001 - an absent optional library is simply not recorded
+            out[dist] = "not installed"
+    return out
+
+
+def _thresholds_dict(model: TrainedModel) -> dict:
+    return {
+        "mql": {
+            "policy": "capacity",
+            "capacity_per_week": model.mql.capacity_per_week,
+            "cutoff_": model.mql.cutoff_,
+            "leads_per_week_": model.mql.leads_per_week_,
+            "expected_mqls_per_week_": model.mql.expected_mqls_per_week_,
+            "weeks_": model.mql.weeks_,
+        },
+        "grades": {"shares": list(model.grades.shares), "cutoffs_": model.grades.cutoffs_},
+    }
+
+
+def next_version(models_dir: Path, name: str) -> str:
+    """The next free integer version under ``models_dir/name``."""
+    base = Path(models_dir) / name
+    taken = [int(p.name) for p in base.glob("*") if p.is_dir() and p.name.isdigit()]
+    return str(max(taken, default=0) + 1)
+
+
+def save_bundle(model: TrainedModel, models_dir: Path, name: str | None = None) -> Path:
+    """Write ``model`` to ``models_dir/<name>/<next version>/`` and return that path.
+
+    The bundle is written in a temporary directory beside its target and renamed into
+    place, so a crash never leaves a half-written version.
+    """
+    name = name or model.config.name
+    base = Path(models_dir) / name
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=base))
+    try:
+        model.booster.save_model(str(tmp / "model.txt"))
+        _dump_json(model.calibrator.to_dict(), tmp / "calibrator.json")
+        _dump_json(_thresholds_dict(model), tmp / "thresholds.json")
+        _dump_json(model.spec.to_dict(), tmp / "feature_spec.json")
+        (tmp / "config.yaml").write_text(
+            yaml.safe_dump(config_to_dict(model.config), sort_keys=False), encoding="utf-8"
+        )
+        _dump_json({"bundle_format": BUNDLE_FORMAT, **library_versions()}, tmp / "versions.json")
+        _dump_json(model.summary, tmp / "metrics.json")
+        while True:
+            target = base / next_version(models_dir, name)
+            try:
+                os.rename(tmp, target)
+                break
+            except OSError:
+                if not target.exists():
+                    raise
+        return target
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _dump_json(obj, path: Path) -> None:
+    path.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
+
+
+def _major_minor(v: str) -> tuple[str, ...]:
+    return tuple(v.split(".")[:2])
+
+
+def resolve_bundle_path(path: str | Path) -> Path:
+    """A bundle directory, or the latest version inside ``models/<name>/``."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"model bundle {path} does not exist")
+    if (path / "versions.json").is_file():
+        return path
+    versions = sorted(
+        (p for p in path.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)
+    )
+    if not versions:
+        raise BundleError(
+            f"{path} is neither a model bundle (no versions.json) nor a folder of versions"
+        )
+    return versions[-1]
+
+
+def load_bundle(path: str | Path) -> TrainedModel:
+    """Load a bundle written by :func:`save_bundle`.
+
+    ``path`` may be a version directory or the model's directory (latest version).
+
+    Raises
+    ------
+    BundleError
+        When files are missing or the bundle was written by an incompatible version of
+        LightGBM, scikit-learn or of the bundle format itself.
+    """
+    path = resolve_bundle_path(path)
+    missing = [f for f in BUNDLE_FILES if not (path / f).is_file()]
+    if missing:
+        raise BundleError(f"model bundle {path} is incomplete: missing {', '.join(missing)}")
+    try:
+        versions = json.loads((path / "versions.json").read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{path / 'versions.json'} is not valid JSON: {exc}") from None
+    if versions.get("bundle_format") != BUNDLE_FORMAT:
+        raise BundleError(
+            f"model bundle {path} has format {versions.get('bundle_format')!r}; this mqlml "
+            f"reads format {BUNDLE_FORMAT}. Retrain the model with this version of mqlml."
+        )
+    here = library_versions()
+    mismatched = [
+        f"{lib} {versions.get(lib)} at training, {here[lib]} now"
+        for lib in _PINNED
+        if _major_minor(str(versions.get(lib))) != _major_minor(here[lib])
+    ]
+    if mismatched:
+        raise BundleError(
+            f"model bundle {path} was trained with other library versions: "
+            + "; ".join(mismatched)
+            + ". Install the versions it was trained with or retrain it."
+        )
+    try:
+        booster = lgb.Booster(model_file=str(path / "model.txt"))
+        calibrator = ProbabilityCalibrator.from_dict(_load_json(path / "calibrator.json"))
+        thr = _load_json(path / "thresholds.json")
+        mql = CapacityThreshold(thr["mql"]["capacity_per_week"])
+        for k in ("cutoff_", "leads_per_week_", "expected_mqls_per_week_", "weeks_"):
+            setattr(mql, k, thr["mql"][k])
+        grades = GradeThresholds(tuple(thr["grades"]["shares"]))
+        grades.cutoffs_ = dict(thr["grades"]["cutoffs_"])
+        spec = FeatureSpec.from_dict(_load_json(path / "feature_spec.json"))
+        config = config_from_dict(
+            yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")),
+            str(path / "config.yaml"),
+        )
+        summary = _load_json(path / "metrics.json")
+    except (KeyError, TypeError, ValueError, lgb.basic.LightGBMError) as exc:
+        raise BundleError(f"model bundle {path} is corrupt: {exc}") from None
+    return TrainedModel(booster, calibrator, mql, grades, spec, config, summary)
+
+
+def _load_json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"))

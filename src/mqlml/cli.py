@@ -1,0 +1,180 @@
+"""Command line: ``mqlml generate | train | score | demo``. Thin: parse, call, print."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mqlml.errors import MqlmlError
+
+app = typer.Typer(
+    help="mqlml: learn which marketing leads convert, score new leads, explain why.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def generate(
+    out: Annotated[
+        Path, typer.Option(help="Directory to write leads, activities, outcomes, truth.")
+    ],
+    leads: Annotated[int, typer.Option("--leads", help="Number of leads.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same history).")] = 0,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+) -> None:
+    """Write a synthetic B2B CRM history (and the true probabilities, for measurement only)."""
+    from mqlml.generate import generate_history, write_history
+
+    try:
+        if fmt not in ("csv", "parquet"):
+            raise MqlmlError(f"--format must be csv or parquet, got {fmt!r}")
+        history = generate_history(leads, seed)
+        paths = write_history(history, out, fmt)
+    except (MqlmlError, ValueError) as exc:
+        _fail(exc)
+    for name, path in paths.items():
+        typer.echo(f"{name:<11} {path}")
+
+
+def _load_config(config: Path | None, overrides: dict):
+    from mqlml.config import load_config
+
+    return load_config(config, overrides)
+
+
+def train_and_save(crm, cfg, echo=typer.echo) -> tuple[Path, object, dict]:
+    """Train; save the bundle and its HTML summary; log to MLflow.
+
+    Returns the bundle path, the trained model and the training artifacts.
+    """
+    from mqlml.bundle import save_bundle
+    from mqlml.io import write_text
+    from mqlml.pipeline import run_training
+    from mqlml.report import render_summary_html
+
+    model, artifacts = run_training(crm, cfg)
+    bundle = save_bundle(model, cfg.models_dir)
+    write_text(
+        render_summary_html(model.summary, artifacts["test_predictions"]), bundle / "report.html"
+    )
+    if cfg.tracking.enabled:
+        from mqlml.tracking import log_training, tracking_uri
+
+        run_id = log_training(cfg, bundle, model)
+        echo(f"MLflow run {run_id} in {tracking_uri(cfg.tracking)}", err=True)
+    return bundle, model, artifacts
+
+
+@app.command()
+def train(
+    data: Annotated[
+        Path | None, typer.Option(help="Directory with leads, activities, outcomes.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML configuration file.")] = None,
+    name: Annotated[str | None, typer.Option(help="Model name (default from config).")] = None,
+    models_dir: Annotated[Path | None, typer.Option(help="Where bundles are written.")] = None,
+    no_tracking: Annotated[
+        bool, typer.Option("--no-tracking", help="Skip MLflow logging.")
+    ] = False,
+) -> None:
+    """Train from CRM history; print the path of the model bundle."""
+    from mqlml.data import load_crm
+
+    overrides: dict = {}
+    if name:
+        overrides["name"] = name
+    if models_dir:
+        overrides["models_dir"] = str(models_dir)
+    if no_tracking:
+        overrides["tracking"] = {"enabled": False}
+    try:
+        cfg = _load_config(config, overrides)
+        crm = load_crm(data, cfg.data)
+        bundle, model, _ = train_and_save(crm, cfg)
+    except MqlmlError as exc:
+        _fail(exc)
+    s = model.summary["metrics_test"]
+    typer.echo(
+        f"test ROC AUC {s['model']['roc_auc']:.3f} "
+        f"(baseline {s['baseline_logistic']['roc_auc']:.3f}), "
+        f"MQL cutoff score >= {model.summary['mql_threshold']['cutoff']}",
+        err=True,
+    )
+    typer.echo(str(bundle))
+
+
+@app.command()
+def score(
+    model: Annotated[Path, typer.Option(help="Model bundle (a version dir, or models/<name>).")],
+    leads: Annotated[Path, typer.Option(help="Leads to score (CSV or Parquet).")],
+    out: Annotated[Path, typer.Option(help="Output file (.csv or .parquet).")],
+    activities: Annotated[Path | None, typer.Option(help="Their activities.")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Scoring time for all leads (default: as_of column, else now)."),
+    ] = None,
+) -> None:
+    """Score a batch of leads: probability, score, grade, is_mql and the top reasons."""
+    from mqlml.bundle import load_bundle
+    from mqlml.data import empty_activities, validate_activities, validate_leads
+    from mqlml.io import read_table, table_format, write_table
+    from mqlml.score import score_leads
+
+    started = time.perf_counter()
+    try:
+        table_format(out)
+        trained = load_bundle(model)
+        mapping = trained.config.data.column_mapping
+        lead_frame = validate_leads(read_table(leads), str(leads), mapping.get("leads"))
+        if activities is not None:
+            acts = validate_activities(
+                read_table(activities), str(activities), mapping.get("activities")
+            )
+        else:
+            acts = empty_activities()
+        scored = score_leads(trained, lead_frame, acts, as_of, source=str(leads))
+        write_table(scored, out)
+    except MqlmlError as exc:
+        _fail(exc)
+    n_mql = int(scored["is_mql"].sum())
+    typer.echo(
+        f"scored {len(scored):,} of {len(lead_frame):,} leads, {n_mql:,} MQLs, "
+        f"in {time.perf_counter() - started:.1f}s -> {out}"
+    )
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Directory for everything the demo writes.")] = Path(
+        "demo-output"
+    ),
+    leads: Annotated[int, typer.Option("--leads", help="Leads in the generated history.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+) -> None:
+    """Generate a history, train, report, score a fresh batch and print the headline figures."""
+    from mqlml.demo import run_demo
+
+    try:
+        run_demo(out, leads, seed, echo=typer.echo)
+    except MqlmlError as exc:
+        _fail(exc)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    """Entry point for ``python -m mqlml``."""
+    app(prog_name="mqlml")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Apply a trained model to leads: probability, score, grade, is_mql and reasons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mqlml.bundle import TrainedModel
+from mqlml.calibrate import probability_to_score
+from mqlml.columns import (
+    AS_OF,
+    CREATED_AT,
+    GRADE,
+    IS_MQL,
+    LEAD_ID,
+    N_REASONS,
+    PROBABILITY,
+    SCORE,
+    SCORE_COLUMNS,
+    reason_field,
+    reason_points,
+)
+from mqlml.errors import DataValidationError
+from mqlml.explain import field_contributions, field_points, top_reasons
+from mqlml.features import build_features, to_matrix
+from mqlml.train import predict_raw
+
+
+def score_features(model: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:
+    """Score already-built feature rows (index kept): the scoring columns without ``lead_id``.
+
+    Reasons are the business fields that moved the score most, with their points
+    (see :mod:`mqlml.explain`); their points add up, over all fields, to the score minus
+    the base score.
+    """
+    X = to_matrix(features, model.spec)
+    raw = predict_raw(model.booster, X)
+    probability = model.calibrator.predict(raw)
+    score = probability_to_score(probability)
+    out = pd.DataFrame(
+        {
+            PROBABILITY: probability,
+            SCORE: score,
+            GRADE: model.grades.predict(score),
+            IS_MQL: model.mql.predict(score),
+        },
+        index=features.index,
+    )
+    if len(features):
+        per_field, base_raw = field_contributions(model.booster, X, model.spec)
+        points, _ = field_points(per_field, base_raw, model.calibrator)
+        labels, pts = top_reasons(points, N_REASONS)
+        for i in range(N_REASONS):
+            out[reason_field(i + 1)] = labels[:, i] if i < labels.shape[1] else None
+            out[reason_points(i + 1)] = np.round(pts[:, i], 1) if i < pts.shape[1] else np.nan
+    else:
+        for i in range(N_REASONS):
+            out[reason_field(i + 1)] = pd.Series(dtype="str")
+            out[reason_points(i + 1)] = pd.Series(dtype=float)
+    return out
+
+
+def resolve_as_of(leads: pd.DataFrame, as_of=None, source: str = "leads") -> pd.Series:
+    """The scoring moment of each lead.
+
+    ``as_of`` given: that time for every lead. Otherwise the leads' ``as_of`` column when
+    present, else now (UTC). A lead created after its scoring moment is an error: its
+    data cannot be right.
+    """
+    if as_of is not None:
+        try:
+            ts = pd.Timestamp(as_of)
+        except (ValueError, TypeError):
+            raise DataValidationError(
+                [f"as_of: expected a date or time such as 2026-01-31T12:00Z, got {as_of!r}"]
+            ) from None
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        result = pd.Series(ts, index=leads.index)
+    elif AS_OF in leads:
+        result = pd.to_datetime(leads[AS_OF], utc=True, errors="coerce", format="mixed")
+        bad = result.isna()
+        if bad.any():
+            rows = list(np.flatnonzero(bad.to_numpy())[:5] + 1)
+            raise DataValidationError(
+                [
+                    f"{source}: column {AS_OF!r}: {int(bad.sum())} rows are not dates "
+                    f"(rows {rows}); expected a date or time for every lead"
+                ]
+            )
+    else:
+        result = pd.Series(pd.Timestamp.now(tz="UTC"), index=leads.index)
+    early = (leads[CREATED_AT] > result).to_numpy()
+    if early.any():
+        rows = list(np.flatnonzero(early)[:5] + 1)
+        ids = leads[LEAD_ID].to_numpy()[early][:5].tolist()
+        raise DataValidationError(
+            [
+                f"{source}: column {CREATED_AT!r}: {int(early.sum())} leads were created after "
+                f"their scoring time (rows {rows}, lead_id {ids}); expected created_at <= as_of"
+            ]
+        )
+    return result.rename(AS_OF)
+
+
+def score_leads(
+    model: TrainedModel,
+    leads: pd.DataFrame,
+    activities: pd.DataFrame,
+    as_of=None,
+    source: str = "leads",
+) -> pd.DataFrame:
+    """Score validated leads at ``as_of``: one output row per input lead, in input order.
+
+    Parameters
+    ----------
+    model : TrainedModel
+        From :func:`mqlml.bundle.load_bundle` or training.
+    leads, activities : DataFrame
+        Validated tables (see :mod:`mqlml.data`).
+    as_of : time, optional
+        Scoring moment for all leads; default the leads' ``as_of`` column, else now.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`mqlml.columns.SCORE_COLUMNS`.
+    """
+    moments = resolve_as_of(leads, as_of, source)
+    features = build_features(leads, activities, moments, model.spec)
+    scored = score_features(model, features)
+    scored.insert(0, LEAD_ID, leads[LEAD_ID].to_numpy())
+    return scored[list(SCORE_COLUMNS)].reset_index(drop=True)

@@ -1,0 +1,105 @@
+"""Time-ordered split of labelled leads into train / calibration / test by ``created_at``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mqlml.columns import CREATED_AT, LEAD_ID
+
+SLICES = ("train", "calibration", "test")
+
+
+@dataclass(frozen=True)
+class Period:
+    """One slice of the split: which leads and when they were created."""
+
+    name: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    n_leads: int
+    n_positive: int
+
+    def to_dict(self) -> dict:
+        """A JSON-safe dict."""
+        return {
+            "name": self.name,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "n_leads": self.n_leads,
+            "n_positive": self.n_positive,
+            "positive_rate": self.n_positive / self.n_leads if self.n_leads else float("nan"),
+        }
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """Positions (into the frame that was split) of each slice, and the slices' periods."""
+
+    train: np.ndarray
+    calibration: np.ndarray
+    test: np.ndarray
+    periods: tuple[Period, ...]
+
+    def describe(self) -> str:
+        """A few lines a person reads: each slice's dates, leads and conversion rate."""
+        lines = []
+        for p in self.periods:
+            rate = p.n_positive / p.n_leads if p.n_leads else float("nan")
+            lines.append(
+                f"{p.name:<12} {p.start:%Y-%m-%d} .. {p.end:%Y-%m-%d}  "
+                f"{p.n_leads:>7,} leads  {p.n_positive:>6,} converted ({rate:.1%})"
+            )
+        return "\n".join(lines)
+
+
+def time_split(
+    frame: pd.DataFrame, label: pd.Series, fractions: tuple[float, float, float]
+) -> TimeSplit:
+    """Split leads by creation time: the earliest for training, then calibration, then test.
+
+    Leads created at the same instant are ordered by ``lead_id`` so the split is
+    deterministic. Every lead created in a slice is later than every lead of the slice
+    before it.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Labelled leads with ``created_at`` and ``lead_id``.
+    label : Series
+        0/1 labels aligned with ``frame``.
+    fractions : (train, calibration, test)
+        Shares of leads; they must sum to 1.
+    """
+    if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-9 or min(fractions) <= 0:
+        raise ValueError(f"fractions must be three positive shares summing to 1, got {fractions}")
+    n = len(frame)
+    if n < 3:
+        raise ValueError(f"need at least 3 labelled leads to split, got {n}")
+    created = frame[CREATED_AT]
+    created_ns = created.dt.as_unit("ns").astype("int64").to_numpy()
+    order = np.lexsort((frame[LEAD_ID].astype(str).to_numpy(), created_ns))
+    cut1 = int(round(n * fractions[0]))
+    cut2 = int(round(n * (fractions[0] + fractions[1])))
+    cut1 = min(max(cut1, 1), n - 2)
+    cut2 = min(max(cut2, cut1 + 1), n - 1)
+    parts = (order[:cut1], order[cut1:cut2], order[cut2:])
+    y = np.asarray(label, dtype=float)
+    periods = tuple(
+        Period(
+            name=name,
+            start=created.iloc[idx].min(),
+            end=created.iloc[idx].max(),
+            n_leads=int(len(idx)),
+            n_positive=int(np.nansum(y[idx])),
+        )
+        for name, idx in zip(SLICES, parts, strict=True)
+    )
+    return TimeSplit(
+        train=np.sort(parts[0]),
+        calibration=np.sort(parts[1]),
+        test=np.sort(parts[2]),
+        periods=periods,
+    )

@@ -1,0 +1,85 @@
+"""Shared fixtures: small, seeded, synthetic CRM tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mqlml.columns import (
+    ACTIVITY_TYPE,
+    COMPANY_SIZE,
+    CREATED_AT,
+    DEAL_VALUE,
+    EMAIL,
+    INDUSTRY,
+    JOB_TITLE,
+    LEAD_ID,
+    LOST_AT,
+    OCCURRED_AT,
+    SQL_AT,
+    WON_AT,
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_mlflow(tmp_path, monkeypatch):
+    """Never write tracking data into the repository."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+
+def make_leads(n: int = 200, seed: int = 0, start: str = "2025-01-01") -> pd.DataFrame:
+    """Leads created one every ~6 hours with a few fit attributes."""
+    rng = np.random.default_rng(seed)
+    created = pd.Timestamp(start, tz="UTC") + pd.to_timedelta(np.arange(n) * 6, unit="h")
+    return pd.DataFrame(
+        {
+            LEAD_ID: [f"L{i:05d}" for i in range(n)],
+            CREATED_AT: created,
+            EMAIL: rng.choice(["a@acme.com", "b@gmail.com", "bad"], n),
+            JOB_TITLE: rng.choice(["VP of Marketing", "Software Engineer", "Student"], n),
+            COMPANY_SIZE: rng.choice(["1-10", "51-200", "5000+"], n),
+            INDUSTRY: rng.choice(["Software", "Retail"], n),
+        }
+    )
+
+
+def make_activities(leads: pd.DataFrame, per_lead: int = 4, seed: int = 0) -> pd.DataFrame:
+    """A few activities per lead, within 20 days after creation."""
+    rng = np.random.default_rng(seed)
+    ids = np.repeat(leads[LEAD_ID].to_numpy(), per_lead)
+    base = np.repeat(leads[CREATED_AT].to_numpy(), per_lead)
+    offsets = pd.to_timedelta(rng.uniform(0, 20, len(ids)), unit="D")
+    return pd.DataFrame(
+        {
+            LEAD_ID: ids,
+            OCCURRED_AT: pd.Series(base).dt.tz_convert("UTC") + offsets,
+            ACTIVITY_TYPE: rng.choice(["page_view", "pricing_page_view", "email_open"], len(ids)),
+        }
+    ).assign(detail=pd.NA)
+
+
+@pytest.fixture
+def small_leads() -> pd.DataFrame:
+    return make_leads()
+
+
+@pytest.fixture
+def small_activities(small_leads) -> pd.DataFrame:
+    return make_activities(small_leads)
+
+
+def make_outcomes(leads: pd.DataFrame, sql_after_days: dict[str, float]) -> pd.DataFrame:
+    """Outcomes: lead -> SQL that many days after creation (won 30 days later)."""
+    ids = list(sql_after_days)
+    created = leads.set_index(LEAD_ID).loc[ids, CREATED_AT]
+    sql = created + pd.to_timedelta(list(sql_after_days.values()), unit="D")
+    return pd.DataFrame(
+        {
+            LEAD_ID: ids,
+            SQL_AT: sql.to_numpy(),
+            WON_AT: (sql + pd.Timedelta(days=30)).to_numpy(),
+            LOST_AT: pd.NaT,
+            DEAL_VALUE: 1000.0,
+        }
+    )
