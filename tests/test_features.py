@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_activities, make_leads
 
+from conftest import make_activities, make_leads
 from mqlml.columns import ACTIVITY_TYPE, CREATED_AT, EMAIL, LEAD_ID, OCCURRED_AT
 from mqlml.features import (
     build_features,
@@ -66,7 +66,13 @@ def _one_lead():
         {
             LEAD_ID: ["L1", "L1", "L1", "L1", "L2"],
             OCCURRED_AT: [t - pd.Timedelta(days=d) for d in (1, 3, 10, 40, 2)],
-            ACTIVITY_TYPE: ["pricing_page_view", "pricing_page_view", "page_view", "page_view", "x"],
+            ACTIVITY_TYPE: [
+                "pricing_page_view",
+                "pricing_page_view",
+                "page_view",
+                "page_view",
+                "x",
+            ],
         }
     )
     return leads, acts, t

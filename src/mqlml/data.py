@@ -72,11 +72,11 @@ _DATETIME_EXPECTED = (
 # Words that date parsers read relative to the moment of parsing: never reproducible.
 _RELATIVE_WORDS = frozenset({"now", "today", "yesterday", "tomorrow"})
 # A time of day followed by a zone: Z, an offset or UTC/GMT. Anything else is naive.
-_HAS_ZONE = re.compile(
-    r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?|UTC|GMT)\s*$",
-    re.IGNORECASE,
+_HAS_ZONE = (
+    r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*"
+    r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?|[Uu][Tt][Cc]|[Gg][Mm][Tt])\s*$"
 )
-_SLASH_DATE = re.compile(r"^\d{1,2}/\d{1,2}/\d{2,4}\b")
+_SLASH_DATE = r"^\d{1,2}/\d{1,2}/\d{2,4}"
 # Plain numbers whose text a float reproduces: no leading zeros, separators or symbols.
 _PLAIN_NUMBER = re.compile(r"^[+-]?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$")
 _PLAIN_INTEGER = re.compile(r"^[+-]?(?:0|[1-9]\d*)$")
@@ -134,7 +134,7 @@ def _show(value: object) -> str:
     """A short, quoted rendering of one cell value for a problem line."""
     if isinstance(value, _Display):
         return str(value)
-    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
+    if value is None or (ptypes.is_scalar(value) and not isinstance(value, str) and pd.isna(value)):
         return "(empty)"
     if isinstance(value, pd.Timestamp):
         return repr(_format_ts(value))
@@ -198,6 +198,16 @@ def _normalise_ids(raw: pd.Series) -> pd.Series:
         if ((vals == np.floor(vals)) & (vals.abs() < 2**53)).all():
             raw = raw.astype("Int64")
     return _clean_text(raw)
+
+
+def _normalise_categories(text: pd.Series) -> pd.Series:
+    """Lowercase, whitespace runs as ``_`` (computed once per distinct value)."""
+    codes, uniques = pd.factorize(text)
+    if len(uniques) == 0:
+        return text.astype("str")
+    norm = pd.Series(uniques, dtype="str").str.lower().str.replace(r"\s+", "_", regex=True)
+    out = pd.Series(norm.to_numpy(dtype=object).take(codes), index=text.index, dtype="str")
+    return out.mask(codes < 0)
 
 
 def _is_textual(s: pd.Series) -> bool:
@@ -465,7 +475,7 @@ def _check_activities(
             "an activity category such as 'email_open' in every row",
         ),
     )
-    kind = kind.str.lower().str.replace(r"\s+", "_", regex=True)
+    kind = _normalise_categories(kind)
     detail = (
         _clean_text(df[DETAIL])
         if DETAIL in df.columns

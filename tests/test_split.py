@@ -1,0 +1,37 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import make_leads
+from mqlml.columns import CREATED_AT
+from mqlml.split import time_split
+
+
+def test_slices_are_ordered_in_time_and_cover_every_lead():
+    leads = make_leads(100).sample(frac=1, random_state=0).reset_index(drop=True)
+    y = np.tile([0.0, 1.0], 50)
+    s = time_split(leads, y, (0.6, 0.2, 0.2))
+    assert sorted(np.concatenate([s.train, s.calibration, s.test]).tolist()) == list(range(100))
+    assert (len(s.train), len(s.calibration), len(s.test)) == (60, 20, 20)
+    created = leads[CREATED_AT]
+    assert created.iloc[s.train].max() < created.iloc[s.calibration].min()
+    assert created.iloc[s.calibration].max() < created.iloc[s.test].min()
+    assert [p.name for p in s.periods] == ["train", "calibration", "test"]
+    assert s.periods[0].n_positive == int(y[s.train].sum())
+    assert "calibration" in s.describe()
+
+
+def test_ties_are_split_deterministically():
+    leads = make_leads(10)
+    leads[CREATED_AT] = pd.Timestamp("2025-01-01", tz="UTC")
+    a = time_split(leads, np.zeros(10), (0.5, 0.3, 0.2))
+    b = time_split(leads.iloc[::-1].reset_index(drop=True), np.zeros(10), (0.5, 0.3, 0.2))
+    ids = leads["lead_id"].to_numpy()
+    rev = ids[::-1]
+    assert sorted(ids[a.test]) == sorted(rev[b.test]) == ["L00008", "L00009"]
+
+
+@pytest.mark.parametrize("fractions", [(0.5, 0.5, 0.5), (0.0, 0.5, 0.5), (1.0,)])
+def test_bad_fractions(fractions):
+    with pytest.raises(ValueError, match="fractions"):
+        time_split(make_leads(10), np.zeros(10), fractions)
