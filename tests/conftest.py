@@ -83,3 +83,26 @@ def make_outcomes(leads: pd.DataFrame, sql_after_days: dict[str, float]) -> pd.D
             DEAL_VALUE: 1000.0,
         }
     )
+
+
+@pytest.fixture(scope="session")
+def history():
+    """A small generated CRM history (shared, read-only)."""
+    from mqlml.generate import generate_history
+
+    return generate_history(6_000, seed=3)
+
+
+@pytest.fixture(scope="session")
+def trained(history):
+    """A model trained on ``history`` without tracking: (model, artifacts, crm, config)."""
+    from mqlml.config import load_config
+    from mqlml.data import validate_crm
+    from mqlml.pipeline import run_training
+
+    cfg = load_config(
+        None, {"tracking": {"enabled": False}, "thresholds": {"capacity_per_week": 30}}
+    )
+    crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
+    model, artifacts = run_training(crm, cfg)
+    return model, artifacts, crm, cfg

@@ -613,3 +613,50 @@ def test_config_paths_override_the_directory(tmp_path):
 def test_load_crm_missing_configured_file(tmp_path):
     with pytest.raises(MqlmlError, match="file not found"):
         load_crm(None, DataConfig(leads=tmp_path / "x.csv", outcomes=tmp_path / "y.csv"))
+
+
+def test_load_crm_missing_directory(tmp_path):
+    with pytest.raises(MqlmlError, match="data directory not found"):
+        load_crm(tmp_path / "nope", DataConfig())
+
+
+def test_slash_dates_are_read_month_first_and_noted():
+    leads = make_leads(**{CREATED_AT: ["03/05/2024", "5 March 2024", "2024-03-05", "Mar 5 2024"]})
+    crm = validate_crm(leads, None, None)
+    assert (crm.leads[CREATED_AT] == ts("2024-03-05")).all()
+    assert any("1 value of created_at use a slash date" in n for n in crm.notes)
+
+
+def test_unusual_cells_become_problem_lines_not_tracebacks():
+    leads = pd.DataFrame(
+        {
+            LEAD_ID: ["a", "b", "c", "d"],
+            CREATED_AT: pd.Series(
+                ["2024-03-05T25:00:00", [1, 2], "0000-00-00", "2024-01-01T00:00:00+99:00"],
+                dtype=object,
+            ),
+        }
+    )
+    with pytest.raises(DataValidationError, match="not a date/time in 4 rows"):
+        validate_leads(leads)
+    outs = pd.DataFrame(
+        {
+            LEAD_ID: ["a", "b"],
+            SQL_AT: ["2024-01-01"] * 2,
+            WON_AT: [None] * 2,
+            DEAL_VALUE: [np.inf, 3.0],
+        }
+    )
+    with pytest.raises(DataValidationError, match="not a number in 1 row: row 1"):
+        validate_outcomes(outs)
+
+
+def test_all_activity_types_empty():
+    with pytest.raises(DataValidationError, match="empty in 3 rows"):
+        validate_activities(make_activities(**{ACTIVITY_TYPE: ["", " ", ""]}))
+
+
+def test_empty_activities_table_is_allowed_and_noted():
+    crm = validate_crm(make_leads(), make_activities().iloc[:0], make_outcomes())
+    assert len(crm.activities) == 0
+    assert "activities: the table has no rows" in crm.notes

@@ -97,7 +97,10 @@ class ProbabilityCalibrator:
         """Calibrated probabilities, clipped to [1e-4, 1 - 1e-4]."""
         if not hasattr(self, "method_"):
             raise RuntimeError("ProbabilityCalibrator is not fitted; call fit first")
-        p = self._apply(self.method_, self.model_, np.asarray(raw, dtype=float))
+        raw = np.asarray(raw, dtype=float)
+        if raw.size == 0:
+            return np.empty(0)
+        p = self._apply(self.method_, self.model_, raw)
         return np.clip(p, _EPS, 1 - _EPS)
 
     def to_dict(self) -> dict:

@@ -172,8 +172,7 @@ def _rows_problem(
     else:
         where = f"rows {rows}{more} (values {vals}{more})"
     return (
-        f"{source}, column '{column}': {what} in {_plural(n, 'row')}: {where}; "
-        f"expected {expected}"
+        f"{source}, column '{column}': {what} in {_plural(n, 'row')}: {where}; expected {expected}"
     )
 
 
@@ -375,9 +374,7 @@ def _parse_datetimes(
         empty = text.isna()
         _add(
             checked.problems,
-            _rows_problem(
-                source, column, bad, raw, "not a date/time", expected
-            ),
+            _rows_problem(source, column, bad, raw, "not a date/time", expected),
         )
         ok = text.notna() & ~bad
         naive = int((ok & ~text.str.contains(_HAS_ZONE).fillna(False).astype(bool)).sum())
@@ -393,7 +390,12 @@ def _parse_datetimes(
         _add(
             checked.problems,
             _rows_problem(
-                source, column, empty, raw, "empty", _DATETIME_EXPECTED + " in every row",
+                source,
+                column,
+                empty,
+                raw,
+                "empty",
+                _DATETIME_EXPECTED + " in every row",
             ),
         )
     return parsed.astype(DATETIME_DTYPE), bad
@@ -406,7 +408,11 @@ def _check_lead_ids(
     _add(
         checked.problems,
         _rows_problem(
-            source, LEAD_ID, ids.isna(), raw, "empty lead_id",
+            source,
+            LEAD_ID,
+            ids.isna(),
+            raw,
+            "empty lead_id",
             "a non-empty identifier in every row",
         ),
     )
@@ -416,7 +422,10 @@ def _check_lead_ids(
         _add(
             checked.problems,
             _rows_problem(
-                source, LEAD_ID, dup, ids,
+                source,
+                LEAD_ID,
+                dup,
+                ids,
                 f"duplicated lead_id ({_plural(n_ids, 'distinct id')})",
                 what_unique,
             ),
@@ -458,9 +467,7 @@ def _check_leads(df: pd.DataFrame, source: str, mapping: Mapping[str, str] | Non
     return checked
 
 
-def _check_activities(
-    df: pd.DataFrame, source: str, mapping: Mapping[str, str] | None
-) -> _Checked:
+def _check_activities(df: pd.DataFrame, source: str, mapping: Mapping[str, str] | None) -> _Checked:
     checked = _prepare(df, source, "activities", mapping)
     if checked.frame is None:
         return checked
@@ -471,7 +478,11 @@ def _check_activities(
     _add(
         checked.problems,
         _rows_problem(
-            source, ACTIVITY_TYPE, kind.isna(), df[ACTIVITY_TYPE], "empty",
+            source,
+            ACTIVITY_TYPE,
+            kind.isna(),
+            df[ACTIVITY_TYPE],
+            "empty",
             "an activity category such as 'email_open' in every row",
         ),
     )
@@ -488,16 +499,12 @@ def _check_activities(
     return checked
 
 
-def _check_outcomes(
-    df: pd.DataFrame, source: str, mapping: Mapping[str, str] | None
-) -> _Checked:
+def _check_outcomes(df: pd.DataFrame, source: str, mapping: Mapping[str, str] | None) -> _Checked:
     checked = _prepare(df, source, "outcomes", mapping)
     if checked.frame is None:
         return checked
     df = checked.frame
-    ids = _check_lead_ids(
-        df[LEAD_ID], source, checked, True, "at most one outcome row per lead"
-    )
+    ids = _check_lead_ids(df[LEAD_ID], source, checked, True, "at most one outcome row per lead")
     parsed: dict[str, pd.Series] = {}
     bad: dict[str, pd.Series] = {}
     for col in DATETIME_COLUMNS["outcomes"]:
@@ -519,7 +526,11 @@ def _check_outcomes(
     _add(
         checked.problems,
         _rows_problem(
-            source, WON_AT, early, _versus(won, sql, SQL_AT, early), "won_at before sql_at",
+            source,
+            WON_AT,
+            early,
+            _versus(won, sql, SQL_AT, early),
+            "won_at before sql_at",
             "won_at at or after sql_at (a deal is won after the lead reaches SQL)",
         ),
     )
@@ -545,9 +556,7 @@ def _check_deal_value(df: pd.DataFrame, source: str, checked: _Checked) -> pd.Se
     expected = "a number >= 0 such as 1200 or 1200.50 (no currency symbols or separators)"
     _add(
         checked.problems,
-        _rows_problem(
-            source, DEAL_VALUE, not_number, raw, "not a number", expected + ", or empty"
-        ),
+        _rows_problem(source, DEAL_VALUE, not_number, raw, "not a number", expected + ", or empty"),
     )
     negative = ~not_number & (num < 0)
     _add(
@@ -557,9 +566,7 @@ def _check_deal_value(df: pd.DataFrame, source: str, checked: _Checked) -> pd.Se
     return num.mask(not_number)
 
 
-def _versus(
-    values: pd.Series, other: pd.Series, other_name: str, mask: pd.Series
-) -> pd.Series:
+def _versus(values: pd.Series, other: pd.Series, other_name: str, mask: pd.Series) -> pd.Series:
     """Display ``'<value>' vs <other_name> '<other>'`` for the first masked rows."""
     shown = pd.Series(None, index=values.index, dtype=object)
     for i in np.flatnonzero(np.asarray(mask, dtype=bool))[:MAX_EXAMPLES]:
@@ -568,9 +575,7 @@ def _versus(
     return shown
 
 
-def _note_ignored(
-    df: pd.DataFrame, source: str, kept: tuple[str, ...], checked: _Checked
-) -> None:
+def _note_ignored(df: pd.DataFrame, source: str, kept: tuple[str, ...], checked: _Checked) -> None:
     ignored = [c for c in df.columns if c not in kept]
     if ignored:
         checked.notes.append(f"{source}: ignored columns not in the contract: {_quoted(ignored)}")
@@ -742,9 +747,7 @@ def validate_crm(
     absent_notes: list[str] = []
     if activities is None:
         checks["activities"] = _Checked(empty_activities())
-        absent_notes.append(
-            "no activities table: features use lead attributes only (0 activities)"
-        )
+        absent_notes.append("no activities table: features use lead attributes only (0 activities)")
     else:
         checks["activities"] = _check_activities(
             activities, names["activities"], maps.get("activities")
@@ -802,7 +805,10 @@ def _cross_check(
     _add(
         checked.problems,
         _rows_problem(
-            source, LEAD_ID, unknown, frame[LEAD_ID],
+            source,
+            LEAD_ID,
+            unknown,
+            frame[LEAD_ID],
             f"lead_id not in {leads_source} ({_plural(n_ids, 'distinct id')})",
             f"every lead_id to appear in {leads_source}",
         ),
@@ -832,7 +838,10 @@ def _cross_check(
         _add(
             checked.problems,
             _rows_problem(
-                source, col, early, _versus(when, created, CREATED_AT, early),
+                source,
+                col,
+                early,
+                _versus(when, created, CREATED_AT, early),
                 f"{col} before the lead's created_at",
                 f"{col} at or after the lead's created_at in {leads_source}",
             ),

@@ -390,7 +390,7 @@ _BURST_P_FORM = 0.25
 # =============================================================================
 
 SQL_INTERCEPT = -3.6
-SQL_EMAIL = {EMAIL_BUSINESS: 0.0, EMAIL_FREE: -0.7, EMAIL_INVALID: -1.0, EMAIL_MISSING: -0.5}
+SQL_EMAIL = {EMAIL_BUSINESS: 0.0, EMAIL_FREE: -0.8, EMAIL_INVALID: -1.1, EMAIL_MISSING: -0.5}
 SQL_SENIORITY = {
     "c_level": 0.4, "vp": 0.6, "director": 0.5, "manager": 0.25, "individual_contributor": 0.0,
     "student": -1.3, "unknown": -0.3,
@@ -420,9 +420,9 @@ SQL_LEAD_SOURCE = {
 SQL_MARKETING_DECISION_MAKER = 0.3
 #: Coefficients on log1p(count strictly before as-of), per activity type.
 SQL_LOG1P_COUNT = {
-    "page_view": 0.15, "pricing_page_view": 0.9, "content_download": 0.2,
+    "page_view": 0.2, "pricing_page_view": 1.0, "content_download": 0.2,
     "webinar_signup": 0.1, "webinar_attended": 0.35, "email_open": 0.05, "email_click": 0.25,
-    "form_fill": 0.5, "demo_request": 0.0, "free_trial_request": 0.0,
+    "form_fill": 0.6, "demo_request": 0.0, "free_trial_request": 0.0,
 }
 #: Interaction: the pricing_page_view log1p coefficient is multiplied by this, by company size.
 SQL_PRICING_SIZE_MULTIPLIER = {
@@ -430,8 +430,8 @@ SQL_PRICING_SIZE_MULTIPLIER = {
     "missing": 0.8,
 }
 #: Flags for at least one demo request / free trial request before as-of.
-SQL_ANY_DEMO_REQUEST = 2.0
-SQL_ANY_FREE_TRIAL_REQUEST = 1.5
+SQL_ANY_DEMO_REQUEST = 2.2
+SQL_ANY_FREE_TRIAL_REQUEST = 1.6
 #: Step (threshold) effect: 5 or more page views before as-of.
 SQL_MANY_PAGE_VIEWS = 0.3
 SQL_MANY_PAGE_VIEWS_THRESHOLD = 5

@@ -80,7 +80,7 @@ def resolve_as_of(leads: pd.DataFrame, as_of=None, source: str = "leads") -> pd.
         result = pd.to_datetime(leads[AS_OF], utc=True, errors="coerce", format="mixed")
         bad = result.isna()
         if bad.any():
-            rows = list(np.flatnonzero(bad.to_numpy())[:5] + 1)
+            rows = (np.flatnonzero(bad.to_numpy())[:5] + 1).tolist()
             raise DataValidationError(
                 [
                     f"{source}: column {AS_OF!r}: {int(bad.sum())} rows are not dates "
@@ -91,7 +91,7 @@ def resolve_as_of(leads: pd.DataFrame, as_of=None, source: str = "leads") -> pd.
         result = pd.Series(pd.Timestamp.now(tz="UTC"), index=leads.index)
     early = (leads[CREATED_AT] > result).to_numpy()
     if early.any():
-        rows = list(np.flatnonzero(early)[:5] + 1)
+        rows = (np.flatnonzero(early)[:5] + 1).tolist()
         ids = leads[LEAD_ID].to_numpy()[early][:5].tolist()
         raise DataValidationError(
             [
