@@ -610,15 +610,14 @@ def write_history(history: SyntheticHistory, out_dir: Path, fmt: str = "csv") ->
 
 
 def _check_int(name: str, value: object, minimum: int, what: str) -> int:
-    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    if not ok or int(value) < minimum:  # type: ignore[call-overload]
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be {what}, got {value!r}")
-    return int(value)  # type: ignore[call-overload]
+    return int(value)
 
 
 def _parse_start(start: object) -> pd.Timestamp:
     try:
-        ts = pd.Timestamp(start)  # type: ignore[arg-type]
+        ts = pd.Timestamp(start)
     except (ValueError, TypeError):
         ts = pd.NaT
     if ts is pd.NaT or pd.isna(ts):
@@ -839,7 +838,10 @@ class _Events:
                            detail.astype(np.int64)))
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        return tuple(np.concatenate([p[i] for p in self.parts]) for i in range(4))  # type: ignore[return-value]
+        lead, offset, kind, detail = (
+            np.concatenate([part[i] for part in self.parts]) for i in range(4)
+        )
+        return lead, offset, kind, detail
 
 
 def _draw_details(rng: np.random.Generator, kind: int, m: int) -> np.ndarray:
@@ -991,13 +993,10 @@ def _generate_with_intended(
     days = _check_int("days", days, 1, "a positive integer")
     obs_days = _check_int("observation_days", observation_days, 0, "a non-negative integer")
     sql_h = _check_int("sql_horizon_days", sql_horizon_days, 1, "a positive integer")
-    if not isinstance(won_horizon_days, numbers.Integral) or isinstance(won_horizon_days, bool) \
-            or won_horizon_days < sql_h:
-        raise ValueError(
-            f"won_horizon_days must be an integer of at least sql_horizon_days ({sql_h}), "
-            f"got {won_horizon_days!r}"
-        )
-    won_h = int(won_horizon_days)
+    won_h = _check_int(
+        "won_horizon_days", won_horizon_days, sql_h,
+        f"an integer of at least sql_horizon_days ({sql_h})",
+    )
 
     rng = np.random.default_rng(seed)
     start_s = int(start_ts.value // 1_000_000_000)

@@ -84,7 +84,8 @@ def run_training(crm: CrmData, config: Config) -> tuple[TrainedModel, dict]:
         Ready to save and to score with.
     artifacts : dict
         Frames for reports: ``test_predictions`` (lead_id, created_at, label, probability,
-        score, grade, is_mql, baseline_probability) and ``importance`` per business field.
+        score, grade, is_mql, baseline_probability), ``importance`` per business field and
+        ``slices`` (lead_id -> train / calibration / test).
     """
     snapshot = snapshot_time(crm, config.data)
     leads = crm.leads.sort_values([CREATED_AT, LEAD_ID], kind="stable").reset_index(drop=True)
@@ -232,4 +233,8 @@ def run_training(crm: CrmData, config: Config) -> tuple[TrainedModel, dict]:
             "baseline_probability": base_p,
         }
     )
-    return model, {"test_predictions": test_frame, "importance": importance}
+    slices = pd.Series("", index=lab.index, dtype="str")
+    for name, idx in (("train", split.train), ("calibration", split.calibration), ("test", test)):
+        slices.iloc[idx] = name
+    slice_frame = pd.DataFrame({LEAD_ID: lab[LEAD_ID], "slice": slices})
+    return model, {"test_predictions": test_frame, "importance": importance, "slices": slice_frame}

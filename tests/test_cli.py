@@ -1,0 +1,114 @@
+"""The command line, end to end: generate -> train -> score, and errors without tracebacks."""
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from mqlml.cli import app
+from mqlml.columns import SCORE_COLUMNS
+
+runner = CliRunner()
+
+
+def _run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_help_lists_the_commands():
+    res = _run("--help")
+    assert res.exit_code == 0
+    for cmd in ("generate", "train", "score", "demo"):
+        assert cmd in res.output
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cli")
+
+
+def test_generate_train_score_end_to_end(workdir, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workdir / 'mlflow.db'}")
+    data = workdir / "data"
+    res = _run("generate", "--leads", 5000, "--seed", 11, "--out", data)
+    assert res.exit_code == 0, res.output
+    assert {p.name for p in data.iterdir()} == {
+        "leads.csv",
+        "activities.csv",
+        "outcomes.csv",
+        "truth.csv",
+    }
+
+    res = _run("train", "--data", data, "--models-dir", workdir / "models", "--name", "e2e")
+    assert res.exit_code == 0, res.output
+    bundle = workdir / "models" / "e2e" / "1"
+    assert res.stdout.strip().splitlines()[-1] == str(bundle)
+    assert (bundle / "report.html").is_file()
+
+    # a fresh batch: the latest leads of another history, with their activities
+    fresh = workdir / "fresh"
+    assert _run("generate", "--leads", 2000, "--seed", 12, "--out", fresh).exit_code == 0
+    leads = pd.read_csv(fresh / "leads.csv", dtype=str)
+    out = workdir / "scored.parquet"
+    res = _run(
+        "score",
+        "--model",
+        workdir / "models" / "e2e",
+        "--leads",
+        fresh / "leads.csv",
+        "--activities",
+        fresh / "activities.csv",
+        "--as-of",
+        "2026-01-01T00:00:00Z",
+        "--out",
+        out,
+    )
+    assert res.exit_code == 0, res.output
+    scored = pd.read_parquet(out)
+    assert list(scored.columns) == list(SCORE_COLUMNS)
+    assert scored["lead_id"].tolist() == sorted(leads["lead_id"])
+    assert scored["score"].between(1, 99).all()
+    assert f"scored {len(leads):,} of {len(leads):,} leads" in res.output
+
+    # the run was tracked in MLflow with its metrics, bundle and model
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("mqlml")
+    (run,) = client.search_runs([exp.experiment_id])
+    assert run.data.metrics["test.model.roc_auc"] > 0.6
+    assert run.data.params["labels.target"] == "sql"
+    names = {a.path for a in client.list_artifacts(run.info.run_id, "bundle")}
+    assert "bundle/model.txt" in names
+    logged = client.search_logged_models(experiment_ids=[exp.experiment_id])
+    assert len(logged) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("train", "--data", "/nonexistent", "--no-tracking"), "/nonexistent"),
+        (
+            ("score", "--model", "/nonexistent", "--leads", "x.csv", "--out", "y.csv"),
+            "does not exist",
+        ),
+        (("score", "--model", "m", "--leads", "x.csv", "--out", "y.txt"), "unsupported file type"),
+        (("generate", "--leads", "-3", "--out", "/tmp/x"), "n_leads"),
+        (("generate", "--leads", "10", "--out", "/tmp/x", "--format", "xml"), "csv or parquet"),
+    ],
+)
+def test_errors_are_one_clear_line_not_a_traceback(args, message):
+    res = _run(*args)
+    assert res.exit_code == 2
+    assert message in res.output
+    assert "Traceback" not in res.output
+
+
+def test_bad_input_file_lists_problems(workdir, tmp_path):
+    bad = tmp_path / "leads.csv"
+    bad.write_text("lead_id,created_at\nA,2025-01-01\nA,yesterday\n,2025-01-02\n")
+    res = _run(
+        "score", "--model", workdir / "models" / "e2e", "--leads", bad, "--out", tmp_path / "o.csv"
+    )
+    assert res.exit_code == 2
+    assert "created_at" in res.output and "lead_id" in res.output
+    assert not (tmp_path / "o.csv").exists()
