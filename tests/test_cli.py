@@ -103,12 +103,13 @@ def test_errors_are_one_clear_line_not_a_traceback(args, message):
     assert "Traceback" not in res.output
 
 
-def test_bad_input_file_lists_problems(workdir, tmp_path):
+def test_bad_input_file_lists_problems(trained, tmp_path):
+    from mqlml.bundle import save_bundle
+
+    bundle = save_bundle(trained[0], tmp_path / "models")
     bad = tmp_path / "leads.csv"
     bad.write_text("lead_id,created_at\nA,2025-01-01\nA,yesterday\n,2025-01-02\n")
-    res = _run(
-        "score", "--model", workdir / "models" / "e2e", "--leads", bad, "--out", tmp_path / "o.csv"
-    )
+    res = _run("score", "--model", bundle, "--leads", bad, "--out", tmp_path / "o.csv")
     assert res.exit_code == 2
     assert "created_at" in res.output and "lead_id" in res.output
     assert not (tmp_path / "o.csv").exists()
