@@ -8,6 +8,8 @@ is the latest of all.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -68,8 +70,74 @@ def _weeks(created: pd.Series) -> float:
     return max(span / 7.0, 1 / 7)
 
 
+@dataclass(frozen=True)
+class LabelledLeads:
+    """Leads with a mature label, ready to split and fit: the hand-off between stages.
+
+    Attributes
+    ----------
+    leads : DataFrame
+        Eligible leads (``lead_id``, ``created_at`` and attributes), in time order, with a
+        fresh ``RangeIndex``.
+    as_of : Series
+        Each lead's as-of time (features only see events strictly before it).
+    y : ndarray of float
+        0/1 labels aligned with ``leads``.
+    activities : DataFrame
+        Activities of any leads (filtered by lead and as-of where used).
+    label_counts : dict
+        Accounting of every lead (eligible, immature, converted before as-of, positives).
+    snapshot : Timestamp
+        End of the data.
+    notes : tuple of str
+        Data notes for the report.
+    """
+
+    leads: pd.DataFrame
+    as_of: pd.Series
+    y: np.ndarray
+    activities: pd.DataFrame
+    label_counts: dict
+    snapshot: pd.Timestamp
+    notes: tuple[str, ...] = ()
+
+
+def label_history(crm: CrmData, config: Config) -> LabelledLeads:
+    """Label every lead of a CRM history and keep those with a mature label.
+
+    Raises
+    ------
+    InsufficientDataError
+        When fewer than 3 leads have a mature label.
+    """
+    snapshot = snapshot_time(crm, config.data)
+    leads = crm.leads.sort_values([CREATED_AT, LEAD_ID], kind="stable").reset_index(drop=True)
+    as_of = training_as_of(leads, config.features.observation_days)
+    labels = make_labels(
+        leads, crm.outcomes, as_of, config.labels.target, config.labels.horizon, snapshot
+    )
+    eligible = (labels.frame[STATUS] == ELIGIBLE).to_numpy()
+    if eligible.sum() < 3:
+        raise InsufficientDataError(
+            f"only {int(eligible.sum())} of {len(leads)} leads have a mature label "
+            f"({labels.counts}); the data ends {snapshot:%Y-%m-%d} and a lead needs "
+            f"{config.features.observation_days} + {config.labels.horizon} days after creation"
+        )
+    return LabelledLeads(
+        leads=leads[eligible].reset_index(drop=True),
+        as_of=as_of[eligible].reset_index(drop=True),
+        y=labels.frame.loc[eligible, LABEL].to_numpy(dtype=float),
+        activities=crm.activities,
+        label_counts=labels.counts,
+        snapshot=snapshot,
+        notes=tuple(crm.notes),
+    )
+
+
 def run_training(crm: CrmData, config: Config) -> tuple[TrainedModel, dict]:
     """Train, calibrate and set thresholds from a CRM history.
+
+    :func:`label_history` followed by :func:`train_labelled`.
 
     Parameters
     ----------
@@ -87,28 +155,21 @@ def run_training(crm: CrmData, config: Config) -> tuple[TrainedModel, dict]:
         score, grade, is_mql, baseline_probability), ``importance`` per business field and
         ``slices`` (lead_id -> train / calibration / test).
     """
-    snapshot = snapshot_time(crm, config.data)
-    leads = crm.leads.sort_values([CREATED_AT, LEAD_ID], kind="stable").reset_index(drop=True)
-    as_of = training_as_of(leads, config.features.observation_days)
-    labels = make_labels(
-        leads, crm.outcomes, as_of, config.labels.target, config.labels.horizon, snapshot
-    )
-    eligible = (labels.frame[STATUS] == ELIGIBLE).to_numpy()
-    if eligible.sum() < 3:
-        raise InsufficientDataError(
-            f"only {int(eligible.sum())} of {len(leads)} leads have a mature label "
-            f"({labels.counts}); the data ends {snapshot:%Y-%m-%d} and a lead needs "
-            f"{config.features.observation_days} + {config.labels.horizon} days after creation"
-        )
-    lab = leads[eligible].reset_index(drop=True)
-    lab_as_of = as_of[eligible].reset_index(drop=True)
-    y = labels.frame.loc[eligible, LABEL].to_numpy(dtype=float)
+    return train_labelled(label_history(crm, config), config)
 
+
+def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedModel, dict]:
+    """Split labelled leads by time, then fit features, model, calibration and thresholds.
+
+    Returns the same as :func:`run_training`.
+    """
+    lab, lab_as_of, y = labelled.leads, labelled.as_of, labelled.y
+    snapshot = labelled.snapshot
     split = time_split(lab, y, config.split_fractions)
     _check_slices(split, y)
 
     train_leads = lab.iloc[split.train]
-    acts = crm.activities
+    acts = labelled.activities
     known = acts[LEAD_ID].map(pd.Series(lab_as_of.to_numpy(), index=lab[LEAD_ID]))
     train_acts = acts[acts[LEAD_ID].isin(train_leads[LEAD_ID]) & (acts[OCCURRED_AT] < known)]
     spec = fit_feature_spec(
@@ -200,7 +261,7 @@ def run_training(crm: CrmData, config: Config) -> tuple[TrainedModel, dict]:
         "horizon_days": config.labels.horizon,
         "observation_days": config.features.observation_days,
         "snapshot_at": snapshot.isoformat(),
-        "label_counts": labels.counts,
+        "label_counts": labelled.label_counts,
         "periods": [p.to_dict() for p in split.periods],
         "metrics_test": metrics,
         "calibration": {
@@ -217,7 +278,7 @@ def run_training(crm: CrmData, config: Config) -> tuple[TrainedModel, dict]:
         "grades": {"cutoffs": grades.cutoffs_, "test": grade_table},
         "importance": importance.to_dict(orient="records"),
         "excluded_columns": spec.excluded,
-        "data_notes": list(crm.notes),
+        "data_notes": list(labelled.notes),
         "versions": library_versions(),
     }
     model = TrainedModel(fit.booster, calibrator, mql, grades, spec, config, summary)
