@@ -25,7 +25,13 @@ from mqlml.calibrate import ProbabilityCalibrator
 from mqlml.config import Config, config_from_dict, config_to_dict
 from mqlml.errors import BundleError
 from mqlml.features import FeatureSpec
-from mqlml.thresholds import CapacityThreshold, GradeThresholds
+from mqlml.thresholds import (
+    CapacityThreshold,
+    GradeThresholds,
+    TierThresholds,
+    threshold_from_dict,
+    threshold_to_dict,
+)
 
 BUNDLE_FORMAT = 1
 BUNDLE_FILES = (
@@ -52,6 +58,10 @@ class TrainedModel:
     spec: FeatureSpec
     config: Config
     summary: dict
+    #: Tiers below the MQL line (nurture / disqualify); None in bundles from before tiers.
+    tiers: TierThresholds | None = None
+    #: Every fitted MQL threshold policy by name (``mql`` is the one in use).
+    policies: dict | None = None
 
 
 def library_versions() -> dict[str, str]:
@@ -66,17 +76,41 @@ def library_versions() -> dict[str, str]:
 
 
 def _thresholds_dict(model: TrainedModel) -> dict:
-    return {
-        "mql": {
-            "policy": "capacity",
-            "capacity_per_week": model.mql.capacity_per_week,
-            "cutoff_": model.mql.cutoff_,
-            "leads_per_week_": model.mql.leads_per_week_,
-            "expected_mqls_per_week_": model.mql.expected_mqls_per_week_,
-            "weeks_": model.mql.weeks_,
-        },
+    out = {
+        "mql": threshold_to_dict(model.mql),
         "grades": {"shares": list(model.grades.shares), "cutoffs_": model.grades.cutoffs_},
     }
+    if model.tiers is not None:
+        out["tiers"] = {
+            "mql_cutoff": model.tiers.mql_cutoff,
+            "max_lost_share": model.tiers.max_lost_share,
+            "mql_cutoff_": model.tiers.mql_cutoff_,
+            "nurture_cutoff_": model.tiers.nurture_cutoff_,
+            "lost_share_": model.tiers.lost_share_,
+        }
+    if model.policies:
+        out["policies"] = {k: threshold_to_dict(v) for k, v in model.policies.items()}
+    if "threshold_table" in model.summary:
+        out["threshold_table"] = model.summary["threshold_table"]
+    return out
+
+
+def load_grade_cutoffs(path: str | Path) -> dict:
+    """The grade cutoffs of a saved bundle, to keep them when retraining.
+
+    Raises
+    ------
+    BundleError
+        When ``path`` is not a bundle or its thresholds file has no grade cutoffs.
+    """
+    path = resolve_bundle_path(path)
+    file = path / "thresholds.json"
+    try:
+        return {k: int(v) for k, v in _load_json(file)["grades"]["cutoffs_"].items()}
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise BundleError(
+            f"cannot keep the grades of {path}: {file} has no readable grade cutoffs ({exc})"
+        ) from None
 
 
 def next_version(models_dir: Path, name: str) -> str:
@@ -185,9 +219,19 @@ def load_bundle(path: str | Path) -> TrainedModel:
         booster = lgb.Booster(model_file=str(path / "model.txt"))
         calibrator = ProbabilityCalibrator.from_dict(_load_json(path / "calibrator.json"))
         thr = _load_json(path / "thresholds.json")
-        mql = CapacityThreshold(thr["mql"]["capacity_per_week"])
-        for k in ("cutoff_", "leads_per_week_", "expected_mqls_per_week_", "weeks_"):
-            setattr(mql, k, thr["mql"][k])
+        if "fitted" in thr["mql"]:
+            mql = threshold_from_dict(thr["mql"])
+        else:  # bundles written before threshold policies
+            mql = CapacityThreshold(thr["mql"]["capacity_per_week"])
+            for k in ("cutoff_", "leads_per_week_", "expected_mqls_per_week_", "weeks_"):
+                setattr(mql, k, thr["mql"][k])
+        tiers = None
+        if "tiers" in thr:
+            t = thr["tiers"]
+            tiers = TierThresholds(t["mql_cutoff"], t["max_lost_share"])
+            for k in ("mql_cutoff_", "nurture_cutoff_", "lost_share_"):
+                setattr(tiers, k, t[k])
+        policies = {k: threshold_from_dict(v) for k, v in thr.get("policies", {}).items()}
         grades = GradeThresholds(tuple(thr["grades"]["shares"]))
         grades.cutoffs_ = dict(thr["grades"]["cutoffs_"])
         spec = FeatureSpec.from_dict(_load_json(path / "feature_spec.json"))
@@ -198,7 +242,10 @@ def load_bundle(path: str | Path) -> TrainedModel:
         summary = _load_json(path / "metrics.json")
     except (KeyError, TypeError, ValueError, lgb.basic.LightGBMError) as exc:
         raise BundleError(f"model bundle {path} is corrupt: {exc}") from None
-    return TrainedModel(booster, calibrator, mql, grades, spec, config, summary)
+    return TrainedModel(
+        booster, calibrator, mql, grades, spec, config, summary, tiers=tiers,
+        policies=policies or None,
+    )
 
 
 def _load_json(path: Path):

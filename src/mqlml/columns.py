@@ -67,3 +67,10 @@ def reason_points(i: int) -> str:
 SCORE_COLUMNS = (LEAD_ID, PROBABILITY, SCORE, GRADE, IS_MQL) + tuple(
     c for i in range(1, N_REASONS + 1) for c in (reason_field(i), reason_points(i))
 )
+
+# --- tiers: what happens to a lead (mql goes to sales; nurture stays with marketing) ------
+TIER = "tier"
+TIER_MQL = "mql"
+TIER_NURTURE = "nurture"
+TIER_DISQUALIFY = "disqualify"
+TIERS = (TIER_MQL, TIER_NURTURE, TIER_DISQUALIFY)

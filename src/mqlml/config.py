@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mqlml.errors import ConfigError
+from mqlml.gate import DEFAULT_MIN_TEST_POSITIVES, DEFAULT_MIN_TRAIN_POSITIVES
 
 #: Horizon in days used when ``labels.horizon_days`` is not given, per target stage.
 DEFAULT_HORIZON_DAYS = {"sql": 90, "won": 180}
@@ -140,6 +141,62 @@ class ThresholdConfig(_Strict):
     #: Share of leads in grades A, B, C (D takes the rest), highest scores first.
     grade_shares: tuple[float, float, float] = (0.1, 0.2, 0.3)
 
+    #: Which policy sets ``is_mql``: capacity, precision, recall or expected_value. All four
+    #: are fit and reported; this one is used for scoring.
+    policy: Literal["capacity", "precision", "recall", "expected_value"] = "capacity"
+    #: precision policy: the MQL -> target conversion rate to reach (e.g. 0.3 = 30%).
+    target_precision: float = 0.3
+    #: recall policy: the share of all conversions the MQLs must capture.
+    target_recall: float = 0.8
+    #: expected_value policy: cost of working one MQL (currency of deal_value).
+    cost_per_lead: float = 100.0
+    #: expected_value policy: value of a won deal; default the mean deal_value learned.
+    value_per_won: float | None = None
+    #: Below the MQL line, the lowest scores holding at most this share of conversions
+    #: are tiered ``disqualify``; the rest ``nurture``.
+    disqualify_max_share: float = 0.05
+    #: Bootstrap resamples (seeded) for the intervals of the threshold table and policies.
+    bootstrap_samples: int = 200
+    bootstrap_seed: int = 0
+    interval_level: float = 0.95
+    #: A previous model bundle whose grade cutoffs are kept instead of learning new ones.
+    keep_grades_from: Path | None = None
+
+    @field_validator("target_precision", "interval_level")
+    @classmethod
+    def _open_unit(cls, v: float, info) -> float:
+        if not 0 < v < 1:
+            raise ValueError(f"{info.field_name} must be between 0 and 1, got {v}")
+        return v
+
+    @field_validator("target_recall")
+    @classmethod
+    def _recall(cls, v: float) -> float:
+        if not 0 < v <= 1:
+            raise ValueError(f"target_recall must be in (0, 1], got {v}")
+        return v
+
+    @field_validator("disqualify_max_share")
+    @classmethod
+    def _lost_share(cls, v: float) -> float:
+        if not 0 <= v < 1:
+            raise ValueError(f"disqualify_max_share must be in [0, 1), got {v}")
+        return v
+
+    @field_validator("cost_per_lead", "bootstrap_samples")
+    @classmethod
+    def _non_negative(cls, v, info):
+        if v < 0:
+            raise ValueError(f"{info.field_name} must be zero or positive, got {v}")
+        return v
+
+    @field_validator("value_per_won")
+    @classmethod
+    def _positive_value(cls, v: float | None) -> float | None:
+        if v is not None and v <= 0:
+            raise ValueError(f"value_per_won must be positive, got {v}")
+        return v
+
     @field_validator("capacity_per_week")
     @classmethod
     def _positive_capacity(cls, v: float) -> float:
@@ -153,6 +210,71 @@ class ThresholdConfig(_Strict):
         if any(s <= 0 for s in v) or sum(v) >= 1:
             raise ValueError(f"grade_shares must be positive and sum below 1, got {list(v)}")
         return v
+
+
+class FunnelConfig(_Strict):
+    """The lead -> SQL -> customer funnel models (see :mod:`mqlml.funnel`)."""
+
+    enabled: bool = True
+    #: Days after as-of to reach SQL; default the label horizon (target sql) or 90.
+    sql_horizon_days: int | None = None
+    #: Days after reaching SQL to be won.
+    won_horizon_days: int = 90
+
+    @field_validator("sql_horizon_days", "won_horizon_days")
+    @classmethod
+    def _positive(cls, v: int | None, info) -> int | None:
+        if v is not None and v <= 0:
+            raise ValueError(f"{info.field_name} must be a positive integer, got {v}")
+        return v
+
+
+class BacktestConfig(_Strict):
+    """Rolling-origin backtest (see :mod:`mqlml.backtest`); ``folds: 0`` switches it off."""
+
+    folds: int = 0
+    #: Share of the labelled leads (the latest) cut into the test periods.
+    test_share: float = 0.5
+
+    @field_validator("folds")
+    @classmethod
+    def _folds(cls, v: int) -> int:
+        if not 0 <= v <= 20:
+            raise ValueError(f"folds must be an integer from 0 to 20, got {v}")
+        return v
+
+    @field_validator("test_share")
+    @classmethod
+    def _share(cls, v: float) -> float:
+        if not 0 < v < 1:
+            raise ValueError(f"test_share must be between 0 and 1, got {v}")
+        return v
+
+
+class GateConfig(_Strict):
+    """Minimum-data gate (see :mod:`mqlml.gate`): converted leads each slice needs."""
+
+    min_train_positives: int = DEFAULT_MIN_TRAIN_POSITIVES
+    min_test_positives: int = DEFAULT_MIN_TEST_POSITIVES
+
+    @field_validator("min_train_positives", "min_test_positives")
+    @classmethod
+    def _non_negative(cls, v: int, info) -> int:
+        if v < 0:
+            raise ValueError(f"{info.field_name} must be zero or positive, got {v}")
+        return v
+
+
+class SegmentConfig(_Strict):
+    """Optional segment column (e.g. industry or lead_source) for per-segment figures."""
+
+    column: str | None = None
+
+
+class BaselineConfig(_Strict):
+    """Baselines beside the model; ``rules_path`` is the team's MQL points sheet (YAML)."""
+
+    rules_path: Path | None = None
 
 
 class TrackingConfig(_Strict):
@@ -176,6 +298,11 @@ class Config(_Strict):
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
     thresholds: ThresholdConfig = Field(default_factory=ThresholdConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    funnel: FunnelConfig = Field(default_factory=FunnelConfig)
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
+    segments: SegmentConfig = Field(default_factory=SegmentConfig)
+    baselines: BaselineConfig = Field(default_factory=BaselineConfig)
 
     @property
     def split_fractions(self) -> tuple[float, float, float]:

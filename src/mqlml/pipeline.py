@@ -13,18 +13,41 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mqlml.bundle import TrainedModel, library_versions
+from mqlml.backtest import rolling_origin_backtest
+from mqlml.bundle import TrainedModel, library_versions, load_grade_cutoffs
 from mqlml.calibrate import ProbabilityCalibrator, probability_to_score
-from mqlml.columns import ACTIVITY_TYPE, CREATED_AT, LABEL, LEAD_ID, OCCURRED_AT
-from mqlml.config import Config
+from mqlml.columns import (
+    ACTIVITY_TYPE,
+    CREATED_AT,
+    DEAL_VALUE,
+    LABEL,
+    LEAD_ID,
+    OCCURRED_AT,
+    TIER,
+    TIERS,
+)
+from mqlml.config import DEFAULT_HORIZON_DAYS, Config
 from mqlml.data import CrmData, snapshot_time
-from mqlml.errors import InsufficientDataError
+from mqlml.errors import ConfigError, InsufficientDataError
 from mqlml.explain import field_matrix
 from mqlml.features import build_features, field_label, fit_feature_spec, to_matrix
 from mqlml.labels import ELIGIBLE, STATUS, make_labels, training_as_of
 from mqlml.metrics import classification_metrics, expected_calibration_error
 from mqlml.split import time_split
-from mqlml.thresholds import GRADES, CapacityThreshold, GradeThresholds
+from mqlml.funnel import fit_funnel, funnel_outcomes
+from mqlml.gate import check_gate, gate_counts, segment_values
+from mqlml.rules import compare_at_equal_volume, load_rules, rule_points
+from mqlml.thresholds import (
+    GRADES,
+    POLICIES,
+    GradeThresholds,
+    TierThresholds,
+    fit_policy,
+    funnel_table,
+    make_policy,
+    policy_target,
+    slice_weeks,
+)
 from mqlml.train import fit_baseline, fit_lightgbm, predict_baseline, predict_raw
 
 #: Fewest converted (and unconverted) leads each slice needs for honest fitting and testing.
@@ -100,6 +123,8 @@ class LabelledLeads:
     label_counts: dict
     snapshot: pd.Timestamp
     notes: tuple[str, ...] = ()
+    #: The outcomes table (for the funnel stages and won figures); None when not known.
+    outcomes: pd.DataFrame | None = None
 
 
 def label_history(crm: CrmData, config: Config) -> LabelledLeads:
@@ -131,6 +156,7 @@ def label_history(crm: CrmData, config: Config) -> LabelledLeads:
         label_counts=labels.counts,
         snapshot=snapshot,
         notes=tuple(crm.notes),
+        outcomes=crm.outcomes,
     )
 
 
@@ -167,6 +193,22 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
     snapshot = labelled.snapshot
     split = time_split(lab, y, config.split_fractions)
     _check_slices(split, y)
+    seg_col = config.segments.column
+    segments = None
+    if seg_col is not None:
+        if seg_col not in lab.columns:
+            raise ConfigError(
+                f"segments.column is {seg_col!r}, which is not a column of the leads "
+                f"(columns: {list(lab.columns)})"
+            )
+        segments = segment_values(lab[seg_col])
+    gate_rows = gate_counts(
+        y[split.train],
+        y[split.test],
+        segments[split.train] if segments is not None else None,
+        segments[split.test] if segments is not None else None,
+    )
+    check_gate(gate_rows, config.gate.min_train_positives, config.gate.min_test_positives, seg_col)
 
     train_leads = lab.iloc[split.train]
     acts = labelled.activities
@@ -191,11 +233,55 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
     probability = calibrator.predict(raw)
     score = probability_to_score(probability)
 
-    cal_created = lab[CREATED_AT].iloc[split.calibration]
-    mql = CapacityThreshold(config.thresholds.capacity_per_week).fit(
-        score[split.calibration], cal_created
+    cal = split.calibration
+    cal_created = lab[CREATED_AT].iloc[cal]
+    stages = None
+    if labelled.outcomes is not None:
+        sql_h = config.funnel.sql_horizon_days or (
+            config.labels.horizon if config.labels.target == "sql" else DEFAULT_HORIZON_DAYS["sql"]
+        )
+        stages = funnel_outcomes(
+            lab, labelled.outcomes, lab_as_of, snapshot, sql_h, config.funnel.won_horizon_days
+        )
+    # The rates the threshold table reports: the model's own label for its target stage,
+    # the funnel outcome for the other one (NaN when unknown).
+    nan = np.full(len(y), np.nan)
+    if config.labels.target == "sql":
+        sql_y, won_y = y, (stages["won"].to_numpy(float) if stages is not None else nan)
+    else:
+        sql_y, won_y = (stages["sql"].to_numpy(float) if stages is not None else nan), y
+    deal = stages[DEAL_VALUE].to_numpy(float) if stages is not None else nan
+    ev_won = won_y if config.labels.target == "sql" else None
+
+    params = config.thresholds.model_dump()
+    policies, policy_errors = {}, {}
+    for name in POLICIES:
+        try:
+            policies[name] = fit_policy(
+                make_policy(name, params),
+                score[cal],
+                y[cal],
+                cal_created,
+                ev_won[cal] if ev_won is not None else None,
+                deal[cal],
+            )
+        except ValueError as exc:
+            policy_errors[name] = str(exc)
+    if config.thresholds.policy not in policies:
+        raise ConfigError(
+            f"thresholds.policy is {config.thresholds.policy!r} but it cannot be learned from "
+            f"the calibration slice: {policy_errors[config.thresholds.policy]}"
+        )
+    mql = policies[config.thresholds.policy]
+    keep = (
+        load_grade_cutoffs(config.thresholds.keep_grades_from)
+        if config.thresholds.keep_grades_from is not None
+        else None
     )
-    grades = GradeThresholds(config.thresholds.grade_shares).fit(score[split.calibration])
+    grades = GradeThresholds(config.thresholds.grade_shares, keep).fit(score[cal])
+    tiers = TierThresholds(mql.cutoff_, config.thresholds.disqualify_max_share).fit(
+        score[cal], y[cal]
+    )
 
     test = split.test
     y_test = y[test]
@@ -227,16 +313,149 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
             }
         )
     test_created = lab[CREATED_AT].iloc[test]
+    cal_weeks = slice_weeks(cal_created)
     mql_stats = {
-        "policy": "capacity",
+        "policy": config.thresholds.policy,
         "capacity_per_week": config.thresholds.capacity_per_week,
+        "target": policy_target(mql),
         "cutoff": mql.cutoff_,
         "calibration": {
-            "expected_mqls_per_week": mql.expected_mqls_per_week_,
-            "leads_per_week": mql.leads_per_week_,
+            "expected_mqls_per_week": float(mql.predict(score[cal]).sum() / cal_weeks),
+            "leads_per_week": float(len(cal) / cal_weeks),
         },
         "test": _mql_report(mql.predict(score[test]), y_test, _weeks(test_created)),
     }
+    thr = config.thresholds
+    table = funnel_table(
+        score[test],
+        sql_y[test],
+        won_y[test],
+        slice_weeks(test_created),
+        thr.bootstrap_samples,
+        thr.bootstrap_seed,
+        thr.interval_level,
+    )
+    policy_rows = []
+    for name in POLICIES:
+        if name not in policies:
+            policy_rows.append({"policy": name, "in_use": False, "error": policy_errors[name]})
+            continue
+        t = policies[name]
+        policy_rows.append(
+            {
+                "policy": name,
+                "in_use": name == thr.policy,
+                "target": policy_target(t),
+                "target_met": bool(getattr(t, "target_met_", True)),
+                "calibration_mqls_per_week": float(t.predict(score[cal]).sum() / cal_weeks),
+                **table[t.cutoff_ - 1],
+            }
+        )
+    tier_test = tiers.predict(score[test])
+    tier_rows = []
+    for name in TIERS:
+        m_t = tier_test == name
+        tier_rows.append(
+            {
+                TIER: name,
+                "leads": int(m_t.sum()),
+                "share": float(m_t.mean()),
+                "conversion_rate": float(y_test[m_t].mean()) if m_t.any() else float("nan"),
+                "share_of_conversions": float(y_test[m_t].sum() / y_test.sum()),
+            }
+        )
+    tier_info = {
+        "mql_min_score": tiers.mql_cutoff_,
+        "nurture_min_score": tiers.nurture_cutoff_,
+        "disqualify_max_share": thr.disqualify_max_share,
+        "calibration_lost_share": tiers.lost_share_,
+        "test": tier_rows,
+    }
+
+    funnel_summary = None
+    if config.funnel.enabled and stages is not None:
+        known = {"sql": probability} if config.labels.target == "sql" else None
+        funnel_fit = fit_funnel(
+            X,
+            stages,
+            split,
+            spec,
+            config.model,
+            config.calibration,
+            (sql_h, config.funnel.won_horizon_days),
+            known=known,
+        )
+        funnel_summary = funnel_fit.summary
+
+    if config.baselines.rules_path is not None:
+        sheet = load_rules(config.baselines.rules_path)
+        points = rule_points(sheet, lab.iloc[test], acts, lab_as_of.iloc[test])
+        fixed = {"current_rules": points >= sheet.mql_threshold}
+        n_equal = int(fixed["current_rules"].sum())
+        rules_info = {
+            "name": sheet.name,
+            "path": str(config.baselines.rules_path),
+            "mql_threshold": sheet.mql_threshold,
+        }
+    else:
+        fixed, rules_info = None, None
+        n_equal = int(mql.predict(score[test]).sum())
+    equal_volume = compare_at_equal_volume(
+        {"model": probability[test], "logistic_baseline": base_p},
+        n_equal,
+        sql_y[test],
+        won_y[test],
+        fixed,
+    )
+
+    segment_rows = None
+    if segments is not None:
+        segment_rows = []
+        counts_by = {r["segment"]: r for r in gate_rows[1:]}
+        for seg, counts in counts_by.items():
+            s_cal = cal[segments[cal] == seg]
+            s_test = test[segments[test] == seg]
+            seg_params = dict(params)
+            # Capacity is shared: each segment gets its share of the weekly capacity.
+            seg_params["capacity_per_week"] = thr.capacity_per_week * len(s_cal) / len(cal)
+            row = {
+                "segment": seg,
+                "leads": counts["test_leads"],
+                "positives": counts["test_positives"],
+                "train_positives": counts["train_positives"],
+                "roc_auc": classification_metrics(y[s_test], probability[s_test])["roc_auc"]
+                if len(s_test)
+                else float("nan"),
+                "base_rate": float(y[s_test].mean()) if len(s_test) else float("nan"),
+            }
+            try:
+                seg_t = fit_policy(
+                    make_policy(thr.policy, seg_params),
+                    score[s_cal],
+                    y[s_cal],
+                    lab[CREATED_AT].iloc[s_cal],
+                    ev_won[s_cal] if ev_won is not None else None,
+                    deal[s_cal],
+                )
+                is_seg = seg_t.predict(score[s_test])
+                row.update(
+                    cutoff=int(seg_t.cutoff_),
+                    mqls_per_week=float(is_seg.sum() / slice_weeks(test_created)),
+                    mql_sql_rate=float(np.nanmean(sql_y[s_test][is_seg]))
+                    if is_seg.any()
+                    else float("nan"),
+                )
+            except ValueError as exc:
+                row["error"] = str(exc)
+            at_global = mql.predict(score[s_test])
+            row["global_cutoff_mql_sql_rate"] = (
+                float(np.nanmean(sql_y[s_test][at_global])) if at_global.any() else float("nan")
+            )
+            segment_rows.append(row)
+
+    backtest = None
+    if config.backtest.folds:
+        backtest = rolling_origin_backtest(lab, lab_as_of, y, acts, config, stages, keep)
 
     gain = fit.booster.feature_importance(importance_type="gain")
     m, fields = field_matrix(spec)
@@ -275,13 +494,38 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
             "n_features": len(spec.columns),
         },
         "mql_threshold": mql_stats,
-        "grades": {"cutoffs": grades.cutoffs_, "test": grade_table},
+        "grades": {
+            "cutoffs": grades.cutoffs_,
+            "test": grade_table,
+            "kept_from": str(config.thresholds.keep_grades_from)
+            if config.thresholds.keep_grades_from is not None
+            else None,
+            "tiers": tier_info,
+        },
+        "threshold_policies": policy_rows,
+        "threshold_table": table,
+        "baselines_equal_volume": equal_volume,
+        "gate": {
+            "min_train_positives": config.gate.min_train_positives,
+            "min_test_positives": config.gate.min_test_positives,
+            "counts": gate_rows,
+        },
         "importance": importance.to_dict(orient="records"),
         "excluded_columns": spec.excluded,
         "data_notes": list(labelled.notes),
         "versions": library_versions(),
     }
-    model = TrainedModel(fit.booster, calibrator, mql, grades, spec, config, summary)
+    if rules_info is not None:
+        summary["rules"] = rules_info
+    if funnel_summary is not None:
+        summary["funnel"] = funnel_summary
+    if segment_rows is not None:
+        summary["segments"] = segment_rows
+    if backtest is not None:
+        summary["backtest"] = backtest.summary
+    model = TrainedModel(
+        fit.booster, calibrator, mql, grades, spec, config, summary, tiers=tiers, policies=policies
+    )
     test_frame = pd.DataFrame(
         {
             LEAD_ID: lab[LEAD_ID].iloc[test].to_numpy(),
@@ -292,10 +536,14 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
             "grade": grade_test,
             "is_mql": mql.predict(score[test]),
             "baseline_probability": base_p,
+            TIER: tier_test,
         }
     )
     slices = pd.Series("", index=lab.index, dtype="str")
     for name, idx in (("train", split.train), ("calibration", split.calibration), ("test", test)):
         slices.iloc[idx] = name
     slice_frame = pd.DataFrame({LEAD_ID: lab[LEAD_ID], "slice": slices})
-    return model, {"test_predictions": test_frame, "importance": importance, "slices": slice_frame}
+    artifacts = {"test_predictions": test_frame, "importance": importance, "slices": slice_frame}
+    if backtest is not None:
+        artifacts["backtest_membership"] = backtest.membership
+    return model, artifacts
