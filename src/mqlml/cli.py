@@ -87,11 +87,63 @@ def train(
     no_tracking: Annotated[
         bool, typer.Option("--no-tracking", help="Skip MLflow logging.")
     ] = False,
+    policy: Annotated[
+        str | None,
+        typer.Option(help="MQL policy in use: capacity, precision, recall or expected_value."),
+    ] = None,
+    capacity: Annotated[
+        float | None, typer.Option(help="capacity policy: leads per week sales can work.")
+    ] = None,
+    target_precision: Annotated[
+        float | None, typer.Option(help="precision policy: MQL -> SQL rate to reach (0-1).")
+    ] = None,
+    target_recall: Annotated[
+        float | None, typer.Option(help="recall policy: share of conversions to capture.")
+    ] = None,
+    cost_per_lead: Annotated[
+        float | None, typer.Option(help="expected_value policy: cost of working one MQL.")
+    ] = None,
+    value_per_won: Annotated[
+        float | None, typer.Option(help="expected_value policy: value of a won deal.")
+    ] = None,
+    rules: Annotated[
+        Path | None, typer.Option(help="Current MQL rules (YAML points sheet) to compare with.")
+    ] = None,
+    keep_grades: Annotated[
+        Path | None, typer.Option(help="Keep the grade cutoffs of this earlier model bundle.")
+    ] = None,
+    backtest_folds: Annotated[
+        int | None, typer.Option(help="Rolling-origin backtest folds (0: none).")
+    ] = None,
+    segment_column: Annotated[
+        str | None, typer.Option(help="Lead column to report per segment (e.g. industry).")
+    ] = None,
 ) -> None:
     """Train from CRM history; print the path of the model bundle."""
     from mqlml.data import load_crm
 
     overrides: dict = {}
+    thresholds = {
+        k: v
+        for k, v in (
+            ("policy", policy),
+            ("capacity_per_week", capacity),
+            ("target_precision", target_precision),
+            ("target_recall", target_recall),
+            ("cost_per_lead", cost_per_lead),
+            ("value_per_won", value_per_won),
+            ("keep_grades_from", str(keep_grades) if keep_grades else None),
+        )
+        if v is not None
+    }
+    if thresholds:
+        overrides["thresholds"] = thresholds
+    if rules:
+        overrides["baselines"] = {"rules_path": str(rules)}
+    if backtest_folds is not None:
+        overrides["backtest"] = {"folds": backtest_folds}
+    if segment_column:
+        overrides["segments"] = {"column": segment_column}
     if name:
         overrides["name"] = name
     if models_dir:
@@ -108,7 +160,8 @@ def train(
     typer.echo(
         f"test ROC AUC {s['model']['roc_auc']:.3f} "
         f"(baseline {s['baseline_logistic']['roc_auc']:.3f}), "
-        f"MQL cutoff score >= {model.summary['mql_threshold']['cutoff']}",
+        f"MQL cutoff score >= {model.summary['mql_threshold']['cutoff']} "
+        f"({model.summary['mql_threshold']['policy']} policy)",
         err=True,
     )
     typer.echo(str(bundle))

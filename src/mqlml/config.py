@@ -149,7 +149,7 @@ class ThresholdConfig(_Strict):
     #: recall policy: the share of all conversions the MQLs must capture.
     target_recall: float = 0.8
     #: expected_value policy: cost of working one MQL (currency of deal_value).
-    cost_per_lead: float = 100.0
+    cost_per_lead: float = 500.0
     #: expected_value policy: value of a won deal; default the mean deal_value learned.
     value_per_won: float | None = None
     #: Below the MQL line, the lowest scores holding at most this share of conversions

@@ -45,6 +45,7 @@ from mqlml.thresholds import (
     fit_policy,
     funnel_table,
     make_policy,
+    policy_report,
     policy_target,
     slice_weeks,
 )
@@ -335,6 +336,19 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
         thr.bootstrap_seed,
         thr.interval_level,
     )
+    cal_inputs = {
+        "scores": score[cal],
+        "y": y[cal],
+        "created_at": cal_created,
+        "won": ev_won[cal] if ev_won is not None else None,
+        "deal_value": deal[cal],
+    }
+    test_inputs = {
+        "scores": score[test],
+        "sql": sql_y[test],
+        "won": won_y[test],
+        "weeks": slice_weeks(test_created),
+    }
     policy_rows = []
     for name in POLICIES:
         if name not in policies:
@@ -348,7 +362,10 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
                 "target": policy_target(t),
                 "target_met": bool(getattr(t, "target_met_", True)),
                 "calibration_mqls_per_week": float(t.predict(score[cal]).sum() / cal_weeks),
-                **table[t.cutoff_ - 1],
+                **policy_report(
+                    t, cal_inputs, test_inputs, thr.bootstrap_samples, thr.bootstrap_seed,
+                    thr.interval_level,
+                ),
             }
         )
     tier_test = tiers.predict(score[test])

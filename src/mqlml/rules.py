@@ -137,9 +137,8 @@ def rule_points(
         )
     points = np.zeros(len(leads))
     for column, rules in sheet.attributes.items():
-        values = leads[column]
-        text = values.astype("object").where(values.notna(), None)
-        lowered = text.map(lambda v: str(v).strip().lower() if v is not None else None)
+        lowered = leads[column].astype("string").str.strip().str.lower()
+        lowered = lowered.mask(lowered == "")
         done = np.zeros(len(leads), dtype=bool)
         for rule in rules:
             if rule.missing is not None:
@@ -147,8 +146,8 @@ def rule_points(
             elif rule.equals is not None:
                 hit = (lowered == rule.equals.strip().lower()).fillna(False).to_numpy(bool)
             else:
-                needle = rule.contains.lower()
-                hit = lowered.map(lambda v, n=needle: v is not None and n in v).to_numpy(bool)
+                found = lowered.str.contains(rule.contains.lower(), regex=False)
+                hit = found.fillna(False).to_numpy(bool)
             hit &= ~done
             points[hit] += rule.points
             done |= hit
