@@ -1,0 +1,104 @@
+"""Funnel stage outcomes by hand, and the stage models on a synthetic history."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mqlml.columns import CREATED_AT, DEAL_VALUE, LEAD_ID, LOST_AT, SQL_AT, WON_AT
+from mqlml.funnel import funnel_outcomes
+
+T0 = pd.Timestamp("2025-01-01", tz="UTC")
+
+
+def _case(sql_days, won_days, value=1000.0):
+    return sql_days, won_days, value
+
+
+def _frames(cases):
+    leads = pd.DataFrame(
+        {LEAD_ID: [f"L{i}" for i in range(len(cases))], CREATED_AT: [T0] * len(cases)}
+    )
+    rows = [
+        (f"L{i}", sql, won, val) for i, (sql, won, val) in enumerate(cases) if sql is not None
+    ]
+    outcomes = pd.DataFrame(
+        {
+            LEAD_ID: [r[0] for r in rows],
+            SQL_AT: [T0 + pd.Timedelta(days=r[1]) for r in rows],
+            WON_AT: [T0 + pd.Timedelta(days=r[2]) if r[2] is not None else pd.NaT for r in rows],
+            LOST_AT: pd.NaT,
+            DEAL_VALUE: [r[3] if r[2] is not None else np.nan for r in rows],
+        }
+    )
+    return leads, outcomes
+
+
+def test_stage_outcomes_by_hand():
+    # as_of = created (day 0); SQL horizon 30 days, won horizon 20 days after SQL.
+    leads, outcomes = _frames(
+        [
+            _case(10, 25),  # SQL at 10, won at 25 (15 days after SQL): customer
+            _case(10, 40),  # won 30 days after SQL: too late for the won stage
+            _case(40, 45),  # SQL after the SQL horizon: not an SQL, so not a customer here
+            _case(None, None),  # never converted
+            _case(20, None),  # SQL, no decision yet
+        ]
+    )
+    as_of = leads[CREATED_AT]
+    out = funnel_outcomes(leads, outcomes, as_of, T0 + pd.Timedelta(days=100), 30, 20)
+    assert out["sql"].tolist() == [1, 1, 0, 0, 1]
+    assert out["won_given_sql"].tolist()[:2] == [1, 0] and out["won_given_sql"].iloc[4] == 0
+    assert np.isnan(out["won_given_sql"].iloc[2]) and np.isnan(out["won_given_sql"].iloc[3])
+    assert out["won"].tolist() == [1, 0, 0, 0, 0]
+    assert out[DEAL_VALUE].iloc[0] == 1000 and out[DEAL_VALUE].iloc[1:].isna().all()
+
+
+def test_outcomes_not_yet_known_are_nan():
+    leads, outcomes = _frames([_case(10, 25), _case(None, None)])
+    # snapshot at day 40: SQL horizon (30) has passed, SQL + won horizon (50) has not; the
+    # SQL at day 10 had its 20 won-days by day 30.
+    out = funnel_outcomes(leads, outcomes, leads[CREATED_AT], T0 + pd.Timedelta(days=40), 30, 20)
+    assert out["sql"].tolist() == [1, 0]
+    assert out["won_given_sql"].iloc[0] == 1
+    assert out["won"].isna().all()
+    early = funnel_outcomes(leads, outcomes, leads[CREATED_AT], T0 + pd.Timedelta(days=20), 30, 20)
+    assert early["sql"].isna().all()
+
+
+@pytest.mark.parametrize("bad", [0, -3, 1.5])
+def test_horizons_validated(bad):
+    leads, outcomes = _frames([_case(None, None)])
+    with pytest.raises(ValueError, match="won_horizon_days must be a positive integer"):
+        funnel_outcomes(leads, outcomes, leads[CREATED_AT], T0, 30, bad)
+
+
+def test_two_stage_and_direct_models_compared_on_the_holdout(funnel_trained):
+    f = funnel_trained[0].summary["funnel"]
+    assert "skipped" not in f
+    assert {r["stage"] for r in f["stages"]} == {"sql", "won_given_sql", "won"}
+    methods = {r["method"]: r for r in f["won_comparison"]}
+    assert set(methods) == {"two_stage_product", "direct"}
+    for r in methods.values():
+        assert r["test_positives"] > 0 and r["roc_auc"] > 0.6
+        # calibrated: the mean predicted chance of becoming a customer is near the rate
+        assert r["mean_probability"] == pytest.approx(r["observed_rate"], abs=0.03)
+    assert f["mean_deal_value"] > 0 and f["expected_value_per_lead"] > 0
+    counts = {r["slice"]: r for r in f["counts"]}
+    # the latest leads' won outcome is not known yet: fewer known than leads in test
+    assert counts["test"]["won_known"] < counts["test"]["leads"]
+    assert counts["train"]["won_known"] == counts["train"]["leads"]
+
+
+def test_funnel_is_skipped_with_a_reason_when_a_stage_has_too_few_outcomes():
+    from mqlml.funnel import fit_funnel
+    from mqlml.split import time_split
+
+    leads, outcomes = _frames([_case(10, 25)] * 3 + [_case(None, None)] * 30)
+    leads[CREATED_AT] = T0 + pd.to_timedelta(np.arange(len(leads)), unit="D")
+    stages = funnel_outcomes(leads, outcomes, leads[CREATED_AT], T0 + pd.Timedelta(days=400),
+                             30, 20)
+    split = time_split(leads, stages["sql"], (0.6, 0.2, 0.2))
+    fit = fit_funnel(np.zeros((len(leads), 1)), stages, split, None, None, None, (30, 20))
+    assert fit.predictions is None
+    assert "funnel models need at least 10 positives" in fit.summary["skipped"]
+    assert "sql has" in fit.summary["skipped"]
