@@ -62,3 +62,52 @@ def test_incomplete_or_missing_bundle(saved, tmp_path):
         load_bundle(path)
     with pytest.raises(BundleError, match="does not exist"):
         load_bundle(tmp_path / "nope")
+
+
+def test_round_trip_keeps_policies_tiers_and_the_threshold_table(trained, saved):
+    model, path = saved
+    back = load_bundle(path)
+    assert {k: v.cutoff_ for k, v in back.policies.items()} == {
+        k: v.cutoff_ for k, v in model.policies.items()
+    }
+    assert type(back.mql) is type(model.mql)
+    assert back.tiers.nurture_cutoff_ == model.tiers.nurture_cutoff_
+    scores = np.arange(1, 100)
+    assert (back.tiers.predict(scores) == model.tiers.predict(scores)).all()
+    thresholds = json.loads((path / "thresholds.json").read_text())
+    assert len(thresholds["threshold_table"]) == 99
+    assert set(thresholds["policies"]) == {"capacity", "precision", "recall", "expected_value"}
+
+
+def test_retraining_can_keep_the_previous_grade_cutoffs(trained, saved, tmp_path):
+    from mqlml.bundle import load_grade_cutoffs
+    from mqlml.data import validate_crm
+    from mqlml.pipeline import run_training
+
+    model, path = saved
+    crm, cfg = trained[2], trained[3]
+    kept = load_grade_cutoffs(path.parent)  # the model folder resolves to its latest version
+    assert kept == model.grades.cutoffs_
+    part = crm.leads.head(3000)
+    small = validate_crm(
+        part,
+        crm.activities[crm.activities["lead_id"].isin(part["lead_id"])],
+        crm.outcomes[crm.outcomes["lead_id"].isin(part["lead_id"])],
+    )
+    cfg2 = cfg.model_copy(
+        update={
+            "thresholds": cfg.thresholds.model_copy(
+                update={"keep_grades_from": path, "grade_shares": (0.3, 0.3, 0.3)}
+            )
+        }
+    )
+    again, _ = run_training(small, cfg2)
+    assert again.grades.cutoffs_ == kept
+    assert again.summary["grades"]["kept_from"] == str(path)
+    # learned with shares 30/30/30, grade A would hold about 30% of leads; kept, about 10%
+    share_a = next(r["share"] for r in again.summary["grades"]["test"] if r["grade"] == "A")
+    assert share_a < 0.2
+    with pytest.raises(BundleError, match="cannot keep the grades"):
+        (tmp_path / "empty" / "1").mkdir(parents=True)
+        (tmp_path / "empty" / "1" / "versions.json").write_text("{}")
+        load_grade_cutoffs(tmp_path / "empty" / "1")

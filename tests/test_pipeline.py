@@ -55,6 +55,10 @@ def test_test_slice_outcomes_never_reach_model_calibration_or_thresholds(trained
     assert other.calibrator.to_dict() == model.calibrator.to_dict()
     assert other.mql.cutoff_ == model.mql.cutoff_
     assert other.grades.cutoffs_ == model.grades.cutoffs_
+    assert {k: t.cutoff_ for k, t in other.policies.items()} == {
+        k: t.cutoff_ for k, t in model.policies.items()
+    }
+    assert other.tiers.nurture_cutoff_ == model.tiers.nurture_cutoff_
     # ...while the test metrics do see them (the check above is not vacuous)
     before = model.summary["metrics_test"]["model"]["n_positive"]
     assert other.summary["metrics_test"]["model"]["n_positive"] < before
@@ -65,6 +69,10 @@ def test_calibration_is_fit_on_the_calibration_slice_not_the_model(trained):
     other, _ = _retrain_with_outcomes_removed(trained, "calibration")
     assert other.booster.model_to_string() == model.booster.model_to_string()
     assert other.calibrator.to_dict() != model.calibrator.to_dict()
+    # thresholds are learned from the calibration slice's outcomes too
+    assert {k: t.cutoff_ for k, t in other.policies.items()} != {
+        k: t.cutoff_ for k, t in model.policies.items()
+    }
 
 
 def test_insufficient_data_names_the_counts(history):
