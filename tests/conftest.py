@@ -131,7 +131,9 @@ def funnel_trained():
             "tracking": {"enabled": False},
             "model": {"learning_rate": 0.1},  # fewer trees: the same checks, half the time
             "thresholds": {"capacity_per_week": 25, "target_precision": 0.3,
-                           "target_recall": 0.7, "cost_per_lead": 800},
+                           "target_recall": 0.7, "cost_per_lead": 800,
+                           # 99% intervals: a 95% one misses its target on 1 history in 20
+                           "interval_level": 0.99},
             "backtest": {"folds": 2},
             "baselines": {"rules_path": str(rules)},
             "segments": {"column": "lead_source"},

@@ -113,3 +113,29 @@ def test_bad_input_file_lists_problems(trained, tmp_path):
     assert res.exit_code == 2
     assert "created_at" in res.output and "lead_id" in res.output
     assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--policy", "gut-feeling"], "thresholds.policy"),
+        (["--target-precision", "1.5"], "target_precision must be between 0 and 1"),
+        (["--capacity", "-5"], "capacity_per_week must be positive"),
+        (["--backtest-folds", "-1"], "folds must be an integer from 0 to 20"),
+    ],
+)
+def test_train_policy_flags_reach_the_config(args, message, tmp_path):
+    res = _run("train", "--data", tmp_path, "--no-tracking", *args)
+    assert res.exit_code == 2
+    assert message in res.output and "Traceback" not in res.output
+
+
+def test_train_rules_and_keep_grades_paths_are_checked_first(history, tmp_path):
+    from mqlml.generate import write_history
+
+    data = tmp_path / "data"
+    write_history(history, data, "csv")
+    res = _run("train", "--data", data, "--no-tracking", "--rules", tmp_path / "nope.yaml")
+    assert res.exit_code == 2 and "rules file" in res.output and "does not exist" in res.output
+    res = _run("train", "--data", data, "--no-tracking", "--keep-grades", tmp_path / "old")
+    assert res.exit_code == 2 and "model bundle" in res.output and "does not exist" in res.output

@@ -258,7 +258,7 @@ def test_learned_cutoff_meets_its_target_on_the_test_slice(funnel_trained, polic
     row = _policy(funnel_trained[0], policy)
     assert row["target"] == pytest.approx(target) and row["target_met"]
     assert row[f"{figure}_lo"] <= target <= row[f"{figure}_hi"], row
-    assert row[f"{figure}_hi"] - row[f"{figure}_lo"] < 0.5 * target  # informative, not vacuous
+    assert row[f"{figure}_hi"] - row[f"{figure}_lo"] < 0.7 * target  # informative, not vacuous
 
 
 def test_expected_value_policy_pays_on_the_test_slice(funnel_trained):

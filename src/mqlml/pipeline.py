@@ -31,12 +31,12 @@ from mqlml.data import CrmData, snapshot_time
 from mqlml.errors import ConfigError, InsufficientDataError
 from mqlml.explain import field_matrix
 from mqlml.features import build_features, field_label, fit_feature_spec, to_matrix
-from mqlml.labels import ELIGIBLE, STATUS, make_labels, training_as_of
-from mqlml.metrics import classification_metrics, expected_calibration_error
-from mqlml.split import time_split
 from mqlml.funnel import fit_funnel, funnel_outcomes
 from mqlml.gate import check_gate, gate_counts, segment_values
+from mqlml.labels import ELIGIBLE, STATUS, make_labels, training_as_of
+from mqlml.metrics import classification_metrics, expected_calibration_error
 from mqlml.rules import compare_at_equal_volume, load_rules, rule_points
+from mqlml.split import time_split
 from mqlml.thresholds import (
     GRADES,
     POLICIES,
@@ -192,6 +192,13 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
     """
     lab, lab_as_of, y = labelled.leads, labelled.as_of, labelled.y
     snapshot = labelled.snapshot
+    # Files named in the config are read first, so a wrong path fails before any fitting.
+    sheet = load_rules(config.baselines.rules_path) if config.baselines.rules_path else None
+    keep = (
+        load_grade_cutoffs(config.thresholds.keep_grades_from)
+        if config.thresholds.keep_grades_from is not None
+        else None
+    )
     split = time_split(lab, y, config.split_fractions)
     _check_slices(split, y)
     seg_col = config.segments.column
@@ -274,11 +281,6 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
             f"the calibration slice: {policy_errors[config.thresholds.policy]}"
         )
     mql = policies[config.thresholds.policy]
-    keep = (
-        load_grade_cutoffs(config.thresholds.keep_grades_from)
-        if config.thresholds.keep_grades_from is not None
-        else None
-    )
     grades = GradeThresholds(config.thresholds.grade_shares, keep).fit(score[cal])
     tiers = TierThresholds(mql.cutoff_, config.thresholds.disqualify_max_share).fit(
         score[cal], y[cal]
@@ -404,8 +406,7 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
         )
         funnel_summary = funnel_fit.summary
 
-    if config.baselines.rules_path is not None:
-        sheet = load_rules(config.baselines.rules_path)
+    if sheet is not None:
         points = rule_points(sheet, lab.iloc[test], acts, lab_as_of.iloc[test])
         fixed = {"current_rules": points >= sheet.mql_threshold}
         n_equal = int(fixed["current_rules"].sum())

@@ -624,7 +624,8 @@ def funnel_table(
         One row per cutoff 1..99; fields in the module docstring.
     """
     s, sql, won = _prepare_slice(scores, sql, won)
-    point = {k: v[0] for k, v in _figures_by_cutoff(s, sql, won, weeks, np.ones((1, len(s)))).items()}
+    once = _figures_by_cutoff(s, sql, won, weeks, np.ones((1, len(s))))
+    point = {k: v[0] for k, v in once.items()}
     bounds = None
     if n_boot > 0:
         w = _resample_weights(len(s), n_boot, np.random.default_rng(seed))
