@@ -709,8 +709,9 @@ def policy_report(
             continue  # a resample without what the policy needs: left out
         cutoffs[b] = refit.cutoff_
     ok = np.flatnonzero(cutoffs > 0)
+    alpha = (1 - level) / 2
     row["cutoff_lo"], row["cutoff_hi"] = (
-        (float(v) for v in _interval(cutoffs[ok].astype(float), level))
+        (int(np.quantile(cutoffs[ok], q, method="nearest")) for q in (alpha, 1 - alpha))
         if len(ok)
         else (float("nan"), float("nan"))
     )
