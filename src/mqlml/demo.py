@@ -120,9 +120,10 @@ def run_demo(out: Path, n_leads: int = 20_000, seed: int = 7, echo: Callable = p
     s = model.summary
     echo("")
     echo("MQL threshold policies, learned on the calibration slice, measured on the test slice")
-    echo("(95% bootstrap intervals; * = the policy in use):")
+    level = model.config.thresholds.interval_level
+    echo(f"({level:.0%} bootstrap intervals; * = the policy in use):")
     for line in _policy_lines(s):
-        echo("  " + line)
+        echo(("  " + line).rstrip())
     eq = s.get("baselines_equal_volume", [])
     if eq:
         echo("")
