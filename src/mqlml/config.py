@@ -163,6 +163,13 @@ class TrackingConfig(_Strict):
     experiment: str = "mqlml"
 
 
+class ExplainConfig(_Strict):
+    """Explanations in the report."""
+
+    #: A lead column (e.g. ``lead_source``): drivers are also shown per value of it.
+    segment_column: str | None = None
+
+
 class Config(_Strict):
     """The whole mqlml configuration."""
 
@@ -176,6 +183,7 @@ class Config(_Strict):
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
     thresholds: ThresholdConfig = Field(default_factory=ThresholdConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    explain: ExplainConfig = Field(default_factory=ExplainConfig)
 
     @property
     def split_fractions(self) -> tuple[float, float, float]:

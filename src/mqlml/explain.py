@@ -205,9 +205,7 @@ def lead_reasons(
     )
 
 
-def explain_lead(
-    points: pd.Series, features: pd.Series, spec: FeatureSpec
-) -> pd.DataFrame:
+def explain_lead(points: pd.Series, features: pd.Series, spec: FeatureSpec) -> pd.DataFrame:
     """Every field of one lead: label, group, sentence and points, largest effect first."""
     fields = list(points.index)
     frame = pd.DataFrame([features.to_dict()])
@@ -307,9 +305,14 @@ def global_drivers(
     rng = np.random.default_rng(seed)
     take = np.sort(rng.choice(len(vals), size=min(SAMPLE_LEADS, len(vals)), replace=False))
     sample_fields = fields[:SAMPLE_FIELDS]
-    sample = {"fields": sample_fields, "labels": [field_label(f) for f in sample_fields],
-              "groups": [spec.groups[f] for f in sample_fields], "axis": [], "points": [],
-              "values": []}
+    sample = {
+        "fields": sample_fields,
+        "labels": [field_label(f) for f in sample_fields],
+        "groups": [spec.groups[f] for f in sample_fields],
+        "axis": [],
+        "points": [],
+        "values": [],
+    }
     for f in sample_fields:
         col = representative_column(f, spec)
         sample["axis"].append(representative_axis_label(f, spec) if col else None)

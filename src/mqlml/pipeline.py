@@ -21,6 +21,7 @@ from mqlml.data import CrmData, snapshot_time
 from mqlml.errors import InsufficientDataError
 from mqlml.explain import field_matrix
 from mqlml.features import build_features, field_label, fit_feature_spec, to_matrix
+from mqlml.insights import training_insights
 from mqlml.labels import ELIGIBLE, STATUS, make_labels, training_as_of
 from mqlml.metrics import classification_metrics, expected_calibration_error
 from mqlml.split import time_split
@@ -281,6 +282,21 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
         "data_notes": list(labelled.notes),
         "versions": library_versions(),
     }
+    summary.update(
+        training_insights(
+            fit.booster,
+            calibrator,
+            spec,
+            lab,
+            features,
+            y,
+            {"train": split.train, "calibration": split.calibration, "test": test},
+            score,
+            mql.cutoff_,
+            base_p,
+            config.explain.segment_column,
+        )
+    )
     model = TrainedModel(fit.booster, calibrator, mql, grades, spec, config, summary)
     test_frame = pd.DataFrame(
         {

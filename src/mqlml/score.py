@@ -26,7 +26,7 @@ from mqlml.columns import (
     reason_text,
 )
 from mqlml.errors import DataValidationError
-from mqlml.explain import field_contributions, field_points, lead_reasons
+from mqlml.explain import explain_lead, field_contributions, field_points, lead_reasons
 from mqlml.features import build_features, to_matrix
 from mqlml.train import predict_raw
 
@@ -138,3 +138,27 @@ def score_leads(
     scored = score_features(model, features)
     scored.insert(0, LEAD_ID, leads[LEAD_ID].to_numpy())
     return scored[list(SCORE_COLUMNS)].reset_index(drop=True)
+
+
+def explain_leads(
+    model: TrainedModel, leads: pd.DataFrame, activities: pd.DataFrame, as_of=None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score ``leads`` and break the first one's score down into every field's points.
+
+    Returns
+    -------
+    scored : DataFrame
+        :func:`score_leads` output for all ``leads``.
+    fields : DataFrame
+        For the first lead: field, label, group, reason (a sentence) and points, largest
+        effect first. Base score plus all points is the unrounded score.
+    """
+    moments = resolve_as_of(leads, as_of)
+    features = build_features(leads, activities, moments, model.spec)
+    scored = score_features(model, features)
+    scored.insert(0, LEAD_ID, leads[LEAD_ID].to_numpy())
+    X = to_matrix(features.iloc[:1], model.spec)
+    per_field, base_raw = field_contributions(model.booster, X, model.spec)
+    points, _ = field_points(per_field, base_raw, model.calibrator)
+    table = explain_lead(points.iloc[0], features.iloc[0], model.spec)
+    return scored[list(SCORE_COLUMNS)].reset_index(drop=True), table
