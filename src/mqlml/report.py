@@ -368,7 +368,7 @@ def _not_computed(what: str, how: str = "") -> str:
 
 
 def _optional(summary: dict, key: str, title: str, how: str = "") -> str:
-    head = f"<h3 id='{key}'>{html.escape(title)}</h3>"
+    head = f"<h3 id='s-{key}'>{html.escape(title)}</h3>"
     if key not in summary or summary[key] in (None, [], {}):
         return head + _not_computed(title, how)
     return head + render_value(summary[key])
@@ -435,11 +435,17 @@ def leaders_summary(summary: dict) -> list[str]:
         )
     card = summary.get("scorecard")
     if card and card.get("rows"):
+        gap = card["model_roc_auc_test"] - card["roc_auc_test"]
+        verdict = (
+            "the model ranks leads clearly better, so use the scorecard to refine manual "
+            "criteria and the model to choose MQLs"
+            if gap > 0.01
+            else "close to the model, so these rules are a fair manual stand-in"
+        )
         out.append(
             f"A points scorecard of {len({r['field'] for r in card['rows']})} fields — the form "
             f"used for manual scoring — reaches ROC AUC {card['roc_auc_test']:.3f} against the "
-            f"model's {card['model_roc_auc_test']:.3f}; moving manual criteria toward its rules "
-            "is a step, the model is the larger one."
+            f"model's {card['model_roc_auc_test']:.3f}: {verdict}."
         )
     return out
 
