@@ -30,6 +30,7 @@ def explained(trained):
     return model, X, per_field, base, features
 
 
+@pytest.mark.filterwarnings("ignore:LightGBM binary classifier:UserWarning")
 def test_pred_contrib_agrees_with_shap_tree_explainer(explained):
     model, X, *_ = explained
     contrib, base = feature_contributions(model.booster, X)

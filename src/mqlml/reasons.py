@@ -57,6 +57,7 @@ LEVEL_PHRASES: dict[str, dict[str, str]] = {
         "executive": "Runs the company (CEO / founder)",
         "other": "Department not recognised from the job title",
     },
+    "country": {"other": "Based in another country"},
 }
 _LEVEL_TEMPLATES = {
     "company_size": "Company size {} employees",

@@ -17,6 +17,7 @@ import base64
 import html
 import io
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,13 +247,16 @@ def beeswarm_figure(drivers: dict) -> bytes:
     plt = _plt()
     exp = _sample_explanation(drivers["sample"])
     fig = plt.figure(figsize=(7.2, 0.42 * exp.shape[1] + 1.6))
-    shap.plots.beeswarm(
-        exp,
-        max_display=exp.shape[1],
-        show=False,
-        plot_size=None,
-        color_bar_label="field value (count / days; grey: category)",
-    )
+    with warnings.catch_warnings():
+        # Categorical fields have no numeric value to colour by (all NaN: drawn grey).
+        warnings.simplefilter("ignore", RuntimeWarning)
+        shap.plots.beeswarm(
+            exp,
+            max_display=exp.shape[1],
+            show=False,
+            plot_size=None,
+            color_bar_label="field value (count / days; grey: category)",
+        )
     plt.gca().set_xlabel("score points (per lead)")
     plt.title("Per-lead effect of each field")
     fig.tight_layout()
