@@ -61,8 +61,8 @@ def true_field_importance(history: G.SyntheticHistory, lead_ids: np.ndarray) -> 
     }
     senior = job["seniority"].isin(["c_level", "vp", "director"])
     dm = G.SQL_MARKETING_DECISION_MAKER * ((job["department"] == "marketing") & senior)
-    t["seniority"] += dm.to_numpy() / 2
-    t["department"] += dm.to_numpy() / 2
+    t["seniority"] = t["seniority"] + dm.to_numpy() / 2
+    t["department"] = t["department"] + dm.to_numpy() / 2
     for a, beta in G.SQL_LOG1P_COUNT.items():
         t[a] = beta * np.log1p(n(a))
     mult = np.array([G.SQL_PRICING_SIZE_MULTIPLIER[s] for s in size])
