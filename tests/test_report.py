@@ -127,7 +127,7 @@ def test_optional_keys_present_are_rendered_as_tables(summary):
         "target_precision",
         "22.2",
         "0.789",
-        "0.432",
+        "43.2%",
         "current rules (rules.yaml)",
         "paid_search",
         "0.273",

@@ -319,6 +319,10 @@ def _fmt(v) -> str:
     return html.escape(str(v))
 
 
+#: Columns whose 0-1 values read better as percentages.
+_PERCENT_WORDS = ("rate", "share", "support", "captured")
+
+
 def _table(rows: list[dict], columns: list[str] | None = None, max_rows: int | None = None) -> str:
     """A table from row dicts (columns: the union of keys, in first-seen order)."""
     if not rows:
@@ -329,16 +333,20 @@ def _table(rows: list[dict], columns: list[str] | None = None, max_rows: int | N
             columns += [c for c in r if c not in columns]
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
 
-    def cell(v):
+    percent = {c for c in columns if any(w in str(c) for w in _PERCENT_WORDS)}
+
+    def cell(c, v):
         cls = " class='text'" if isinstance(v, str) else ""
+        if c in percent and isinstance(v, float) and 0 <= v <= 1:
+            return f"<td>{v:.1%}</td>"
         return f"<td{cls}>{_fmt(v)}</td>"
 
     shown = rows if max_rows is None else rows[:max_rows]
-    body = "".join("<tr>" + "".join(cell(r.get(c)) for c in columns) + "</tr>" for r in shown)
+    body = "".join("<tr>" + "".join(cell(c, r.get(c)) for c in columns) + "</tr>" for r in shown)
     table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     if max_rows is not None and len(rows) > max_rows:
         rest = "".join(
-            "<tr>" + "".join(cell(r.get(c)) for c in columns) + "</tr>" for r in rows[max_rows:]
+            "<tr>" + "".join(cell(c, r.get(c)) for c in columns) + "</tr>" for r in rows[max_rows:]
         )
         table += (
             f"<details><summary>all {len(rows)} rows</summary><table><thead><tr>{head}</tr>"
