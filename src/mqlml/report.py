@@ -307,6 +307,8 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         if math.isnan(v):
             return "–"
+        if math.isinf(v):
+            return "∞" if v > 0 else "−∞"
         if v == int(v) and abs(v) >= 100:
             return f"{v:,.0f}"
         return f"{v:.3f}" if abs(v) < 10 else f"{v:,.1f}"
