@@ -333,7 +333,7 @@ def _table(rows: list[dict], columns: list[str] | None = None, max_rows: int | N
         columns = []
         for r in rows:
             columns += [c for c in r if c not in columns]
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    head = "".join(f"<th>{html.escape(str(c).replace('_', ' '))}</th>" for c in columns)
 
     percent = {c for c in columns if any(w in str(c) for w in _PERCENT_WORDS)}
 
@@ -655,9 +655,15 @@ def _segments_section(summary: dict) -> str:
             summary,
             "segments",
             "Per-segment quality and thresholds",
-            "Configure a segment column to see it.",
+            "It is computed when the thresholds are learned per segment.",
         )
     )
+    d = summary.get("drivers") or {}
+    if d.get("by_segment"):
+        parts.append(
+            f"<p>Drivers per segment ({html.escape(str(d.get('segment_column')))}): see "
+            "<a href='#drivers'>what drives conversion</a>.</p>"
+        )
     return "".join(parts)
 
 
