@@ -2,7 +2,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mqlml.columns import AS_OF, CREATED_AT, LEAD_ID, SCORE_COLUMNS, reason_points
+from mqlml.columns import (
+    AS_OF,
+    BASE_SCORE,
+    CREATED_AT,
+    LEAD_ID,
+    OTHER_POINTS,
+    REASON_COLUMNS,
+    SCORE,
+    SCORE_COLUMNS,
+    reason_points,
+    reason_text,
+)
 from mqlml.errors import DataValidationError
 from mqlml.explain import field_contributions, field_points
 from mqlml.features import build_features, to_matrix
@@ -31,9 +42,24 @@ def test_reasons_are_the_top_fields_by_points(trained):
     )
     per_field, base = field_contributions(model.booster, X, model.spec)
     points, _ = field_points(per_field, base, model.calibrator)
-    best = points.abs().max(axis=1).to_numpy()
-    np.testing.assert_allclose(out[reason_points(1)].abs(), np.round(best, 1), atol=0.051)
-    assert (out[reason_points(1)].abs() >= out[reason_points(2)].abs() - 1e-9).all()
+    best_up = points.max(axis=1).to_numpy()
+    best_down = points.min(axis=1).to_numpy()
+    up, down = out[reason_points("positive", 1)], out[reason_points("negative", 1)]
+    np.testing.assert_allclose(up.fillna(0), np.round(np.maximum(best_up, 0), 1), atol=0.051)
+    np.testing.assert_allclose(down.fillna(0), np.round(np.minimum(best_down, 0), 1), atol=0.051)
+    assert (up.fillna(0) >= out[reason_points("positive", 2)].fillna(0)).all()
+    assert (down.fillna(0) <= out[reason_points("negative", 2)].fillna(0)).all()
+    assert out[reason_text("positive", 1)].notna().sum() == up.notna().sum()
+
+
+def test_reasons_add_up_to_the_score_within_one_point_for_every_lead(trained):
+    model, _, crm, _ = trained
+    out = score_leads(model, crm.leads, crm.activities, as_of=crm.leads[CREATED_AT].max())
+    pts = [c for c in REASON_COLUMNS if c.endswith("_points") and c != OTHER_POINTS]
+    total = out[BASE_SCORE] + out[pts].fillna(0).sum(axis=1) + out[OTHER_POINTS]
+    gap = (out[SCORE] - total).abs()
+    assert len(out) == len(crm.leads) and gap.max() <= 1.0
+    assert out[BASE_SCORE].nunique() == 1
 
 
 def test_scoring_ignores_activities_after_as_of(trained):

@@ -59,15 +59,12 @@ def train_and_save(crm, cfg, echo=typer.echo) -> tuple[Path, object, dict]:
     Returns the bundle path, the trained model and the training artifacts.
     """
     from mqlml.bundle import save_bundle
-    from mqlml.io import write_text
     from mqlml.pipeline import run_training
-    from mqlml.report import render_summary_html
+    from mqlml.report import build_report, write_report
 
     model, artifacts = run_training(crm, cfg)
     bundle = save_bundle(model, cfg.models_dir)
-    write_text(
-        render_summary_html(model.summary, artifacts["test_predictions"]), bundle / "report.html"
-    )
+    write_report(build_report(model.summary, artifacts["test_predictions"]), bundle / "report.html")
     if cfg.tracking.enabled:
         from mqlml.tracking import log_training, tracking_uri
 
@@ -205,6 +202,74 @@ def score(
         f"scored {len(scored):,} of {len(lead_frame):,} leads, {n_mql:,} MQLs, "
         f"in {time.perf_counter() - started:.1f}s -> {out}"
     )
+
+
+@app.command()
+def report(
+    model: Annotated[Path, typer.Option(help="Model bundle (a version dir, or models/<name>).")],
+    out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
+) -> None:
+    """Write the leaders' HTML report of a trained model (figures as PNG beside it)."""
+    from mqlml.bundle import load_bundle
+    from mqlml.report import build_report, figures_dir, write_report
+
+    try:
+        if out.suffix.lower() not in (".html", ".htm"):
+            raise MqlmlError(f"--out must be an .html file, got {out}")
+        trained = load_bundle(model)
+        written = write_report(build_report(trained.summary), out)
+    except MqlmlError as exc:
+        _fail(exc)
+    typer.echo(f"report {out} ({len(written) - 1} figures and tables in {figures_dir(out)})")
+
+
+@app.command()
+def explain(
+    model: Annotated[Path, typer.Option(help="Model bundle (a version dir, or models/<name>).")],
+    lead_id: Annotated[str, typer.Option("--lead-id", help="The lead to explain.")],
+    leads: Annotated[Path, typer.Option(help="Leads file (CSV or Parquet) holding the lead.")],
+    activities: Annotated[Path | None, typer.Option(help="Their activities.")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Scoring time (default: the lead's as_of column, else now)."),
+    ] = None,
+) -> None:
+    """Why one lead scored what it did: its score and every field's points, in words."""
+    from mqlml.bundle import load_bundle
+    from mqlml.data import empty_activities, validate_activities, validate_leads
+    from mqlml.errors import DataValidationError
+    from mqlml.io import read_table
+    from mqlml.score import explain_leads
+
+    try:
+        trained = load_bundle(model)
+        mapping = trained.config.data.column_mapping
+        lead_frame = validate_leads(read_table(leads), str(leads), mapping.get("leads"))
+        one = lead_frame[lead_frame["lead_id"] == lead_id]
+        if one.empty:
+            raise DataValidationError(
+                [f"{leads}: no lead with lead_id {lead_id!r} ({len(lead_frame):,} leads read)"]
+            )
+        if activities is not None:
+            acts = validate_activities(
+                read_table(activities), str(activities), mapping.get("activities")
+            )
+        else:
+            acts = empty_activities()
+        scored, table = explain_leads(trained, one.reset_index(drop=True), acts, as_of)
+    except MqlmlError as exc:
+        _fail(exc)
+    row = scored.iloc[0]
+    typer.echo(
+        f"lead {lead_id}: score {row['score']} (probability {row['probability']:.1%}), "
+        f"grade {row['grade']}, {'MQL' if row['is_mql'] else 'not an MQL'}"
+    )
+    typer.echo(f"base score {row['base_score']:.1f}; points per field (largest effect first):")
+    for r in table.itertuples():
+        typer.echo(f"  {r.points:+6.1f}  {r.label:<24} {r.reason}")
+    total = row["base_score"] + table["points"].sum()
+    typer.echo(f"  base {row['base_score']:.1f} + points {table['points'].sum():+.1f} = "
+               f"{total:.1f} -> score {row['score']}")
 
 
 @app.command()

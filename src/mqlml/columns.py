@@ -51,22 +51,26 @@ PROBABILITY = "probability"
 SCORE = "score"
 GRADE = "grade"
 IS_MQL = "is_mql"
-N_REASONS = 3
+#: Reasons in the scoring output: the fields that raised the score most, then lowered it.
+N_POSITIVE_REASONS = 3
+N_NEGATIVE_REASONS = 2
+#: Score of a lead the model knows nothing about; reasons are points above or below it.
+BASE_SCORE = "base_score"
+#: Points of all fields not shown as a reason; base + reasons + other = score (within 1).
+OTHER_POINTS = "other_points"
+POSITIVE = "positive"
+NEGATIVE = "negative"
 
 
-def reason_field(i: int) -> str:
-    """Name of the column holding the business field of the ``i``-th reason (1-based)."""
-    return f"reason_{i}_field"
+def reason_text(direction: str, i: int) -> str:
+    """Column of the ``i``-th (1-based) ``positive`` / ``negative`` reason sentence."""
+    return f"{direction}_reason_{i}"
 
 
-def reason_points(i: int) -> str:
-    """Name of the column holding the score points of the ``i``-th reason (1-based)."""
-    return f"reason_{i}_points"
+def reason_points(direction: str, i: int) -> str:
+    """Column of the score points of the ``i``-th ``positive`` / ``negative`` reason."""
+    return f"{direction}_reason_{i}_points"
 
-
-SCORE_COLUMNS = (LEAD_ID, PROBABILITY, SCORE, GRADE, IS_MQL) + tuple(
-    c for i in range(1, N_REASONS + 1) for c in (reason_field(i), reason_points(i))
-)
 
 # --- tiers: what happens to a lead (mql goes to sales; nurture stays with marketing) ------
 TIER = "tier"
@@ -74,3 +78,12 @@ TIER_MQL = "mql"
 TIER_NURTURE = "nurture"
 TIER_DISQUALIFY = "disqualify"
 TIERS = (TIER_MQL, TIER_NURTURE, TIER_DISQUALIFY)
+
+REASON_COLUMNS = tuple(
+    c
+    for direction, k in ((POSITIVE, N_POSITIVE_REASONS), (NEGATIVE, N_NEGATIVE_REASONS))
+    for i in range(1, k + 1)
+    for c in (reason_text(direction, i), reason_points(direction, i))
+) + (BASE_SCORE, OTHER_POINTS)
+
+SCORE_COLUMNS = (LEAD_ID, PROBABILITY, SCORE, GRADE, IS_MQL) + REASON_COLUMNS

@@ -285,6 +285,13 @@ class TrackingConfig(_Strict):
     experiment: str = "mqlml"
 
 
+class ExplainConfig(_Strict):
+    """Explanations in the report."""
+
+    #: A lead column (e.g. ``lead_source``): drivers are also shown per value of it.
+    segment_column: str | None = None
+
+
 class Config(_Strict):
     """The whole mqlml configuration."""
 
@@ -303,6 +310,7 @@ class Config(_Strict):
     gate: GateConfig = Field(default_factory=GateConfig)
     segments: SegmentConfig = Field(default_factory=SegmentConfig)
     baselines: BaselineConfig = Field(default_factory=BaselineConfig)
+    explain: ExplainConfig = Field(default_factory=ExplainConfig)
 
     @property
     def split_fractions(self) -> tuple[float, float, float]:

@@ -347,11 +347,22 @@ _FIELD_LABELS = {
     "lead_source": "Lead source",
     "engagement": "Overall engagement",
     "recency": "Recency of activity",
+    "pricing_page_view": "Pricing page visits",
+    "page_view": "Website page views",
+    "content_download": "Content downloads",
+    "webinar_signup": "Webinar sign-ups",
+    "webinar_attended": "Webinars attended",
+    "email_open": "Marketing email opens",
+    "email_click": "Marketing email clicks",
+    "form_fill": "Form fills",
+    "demo_request": "Demo requests",
+    "free_trial_request": "Free trial requests",
+    "other": "Other activities",
 }
 
 
 def field_label(field: str) -> str:
-    """The human name of a business field, e.g. ``pricing_page_view`` -> ``Pricing page view``."""
+    """The human name of a business field, e.g. ``pricing_page_view`` -> ``Pricing page visits``."""
     return _FIELD_LABELS.get(field, field.replace("_", " ").capitalize())
 
 

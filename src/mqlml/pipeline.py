@@ -33,6 +33,7 @@ from mqlml.explain import field_matrix
 from mqlml.features import build_features, field_label, fit_feature_spec, to_matrix
 from mqlml.funnel import fit_funnel, funnel_outcomes
 from mqlml.gate import check_gate, gate_counts, segment_values
+from mqlml.insights import training_insights
 from mqlml.labels import ELIGIBLE, STATUS, make_labels, training_as_of
 from mqlml.metrics import classification_metrics, expected_calibration_error
 from mqlml.rules import compare_at_equal_volume, load_rules, rule_points
@@ -533,6 +534,21 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
         "data_notes": list(labelled.notes),
         "versions": library_versions(),
     }
+    summary.update(
+        training_insights(
+            fit.booster,
+            calibrator,
+            spec,
+            lab,
+            features,
+            y,
+            {"train": split.train, "calibration": split.calibration, "test": test},
+            score,
+            mql.cutoff_,
+            base_p,
+            config.explain.segment_column,
+        )
+    )
     if rules_info is not None:
         summary["rules"] = rules_info
     if funnel_summary is not None:

@@ -9,19 +9,24 @@ from mqlml.bundle import TrainedModel
 from mqlml.calibrate import probability_to_score
 from mqlml.columns import (
     AS_OF,
+    BASE_SCORE,
     CREATED_AT,
     GRADE,
     IS_MQL,
     LEAD_ID,
-    N_REASONS,
+    N_NEGATIVE_REASONS,
+    N_POSITIVE_REASONS,
+    NEGATIVE,
+    OTHER_POINTS,
+    POSITIVE,
     PROBABILITY,
     SCORE,
     SCORE_COLUMNS,
-    reason_field,
     reason_points,
+    reason_text,
 )
 from mqlml.errors import DataValidationError
-from mqlml.explain import field_contributions, field_points, top_reasons
+from mqlml.explain import explain_lead, field_contributions, field_points, lead_reasons
 from mqlml.features import build_features, to_matrix
 from mqlml.train import predict_raw
 
@@ -29,9 +34,9 @@ from mqlml.train import predict_raw
 def score_features(model: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:
     """Score already-built feature rows (index kept): the scoring columns without ``lead_id``.
 
-    Reasons are the business fields that moved the score most, with their points
-    (see :mod:`mqlml.explain`); their points add up, over all fields, to the score minus
-    the base score.
+    Reasons are the business fields that raised the score most (3) and lowered it most
+    (2), each as a plain sentence with its score points (see :mod:`mqlml.explain`):
+    ``base_score`` + the reasons' points + ``other_points`` = the score, within 1 point.
     """
     X = to_matrix(features, model.spec)
     raw = predict_raw(model.booster, X)
@@ -46,18 +51,21 @@ def score_features(model: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:
         },
         index=features.index,
     )
-    if len(features):
-        per_field, base_raw = field_contributions(model.booster, X, model.spec)
-        points, _ = field_points(per_field, base_raw, model.calibrator)
-        labels, pts = top_reasons(points, N_REASONS)
-        for i in range(N_REASONS):
-            out[reason_field(i + 1)] = labels[:, i] if i < labels.shape[1] else None
-            out[reason_points(i + 1)] = np.round(pts[:, i], 1) if i < pts.shape[1] else np.nan
-    else:
-        for i in range(N_REASONS):
-            out[reason_field(i + 1)] = pd.Series(dtype="str")
-            out[reason_points(i + 1)] = pd.Series(dtype=float)
-    return out
+    per_field, base_raw = field_contributions(model.booster, X, model.spec)
+    points, base_score = field_points(per_field, base_raw, model.calibrator)
+    r = lead_reasons(
+        points, base_score, features, model.spec, N_POSITIVE_REASONS, N_NEGATIVE_REASONS
+    )
+    for direction, text, pts in (
+        (POSITIVE, r.positive, r.positive_points),
+        (NEGATIVE, r.negative, r.negative_points),
+    ):
+        for i in range(text.shape[1]):
+            out[reason_text(direction, i + 1)] = pd.array(text[:, i], dtype="str")
+            out[reason_points(direction, i + 1)] = np.round(pts[:, i], 1)
+    out[BASE_SCORE] = round(base_score, 1)
+    out[OTHER_POINTS] = np.round(r.other_points, 1)
+    return out[[c for c in SCORE_COLUMNS if c != LEAD_ID]]
 
 
 def resolve_as_of(leads: pd.DataFrame, as_of=None, source: str = "leads") -> pd.Series:
@@ -130,3 +138,27 @@ def score_leads(
     scored = score_features(model, features)
     scored.insert(0, LEAD_ID, leads[LEAD_ID].to_numpy())
     return scored[list(SCORE_COLUMNS)].reset_index(drop=True)
+
+
+def explain_leads(
+    model: TrainedModel, leads: pd.DataFrame, activities: pd.DataFrame, as_of=None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score ``leads`` and break the first one's score down into every field's points.
+
+    Returns
+    -------
+    scored : DataFrame
+        :func:`score_leads` output for all ``leads``.
+    fields : DataFrame
+        For the first lead: field, label, group, reason (a sentence) and points, largest
+        effect first. Base score plus all points is the unrounded score.
+    """
+    moments = resolve_as_of(leads, as_of)
+    features = build_features(leads, activities, moments, model.spec)
+    scored = score_features(model, features)
+    scored.insert(0, LEAD_ID, leads[LEAD_ID].to_numpy())
+    X = to_matrix(features.iloc[:1], model.spec)
+    per_field, base_raw = field_contributions(model.booster, X, model.spec)
+    points, _ = field_points(per_field, base_raw, model.calibrator)
+    table = explain_lead(points.iloc[0], features.iloc[0], model.spec)
+    return scored[list(SCORE_COLUMNS)].reset_index(drop=True), table
