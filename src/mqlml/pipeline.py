@@ -8,11 +8,12 @@ is the latest of all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
+from mqlml.audit import audit_training
 from mqlml.bundle import TrainedModel, library_versions
 from mqlml.calibrate import ProbabilityCalibrator, probability_to_score
 from mqlml.columns import ACTIVITY_TYPE, CREATED_AT, LABEL, LEAD_ID, OCCURRED_AT
@@ -23,7 +24,7 @@ from mqlml.explain import field_matrix
 from mqlml.features import build_features, field_label, fit_feature_spec, to_matrix
 from mqlml.labels import ELIGIBLE, STATUS, make_labels, training_as_of
 from mqlml.metrics import classification_metrics, expected_calibration_error
-from mqlml.split import time_split
+from mqlml.split import TimeSplit, time_split
 from mqlml.thresholds import GRADES, CapacityThreshold, GradeThresholds
 from mqlml.train import fit_baseline, fit_lightgbm, predict_baseline, predict_raw
 
@@ -91,6 +92,12 @@ class LabelledLeads:
         End of the data.
     notes : tuple of str
         Data notes for the report.
+    split : TimeSplit, optional
+        A precomputed split (flat exports without a time column); ``None`` splits by
+        ``created_at``.
+    outcome_at : Series, optional
+        When each lead reached the target (NaT when not), for the leakage audit's check
+        of dates after the outcome.
     """
 
     leads: pd.DataFrame
@@ -100,6 +107,8 @@ class LabelledLeads:
     label_counts: dict
     snapshot: pd.Timestamp
     notes: tuple[str, ...] = ()
+    split: TimeSplit | None = None
+    outcome_at: pd.Series | None = None
 
 
 def label_history(crm: CrmData, config: Config) -> LabelledLeads:
@@ -165,10 +174,13 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
     """
     lab, lab_as_of, y = labelled.leads, labelled.as_of, labelled.y
     snapshot = labelled.snapshot
-    split = time_split(lab, y, config.split_fractions)
+    split = labelled.split or time_split(lab, y, config.split_fractions)
     _check_slices(split, y)
+    audit = audit_training(
+        lab, y, split, config.audit, labelled.outcome_at, labelled.split is None
+    )
 
-    train_leads = lab.iloc[split.train]
+    train_leads = lab.iloc[split.train].drop(columns=list(audit.excluded))
     acts = labelled.activities
     known = acts[LEAD_ID].map(pd.Series(lab_as_of.to_numpy(), index=lab[LEAD_ID]))
     train_acts = acts[acts[LEAD_ID].isin(train_leads[LEAD_ID]) & (acts[OCCURRED_AT] < known)]
@@ -178,6 +190,7 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
         config.features.windows_days,
         config.features.min_leads_per_activity_type,
     )
+    spec = replace(spec, excluded={**spec.excluded, **audit.excluded})
     features = build_features(lab, acts, lab_as_of, spec)
     X = to_matrix(features, spec)
 
@@ -280,6 +293,8 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
         "excluded_columns": spec.excluded,
         "data_notes": list(labelled.notes),
         "versions": library_versions(),
+        "leakage_audit": audit.leakage,
+        "drift_audit": audit.drift,
     }
     model = TrainedModel(fit.booster, calibrator, mql, grades, spec, config, summary)
     test_frame = pd.DataFrame(
