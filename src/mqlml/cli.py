@@ -53,17 +53,21 @@ def _load_config(config: Path | None, overrides: dict):
     return load_config(config, overrides)
 
 
-def train_and_save(crm, cfg, echo=typer.echo) -> tuple[Path, object, dict]:
+def train_and_save(crm, cfg, echo=typer.echo, labelled=None) -> tuple[Path, object, dict]:
     """Train; save the bundle and its HTML summary; log to MLflow.
 
+    ``labelled`` (from flat mode) replaces ``crm`` when given.
     Returns the bundle path, the trained model and the training artifacts.
     """
     from mqlml.bundle import save_bundle
     from mqlml.io import write_text
-    from mqlml.pipeline import run_training
+    from mqlml.pipeline import run_training, train_labelled
     from mqlml.report import render_summary_html
 
-    model, artifacts = run_training(crm, cfg)
+    if labelled is not None:
+        model, artifacts = train_labelled(labelled, cfg)
+    else:
+        model, artifacts = run_training(crm, cfg)
     bundle = save_bundle(model, cfg.models_dir)
     write_text(
         render_summary_html(model.summary, artifacts["test_predictions"]), bundle / "report.html"
@@ -79,7 +83,11 @@ def train_and_save(crm, cfg, echo=typer.echo) -> tuple[Path, object, dict]:
 @app.command()
 def train(
     data: Annotated[
-        Path | None, typer.Option(help="Directory with leads, activities, outcomes.")
+        Path | None,
+        typer.Option(
+            help="Directory with leads, activities, outcomes; in flat mode (config flat:) "
+            "the one export file (.csv, .xlsx, .parquet)."
+        ),
     ] = None,
     config: Annotated[Path | None, typer.Option(help="YAML configuration file.")] = None,
     name: Annotated[str | None, typer.Option(help="Model name (default from config).")] = None,
@@ -100,8 +108,19 @@ def train(
         overrides["tracking"] = {"enabled": False}
     try:
         cfg = _load_config(config, overrides)
-        crm = load_crm(data, cfg.data)
-        bundle, model, _ = train_and_save(crm, cfg)
+        if cfg.flat is not None:
+            from mqlml.flat import load_flat
+
+            export = data if data is not None else cfg.flat.path
+            if export is None or export.is_dir():
+                raise MqlmlError(
+                    "flat mode (config flat:) reads one export file: give --data FILE or "
+                    f"set flat.path, got {export}"
+                )
+            bundle, model, _ = train_and_save(None, cfg, labelled=load_flat(export, cfg))
+        else:
+            crm = load_crm(data, cfg.data)
+            bundle, model, _ = train_and_save(crm, cfg)
     except MqlmlError as exc:
         _fail(exc)
     s = model.summary["metrics_test"]
@@ -136,7 +155,13 @@ def score(
         table_format(out)
         trained = load_bundle(model)
         mapping = trained.config.data.column_mapping
-        lead_frame = validate_leads(read_table(leads), str(leads), mapping.get("leads"))
+        if trained.config.flat is not None:
+            from mqlml.flat import scoring_leads
+            from mqlml.io import read_export
+
+            lead_frame = scoring_leads(read_export(leads), trained.config, str(leads))
+        else:
+            lead_frame = validate_leads(read_table(leads), str(leads), mapping.get("leads"))
         if activities is not None:
             acts = validate_activities(
                 read_table(activities), str(activities), mapping.get("activities")

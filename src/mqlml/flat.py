@@ -36,6 +36,7 @@ from mqlml.columns import AS_OF, CREATED_AT, LEAD_ID, SQL_AT, WON_AT
 from mqlml.config import Config, FlatConfig
 from mqlml.data import DATETIME_DTYPE, empty_activities, validate_crm, validate_leads
 from mqlml.errors import ConfigError, DataValidationError, InsufficientDataError, MqlmlError
+from mqlml.labels import CONVERTED_BEFORE_AS_OF, ELIGIBLE, IMMATURE
 from mqlml.pipeline import LabelledLeads, label_history
 from mqlml.split import SLICES, Period, TimeSplit
 
@@ -327,7 +328,13 @@ def label_flat(frame: pd.DataFrame, config: Config, source: str = "export") -> L
                 f"{source}: {n_pos} converted of {n} rows; at least 3 of each are needed"
             )
         split = stratified_split(leads[CREATED_AT], y, config.split_fractions, flat.seed)
-    counts = {"leads": len(leads), "eligible": len(leads), "positives": int(y.sum())}
+    counts = {
+        "leads": len(leads),
+        ELIGIBLE: len(leads),
+        IMMATURE: 0,
+        CONVERTED_BEFORE_AS_OF: 0,
+        "positives": int(y.sum()),
+    }
     return LabelledLeads(
         leads=leads.drop(columns=[AS_OF]),
         as_of=leads[AS_OF].rename(AS_OF),

@@ -113,6 +113,16 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise MqlmlError(f"{path}: could not be read as {fmt}: {exc}") from None
 
 
+def read_resource(name: str) -> str:
+    """The text of a file shipped inside the package (``mqlml/resources/<name>``)."""
+    from importlib.resources import files
+
+    resource = files("mqlml").joinpath("resources", name)
+    if not resource.is_file():
+        raise MqlmlError(f"mqlml resource {name!r} not found in the installed package")
+    return resource.read_text(encoding="utf-8")
+
+
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Write through a temporary file in the same directory, then rename over ``path``.
 
