@@ -91,14 +91,19 @@ def _parse_date_columns(frame: pd.DataFrame, skip: set[str]) -> tuple[pd.DataFra
         text = out[c].dropna().astype("str")
         if text.empty or not text.str.match(_DATE_LIKE).all():
             continue
-        parsed = _to_utc(out[c])
+        parsed = to_utc(out[c])
         if parsed[out[c].notna()].notna().all():
             out[c] = parsed
             parsed_cols.append(c)
     return out, parsed_cols
 
 
-def _to_utc(s: pd.Series) -> pd.Series:
+def to_utc(s: pd.Series) -> pd.Series:
+    """Text dates in any common format or time zone as UTC datetimes (NaT when unparsable).
+
+    ISO 8601 first; other formats value by value, slash dates as month/day/year and
+    times without a zone taken as UTC.
+    """
     text = s.astype("str").str.strip().where(s.notna())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # each value's outcome is checked by the caller
@@ -158,7 +163,7 @@ def _row_times(
         times, note = _undated_times(n, flat.rows_per_week)
         notes.append(f"{col} is an ordering number, not a date: " + note)
         return pd.Series(times.to_numpy()[rank], dtype=DATETIME_DTYPE), order, notes
-    parsed = _to_utc(raw)
+    parsed = to_utc(raw)
     bad = parsed.isna()
     if bad.any():
         rows = (np.flatnonzero(bad.to_numpy())[:5] + 1).tolist()

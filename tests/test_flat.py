@@ -1,0 +1,144 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from mqlml.audit import LeakageWarning
+from mqlml.config import load_config
+from mqlml.data import empty_activities
+from mqlml.errors import ConfigError, DataValidationError
+from mqlml.flat import OptimisticSplitWarning, label_flat, scoring_leads
+from mqlml.pipeline import train_labelled
+from mqlml.score import score_leads
+
+
+def _export(n=2400, seed=0, leak=True):
+    """A flat export as read from CSV: text cells, a converted flag, form placeholders."""
+    rng = np.random.default_rng(seed)
+    size = rng.choice(["1-10", "11-50", "51-200", "201-1000"], n)
+    views = rng.poisson(3, n)
+    logit = -2.2 + 0.35 * views + np.select([size == "201-1000", size == "51-200"], [1.0, 0.5], 0)
+    y = rng.random(n) < 1 / (1 + np.exp(-logit))
+    role = rng.choice(["Manager", "Engineer", "Select"], n)
+    created = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(np.arange(n) * 3, unit="h")
+    frame = pd.DataFrame(
+        {
+            "Id": [f"C{i:05d}" for i in range(n)],
+            "Created": created.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+            "Company size": size,
+            "Page views": views.astype(str),
+            "Role": role,
+            "Converted": np.where(y, "Yes", "No"),
+        }
+    )
+    if leak:
+        agree = rng.random(n) < 0.95
+        frame["Disposition"] = np.where(agree == y, "Interested", "Not interested")
+    return frame, y.astype(float)
+
+
+def _config(**flat):
+    base = {
+        "target_column": "Converted",
+        "positive_values": ["yes"],
+        "id_column": "Id",
+        "missing_values": ["Select"],
+    }
+    base.update(flat)
+    return load_config(
+        None,
+        {"flat": base, "tracking": {"enabled": False}, "thresholds": {"capacity_per_week": 20}},
+    )
+
+
+def test_time_ordered_flat_export_trains_and_catches_the_planted_leak():
+    frame, _ = _export()
+    cfg = _config(time_column="Created")
+    labelled = label_flat(frame.sample(frac=1.0, random_state=1), cfg, "export.csv")
+    assert labelled.split is None  # split by time, not at random
+    assert labelled.leads["created_at"].is_monotonic_increasing
+    with pytest.warns(LeakageWarning, match="'Disposition' excluded: predicts the outcome"):
+        model, artifacts = train_labelled(labelled, cfg)
+    leak = model.summary["leakage_audit"]
+    assert [(r["column"], r["action"]) for r in leak] == [("Disposition", "excluded")]
+    assert "single-column ROC AUC" in leak[0]["evidence"]
+    assert "Disposition" not in model.spec.columns
+    assert "leakage audit" in model.summary["excluded_columns"]["Disposition"]
+    # Raw attribute columns stay features, so scoring-time PSI per feature can use them.
+    assert {"Company size", "Page views", "Role"} <= set(model.spec.columns)
+    assert model.summary["metrics_test"]["model"]["roc_auc"] > 0.65
+    assert isinstance(model.summary["drift_audit"], list)
+    # "Select" means nobody answered: missing, not a category.
+    assert "Select" not in model.spec.categorical["Role"]
+
+
+def test_allowing_the_leak_keeps_it():
+    frame, _ = _export()
+    cfg = load_config(
+        None,
+        {
+            "flat": {"target_column": "Converted", "positive_values": ["Yes"],
+                     "time_column": "Created"},
+            "audit": {"allow_columns": ["Disposition"]},
+            "tracking": {"enabled": False},
+        },
+    )
+    model, _ = train_labelled(label_flat(frame, cfg), cfg)
+    assert model.summary["leakage_audit"][0]["action"] == "allowed"
+    assert "Disposition" in model.spec.columns
+
+
+def test_flat_export_without_time_column_warns_and_splits_stratified():
+    frame, y = _export(leak=False)
+    cfg = _config()
+    with pytest.warns(OptimisticSplitWarning, match="metrics may be optimistic"):
+        labelled = label_flat(frame, cfg, "export.csv")
+    split = labelled.split
+    assert split is not None
+    rates = [labelled.y[idx].mean() for idx in (split.train, split.calibration, split.test)]
+    assert max(rates) - min(rates) < 0.02
+    assert sorted(np.concatenate([split.train, split.calibration, split.test]).tolist()) == list(
+        range(len(frame))
+    )
+    assert any("metrics may be optimistic" in n for n in labelled.notes)
+    model, _ = train_labelled(labelled, cfg)
+    assert model.summary["drift_audit"] == []  # periods of a random split mean nothing
+
+
+def test_ordering_number_orders_rows():
+    frame, _ = _export(600, leak=False)
+    frame["Seq"] = [str(i) for i in range(len(frame), 0, -1)]  # newest first in the file
+    labelled = label_flat(frame, _config(time_column="Seq"))
+    assert labelled.leads["lead_id"].iloc[0] == frame["Id"].iloc[-1]
+
+
+def test_scoring_a_flat_batch_uses_the_same_rules():
+    frame, _ = _export(leak=False)
+    cfg = _config(time_column="Created")
+    model, _ = train_labelled(label_flat(frame, cfg), cfg)
+    batch = frame.drop(columns=["Converted"]).head(50)
+    leads = scoring_leads(batch, model.config, "batch.csv")
+    scored = score_leads(model, leads, empty_activities())
+    assert scored["lead_id"].tolist() == batch["Id"].tolist()
+    assert scored["score"].between(1, 99).all()
+
+
+@pytest.mark.parametrize(
+    ("flat", "error", "message"),
+    [
+        ({"target_column": "Convertd"}, ConfigError, "flat.target_column 'Convertd' not found"),
+        ({"time_column": "When"}, ConfigError, "flat.time_column 'When' not found"),
+        ({"positive_values": ["won"]}, DataValidationError, "no row has one of"),
+        ({"time_column": "Company size"}, DataValidationError, "not a date/time"),
+    ],
+)
+def test_bad_flat_settings_name_the_column(flat, error, message):
+    frame, _ = _export(200, leak=False)
+    with pytest.raises(error, match=message):
+        label_flat(frame, _config(**flat), "export.csv")
+
+
+def test_flat_config_needs_a_target():
+    with pytest.raises(ConfigError, match="flat.target_column is required"):
+        load_config(None, {"flat": {"positive_values": ["yes"]}})
+    with pytest.raises(ConfigError, match="flat.positive_values must list"):
+        load_config(None, {"flat": {"target_column": "y"}})
