@@ -79,6 +79,7 @@ def test_allowing_the_leak_keeps_it():
             "flat": {"target_column": "Converted", "positive_values": ["Yes"],
                      "time_column": "Created"},
             "audit": {"allow_columns": ["Disposition"]},
+            "model": {"max_boost_rounds": 60},
             "tracking": {"enabled": False},
         },
     )
