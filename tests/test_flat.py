@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -143,3 +146,75 @@ def test_flat_config_needs_a_target():
         load_config(None, {"flat": {"positive_values": ["yes"]}})
     with pytest.raises(ConfigError, match="flat.positive_values must list"):
         load_config(None, {"flat": {"target_column": "y"}})
+
+
+def test_cli_prints_the_random_split_warning(tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from mqlml.cli import app
+
+    frame, _ = _export(1500, leak=False)
+    export = tmp_path / "export.csv"
+    frame.to_csv(export, index=False, sep=";")
+    config = tmp_path / "flat.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"flat": {"target_column": "Converted", "positive_values": ["Yes"]},
+             "model": {"max_boost_rounds": 60}}
+        )
+    )
+    result = CliRunner().invoke(
+        app,
+        ["train", "--config", str(config), "--data", str(export), "--no-tracking",
+         "--models-dir", str(tmp_path / "models")],
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning: " in result.stderr and "metrics may be optimistic" in result.stderr
+
+
+BANK = Path("/work/shared/data/uci-bank-marketing/bank-additional-full.csv")
+
+
+@pytest.mark.skipif(not BANK.is_file(), reason="UCI Bank Marketing data not on this machine")
+def test_bank_marketing_config_trains_reports_and_scores_from_the_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from mqlml.cli import app
+    from mqlml.io import read_export
+
+    rows = read_export(BANK).iloc[::10]  # every 10th contact: still in time order
+    sample = tmp_path / "bank.csv"
+    rows.to_csv(sample, sep=";", index=False)
+    import yaml
+
+    shipped = Path(__file__).resolve().parents[1] / "configs" / "bank-marketing.yaml"
+    settings = yaml.safe_load(shipped.read_text())
+    # Fewer rows: a longer calibration slice and fewer trees keep the test quick.
+    settings["split"] = {"train": 0.7, "calibration": 0.1, "test": 0.2}
+    settings["model"].update(num_leaves_search=[2], max_boost_rounds=150)
+    config = tmp_path / "bank.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        ["train", "--config", str(config), "--data", str(sample), "--no-tracking",
+         "--models-dir", str(tmp_path / "models")],
+    )
+    assert result.exit_code == 0, result.output
+    bundle = Path(result.stdout.strip().splitlines()[-1])
+    assert (bundle / "report.html").is_file()
+    summary = json.loads((bundle / "metrics.json").read_text())
+    assert summary["leakage_audit"] == []
+    drifting = {r["column"] for r in summary["drift_audit"] if r["out_of_range"] > 0.5}
+    assert {"euribor3m", "nr.employed"} <= drifting
+    spec = json.loads((bundle / "feature_spec.json").read_text())
+    assert "duration" not in spec["columns"] and "euribor3m" in spec["columns"]
+    out = tmp_path / "scored.csv"
+    latest = tmp_path / "latest.csv"
+    rows.iloc[-400:].drop(columns=["y"]).to_csv(latest, sep=";", index=False)
+    result = runner.invoke(
+        app, ["score", "--model", str(bundle), "--leads", str(latest), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out)) == 400

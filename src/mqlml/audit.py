@@ -350,3 +350,31 @@ def audit_training(
             stacklevel=2,
         )
     return result
+
+
+def monotone_for_drifting(
+    features: pd.DataFrame, y: np.ndarray, split, spec, config: AuditConfig
+) -> dict[str, int]:
+    """Monotone directions for numeric features that drift before the test slice.
+
+    Drift is judged between the train slice and the calibration slice only, and each
+    direction is the sign of the feature's rank correlation with the outcome on the train
+    slice: nothing here looks at the test slice.
+
+    Returns
+    -------
+    dict
+        Feature column -> +1 or -1.
+    """
+    numeric = [c for c in spec.numeric_attributes if c in features.columns]
+    train = features.iloc[split.train][numeric]
+    cal = features.iloc[split.calibration][numeric]
+    rows = drift_audit(train, train, cal, config)
+    y_train = pd.Series(np.asarray(y, dtype=float)[split.train], index=train.index)
+    out = {}
+    for r in rows:
+        c = r["column"]
+        rho = train[c].corr(y_train, method="spearman")
+        if rho == rho and rho != 0:
+            out[c] = 1 if rho > 0 else -1
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -80,6 +81,25 @@ def train_and_save(crm, cfg, echo=typer.echo, labelled=None) -> tuple[Path, obje
     return bundle, model, artifacts
 
 
+def _train_from(data: Path | None, cfg):
+    """Train from a CRM directory, or from one export file in flat mode."""
+    from mqlml.data import load_crm
+
+    if cfg.flat is not None:
+        from mqlml.flat import load_flat
+
+        export = data if data is not None else cfg.flat.path
+        if export is None or export.is_dir():
+            raise MqlmlError(
+                "flat mode (config flat:) reads one export file: give --data FILE or "
+                f"set flat.path, got {export}"
+            )
+        bundle, model, _ = train_and_save(None, cfg, labelled=load_flat(export, cfg))
+    else:
+        bundle, model, _ = train_and_save(load_crm(data, cfg.data), cfg)
+    return bundle, model
+
+
 @app.command()
 def train(
     data: Annotated[
@@ -96,8 +116,9 @@ def train(
         bool, typer.Option("--no-tracking", help="Skip MLflow logging.")
     ] = False,
 ) -> None:
-    """Train from CRM history; print the path of the model bundle."""
-    from mqlml.data import load_crm
+    """Train from CRM history (or one flat export); print the path of the model bundle."""
+    from mqlml.audit import LeakageWarning
+    from mqlml.flat import OptimisticSplitWarning
 
     overrides: dict = {}
     if name:
@@ -108,21 +129,17 @@ def train(
         overrides["tracking"] = {"enabled": False}
     try:
         cfg = _load_config(config, overrides)
-        if cfg.flat is not None:
-            from mqlml.flat import load_flat
-
-            export = data if data is not None else cfg.flat.path
-            if export is None or export.is_dir():
-                raise MqlmlError(
-                    "flat mode (config flat:) reads one export file: give --data FILE or "
-                    f"set flat.path, got {export}"
-                )
-            bundle, model, _ = train_and_save(None, cfg, labelled=load_flat(export, cfg))
-        else:
-            crm = load_crm(data, cfg.data)
-            bundle, model, _ = train_and_save(crm, cfg)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            bundle, model = _train_from(data, cfg)
     except MqlmlError as exc:
         _fail(exc)
+    for w in caught:
+        if issubclass(w.category, (LeakageWarning, OptimisticSplitWarning)):
+            # Said plainly, without a source line: they are about the data, not the code.
+            typer.echo(f"warning: {w.message}", err=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     s = model.summary["metrics_test"]
     typer.echo(
         f"test ROC AUC {s['model']['roc_auc']:.3f} "

@@ -114,6 +114,26 @@ class ModelConfig(_Strict):
     bagging_fraction: float = 0.8
     lambda_l2: float = 1.0
     seed: int = 0
+    #: Tree sizes to try; the one with the lowest early-stopping log loss (on the latest
+    #: train rows) is kept. Empty: ``num_leaves`` only. 2 gives an additive model.
+    num_leaves_search: tuple[int, ...] = ()
+    #: Numeric columns whose calibration-slice values drift from the train slice (see
+    #: the drift audit) may only move the score one way, the way they do on the train
+    #: slice: trees then extrapolate flat, never backwards, past the range they saw.
+    monotone_drifting: bool = False
+    #: Recency weighting to try: each value is a half-life as a share of the train rows
+    #: (0.05: a row 5% of the rows older than the newest counts half), ``null`` for equal
+    #: weights. Chosen with ``num_leaves_search`` by early-stopping log loss.
+    recency_half_life_search: tuple[float | None, ...] = (None,)
+
+    @field_validator("recency_half_life_search")
+    @classmethod
+    def _half_lives(cls, v: tuple[float | None, ...]) -> tuple[float | None, ...]:
+        if not v or any(h is not None and not 0 < h <= 10 for h in v):
+            raise ValueError(
+                f"recency_half_life_search must list shares in (0, 10] or null, got {list(v)}"
+            )
+        return v
 
     @field_validator("early_stopping_fraction")
     @classmethod

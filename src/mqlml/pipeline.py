@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from mqlml.audit import audit_training
+from mqlml.audit import audit_training, monotone_for_drifting
 from mqlml.bundle import TrainedModel, library_versions
 from mqlml.calibrate import ProbabilityCalibrator, probability_to_score
 from mqlml.columns import ACTIVITY_TYPE, CREATED_AT, LABEL, LEAD_ID, OCCURRED_AT
@@ -26,7 +26,13 @@ from mqlml.labels import ELIGIBLE, STATUS, make_labels, training_as_of
 from mqlml.metrics import classification_metrics, expected_calibration_error
 from mqlml.split import TimeSplit, time_split
 from mqlml.thresholds import GRADES, CapacityThreshold, GradeThresholds
-from mqlml.train import fit_baseline, fit_lightgbm, predict_baseline, predict_raw
+from mqlml.train import (
+    fit_baseline,
+    fit_lightgbm,
+    predict_baseline,
+    predict_raw,
+    recency_weights,
+)
 
 #: Fewest converted (and unconverted) leads each slice needs for honest fitting and testing.
 MIN_CLASS_PER_SLICE = 10
@@ -167,6 +173,27 @@ def run_training(crm: CrmData, config: Config) -> tuple[TrainedModel, dict]:
     return train_labelled(label_history(crm, config), config)
 
 
+def _fit_model(X, y, spec, cfg, monotone):
+    """LightGBM, choosing tree size and recency weighting by early-stopping log loss.
+
+    Returns the fit and the chosen ``(num_leaves, recency_half_life)``.
+    """
+    fits = []
+    for leaves in cfg.num_leaves_search or (cfg.num_leaves,):
+        for half_life in cfg.recency_half_life_search:
+            fit = fit_lightgbm(
+                X,
+                y,
+                spec,
+                cfg.model_copy(update={"num_leaves": leaves}),
+                monotone,
+                recency_weights(len(y), half_life),
+            )
+            fits.append((fit.early_stopping_log_loss, leaves, half_life, fit))
+    loss, leaves, half_life, fit = min(fits, key=lambda t: t[0])
+    return fit, (leaves, half_life)
+
+
 def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedModel, dict]:
     """Split labelled leads by time, then fit features, model, calibration and thresholds.
 
@@ -194,7 +221,14 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
     features = build_features(lab, acts, lab_as_of, spec)
     X = to_matrix(features, spec)
 
-    fit = fit_lightgbm(X[split.train], y[split.train], spec, config.model)
+    monotone = (
+        monotone_for_drifting(features, y, split, spec, config.audit)
+        if config.model.monotone_drifting
+        else None
+    )
+    fit, (num_leaves, half_life) = _fit_model(
+        X[split.train], y[split.train], spec, config.model, monotone
+    )
     baseline = fit_baseline(features.iloc[split.train], y[split.train], spec)
 
     raw = predict_raw(fit.booster, X)
@@ -286,6 +320,9 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
             "early_stopping_rows": fit.n_early_stopping_rows,
             "early_stopping_log_loss": fit.early_stopping_log_loss,
             "n_features": len(spec.columns),
+            "num_leaves": num_leaves,
+            "recency_half_life": half_life,
+            "monotone": monotone or {},
         },
         "mql_threshold": mql_stats,
         "grades": {"cutoffs": grades.cutoffs_, "test": grade_table},
