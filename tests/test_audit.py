@@ -98,3 +98,41 @@ def test_drift_audit_sees_new_categories():
     assert rows[0]["column"] == "month"
     assert rows[0]["out_of_range"] == pytest.approx(0.5)
     assert "'sep'" in rows[0]["evidence"]
+
+
+def test_monotone_directions_come_from_pre_test_drift_only():
+    from mqlml.audit import monotone_for_drifting
+    from mqlml.features import fit_feature_spec
+
+    rng = np.random.default_rng(2)
+    n = 1500
+    rate = np.linspace(5, 1, n)  # falls through the whole history
+    y = (rng.random(n) < 1 / (1 + np.exp(rate - 1))).astype(float)
+    frame = pd.DataFrame(
+        {
+            "lead_id": [f"L{i}" for i in range(n)],
+            "created_at": pd.Timestamp("2024-01-01", tz="UTC")
+            + pd.to_timedelta(np.arange(n), unit="h"),
+            "rate": rate,
+            "noise": rng.normal(size=n),
+        }
+    )
+    split = time_split(frame, y, (0.6, 0.2, 0.2))
+    spec = fit_feature_spec(frame.iloc[split.train], pd.DataFrame(columns=["lead_id",
+                                                                           "activity_type"]))
+    features = frame[["rate", "noise"]]
+    # Conversion rises as the rate falls, and the rate leaves its train range before the test.
+    assert monotone_for_drifting(features, y, split, spec, AuditConfig()) == {"rate": -1}
+    # Changing the test slice changes nothing: it is never looked at.
+    shuffled = features.copy()
+    shuffled.iloc[split.test] = shuffled.iloc[split.test].sample(frac=1, random_state=0).values
+    assert monotone_for_drifting(shuffled, y, split, spec, AuditConfig()) == {"rate": -1}
+
+
+def test_recency_weights_halve_every_half_life():
+    from mqlml.train import recency_weights
+
+    w = recency_weights(101, 0.5)
+    assert w[-1] == 1.0
+    assert w[-1 - 50] == pytest.approx(0.5, rel=0.02)
+    assert recency_weights(10, None) is None

@@ -196,8 +196,8 @@ def flat_leads(frame: pd.DataFrame, flat: FlatConfig, source: str = "export") ->
     """
     wanted = {"id_column": flat.id_column, "time_column": flat.time_column}
     wanted = {k: v for k, v in wanted.items() if v is not None}
-    for c in flat.exclude_columns:
-        wanted[f"exclude_columns entry {c!r} ->"] = c
+    for i, c in enumerate(flat.exclude_columns):
+        wanted[f"exclude_columns[{i}]"] = c
     _require_columns(frame, source, wanted)
     frame = frame.reset_index(drop=True)
     frame = blank_placeholders(frame, flat.missing_values)
