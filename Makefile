@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench lock clean chromium
+.PHONY: install demo test lint bench bench-bank lock clean chromium
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/synthetic_truth.py
+
+# Real data under a moving base rate (needs shared/data/uci-bank-marketing).
+bench-bank: $(STAMP)
+	$(BIN)/python benchmarks/real_bank_marketing.py
 
 # Regenerate the lock after changing dependencies in pyproject.toml (needs network to PyPI).
 lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -53,16 +54,20 @@ def _load_config(config: Path | None, overrides: dict):
     return load_config(config, overrides)
 
 
-def train_and_save(crm, cfg, echo=typer.echo) -> tuple[Path, object, dict]:
+def train_and_save(crm, cfg, echo=typer.echo, labelled=None) -> tuple[Path, object, dict]:
     """Train; save the bundle and its HTML summary; log to MLflow.
 
+    ``labelled`` (from flat mode) replaces ``crm`` when given.
     Returns the bundle path, the trained model and the training artifacts.
     """
     from mqlml.bundle import save_bundle
-    from mqlml.pipeline import run_training
+    from mqlml.pipeline import run_training, train_labelled
     from mqlml.report import build_report, write_report
 
-    model, artifacts = run_training(crm, cfg)
+    if labelled is not None:
+        model, artifacts = train_labelled(labelled, cfg)
+    else:
+        model, artifacts = run_training(crm, cfg)
     bundle = save_bundle(model, cfg.models_dir)
     write_report(build_report(model.summary, artifacts["test_predictions"]), bundle / "report.html")
     if cfg.tracking.enabled:
@@ -73,10 +78,33 @@ def train_and_save(crm, cfg, echo=typer.echo) -> tuple[Path, object, dict]:
     return bundle, model, artifacts
 
 
+def _train_from(data: Path | None, cfg):
+    """Train from a CRM directory, or from one export file in flat mode."""
+    from mqlml.data import load_crm
+
+    if cfg.flat is not None:
+        from mqlml.flat import load_flat
+
+        export = data if data is not None else cfg.flat.path
+        if export is None or export.is_dir():
+            raise MqlmlError(
+                "flat mode (config flat:) reads one export file: give --data FILE or "
+                f"set flat.path, got {export}"
+            )
+        bundle, model, _ = train_and_save(None, cfg, labelled=load_flat(export, cfg))
+    else:
+        bundle, model, _ = train_and_save(load_crm(data, cfg.data), cfg)
+    return bundle, model
+
+
 @app.command()
 def train(
     data: Annotated[
-        Path | None, typer.Option(help="Directory with leads, activities, outcomes.")
+        Path | None,
+        typer.Option(
+            help="Directory with leads, activities, outcomes; in flat mode (config flat:) "
+            "the one export file (.csv, .xlsx, .parquet)."
+        ),
     ] = None,
     config: Annotated[Path | None, typer.Option(help="YAML configuration file.")] = None,
     name: Annotated[str | None, typer.Option(help="Model name (default from config).")] = None,
@@ -116,8 +144,9 @@ def train(
         str | None, typer.Option(help="Lead column to report per segment (e.g. industry).")
     ] = None,
 ) -> None:
-    """Train from CRM history; print the path of the model bundle."""
-    from mqlml.data import load_crm
+    """Train from CRM history (or one flat export); print the path of the model bundle."""
+    from mqlml.audit import LeakageWarning
+    from mqlml.flat import OptimisticSplitWarning
 
     overrides: dict = {}
     thresholds = {
@@ -149,10 +178,17 @@ def train(
         overrides["tracking"] = {"enabled": False}
     try:
         cfg = _load_config(config, overrides)
-        crm = load_crm(data, cfg.data)
-        bundle, model, _ = train_and_save(crm, cfg)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            bundle, model = _train_from(data, cfg)
     except MqlmlError as exc:
         _fail(exc)
+    for w in caught:
+        if issubclass(w.category, (LeakageWarning, OptimisticSplitWarning)):
+            # Said plainly, without a source line: they are about the data, not the code.
+            typer.echo(f"warning: {w.message}", err=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     s = model.summary["metrics_test"]
     typer.echo(
         f"test ROC AUC {s['model']['roc_auc']:.3f} "
@@ -186,7 +222,13 @@ def score(
         table_format(out)
         trained = load_bundle(model)
         mapping = trained.config.data.column_mapping
-        lead_frame = validate_leads(read_table(leads), str(leads), mapping.get("leads"))
+        if trained.config.flat is not None:
+            from mqlml.flat import scoring_leads
+            from mqlml.io import read_export
+
+            lead_frame = scoring_leads(read_export(leads), trained.config, str(leads))
+        else:
+            lead_frame = validate_leads(read_table(leads), str(leads), mapping.get("leads"))
         if activities is not None:
             acts = validate_activities(
                 read_table(activities), str(activities), mapping.get("activities")

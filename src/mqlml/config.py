@@ -115,6 +115,26 @@ class ModelConfig(_Strict):
     bagging_fraction: float = 0.8
     lambda_l2: float = 1.0
     seed: int = 0
+    #: Tree sizes to try; the one with the lowest early-stopping log loss (on the latest
+    #: train rows) is kept. Empty: ``num_leaves`` only. 2 gives an additive model.
+    num_leaves_search: tuple[int, ...] = ()
+    #: Numeric columns whose calibration-slice values drift from the train slice (see
+    #: the drift audit) may only move the score one way, the way they do on the train
+    #: slice: trees then extrapolate flat, never backwards, past the range they saw.
+    monotone_drifting: bool = False
+    #: Recency weighting to try: each value is a half-life as a share of the train rows
+    #: (0.05: a row 5% of the rows older than the newest counts half), ``null`` for equal
+    #: weights. Chosen with ``num_leaves_search`` by early-stopping log loss.
+    recency_half_life_search: tuple[float | None, ...] = (None,)
+
+    @field_validator("recency_half_life_search")
+    @classmethod
+    def _half_lives(cls, v: tuple[float | None, ...]) -> tuple[float | None, ...]:
+        if not v or any(h is not None and not 0 < h <= 10 for h in v):
+            raise ValueError(
+                f"recency_half_life_search must list shares in (0, 10] or null, got {list(v)}"
+            )
+        return v
 
     @field_validator("early_stopping_fraction")
     @classmethod
@@ -292,6 +312,84 @@ class ExplainConfig(_Strict):
     segment_column: str | None = None
 
 
+class FlatConfig(_Strict):
+    """One flat export (a row per lead) instead of three tables.
+
+    Either ``preset`` names a known CRM export (``salesforce`` or ``hubspot``, see
+    :mod:`mqlml.presets`), whose lifecycle dates give the outcome, or ``target_column``
+    and ``positive_values`` say which rows converted.
+    """
+
+    #: The export file; the CLI's ``--data`` overrides it.
+    path: Path | None = None
+    preset: Literal["salesforce", "hubspot"] | None = None
+    target_column: str | None = None
+    #: Values of ``target_column`` that mean converted (compared as stripped text).
+    positive_values: tuple[str, ...] = ()
+    #: A date/time or ordering column for a time-ordered split. Without one the split is
+    #: stratified random and metrics may be optimistic.
+    time_column: str | None = None
+    #: The rows are already in time order (oldest first) though no column says when:
+    #: the split then follows the row order instead of being random.
+    rows_in_time_order: bool = False
+    #: Unique row identifier; default: the row number in the file (1-based).
+    id_column: str | None = None
+    exclude_columns: tuple[str, ...] = ()
+    #: Cell values meaning "missing", e.g. ``Select`` or ``unknown`` (compared as text).
+    missing_values: tuple[str, ...] = ()
+    #: Rows arriving per week, used when there is no date/time column: rows are spread in
+    #: file order at this rate so the weekly MQL capacity has weeks to count.
+    rows_per_week: float | None = None
+    #: Seed of the stratified random split (used only without a time column).
+    seed: int = 0
+
+    @field_validator("rows_per_week")
+    @classmethod
+    def _positive_rate(cls, v: float | None) -> float | None:
+        if v is not None and not v > 0:
+            raise ValueError(f"rows_per_week must be positive, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _target_given(self) -> FlatConfig:
+        if self.preset is None:
+            if not self.target_column:
+                raise ValueError("flat.target_column is required when flat.preset is not set")
+            if not self.positive_values:
+                raise ValueError(
+                    f"flat.positive_values must list the value(s) of {self.target_column!r} "
+                    "that mean converted, e.g. ['yes']"
+                )
+        elif self.target_column is not None or self.positive_values:
+            raise ValueError(
+                f"flat.preset {self.preset!r} takes the outcome from its lifecycle dates; "
+                "remove flat.target_column and flat.positive_values"
+            )
+        return self
+
+
+class AuditConfig(_Strict):
+    """Leakage and drift audits of the lead attributes at training time."""
+
+    enabled: bool = True
+    #: Columns flagged as leaky that the user keeps anyway (named explicitly).
+    allow_columns: tuple[str, ...] = ()
+    #: A column whose single-column ROC AUC on the train slice reaches this is flagged.
+    max_single_column_auc: float = 0.9
+    #: A column filled for at least this share of positives, and whose filled rows are
+    #: mostly positive, is flagged ("filled after the fact").
+    min_positive_fill: float = 0.05
+    #: PSI between the first and the last period above which a column is reported as drifting.
+    psi_threshold: float = 0.2
+
+    @field_validator("max_single_column_auc")
+    @classmethod
+    def _auc(cls, v: float) -> float:
+        if not 0.5 < v <= 1:
+            raise ValueError(f"max_single_column_auc must be in (0.5, 1], got {v}")
+        return v
+
+
 class Config(_Strict):
     """The whole mqlml configuration."""
 
@@ -311,6 +409,8 @@ class Config(_Strict):
     segments: SegmentConfig = Field(default_factory=SegmentConfig)
     baselines: BaselineConfig = Field(default_factory=BaselineConfig)
     explain: ExplainConfig = Field(default_factory=ExplainConfig)
+    flat: FlatConfig | None = None
+    audit: AuditConfig = Field(default_factory=AuditConfig)
 
     @property
     def split_fractions(self) -> tuple[float, float, float]:

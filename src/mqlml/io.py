@@ -3,6 +3,7 @@ except ``tracking`` (through MLflow) and ``bundle`` (through these helpers)."""
 
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 from collections.abc import Callable
@@ -13,6 +14,8 @@ import pandas as pd
 from mqlml.errors import MqlmlError
 
 TABLE_SUFFIXES = (".csv", ".parquet")
+#: Field separators a CSV export may use; the first line decides.
+CSV_SEPARATORS = ",;\t|"
 
 
 def table_format(path: Path) -> str:
@@ -25,6 +28,69 @@ def table_format(path: Path) -> str:
     raise MqlmlError(
         f"{path}: unsupported file type {suffix or '(none)'!r}; expected .csv or .parquet"
     )
+
+
+def sniff_separator(path: Path) -> str:
+    """The field separator of a CSV file (``,``, ``;``, tab or ``|``), from its header line.
+
+    Spreadsheets in many locales write ``;`` because ``,`` is their decimal mark.
+    """
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        header = fh.readline()
+    if not header.strip():
+        return ","
+    try:
+        return csv.Sniffer().sniff(header, delimiters=CSV_SEPARATORS).delimiter
+    except csv.Error:
+        return ","
+
+
+def read_export(path: str | Path) -> pd.DataFrame:
+    """Read one CRM export: CSV (any of :data:`CSV_SEPARATORS`, quoted fields, CRLF,
+    UTF-8 with or without BOM), Excel ``.xlsx`` (first sheet) or Parquet.
+
+    Every CSV and Excel cell comes back as text (missing when empty), so typing happens in
+    one place with errors that name rows.
+
+    Raises
+    ------
+    MqlmlError
+        For a missing, empty or unreadable file, an unsupported extension, or a CSV that
+        is not UTF-8 (the message says how to re-save it).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx", ".parquet", ".pq"):
+        raise MqlmlError(
+            f"{path}: unsupported file type {suffix or '(none)'!r}; "
+            "expected .csv, .xlsx or .parquet"
+        )
+    if not path.is_file():
+        raise MqlmlError(f"{path}: file not found")
+    if suffix in (".parquet", ".pq"):
+        return read_table(path)
+    try:
+        if suffix == ".xlsx":
+            frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl")
+            return frame.astype("str").where(frame.notna())
+        sep = sniff_separator(path)
+        return pd.read_csv(
+            path,
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            encoding="utf-8-sig",
+        )
+    except UnicodeDecodeError as exc:
+        raise MqlmlError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+            "re-save the export as CSV UTF-8"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise MqlmlError(f"{path}: the file is empty (expected a header row)") from None
+    except (pd.errors.ParserError, OSError, ValueError, KeyError) as exc:
+        raise MqlmlError(f"{path}: could not be read as {suffix[1:]}: {exc}") from None
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -45,6 +111,16 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise MqlmlError(f"{path}: the file is empty (expected a header row)") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
         raise MqlmlError(f"{path}: could not be read as {fmt}: {exc}") from None
+
+
+def read_resource(name: str) -> str:
+    """The text of a file shipped inside the package (``mqlml/resources/<name>``)."""
+    from importlib.resources import files
+
+    resource = files("mqlml").joinpath("resources", name)
+    if not resource.is_file():
+        raise MqlmlError(f"mqlml resource {name!r} not found in the installed package")
+    return resource.read_text(encoding="utf-8")
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:

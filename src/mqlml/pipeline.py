@@ -8,11 +8,12 @@ is the latest of all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
+from mqlml.audit import audit_training, monotone_for_drifting
 from mqlml.backtest import rolling_origin_backtest
 from mqlml.bundle import TrainedModel, library_versions, load_grade_cutoffs
 from mqlml.calibrate import ProbabilityCalibrator, probability_to_score
@@ -37,7 +38,7 @@ from mqlml.insights import training_insights
 from mqlml.labels import ELIGIBLE, STATUS, make_labels, training_as_of
 from mqlml.metrics import classification_metrics, expected_calibration_error
 from mqlml.rules import compare_at_equal_volume, load_rules, rule_points
-from mqlml.split import time_split
+from mqlml.split import TimeSplit, time_split
 from mqlml.thresholds import (
     GRADES,
     POLICIES,
@@ -50,7 +51,13 @@ from mqlml.thresholds import (
     policy_target,
     slice_weeks,
 )
-from mqlml.train import fit_baseline, fit_lightgbm, predict_baseline, predict_raw
+from mqlml.train import (
+    fit_baseline,
+    fit_lightgbm,
+    predict_baseline,
+    predict_raw,
+    recency_weights,
+)
 
 #: Fewest converted (and unconverted) leads each slice needs for honest fitting and testing.
 MIN_CLASS_PER_SLICE = 10
@@ -116,6 +123,12 @@ class LabelledLeads:
         End of the data.
     notes : tuple of str
         Data notes for the report.
+    split : TimeSplit, optional
+        A precomputed split (flat exports without a time column); ``None`` splits by
+        ``created_at``.
+    outcome_at : Series, optional
+        When each lead reached the target (NaT when not), for the leakage audit's check
+        of dates after the outcome.
     """
 
     leads: pd.DataFrame
@@ -127,6 +140,8 @@ class LabelledLeads:
     notes: tuple[str, ...] = ()
     #: The outcomes table (for the funnel stages and won figures); None when not known.
     outcomes: pd.DataFrame | None = None
+    split: TimeSplit | None = None
+    outcome_at: pd.Series | None = None
 
 
 def label_history(crm: CrmData, config: Config) -> LabelledLeads:
@@ -186,6 +201,27 @@ def run_training(crm: CrmData, config: Config) -> tuple[TrainedModel, dict]:
     return train_labelled(label_history(crm, config), config)
 
 
+def _fit_model(X, y, spec, cfg, monotone):
+    """LightGBM, choosing tree size and recency weighting by early-stopping log loss.
+
+    Returns the fit and the chosen ``(num_leaves, recency_half_life)``.
+    """
+    fits = []
+    for leaves in cfg.num_leaves_search or (cfg.num_leaves,):
+        for half_life in cfg.recency_half_life_search:
+            fit = fit_lightgbm(
+                X,
+                y,
+                spec,
+                cfg.model_copy(update={"num_leaves": leaves}),
+                monotone,
+                recency_weights(len(y), half_life),
+            )
+            fits.append((fit.early_stopping_log_loss, leaves, half_life, fit))
+    loss, leaves, half_life, fit = min(fits, key=lambda t: t[0])
+    return fit, (leaves, half_life)
+
+
 def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedModel, dict]:
     """Split labelled leads by time, then fit features, model, calibration and thresholds.
 
@@ -200,8 +236,11 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
         if config.thresholds.keep_grades_from is not None
         else None
     )
-    split = time_split(lab, y, config.split_fractions)
+    split = labelled.split or time_split(lab, y, config.split_fractions)
     _check_slices(split, y)
+    audit = audit_training(
+        lab, y, split, config.audit, labelled.outcome_at, labelled.split is None
+    )
     seg_col = config.segments.column
     segments = None
     if seg_col is not None:
@@ -219,7 +258,7 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
     )
     check_gate(gate_rows, config.gate.min_train_positives, config.gate.min_test_positives, seg_col)
 
-    train_leads = lab.iloc[split.train]
+    train_leads = lab.iloc[split.train].drop(columns=list(audit.excluded))
     acts = labelled.activities
     known = acts[LEAD_ID].map(pd.Series(lab_as_of.to_numpy(), index=lab[LEAD_ID]))
     train_acts = acts[acts[LEAD_ID].isin(train_leads[LEAD_ID]) & (acts[OCCURRED_AT] < known)]
@@ -229,10 +268,18 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
         config.features.windows_days,
         config.features.min_leads_per_activity_type,
     )
+    spec = replace(spec, excluded={**spec.excluded, **audit.excluded})
     features = build_features(lab, acts, lab_as_of, spec)
     X = to_matrix(features, spec)
 
-    fit = fit_lightgbm(X[split.train], y[split.train], spec, config.model)
+    monotone = (
+        monotone_for_drifting(features, y, split, spec, config.audit)
+        if config.model.monotone_drifting
+        else None
+    )
+    fit, (num_leaves, half_life) = _fit_model(
+        X[split.train], y[split.train], spec, config.model, monotone
+    )
     baseline = fit_baseline(features.iloc[split.train], y[split.train], spec)
 
     raw = predict_raw(fit.booster, X)
@@ -511,6 +558,9 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
             "early_stopping_rows": fit.n_early_stopping_rows,
             "early_stopping_log_loss": fit.early_stopping_log_loss,
             "n_features": len(spec.columns),
+            "num_leaves": num_leaves,
+            "recency_half_life": half_life,
+            "monotone": monotone or {},
         },
         "mql_threshold": mql_stats,
         "grades": {
@@ -533,6 +583,8 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
         "excluded_columns": spec.excluded,
         "data_notes": list(labelled.notes),
         "versions": library_versions(),
+        "leakage_audit": audit.leakage,
+        "drift_audit": audit.drift,
     }
     summary.update(
         training_insights(

@@ -45,12 +45,29 @@ def lightgbm_params(cfg: ModelConfig) -> dict:
     }
 
 
-def fit_lightgbm(X: np.ndarray, y, spec: FeatureSpec, cfg: ModelConfig) -> BoosterFit:
+def recency_weights(n: int, half_life: float | None) -> np.ndarray | None:
+    """Row weights halving every ``half_life`` share of ``n`` time-ordered rows, newest 1."""
+    if half_life is None:
+        return None
+    return 0.5 ** ((n - 1 - np.arange(n)) / (half_life * n))
+
+
+def fit_lightgbm(
+    X: np.ndarray,
+    y,
+    spec: FeatureSpec,
+    cfg: ModelConfig,
+    monotone: dict[str, int] | None = None,
+    weight: np.ndarray | None = None,
+) -> BoosterFit:
     """Fit LightGBM with early stopping on the latest rows of the training slice.
 
     Rows of ``X`` must be in time order. The last ``cfg.early_stopping_fraction`` of them
     choose the number of trees; the model is then refit on all rows with that many trees,
-    so the calibration slice stays untouched until calibration.
+    so the calibration slice stays untouched until calibration. ``monotone`` maps feature
+    columns to +1 / -1: the score may only rise / fall with them. ``weight`` weighs the
+    rows when fitting; the early-stopping log loss is unweighted, so fits with different
+    weights compare on the same footing.
     """
     y = np.asarray(y, dtype=float)
     n = len(y)
@@ -62,10 +79,18 @@ def fit_lightgbm(X: np.ndarray, y, spec: FeatureSpec, cfg: ModelConfig) -> Boost
             f"{int(y[:cut].sum())} and {int(y[cut:].sum())} converted"
         )
     params = lightgbm_params(cfg)
+    if monotone:
+        params["monotone_constraints"] = [int(monotone.get(c, 0)) for c in spec.columns]
     cats = [i for i, c in enumerate(spec.columns) if c in spec.categorical]
     names = list(spec.columns)
+    w_fit = weight[:cut] if weight is not None else None
     fit_set = lgb.Dataset(
-        X[:cut], y[:cut], feature_name=names, categorical_feature=cats, free_raw_data=False
+        X[:cut],
+        y[:cut],
+        weight=w_fit,
+        feature_name=names,
+        categorical_feature=cats,
+        free_raw_data=False,
     )
     stop_set = fit_set.create_valid(X[cut:], y[cut:])
     evals: dict = {}
@@ -81,7 +106,7 @@ def fit_lightgbm(X: np.ndarray, y, spec: FeatureSpec, cfg: ModelConfig) -> Boost
         ],
     )
     best = max(int(probe.best_iteration or cfg.max_boost_rounds), 1)
-    full = lgb.Dataset(X, y, feature_name=names, categorical_feature=cats)
+    full = lgb.Dataset(X, y, weight=weight, feature_name=names, categorical_feature=cats)
     booster = lgb.train(params, full, num_boost_round=best)
     return BoosterFit(
         booster=booster,
