@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from pandas.api import types as ptypes
 
 from mqlml.bundle import TrainedModel, load_bundle
@@ -45,7 +47,7 @@ from mqlml.columns import (
 )
 from mqlml.config import Config
 from mqlml.data import CrmData, empty_activities, validate_activities, validate_leads
-from mqlml.errors import DataValidationError
+from mqlml.errors import DataValidationError, MqlmlError
 from mqlml.labels import training_as_of
 from mqlml.score import score_leads
 
@@ -263,5 +265,15 @@ class LeadScoringModel(mlflow.pyfunc.PythonModel):
         return self._model
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        """Score lead rows (see :mod:`mqlml.pyfunc`); return the scoring columns."""
-        return score_lead_rows(self._model, pd.DataFrame(model_input), "model input")
+        """Score lead rows (see :mod:`mqlml.pyfunc`); return the scoring columns.
+
+        Raises
+        ------
+        MlflowException
+            For bad input (``INVALID_PARAMETER_VALUE``, HTTP 400 when served), with the
+            :class:`~mqlml.errors.MqlmlError` message naming columns and rows as its cause.
+        """
+        try:
+            return score_lead_rows(self._model, pd.DataFrame(model_input), "model input")
+        except MqlmlError as exc:
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc

@@ -16,8 +16,10 @@ embedded SQLite file ``mlflow.db`` in the working directory, with artifacts in
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from importlib.metadata import version as _dist_version
 from pathlib import Path
@@ -34,6 +36,8 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 CHAMPION = "champion"
 #: Model version tag: the version that was champion when this one was promoted.
 PREVIOUS_CHAMPION_TAG = "mqlml.previous_champion"
+#: Model version tag: the gate decision as JSON (see :class:`GateDecision`).
+GATE_TAG = "mqlml.gate"
 #: Name of the pyfunc model inside each run.
 MODEL_NAME = "model"
 #: Distributions the pyfunc model needs at scoring time, pinned to the training versions.
@@ -136,7 +140,10 @@ def model_signature(example, output):
 
     from mqlml.pyfunc import REQUIRED_INPUT_COLUMNS
 
-    inferred = infer_signature(example, output)
+    with warnings.catch_warnings():
+        # The integer output (score) is never missing: MLflow's hint about NaN does not apply.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        inferred = infer_signature(example, output)
     inputs = Schema(
         [
             ColSpec(c.type, c.name, required=c.name in REQUIRED_INPUT_COLUMNS)
@@ -180,19 +187,19 @@ class GateDecision:
     promoted: bool
     reason: str
 
-    def tags(self) -> dict[str, str]:
-        """Model version tags recording the decision."""
-        return {
-            "mqlml.gate.metric": self.metric,
-            "mqlml.gate.value": f"{self.value:.6f}",
-            "mqlml.gate.roc_auc": f"{self.roc_auc:.6f}",
-            "mqlml.gate.champion_version": self.champion_version or "",
-            "mqlml.gate.champion_value": ""
-            if self.champion_value is None
-            else f"{self.champion_value:.6f}",
-            "mqlml.gate.promoted": str(self.promoted).lower(),
-            "mqlml.gate.reason": self.reason,
-        }
+    def tag(self) -> str:
+        """The decision as JSON, kept in the version's ``mqlml.gate`` tag."""
+        return json.dumps(
+            {
+                "promoted": self.promoted,
+                "metric": self.metric,
+                "value": self.value,
+                "roc_auc": self.roc_auc,
+                "champion_version": self.champion_version,
+                "champion_value": self.champion_value,
+                "reason": self.reason,
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -214,6 +221,7 @@ def _champion(client, name: str):
 
 
 def _holdout_probability(model_uri: str, holdout) -> np.ndarray:
+    # Through MLflow, as REST and Spark would: the champion may be any earlier mqlml.
     import mlflow.pyfunc
 
     scored = mlflow.pyfunc.load_model(model_uri).predict(holdout.rows)
@@ -253,15 +261,18 @@ def gate(
     )
 
 
-def _register_and_gate(client, config: Config, model_info, holdout) -> GateDecision:
+def _register_and_gate(client, config: Config, model, model_info, holdout) -> GateDecision:
+    from mlflow.exceptions import MlflowException
+
     from mqlml.metrics import classification_metrics
+    from mqlml.pyfunc import score_lead_rows
 
     name = config.name
     version = str(model_info.registered_model_version)
     reg = config.registry
-    new_metrics = classification_metrics(
-        holdout.y, _holdout_probability(model_info.model_uri, holdout)
-    )
+    # The logged model is this one (MLflow checked it on the input example): score in memory.
+    scored = score_lead_rows(model, holdout.rows, "holdout")
+    new_metrics = classification_metrics(holdout.y, scored[PROBABILITY].to_numpy(dtype=float))
     current = _champion(client, name)
     champ_metrics = None
     failure = None
@@ -270,8 +281,11 @@ def _register_and_gate(client, config: Config, model_info, holdout) -> GateDecis
             champ_metrics = classification_metrics(
                 holdout.y, _holdout_probability(f"models:/{name}@{CHAMPION}", holdout)
             )
-        except MqlmlError as exc:
-            failure = f"the champion (version {current.version}) could not score the holdout: {exc}"
+        except (MqlmlError, MlflowException) as exc:
+            failure = (
+                f"the champion (version {current.version}) could not score the holdout: "
+                f"{getattr(exc, 'message', exc)}"
+            )
     if failure is not None:
         promoted, reason = False, failure + "; promote by hand with mqlml promote if intended"
     else:
@@ -289,8 +303,7 @@ def _register_and_gate(client, config: Config, model_info, holdout) -> GateDecis
         promoted=promoted,
         reason=reason,
     )
-    for k, v in decision.tags().items():
-        client.set_model_version_tag(name, version, k, v)
+    client.set_model_version_tag(name, version, GATE_TAG, decision.tag())
     if promoted:
         _move_champion(client, name, version, current)
     return decision
@@ -343,12 +356,12 @@ def log_training(config: Config, bundle_dir: Path, model, holdout) -> TrackedTra
             pip_requirements=scoring_requirements(),
             registered_model_name=config.name if register else None,
         )
-        decision = _register_and_gate(client, config, info, holdout) if register else None
+        decision = _register_and_gate(client, config, model, info, holdout) if register else None
         if decision is not None:
-            mlflow.log_metric(f"holdout.{decision.metric}", decision.value)
+            figures = {f"holdout.{decision.metric}": decision.value}
             if decision.champion_value is not None:
-                mlflow.log_metric(f"holdout.champion.{decision.metric}", decision.champion_value)
-            mlflow.set_tag("mqlml.registered_version", decision.version)
+                figures[f"holdout.champion.{decision.metric}"] = decision.champion_value
+            mlflow.log_metrics(figures)
         return TrackedTraining(run.info.run_id, info.model_uri, decision)
 
 
