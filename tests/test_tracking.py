@@ -2,6 +2,7 @@
 the scoring columns out, with a signature, an input example and a registry decision."""
 
 import json
+from dataclasses import replace
 
 import mlflow
 import numpy as np
@@ -53,6 +54,18 @@ def test_activity_formats_give_the_same_scores(trained):
     none = score_lead_rows(model, rows.drop(columns=[ACTIVITIES]))
     assert_same_scores(score_lead_rows(model, quiet), none)
     assert not np.array_equal(none["probability"], expected["probability"])
+
+
+def test_rows_use_contract_names_even_when_training_renamed_columns(trained):
+    model, _, crm, cfg = trained
+    mapped = cfg.model_copy(
+        update={"data": cfg.data.model_copy(update={"column_mapping": {"leads": {"ID": LEAD_ID}}})}
+    )
+    leads, acts = batch(crm, n=5)
+    rows = batch_rows(leads, acts)
+    assert_same_scores(
+        score_lead_rows(replace(model, config=mapped), rows), score_lead_rows(model, rows)
+    )
 
 
 def test_split_then_rebuild_round_trips(trained):

@@ -18,8 +18,10 @@ Input: one row per lead
 
 Output: :data:`mqlml.columns.SCORE_COLUMNS`, one row per input row, in input order.
 
-The same validation as ``mqlml score`` applies (:func:`mqlml.data.validate_leads`,
-:func:`mqlml.data.validate_activities`), so every path gives the same scores.
+Columns carry the data contract's names (:mod:`mqlml.columns`); ``data.column_mapping``
+is for CRM exports and does not apply. The same validation as ``mqlml score`` applies
+(:func:`mqlml.data.validate_leads`, :func:`mqlml.data.validate_activities`), so every
+path gives the same scores.
 """
 
 from __future__ import annotations
@@ -209,10 +211,11 @@ def score_lead_rows(
         :data:`mqlml.columns.SCORE_COLUMNS`, one row per input row, in input order.
     """
     raw_leads, raw_acts = split_lead_rows(rows, source)
-    mapping = model.config.data.column_mapping
-    leads = validate_leads(raw_leads, source, mapping.get("leads"))
+    # Rows use the contract's column names (the signature's), so data.column_mapping,
+    # which renames the columns of a CRM export, does not apply here.
+    leads = validate_leads(raw_leads, source)
     acts = (
-        validate_activities(raw_acts, f"{source} {ACTIVITIES}", mapping.get("activities"))
+        validate_activities(raw_acts, f"{source} {ACTIVITIES}")
         if len(raw_acts)
         else empty_activities()
     )
