@@ -5,12 +5,13 @@ Usage::
     .venv/bin/python benchmarks/rest_latency.py [--requests 1000] [--clients 8]
 
 Trains a model on a generated history (``--leads``), registers it as champion in a
-temporary SQLite store, serves it on 127.0.0.1 (a free port) and sends single-lead
-requests (``dataframe_split`` JSON): first ``--sequential`` requests from one client
-(the latency of one lead, no queueing), then ``--requests`` from ``--clients`` concurrent
-clients. Prints p50/p95/p99 latency, throughput and errors of both phases. Every request
-goes to loopback only; the run is bounded by ``--requests`` and ``--max-seconds``.
-Exits with status 1 on any error or when the single-client p50 is ``--budget-ms`` or more.
+temporary SQLite store, serves it on 127.0.0.1 (a free port) and sends requests of
+``--leads-per-request`` leads (default 1; ``dataframe_split`` JSON): first
+``--sequential`` requests from one client (the latency of one request, no queueing), then
+``--requests`` from ``--clients`` concurrent clients. Prints p50/p95/p99 latency,
+throughput and errors of both phases. Every request goes to loopback only; the run is
+bounded by ``--requests`` and ``--max-seconds``. Exits with status 1 on any error or when
+the single-client p50 is ``--budget-ms`` or more.
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ def _train_and_register(tmp: Path, n_leads: int, seed: int):
     tracked = log_training(cfg, bundle, model, training_holdout(crm, artifacts, cfg))
     if not (tracked.gate and tracked.gate.promoted):
         raise SystemExit(f"the model did not become champion: {tracked.gate}")
-    newest = crm.leads.sort_values("created_at").tail(200).reset_index(drop=True)
+    newest = crm.leads.sort_values("created_at").tail(1000).reset_index(drop=True)
     as_of = pd.Series(crm.activities["occurred_at"].max() + pd.Timedelta(hours=1), newest.index)
     return uri, cfg.name, lead_rows(newest, crm.activities, as_of)
 
@@ -175,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000, help="concurrent-phase requests")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--sequential", type=int, default=200, help="single-client requests")
+    parser.add_argument("--leads-per-request", type=int, default=1)
     parser.add_argument("--max-seconds", type=float, default=300.0, help="per phase")
     parser.add_argument("--budget-ms", type=float, default=50.0, help="single-lead p50 goal")
     args = parser.parse_args(argv)
@@ -184,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         uri, name, rows = _train_and_register(tmp, args.leads, args.seed)
         print(f"trained and registered {name} in {time.perf_counter() - t0:.1f}s")
-        bodies = [payload(rows.iloc[[i]]) for i in range(len(rows))]
+        k = args.leads_per_request
+        bodies = [payload(rows.iloc[i : i + k]) for i in range(0, len(rows) - k + 1, k)]
         port = _free_port()
         env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -204,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+    print(f"{args.leads_per_request} lead(s) per request")
     print(single.line("1 client"))
     print(loaded.line(f"{args.clients} clients"))
     for result in (single, loaded):
