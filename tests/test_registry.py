@@ -20,6 +20,8 @@ from mlflow_helpers import (
     venv_env,
 )
 from mqlml.cli import app
+from mqlml.config import load_config
+from mqlml.errors import ConfigError
 from mqlml.pipeline import label_history, train_labelled
 from mqlml.tracking import CHAMPION, GATE_TAG, PREVIOUS_CHAMPION_TAG
 
@@ -124,3 +126,17 @@ def test_gate_promote_rollback_and_score_through_a_real_server(
         "score", "--model", "models:/nobody@champion", "--leads", "x.csv", "--out", "y.csv"
     )
     assert code == 2 and "models:/nobody@champion could not be loaded" in out
+
+
+@pytest.mark.parametrize(
+    ("registry", "message"),
+    [
+        ({"min_roc_auc": 1.5}, "registry.min_roc_auc: min_roc_auc must be between 0 and 1"),
+        ({"metric": "accuracy"}, "registry.metric"),
+        ({"alias": "prod"}, "registry.alias"),
+    ],
+)
+def test_registry_config_errors_name_the_key(registry, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, {"registry": registry})
+    assert message in str(err.value)
