@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--sequential", type=int, default=200, help="single-client requests")
     parser.add_argument("--leads-per-request", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="per phase")
     parser.add_argument("--budget-ms", type=float, default=50.0, help="single-lead p50 goal")
     args = parser.parse_args(argv)
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         log = tmp / "serve.log"
         cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{name}@champion"]
-        cmd += ["--env-manager", "local", "-h", HOST, "-p", str(port)]
+        cmd += ["--env-manager", "local", "-h", HOST, "-p", str(port), "-w", str(args.workers)]
         with open(log, "wb") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
         try:
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    print(f"{args.leads_per_request} lead(s) per request")
+    print(f"{args.leads_per_request} lead(s) per request, {args.workers} server worker(s)")
     print(single.line("1 client"))
     print(loaded.line(f"{args.clients} clients"))
     for result in (single, loaded):
