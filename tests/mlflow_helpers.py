@@ -93,6 +93,18 @@ def register(model, artifacts, crm, cfg):
     return bundle, tracked
 
 
+def champion_store(trained, tmp: Path, name: str):
+    """The shared model registered as ``name``'s champion in a fresh SQLite store in ``tmp``.
+
+    Returns the store's URI, the config, the bundle and what :func:`log_training` recorded.
+    """
+    model, artifacts, crm, base = trained
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    cfg = config_for(base, uri, name, tmp / "models")
+    bundle, tracked = register(model, artifacts, crm, cfg)
+    return uri, cfg, bundle, tracked
+
+
 def batch(crm, n: int = 40):
     """The newest ``n`` leads of the history with their activities (one lead without any)."""
     leads = crm.leads.sort_values(CREATED_AT).tail(n).reset_index(drop=True)

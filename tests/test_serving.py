@@ -16,9 +16,8 @@ from mlflow_helpers import (
     assert_same_scores,
     batch,
     batch_rows,
-    config_for,
+    champion_store,
     free_port,
-    register,
     running,
     score_with_cli,
     venv_env,
@@ -44,10 +43,8 @@ bench = _load_benchmark()
 @pytest.fixture(scope="module")
 def served(trained, tmp_path_factory):
     """The shared model as champion in its own store, served on 127.0.0.1."""
-    model, artifacts, crm, base = trained
     tmp = tmp_path_factory.mktemp("serving")
-    uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    register(model, artifacts, crm, config_for(base, uri, NAME, tmp / "models"))
+    uri = champion_store(trained, tmp, NAME)[0]
     port = free_port()
     cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{NAME}@{CHAMPION}"]
     cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]

@@ -12,8 +12,7 @@ from mlflow_helpers import (
     assert_same_scores,
     batch,
     batch_rows,
-    config_for,
-    register,
+    champion_store,
     score_with_cli,
 )
 from mqlml.columns import LEAD_ID, SCORE_COLUMNS
@@ -46,11 +45,7 @@ def spark(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def champion(trained, tmp_path_factory):
-    model, artifacts, crm, base = trained
-    tmp = tmp_path_factory.mktemp("spark-store")
-    uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    register(model, artifacts, crm, config_for(base, uri, NAME, tmp / "models"))
-    return uri
+    return champion_store(trained, tmp_path_factory.mktemp("spark-store"), NAME)[0]
 
 
 def test_spark_udf_scores_equal_the_batch_cli(spark, champion, trained, tmp_path, monkeypatch):

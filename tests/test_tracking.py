@@ -11,7 +11,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlflow_helpers import AS_OF, assert_same_scores, batch, batch_rows, config_for, register
+from mlflow_helpers import AS_OF, assert_same_scores, batch, batch_rows, champion_store
 from mqlml.columns import ACTIVITIES, LEAD_ID, SCORE_COLUMNS
 from mqlml.errors import DataValidationError
 from mqlml.pyfunc import lead_rows, score_lead_rows, split_lead_rows
@@ -22,12 +22,7 @@ from mqlml.tracking import CHAMPION, GATE_TAG, PREVIOUS_CHAMPION_TAG, gate
 @pytest.fixture(scope="module")
 def logged(trained, tmp_path_factory):
     """The shared model logged and registered once in a module-wide SQLite store."""
-    model, artifacts, crm, cfg = trained
-    tmp = tmp_path_factory.mktemp("tracking")
-    uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    cfg = config_for(cfg, uri, "tracked", tmp / "models")
-    bundle, tracked = register(model, artifacts, crm, cfg)
-    return uri, cfg, bundle, tracked
+    return champion_store(trained, tmp_path_factory.mktemp("tracking"), "tracked")
 
 
 def test_rows_score_like_the_tables_in_input_order(trained):
