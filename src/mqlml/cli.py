@@ -71,10 +71,15 @@ def train_and_save(crm, cfg, echo=typer.echo, labelled=None) -> tuple[Path, obje
     bundle = save_bundle(model, cfg.models_dir)
     write_report(build_report(model.summary, artifacts["test_predictions"]), bundle / "report.html")
     if cfg.tracking.enabled:
+        from mqlml.pyfunc import training_holdout
         from mqlml.tracking import log_training, tracking_uri
 
-        run_id = log_training(cfg, bundle, model)
-        echo(f"MLflow run {run_id} in {tracking_uri(cfg.tracking)}", err=True)
+        tracked = log_training(cfg, bundle, model, training_holdout(crm, artifacts, cfg))
+        echo(f"MLflow run {tracked.run_id} in {tracking_uri(cfg.tracking)}", err=True)
+        if tracked.gate is not None:
+            g = tracked.gate
+            verdict = "is now champion" if g.promoted else "was not promoted"
+            echo(f"registered {g.name} version {g.version}; it {verdict}: {g.reason}", err=True)
     return bundle, model, artifacts
 
 
@@ -202,7 +207,13 @@ def train(
 
 @app.command()
 def score(
-    model: Annotated[Path, typer.Option(help="Model bundle (a version dir, or models/<name>).")],
+    model: Annotated[
+        Path,
+        typer.Option(
+            help="Model bundle (a version dir, or models/<name>), or an MLflow model URI "
+            "such as models:/<name>@champion."
+        ),
+    ],
     leads: Annotated[Path, typer.Option(help="Leads to score (CSV or Parquet).")],
     out: Annotated[Path, typer.Option(help="Output file (.csv or .parquet).")],
     activities: Annotated[Path | None, typer.Option(help="Their activities.")] = None,
@@ -216,11 +227,12 @@ def score(
     from mqlml.data import empty_activities, validate_activities, validate_leads
     from mqlml.io import read_table, table_format, write_table
     from mqlml.score import score_leads
+    from mqlml.tracking import is_model_uri, load_registered_bundle
 
     started = time.perf_counter()
     try:
         table_format(out)
-        trained = load_bundle(model)
+        trained = load_registered_bundle(str(model)) if is_model_uri(model) else load_bundle(model)
         mapping = trained.config.data.column_mapping
         if trained.config.flat is not None:
             from mqlml.flat import scoring_leads
@@ -244,6 +256,45 @@ def score(
         f"scored {len(scored):,} of {len(lead_frame):,} leads, {n_mql:,} MQLs, "
         f"in {time.perf_counter() - started:.1f}s -> {out}"
     )
+
+
+TrackingUriOption = Annotated[
+    str | None,
+    typer.Option(
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)."
+    ),
+]
+
+
+@app.command()
+def promote(
+    name: Annotated[str, typer.Option(help="Registered model name (the config's name).")],
+    version: Annotated[str, typer.Option(help="Version to make champion.")],
+    tracking_uri: TrackingUriOption = None,
+) -> None:
+    """Point the champion alias of a registered model at a version, by hand."""
+    from mqlml.tracking import promote as promote_version
+
+    try:
+        move = promote_version(name, version, tracking_uri)
+    except MqlmlError as exc:
+        _fail(exc)
+    typer.echo(f"{move.name}: champion is version {move.version} (was {move.previous or 'none'})")
+
+
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Option(help="Registered model name (the config's name).")],
+    tracking_uri: TrackingUriOption = None,
+) -> None:
+    """Move the champion alias back to the version it replaced."""
+    from mqlml.tracking import rollback as rollback_champion
+
+    try:
+        move = rollback_champion(name, tracking_uri)
+    except MqlmlError as exc:
+        _fail(exc)
+    typer.echo(f"{move.name}: champion is version {move.version} (was {move.previous})")
 
 
 @app.command()

@@ -39,6 +39,8 @@ DATETIME_COLUMNS = {
 
 # --- derived while training / scoring --------------------------------------
 AS_OF = "as_of"
+#: Pyfunc input (see :mod:`mqlml.pyfunc`): a lead's activities as JSON text in its row.
+ACTIVITIES = "activities"
 LABEL = "label"
 
 # --- truth written by the synthetic generator (measurement only) -----------

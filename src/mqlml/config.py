@@ -387,6 +387,35 @@ class AuditConfig(_Strict):
     def _auc(cls, v: float) -> float:
         if not 0.5 < v <= 1:
             raise ValueError(f"max_single_column_auc must be in (0.5, 1], got {v}")
+
+
+class RegistryConfig(_Strict):
+    """Model registry: every tracked training registers a version of the model ``name``.
+
+    The alias ``champion`` (the version that scores) moves to the new version only when it
+    passes the gate, judged on the new training's test slice (its most recent mature leads)
+    scored by both the new version and the current champion:
+
+    - the new version's ROC AUC there is at least ``min_roc_auc``, and
+    - its ``metric`` is at least as good as the champion's on those same leads, better by
+      ``min_improvement`` or more (higher is better for ``roc_auc`` and ``pr_auc``, lower for
+      ``log_loss`` and ``brier``).
+
+    Defaults: ROC AUC no lower than the champion's and at least 0.6. Without a champion,
+    the first version that reaches ``min_roc_auc`` becomes it. ``mqlml promote`` and
+    ``mqlml rollback`` move the alias by hand.
+    """
+
+    enabled: bool = True
+    metric: Literal["roc_auc", "pr_auc", "log_loss", "brier"] = "roc_auc"
+    min_roc_auc: float = 0.6
+    min_improvement: float = 0.0
+
+    @field_validator("min_roc_auc")
+    @classmethod
+    def _auc_range(cls, v: float) -> float:
+        if not 0 <= v <= 1:
+            raise ValueError(f"min_roc_auc must be between 0 and 1, got {v}")
         return v
 
 
@@ -411,6 +440,7 @@ class Config(_Strict):
     explain: ExplainConfig = Field(default_factory=ExplainConfig)
     flat: FlatConfig | None = None
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
 
     @property
     def split_fractions(self) -> tuple[float, float, float]:

@@ -25,3 +25,7 @@ class BundleError(MqlmlError):
 
 class InsufficientDataError(MqlmlError):
     """Too few leads or positives to train or evaluate honestly."""
+
+
+class RegistryError(MqlmlError):
+    """The model registry cannot do what was asked: unknown model, version or alias."""
