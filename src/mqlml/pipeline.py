@@ -393,7 +393,9 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
 
     funnel_summary = None
     if config.funnel.enabled and stages is not None:
-        known = {"sql": probability} if config.labels.target == "sql" else None
+        # The main model already is P(SQL | lead) when its label is the funnel's SQL stage.
+        same_stage = config.labels.target == "sql" and sql_h == config.labels.horizon
+        known = {"sql": probability} if same_stage else None
         funnel_fit = fit_funnel(
             X,
             stages,
