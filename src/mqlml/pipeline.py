@@ -331,8 +331,9 @@ def run_training(crm: CrmData, config: Config) -> tuple[TrainedModel, dict]:
         Ready to save and to score with.
     artifacts : dict
         Frames for reports: ``test_predictions`` (lead_id, created_at, label, probability,
-        score, grade, is_mql, baseline_probability), ``importance`` per business field and
-        ``slices`` (lead_id -> train / calibration / test).
+        score, grade, is_mql, baseline_probability, tier, and with the funnel p_won and
+        expected_value), ``importance`` per business field, ``slices`` (lead_id -> train /
+        calibration / test) and, with a backtest, ``backtest_membership``.
     """
     return train_labelled(label_history(crm, config), config)
 
@@ -481,7 +482,7 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
     tier_test = tiers.predict(score[test])
     tier_info = _tier_summary(tiers, tier_test, y_test, thr.disqualify_max_share)
 
-    funnel_summary = None
+    funnel_summary, funnel_pred = None, None
     if config.funnel.enabled and stages is not None:
         # The main model already is P(SQL | lead) when its label is the funnel's SQL stage.
         same_stage = config.labels.target == "sql" and sql_h == config.labels.horizon
@@ -496,7 +497,7 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
             (sql_h, config.funnel.won_horizon_days),
             known=known,
         )
-        funnel_summary = funnel_fit.summary
+        funnel_summary, funnel_pred = funnel_fit.summary, funnel_fit.predictions
 
     rules_info = None
     if sheet is not None:
@@ -620,6 +621,9 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
             TIER: tier_test,
         }
     )
+    if funnel_pred is not None:
+        test_frame["p_won"] = funnel_pred["p_won_two_stage"].to_numpy()[test]
+        test_frame["expected_value"] = funnel_pred["expected_value"].to_numpy()[test]
     slices = pd.Series("", index=lab.index, dtype="str")
     for name, idx in (("train", split.train), ("calibration", split.calibration), ("test", test)):
         slices.iloc[idx] = name
