@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from mqlml.config import load_config
@@ -48,3 +50,21 @@ def test_invalid_config_names_the_key(tmp_path, raw, message):
 def test_missing_file():
     with pytest.raises(ConfigError, match="does not exist"):
         load_config("/nonexistent/config.yaml")
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"thresholds": {"policy": "gut"}}, "thresholds.policy"),
+        ({"thresholds": {"target_recall": 0}}, "target_recall must be in (0, 1], got 0"),
+        ({"thresholds": {"cost_per_lead": -1}}, "cost_per_lead must be zero or positive, got -1"),
+        ({"thresholds": {"disqualify_max_share": 1}}, "disqualify_max_share must be in [0, 1)"),
+        ({"gate": {"min_test_positives": -2}}, "min_test_positives must be zero or positive"),
+        ({"funnel": {"won_horizon_days": 0}}, "won_horizon_days must be a positive integer"),
+        ({"backtest": {"test_share": 1.5}}, "test_share must be between 0 and 1, got 1.5"),
+        ({"segments": {"col": "industry"}}, "segments.col"),
+    ],
+)
+def test_threshold_funnel_backtest_gate_settings_are_validated(over, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(None, over)

@@ -87,6 +87,9 @@ def test_two_stage_and_direct_models_compared_on_the_holdout(funnel_trained):
     # the latest leads' won outcome is not known yet: fewer known than leads in test
     assert counts["test"]["won_known"] < counts["test"]["leads"]
     assert counts["train"]["won_known"] == counts["train"]["leads"]
+    test = funnel_trained[1]["test_predictions"]
+    assert test["p_won"].between(0, 1).all()
+    assert test["expected_value"].corr(test["p_won"]) > 0.99  # P(won) x mean deal value
 
 
 def test_funnel_is_skipped_with_a_reason_when_a_stage_has_too_few_outcomes():

@@ -53,6 +53,44 @@ def _policy_lines(summary: dict) -> list[str]:
     return lines
 
 
+def threshold_lines(s: dict, level: float = 0.95) -> list[str]:
+    """What the demo prints about thresholds: policies, equal-volume baselines, backtest."""
+    out = ["", "MQL threshold policies, learned on the calibration slice, measured on the test "
+           "slice", f"({level:.0%} bootstrap intervals; * = the policy in use):"]
+    out += [("  " + line).rstrip() for line in _policy_lines(s)]
+    eq = s.get("baselines_equal_volume", [])
+    if eq:
+        ref = eq[0]
+        title = "model vs current rules" if "rules" in s else "model vs logistic regression"
+        out += ["", f"{title} at equal MQL volume ({ref['mqls']:,} test-slice MQLs each):"]
+        for r in eq:
+            out.append(
+                f"  {r['method']:<18} {r['sqls']:>5,} SQLs ({r['mql_sql_rate']:.1%})  "
+                f"{r['customers']:>4,} customers   "
+                f"{r['extra_sqls_vs_reference']:+,} SQLs, "
+                f"{r['extra_customers_vs_reference']:+,} customers vs {ref['method']}"
+            )
+    bt = s.get("backtest")
+    if bt:
+        out += ["", f"rolling-origin backtest ({len(bt['folds'])} folds; each trains only on "
+                "labels known before its test period):"]
+        for r in bt["folds"]:
+            if "skipped" in r:
+                out.append(f"  fold {r['fold']}: skipped ({r['skipped']})")
+                continue
+            out.append(
+                f"  fold {r['fold']}  test {r['test_start'][:10]}..{r['test_end'][:10]}  "
+                f"ROC AUC {r['roc_auc']:.3f}  MQL cutoff {r.get('mql_cutoff', '–')}  "
+                f"{r.get('mqls_per_week', float('nan')):.0f} MQLs/week converting at "
+                f"{r.get('mql_rate', float('nan')):.1%}"
+            )
+        moves = ", ".join(
+            f"{m['policy']} {m['min_cutoff']}–{m['max_cutoff']}" for m in bt["movement"]
+        )
+        out.append(f"  learned cutoffs across folds: {moves}")
+    return out
+
+
 def run_demo(out: Path, n_leads: int = 20_000, seed: int = 7, echo: Callable = print) -> dict:
     """Generate, train, report and score; return where everything is and the headline figures."""
     from mqlml.cli import train_and_save
@@ -117,46 +155,14 @@ def run_demo(out: Path, n_leads: int = 20_000, seed: int = 7, echo: Callable = p
         f"test: {mql['test']['mqls_per_week']:.0f} MQLs/week converting at "
         f"{mql['test']['mql_conversion_rate']:.1%}"
     )
-    s = model.summary
-    echo("")
-    echo("MQL threshold policies, learned on the calibration slice, measured on the test slice")
-    level = model.config.thresholds.interval_level
-    echo(f"({level:.0%} bootstrap intervals; * = the policy in use):")
-    for line in _policy_lines(s):
-        echo(("  " + line).rstrip())
-    eq = s.get("baselines_equal_volume", [])
-    if eq:
-        echo("")
-        ref = eq[0]
-        title = "model vs current rules" if "rules" in s else "model vs logistic regression"
-        echo(f"{title} at equal MQL volume ({ref['mqls']:,} test-slice MQLs each):")
-        for r in eq:
-            echo(
-                f"  {r['method']:<18} {r['sqls']:>5,} SQLs ({r['mql_sql_rate']:.1%})  "
-                f"{r['customers']:>4,} customers   "
-                f"{r['extra_sqls_vs_reference']:+,} SQLs, "
-                f"{r['extra_customers_vs_reference']:+,} customers vs {ref['method']}"
-            )
-        figures["equal_volume"] = eq
-    bt = s.get("backtest")
-    if bt:
-        echo("")
-        echo(f"rolling-origin backtest ({len(bt['folds'])} folds; each trains only on labels "
-             "known before its test period):")
-        for r in bt["folds"]:
-            if "skipped" in r:
-                echo(f"  fold {r['fold']}: skipped ({r['skipped']})")
-                continue
-            echo(
-                f"  fold {r['fold']}  test {r['test_start'][:10]}..{r['test_end'][:10]}  "
-                f"ROC AUC {r['roc_auc']:.3f}  MQL cutoff {r.get('mql_cutoff', '–')}  "
-                f"{r.get('mqls_per_week', float('nan')):.0f} MQLs/week converting at "
-                f"{r.get('mql_rate', float('nan')):.1%}"
-            )
-        moves = ", ".join(f"{m['policy']} {m['min_cutoff']}–{m['max_cutoff']}" for m in
-                          bt["movement"])
-        echo(f"  learned cutoffs across folds: {moves}")
-        figures["backtest_roc_auc"] = [r.get("roc_auc") for r in bt["folds"]]
+    for line in threshold_lines(model.summary, model.config.thresholds.interval_level):
+        echo(line)
+    if "baselines_equal_volume" in model.summary:
+        figures["equal_volume"] = model.summary["baselines_equal_volume"]
+    if "backtest" in model.summary:
+        figures["backtest_roc_auc"] = [
+            r.get("roc_auc") for r in model.summary["backtest"]["folds"]
+        ]
     echo("")
     echo(
         f"fresh batch: {len(scored):,} leads scored, {figures['fresh_batch_mqls']:,} MQLs, grades "

@@ -144,6 +144,158 @@ class LabelledLeads:
     outcome_at: pd.Series | None = None
 
 
+def _stage_arrays(labelled: LabelledLeads, config: Config):
+    """Funnel stages, and the SQL / won / deal-value arrays the threshold figures use.
+
+    The model's own label is used for its target stage, the funnel outcome for the other
+    one (NaN where not known yet). Returns ``(stages, sql_horizon, sql, won, deal,
+    ev_won)``; ``ev_won`` is what the expected-value policy needs (None when the target
+    already is won).
+    """
+    y = labelled.y
+    nan = np.full(len(y), np.nan)
+    stages, sql_h = None, None
+    if labelled.outcomes is not None:
+        sql_h = config.funnel.sql_horizon_days or (
+            config.labels.horizon if config.labels.target == "sql" else DEFAULT_HORIZON_DAYS["sql"]
+        )
+        stages = funnel_outcomes(
+            labelled.leads,
+            labelled.outcomes,
+            labelled.as_of,
+            labelled.snapshot,
+            sql_h,
+            config.funnel.won_horizon_days,
+        )
+    if config.labels.target == "sql":
+        sql_y, won_y = y, (stages["won"].to_numpy(float) if stages is not None else nan)
+    else:
+        sql_y, won_y = (stages["sql"].to_numpy(float) if stages is not None else nan), y
+    deal = stages[DEAL_VALUE].to_numpy(float) if stages is not None else nan
+    ev_won = won_y if config.labels.target == "sql" else None
+    return stages, sql_h, sql_y, won_y, deal, ev_won
+
+
+def _fit_policies(thr, scores, y, created, won, deal) -> tuple[dict, dict]:
+    """Every threshold policy fit on one slice; those that cannot be fit give the reason."""
+    params = thr.model_dump()
+    policies, errors = {}, {}
+    for name in POLICIES:
+        try:
+            policies[name] = fit_policy(make_policy(name, params), scores, y, created, won, deal)
+        except ValueError as exc:
+            errors[name] = str(exc)
+    return policies, errors
+
+
+def _policy_rows(policies, errors, thr, cal_inputs, test_inputs, cal_weeks) -> list[dict]:
+    rows = []
+    for name in POLICIES:
+        if name not in policies:
+            rows.append({"policy": name, "in_use": False, "error": errors[name]})
+            continue
+        t = policies[name]
+        rows.append(
+            {
+                "policy": name,
+                "in_use": name == thr.policy,
+                "target": policy_target(t),
+                "target_met": bool(getattr(t, "target_met_", True)),
+                "calibration_mqls_per_week": float(
+                    t.predict(cal_inputs["scores"]).sum() / cal_weeks
+                ),
+                **policy_report(
+                    t, cal_inputs, test_inputs, thr.bootstrap_samples, thr.bootstrap_seed,
+                    thr.interval_level,
+                ),
+            }
+        )
+    return rows
+
+
+def _tier_summary(tiers, tier_test, y_test, max_share) -> dict:
+    rows = []
+    for name in TIERS:
+        m = tier_test == name
+        rows.append(
+            {
+                TIER: name,
+                "leads": int(m.sum()),
+                "share": float(m.mean()),
+                "conversion_rate": float(y_test[m].mean()) if m.any() else float("nan"),
+                "share_of_conversions": float(y_test[m].sum() / y_test.sum()),
+            }
+        )
+    return {
+        "mql_min_score": tiers.mql_cutoff_,
+        "nurture_min_score": tiers.nurture_cutoff_,
+        "disqualify_max_share": max_share,
+        "calibration_lost_share": tiers.lost_share_,
+        "test": rows,
+    }
+
+
+def _equal_volume(sheet, leads, as_of, acts, rankings, n_default, sql, won) -> list[dict]:
+    """Model and baselines at the current rules' MQL volume (else the model's own)."""
+    fixed, n_equal = None, n_default
+    if sheet is not None:
+        points = rule_points(sheet, leads, acts, as_of)
+        fixed = {"current_rules": points >= sheet.mql_threshold}
+        n_equal = int(fixed["current_rules"].sum())
+    return compare_at_equal_volume(rankings, n_equal, sql, won, fixed)
+
+
+def _segment_rows(
+    counts, segments, split, thr, mql, score, probability, y, sql_y, ev_won, deal, created,
+    test_weeks,
+) -> list[dict]:
+    """Per-segment test metrics and the policy in use refit on each segment's leads."""
+    cal, test = split.calibration, split.test
+    params = thr.model_dump()
+    rows = []
+    for c in counts:
+        seg = c["segment"]
+        s_cal = cal[segments[cal] == seg]
+        s_test = test[segments[test] == seg]
+        # Capacity is shared: each segment gets its share of the weekly capacity.
+        seg_params = {**params, "capacity_per_week": thr.capacity_per_week * len(s_cal) / len(cal)}
+        row = {
+            "segment": seg,
+            "leads": c["test_leads"],
+            "positives": c["test_positives"],
+            "train_positives": c["train_positives"],
+            "roc_auc": classification_metrics(y[s_test], probability[s_test])["roc_auc"]
+            if len(s_test)
+            else float("nan"),
+            "base_rate": float(y[s_test].mean()) if len(s_test) else float("nan"),
+        }
+        try:
+            seg_t = fit_policy(
+                make_policy(thr.policy, seg_params),
+                score[s_cal],
+                y[s_cal],
+                created.iloc[s_cal],
+                ev_won[s_cal] if ev_won is not None else None,
+                deal[s_cal],
+            )
+            is_seg = seg_t.predict(score[s_test])
+            row.update(
+                cutoff=int(seg_t.cutoff_),
+                mqls_per_week=float(is_seg.sum() / test_weeks),
+                mql_sql_rate=float(np.nanmean(sql_y[s_test][is_seg]))
+                if is_seg.any()
+                else float("nan"),
+            )
+        except ValueError as exc:
+            row["error"] = str(exc)
+        at_global = mql.predict(score[s_test])
+        row["global_cutoff_mql_sql_rate"] = (
+            float(np.nanmean(sql_y[s_test][at_global])) if at_global.any() else float("nan")
+        )
+        rows.append(row)
+    return rows
+
+
 def label_history(crm: CrmData, config: Config) -> LabelledLeads:
     """Label every lead of a CRM history and keep those with a mature label.
 
@@ -195,8 +347,9 @@ def run_training(crm: CrmData, config: Config) -> tuple[TrainedModel, dict]:
         Ready to save and to score with.
     artifacts : dict
         Frames for reports: ``test_predictions`` (lead_id, created_at, label, probability,
-        score, grade, is_mql, baseline_probability), ``importance`` per business field and
-        ``slices`` (lead_id -> train / calibration / test).
+        score, grade, is_mql, baseline_probability, tier, and with the funnel p_won and
+        expected_value), ``importance`` per business field, ``slices`` (lead_id -> train /
+        calibration / test) and, with a backtest, ``backtest_membership``.
     """
     return train_labelled(label_history(crm, config), config)
 
@@ -291,38 +444,15 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
 
     cal = split.calibration
     cal_created = lab[CREATED_AT].iloc[cal]
-    stages = None
-    if labelled.outcomes is not None:
-        sql_h = config.funnel.sql_horizon_days or (
-            config.labels.horizon if config.labels.target == "sql" else DEFAULT_HORIZON_DAYS["sql"]
-        )
-        stages = funnel_outcomes(
-            lab, labelled.outcomes, lab_as_of, snapshot, sql_h, config.funnel.won_horizon_days
-        )
-    # The rates the threshold table reports: the model's own label for its target stage,
-    # the funnel outcome for the other one (NaN when unknown).
-    nan = np.full(len(y), np.nan)
-    if config.labels.target == "sql":
-        sql_y, won_y = y, (stages["won"].to_numpy(float) if stages is not None else nan)
-    else:
-        sql_y, won_y = (stages["sql"].to_numpy(float) if stages is not None else nan), y
-    deal = stages[DEAL_VALUE].to_numpy(float) if stages is not None else nan
-    ev_won = won_y if config.labels.target == "sql" else None
-
-    params = config.thresholds.model_dump()
-    policies, policy_errors = {}, {}
-    for name in POLICIES:
-        try:
-            policies[name] = fit_policy(
-                make_policy(name, params),
-                score[cal],
-                y[cal],
-                cal_created,
-                ev_won[cal] if ev_won is not None else None,
-                deal[cal],
-            )
-        except ValueError as exc:
-            policy_errors[name] = str(exc)
+    stages, sql_h, sql_y, won_y, deal, ev_won = _stage_arrays(labelled, config)
+    policies, policy_errors = _fit_policies(
+        config.thresholds,
+        score[cal],
+        y[cal],
+        cal_created,
+        ev_won[cal] if ev_won is not None else None,
+        deal[cal],
+    )
     if config.thresholds.policy not in policies:
         raise ConfigError(
             f"thresholds.policy is {config.thresholds.policy!r} but it cannot be learned from "
@@ -377,11 +507,12 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
         "test": _mql_report(mql.predict(score[test]), y_test, _weeks(test_created)),
     }
     thr = config.thresholds
+    test_weeks = slice_weeks(test_created)
     table = funnel_table(
         score[test],
         sql_y[test],
         won_y[test],
-        slice_weeks(test_created),
+        test_weeks,
         thr.bootstrap_samples,
         thr.bootstrap_seed,
         thr.interval_level,
@@ -393,55 +524,17 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
         "won": ev_won[cal] if ev_won is not None else None,
         "deal_value": deal[cal],
     }
-    test_inputs = {
-        "scores": score[test],
-        "sql": sql_y[test],
-        "won": won_y[test],
-        "weeks": slice_weeks(test_created),
-    }
-    policy_rows = []
-    for name in POLICIES:
-        if name not in policies:
-            policy_rows.append({"policy": name, "in_use": False, "error": policy_errors[name]})
-            continue
-        t = policies[name]
-        policy_rows.append(
-            {
-                "policy": name,
-                "in_use": name == thr.policy,
-                "target": policy_target(t),
-                "target_met": bool(getattr(t, "target_met_", True)),
-                "calibration_mqls_per_week": float(t.predict(score[cal]).sum() / cal_weeks),
-                **policy_report(
-                    t, cal_inputs, test_inputs, thr.bootstrap_samples, thr.bootstrap_seed,
-                    thr.interval_level,
-                ),
-            }
-        )
+    test_inputs = {"scores": score[test], "sql": sql_y[test], "won": won_y[test],
+                   "weeks": test_weeks}
+    policy_rows = _policy_rows(policies, policy_errors, thr, cal_inputs, test_inputs, cal_weeks)
     tier_test = tiers.predict(score[test])
-    tier_rows = []
-    for name in TIERS:
-        m_t = tier_test == name
-        tier_rows.append(
-            {
-                TIER: name,
-                "leads": int(m_t.sum()),
-                "share": float(m_t.mean()),
-                "conversion_rate": float(y_test[m_t].mean()) if m_t.any() else float("nan"),
-                "share_of_conversions": float(y_test[m_t].sum() / y_test.sum()),
-            }
-        )
-    tier_info = {
-        "mql_min_score": tiers.mql_cutoff_,
-        "nurture_min_score": tiers.nurture_cutoff_,
-        "disqualify_max_share": thr.disqualify_max_share,
-        "calibration_lost_share": tiers.lost_share_,
-        "test": tier_rows,
-    }
+    tier_info = _tier_summary(tiers, tier_test, y_test, thr.disqualify_max_share)
 
-    funnel_summary = None
+    funnel_summary, funnel_pred = None, None
     if config.funnel.enabled and stages is not None:
-        known = {"sql": probability} if config.labels.target == "sql" else None
+        # The main model already is P(SQL | lead) when its label is the funnel's SQL stage.
+        same_stage = config.labels.target == "sql" and sql_h == config.labels.horizon
+        known = {"sql": probability} if same_stage else None
         funnel_fit = fit_funnel(
             X,
             stages,
@@ -452,72 +545,43 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
             (sql_h, config.funnel.won_horizon_days),
             known=known,
         )
-        funnel_summary = funnel_fit.summary
+        funnel_summary, funnel_pred = funnel_fit.summary, funnel_fit.predictions
 
+    rules_info = None
     if sheet is not None:
-        points = rule_points(sheet, lab.iloc[test], acts, lab_as_of.iloc[test])
-        fixed = {"current_rules": points >= sheet.mql_threshold}
-        n_equal = int(fixed["current_rules"].sum())
         rules_info = {
             "name": sheet.name,
             "path": str(config.baselines.rules_path),
             "mql_threshold": sheet.mql_threshold,
         }
-    else:
-        fixed, rules_info = None, None
-        n_equal = int(mql.predict(score[test]).sum())
-    equal_volume = compare_at_equal_volume(
+    equal_volume = _equal_volume(
+        sheet,
+        lab.iloc[test],
+        lab_as_of.iloc[test],
+        acts,
         {"model": probability[test], "logistic_baseline": base_p},
-        n_equal,
+        int(mql.predict(score[test]).sum()),
         sql_y[test],
         won_y[test],
-        fixed,
     )
 
     segment_rows = None
     if segments is not None:
-        segment_rows = []
-        counts_by = {r["segment"]: r for r in gate_rows[1:]}
-        for seg, counts in counts_by.items():
-            s_cal = cal[segments[cal] == seg]
-            s_test = test[segments[test] == seg]
-            seg_params = dict(params)
-            # Capacity is shared: each segment gets its share of the weekly capacity.
-            seg_params["capacity_per_week"] = thr.capacity_per_week * len(s_cal) / len(cal)
-            row = {
-                "segment": seg,
-                "leads": counts["test_leads"],
-                "positives": counts["test_positives"],
-                "train_positives": counts["train_positives"],
-                "roc_auc": classification_metrics(y[s_test], probability[s_test])["roc_auc"]
-                if len(s_test)
-                else float("nan"),
-                "base_rate": float(y[s_test].mean()) if len(s_test) else float("nan"),
-            }
-            try:
-                seg_t = fit_policy(
-                    make_policy(thr.policy, seg_params),
-                    score[s_cal],
-                    y[s_cal],
-                    lab[CREATED_AT].iloc[s_cal],
-                    ev_won[s_cal] if ev_won is not None else None,
-                    deal[s_cal],
-                )
-                is_seg = seg_t.predict(score[s_test])
-                row.update(
-                    cutoff=int(seg_t.cutoff_),
-                    mqls_per_week=float(is_seg.sum() / slice_weeks(test_created)),
-                    mql_sql_rate=float(np.nanmean(sql_y[s_test][is_seg]))
-                    if is_seg.any()
-                    else float("nan"),
-                )
-            except ValueError as exc:
-                row["error"] = str(exc)
-            at_global = mql.predict(score[s_test])
-            row["global_cutoff_mql_sql_rate"] = (
-                float(np.nanmean(sql_y[s_test][at_global])) if at_global.any() else float("nan")
-            )
-            segment_rows.append(row)
+        segment_rows = _segment_rows(
+            gate_rows[1:],
+            segments,
+            split,
+            thr,
+            mql,
+            score,
+            probability,
+            y,
+            sql_y,
+            ev_won,
+            deal,
+            lab[CREATED_AT],
+            test_weeks,
+        )
 
     backtest = None
     if config.backtest.folds:
@@ -625,6 +689,9 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
             TIER: tier_test,
         }
     )
+    if funnel_pred is not None:
+        test_frame["p_won"] = funnel_pred["p_won_two_stage"].to_numpy()[test]
+        test_frame["expected_value"] = funnel_pred["expected_value"].to_numpy()[test]
     slices = pd.Series("", index=lab.index, dtype="str")
     for name, idx in (("train", split.train), ("calibration", split.calibration), ("test", test)):
         slices.iloc[idx] = name
