@@ -8,7 +8,7 @@ is the latest of all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ from mqlml.explain import field_matrix
 from mqlml.features import build_features, field_label, fit_feature_spec, to_matrix
 from mqlml.labels import ELIGIBLE, STATUS, make_labels, training_as_of
 from mqlml.metrics import classification_metrics, expected_calibration_error
+from mqlml.scoring_report import reference_sample
 from mqlml.split import time_split
 from mqlml.thresholds import GRADES, CapacityThreshold, GradeThresholds
 from mqlml.train import fit_baseline, fit_lightgbm, predict_baseline, predict_raw
@@ -298,4 +299,9 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
     for name, idx in (("train", split.train), ("calibration", split.calibration), ("test", test)):
         slices.iloc[idx] = name
     slice_frame = pd.DataFrame({LEAD_ID: lab[LEAD_ID], "slice": slices})
+    # The booster never fit on these leads: their scores are the reference for drift.
+    held_out = np.concatenate([split.calibration, split.test])
+    model = replace(
+        model, reference=reference_sample(features, score, held_out, config.model.seed)
+    )
     return model, {"test_predictions": test_frame, "importance": importance, "slices": slice_frame}
