@@ -32,12 +32,13 @@ SCORE_DISTRIBUTION = "score distribution"
 
 
 def _plain(features: pd.DataFrame) -> pd.DataFrame:
-    """Categoricals as object text with NaN for missing, numbers as float: what PSI reads."""
+    """Categoricals as text (``str``, missing kept), numbers as float: what PSI reads and
+    what a Parquet round trip gives back."""
     out = {}
     for c in features.columns:
         s = features[c]
         if isinstance(s.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(s):
-            out[c] = s.astype(object).where(s.notna(), None)
+            out[c] = s.astype(object).where(s.notna(), None).astype("str")
         else:
             out[c] = s.astype(float)
     return pd.DataFrame(out, index=features.index)
