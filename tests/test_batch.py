@@ -398,3 +398,19 @@ def test_progress_bar_only_on_a_terminal_for_long_batches():
     assert "scoring leads" in shown(True, 100_000)
     assert shown(False, 100_000) == ""
     assert shown(True, 5_000) == ""
+
+
+def test_unseen_counts_read_off_the_features_match_the_feature_module(scoring_model, fresh):
+    from mqlml.batch import _unseen_categories
+    from mqlml.features import build_features, unseen_category_counts
+
+    model = scoring_model[0]
+    leads = fresh[0].copy()
+    leads.loc[:4, "industry"] = "Space Mining"
+    leads.loc[2:3, "lead_source"] = "carrier pigeon"
+    leads.loc[6, "industry"] = ""
+    checked = check_batch(leads, None, model, fresh[2])
+    features = build_features(checked.leads, checked.activities, checked.as_of, model.spec)
+    expected = unseen_category_counts(checked.leads, model.spec)
+    assert expected == {"industry": 5, "lead_source": 2}
+    assert _unseen_categories(checked.leads, features, model.spec) == expected

@@ -16,12 +16,14 @@ such problem, in the leads and the activities file at once):
 What sends a row to the rejects file, with the reason, while the rest is scored:
 
 * an empty ``lead_id``;
-* an empty or unparseable ``created_at`` (or ``as_of`` when the batch carries one);
+* an empty or unparseable ``created_at`` (or ``as_of`` when the batch carries one), or
+  one outside the years 1900-2199 (:data:`YEARS`: ``9999-12-31`` is a placeholder, not
+  a date);
 * ``created_at`` after the lead's scoring moment ``as_of`` (the data cannot be right);
 * an infinite numeric attribute, or one spelled ``NaN`` / ``inf`` (an *empty* cell is a
   missing value, which the model knows how to score);
-* an activity of the lead with an empty or unparseable ``occurred_at`` or an empty
-  ``activity_type``: its behaviour features cannot be computed.
+* an activity of the lead with an empty, unparseable or out-of-range ``occurred_at`` or
+  an empty ``activity_type``: its behaviour features cannot be computed.
 
 What is scored as it is: extra columns are ignored and listed; category values the model
 never saw are scored as unknown and counted per column; negative or out-of-range numbers
@@ -37,6 +39,7 @@ Every input row ends in the output or in the rejects file (``lead_id``, ``row``:
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections import Counter
@@ -82,7 +85,7 @@ from mqlml.data import (
     empty_activities,
 )
 from mqlml.errors import DataValidationError, MqlmlError
-from mqlml.features import _derived_fit, build_features, unseen_category_counts
+from mqlml.features import FeatureSpec, _derived_fit, build_features
 from mqlml.score import score_features
 from mqlml.scoring_report import drift_report, drift_warning
 
@@ -92,6 +95,11 @@ REJECT_COLUMNS = ("lead_id", "row", "column", "reason")
 CHUNK_ROWS = 50_000
 #: Most batch feature rows compared with the training reference (a seeded sample).
 DRIFT_SAMPLE_ROWS = 50_000
+#: Dates outside these years are typos (e.g. 9999-12-31 for "never"), not lead history;
+#: they are also beyond what the feature arithmetic (nanoseconds since 1970) can hold.
+YEARS = (1900, 2199)
+_EARLIEST = pd.Timestamp(f"{YEARS[0]}-01-01", tz="UTC")
+_LATEST = pd.Timestamp(f"{YEARS[1] + 1}-01-01", tz="UTC")
 #: Spellings of non-finite numbers: a number the model cannot score, not a missing value.
 _NON_FINITE = frozenset(
     {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
@@ -164,6 +172,7 @@ class ScoredBatch:
 # --- the training schema ----------------------------------------------------------------
 
 
+@functools.cache
 def _derived_sources() -> dict[str, str]:
     """Derived feature -> the lead column it comes from (asked of the feature code itself)."""
     out = {}
@@ -276,7 +285,16 @@ def _dates(
     parsed, bad = _parse_datetimes(raw, source, column, True, _Checked(None))
     rejects.add(bad, column, "is not a date/time", raw)
     rejects.add(parsed.isna() & ~bad, column, "is empty")
+    rejects.add(_out_of_range(parsed), column, f"is outside the years {_years()}", raw)
     return parsed
+
+
+def _out_of_range(parsed: pd.Series) -> pd.Series:
+    return parsed.notna() & ((parsed < _EARLIEST) | (parsed >= _LATEST))
+
+
+def _years() -> str:
+    return f"{YEARS[0]}-{YEARS[1]}"
 
 
 def _numeric(
@@ -320,11 +338,15 @@ def _scoring_moment(as_of, n: int, index: pd.Index) -> pd.Series:
         ts = pd.Timestamp(as_of)
     except (ValueError, TypeError, OverflowError):
         ts = pd.NaT
-    if pd.isna(ts):
+    if not pd.isna(ts):
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if pd.isna(ts) or not _EARLIEST <= ts < _LATEST:
         raise DataValidationError(
-            [f"as_of: expected a date or time such as 2026-01-31T12:00Z, got {as_of!r}"]
+            [
+                "as_of: expected a date or time such as 2026-01-31T12:00Z in the years "
+                f"{_years()}, got {as_of!r}"
+            ]
         )
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return pd.Series(ts, index=index, dtype=DATETIME_DTYPE)
 
 
@@ -484,7 +506,8 @@ def check_batch(
         raise DataValidationError(problems)
 
     created = typed[CREATED_AT]
-    late = (created > moments).fillna(False).to_numpy(dtype=bool)
+    in_range = ~_out_of_range(created) & ~_out_of_range(moments)
+    late = (in_range & (created > moments)).fillna(False).to_numpy(dtype=bool)
     rejects.add_each(
         late,
         CREATED_AT,
@@ -497,7 +520,8 @@ def check_batch(
         notes.append(f"{source}: ignored columns the model does not read: {_quoted(ignored)}")
     keep_acts = empty_activities()
     if acts is not None and len(acts):
-        bad_act = acts[OCCURRED_AT].isna() | acts[ACTIVITY_TYPE].isna()
+        far = _out_of_range(acts[OCCURRED_AT])
+        bad_act = acts[OCCURRED_AT].isna() | far | acts[ACTIVITY_TYPE].isna()
         no_id = acts[LEAD_ID].isna()
         if no_id.any():
             notes.append(
@@ -516,8 +540,11 @@ def check_batch(
             counts = broken[LEAD_ID].value_counts()
             why = {}
             for pos, lead in zip(first.index, first[LEAD_ID], strict=True):
-                if pd.isna(acts.at[pos, OCCURRED_AT]):
-                    col, raw = OCCURRED_AT, raw_occurred.iloc[pos]
+                raw = raw_occurred.iloc[pos]
+                if far.iloc[pos]:
+                    col, problem = OCCURRED_AT, f"is outside the years {_years()}: {_show(raw)}"
+                elif pd.isna(acts.at[pos, OCCURRED_AT]):
+                    col = OCCURRED_AT
                     empty = pd.isna(raw) or not str(raw).strip()
                     problem = "is empty" if empty else f"is not a date/time: {_show(raw)}"
                 else:
@@ -553,6 +580,30 @@ def _rejected_by_column(rejects: pd.DataFrame) -> dict[str, int]:
     for columns in rejects["column"]:
         counts.update(columns.split("; "))
     return dict(counts.most_common())
+
+
+def _unseen_categories(
+    leads: pd.DataFrame, features: pd.DataFrame, spec: FeatureSpec
+) -> dict[str, int]:
+    """Per categorical feature, the leads with a value the model never saw.
+
+    What :func:`mqlml.features.unseen_category_counts` counts, read off the features
+    already built (an unseen value is missing there while the lead had one) instead of
+    deriving the job-title and email fields a second time.
+    """
+    derived = _derived_sources()
+    out = {}
+    for c in spec.categorical_columns:
+        if c in derived:  # derived fields always hold a value (e.g. "missing", "unknown")
+            had_value = np.ones(len(leads), dtype=bool)
+        elif c in leads:
+            had_value = leads[c].notna().to_numpy()
+        else:
+            continue
+        k = int((had_value & features[c].isna().to_numpy()).sum())
+        if k:
+            out[c] = k
+    return out
 
 
 def score_checked(
@@ -604,7 +655,7 @@ def score_checked(
         scored.insert(0, LEAD_ID, chunk[LEAD_ID].to_numpy())
         parts.append(scored[list(SCORE_COLUMNS)])
         samples.append(features[rng.random(len(features)) < share])
-        unseen.update(unseen_category_counts(chunk, spec))
+        unseen.update(_unseen_categories(chunk, features, spec))
         if progress is not None:
             progress(stop, n)
     scored = pd.concat(parts, ignore_index=True)
