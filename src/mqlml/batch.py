@@ -117,8 +117,6 @@ class CheckedBatch:
     leads : DataFrame
         Scorable leads in input order (positional index): ``lead_id``, ``created_at`` and
         the lead columns the model reads, typed as in training.
-    rows : ndarray of int
-        The 1-based input row of each scorable lead.
     as_of : Series
         The scoring moment (UTC) of each scorable lead, aligned with ``leads``.
     activities : DataFrame
@@ -134,7 +132,6 @@ class CheckedBatch:
     """
 
     leads: pd.DataFrame
-    rows: np.ndarray
     as_of: pd.Series
     activities: pd.DataFrame
     rejects: pd.DataFrame
@@ -278,9 +275,7 @@ def _datetime_type_problem(raw: pd.Series, source: str, column: str) -> str | No
     )
 
 
-def _dates(
-    raw: pd.Series, source: str, column: str, rejects: _Rejects
-) -> pd.Series:
+def _dates(raw: pd.Series, source: str, column: str, rejects: _Rejects) -> pd.Series:
     """``raw`` parsed as in training; unparseable and empty values rejected."""
     parsed, bad = _parse_datetimes(raw, source, column, True, _Checked(None))
     rejects.add(bad, column, "is not a date/time", raw)
@@ -401,6 +396,53 @@ def _check_batch_activities(
     return checked.frame, mapped[OCCURRED_AT]
 
 
+def _usable_activities(
+    acts: pd.DataFrame,
+    raw_occurred: pd.Series,
+    ids: pd.Series,
+    source: str,
+    rejects: _Rejects,
+    notes: list[str],
+) -> pd.DataFrame:
+    """The activities of the batch's leads that features can use.
+
+    A lead with an unusable activity (bad ``occurred_at``, empty ``activity_type``) is
+    rejected, naming its first such row; activities of other leads or of none are
+    ignored and counted in ``notes``.
+    """
+    if len(acts) == 0:
+        return acts
+    far = _out_of_range(acts[OCCURRED_AT])
+    bad = acts[OCCURRED_AT].isna() | far | acts[ACTIVITY_TYPE].isna()
+    no_id = acts[LEAD_ID].isna()
+    known = acts[LEAD_ID].isin(set(ids.dropna())) & ~no_id
+    if no_id.any():
+        notes.append(f"{source}: {_plural(int(no_id.sum()), 'row')} without a lead_id ignored")
+    if (~known & ~no_id).any():
+        stray = _plural(int((~known & ~no_id).sum()), "row")
+        notes.append(f"{source}: {stray} of leads not in the batch ignored")
+    broken = acts.loc[bad & known]
+    if len(broken):
+        counts = broken[LEAD_ID].value_counts()
+        why = {}
+        first = broken.drop_duplicates(LEAD_ID)
+        for pos, lead in zip(first.index, first[LEAD_ID], strict=True):
+            raw = raw_occurred.iloc[pos]
+            if far.iloc[pos]:
+                col, problem = OCCURRED_AT, f"is outside the years {_years()}: {_show(raw)}"
+            elif pd.isna(acts.at[pos, OCCURRED_AT]):
+                col = OCCURRED_AT
+                empty = pd.isna(raw) or not str(raw).strip()
+                problem = "is empty" if empty else f"is not a date/time: {_show(raw)}"
+            else:
+                col, problem = ACTIVITY_TYPE, "is empty"
+            k = _plural(int(counts[lead]), "unusable activity", "unusable activities")
+            why[lead] = f"{k} in {source} (first: row {pos + 1}, {col} {problem})"
+        hit = ids.map(why)
+        rejects.add_each(hit.notna(), "activities", lambda p: f"activities: {hit.iloc[p]}")
+    return acts.loc[known & ~bad]
+
+
 def check_batch(
     leads: pd.DataFrame,
     activities: pd.DataFrame | None,
@@ -493,7 +535,8 @@ def check_batch(
         if as_of is not None:
             moments = _scoring_moment(as_of, n, frame.index)
         else:
-            moments = _scoring_moment(now or pd.Timestamp.now(tz="UTC"), n, frame.index)
+            clock = now if now is not None else pd.Timestamp.now(tz="UTC")
+            moments = _scoring_moment(clock, n, frame.index)
     for column in required[2:]:
         if column in model.spec.numeric_attributes:
             typed[column] = _numeric(frame[column], source, column, rejects, problems)
@@ -518,43 +561,7 @@ def check_batch(
     notes: list[str] = []
     if ignored:
         notes.append(f"{source}: ignored columns the model does not read: {_quoted(ignored)}")
-    keep_acts = empty_activities()
-    if acts is not None and len(acts):
-        far = _out_of_range(acts[OCCURRED_AT])
-        bad_act = acts[OCCURRED_AT].isna() | far | acts[ACTIVITY_TYPE].isna()
-        no_id = acts[LEAD_ID].isna()
-        if no_id.any():
-            notes.append(
-                f"{activities_source}: {_plural(int(no_id.sum()), 'row')} without a lead_id "
-                "ignored"
-            )
-        known = acts[LEAD_ID].isin(set(ids.dropna())) & ~no_id
-        if (~known & ~no_id).any():
-            notes.append(
-                f"{activities_source}: {_plural(int((~known & ~no_id).sum()), 'row')} of "
-                "leads not in the batch ignored"
-            )
-        broken = acts.loc[bad_act & known]
-        if len(broken):
-            first = broken.drop_duplicates(LEAD_ID)
-            counts = broken[LEAD_ID].value_counts()
-            why = {}
-            for pos, lead in zip(first.index, first[LEAD_ID], strict=True):
-                raw = raw_occurred.iloc[pos]
-                if far.iloc[pos]:
-                    col, problem = OCCURRED_AT, f"is outside the years {_years()}: {_show(raw)}"
-                elif pd.isna(acts.at[pos, OCCURRED_AT]):
-                    col = OCCURRED_AT
-                    empty = pd.isna(raw) or not str(raw).strip()
-                    problem = "is empty" if empty else f"is not a date/time: {_show(raw)}"
-                else:
-                    col, problem = ACTIVITY_TYPE, "is empty"
-                k = _plural(int(counts[lead]), "unusable activity", "unusable activities")
-                why[lead] = f"{k} in {activities_source} (first: row {pos + 1}, {col} {problem})"
-            hit = ids.map(why)
-            rejects.add_each(hit.notna(), "activities", lambda p: f"activities: {hit.iloc[p]}")
-        keep_acts = acts.loc[known & ~bad_act]
-
+    keep_acts = _usable_activities(acts, raw_occurred, ids, activities_source, rejects, notes)
     rejected = rejects.mask()
     keep = ~rejected
     leads_out = pd.DataFrame({c: s[keep] for c, s in typed.items()}).reset_index(drop=True)
@@ -562,10 +569,9 @@ def check_batch(
     keep_acts = keep_acts[keep_acts[LEAD_ID].isin(kept_ids)].reset_index(drop=True)
     return CheckedBatch(
         leads=leads_out,
-        rows=np.flatnonzero(keep) + 1,
         as_of=moments[keep].reset_index(drop=True).rename(AS_OF),
         activities=keep_acts,
-        rejects=rejects.frame(frame[LEAD_ID].astype("str")) if rejected.any() else empty_rejects(),
+        rejects=rejects.frame(ids) if rejected.any() else empty_rejects(),
         n_input=n,
         ignored_columns=ignored,
         notes=tuple(notes),
