@@ -20,12 +20,13 @@ import numpy as np
 import pandas as pd
 
 from mqlml.drift import PSI_WARNING, psi, psi_table
+from mqlml.errors import MqlmlError
 from mqlml.features import FeatureSpec
 
 #: Most reference rows kept in a bundle.
 REFERENCE_ROWS = 5_000
-#: The score column of the reference (a name no feature can take: features are lead
-#: columns and derived names, and lead columns starting with ``__`` are not expected).
+#: The score column of the reference. Not ``score``: lead attributes become features, and
+#: CRM exports often carry a ``score`` column of their own.
 REFERENCE_SCORE = "__score__"
 #: How the score distribution is named among drifted columns.
 SCORE_DISTRIBUTION = "score distribution"
@@ -72,6 +73,11 @@ def reference_sample(
         The feature columns (categoricals as text) and :data:`REFERENCE_SCORE`, in the
         order of ``rows``.
     """
+    if REFERENCE_SCORE in features.columns:
+        raise MqlmlError(
+            f"leads column {REFERENCE_SCORE!r} is reserved for the model's own score; "
+            "rename or drop it"
+        )
     rows = np.asarray(rows, dtype=int)
     if len(rows) > n:
         rows = np.sort(np.random.default_rng(seed).choice(rows, size=n, replace=False))
