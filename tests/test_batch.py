@@ -414,3 +414,16 @@ def test_unseen_counts_read_off_the_features_match_the_feature_module(scoring_mo
     expected = unseen_category_counts(checked.leads, model.spec)
     assert expected == {"industry": 5, "lead_source": 2}
     assert _unseen_categories(checked.leads, features, model.spec) == expected
+
+
+def test_the_training_column_mapping_applies_to_batches(scoring_model, fresh):
+    from dataclasses import replace
+
+    model = scoring_model[0]
+    data = model.config.data.model_copy(update={"column_mapping": {"leads": {"Lead ID": LEAD_ID}}})
+    mapped = replace(model, config=model.config.model_copy(update={"data": data}))
+    leads = fresh[0].rename(columns={LEAD_ID: "Lead ID"})
+    checked = check_batch(leads, None, mapped, fresh[2])
+    assert checked.leads[LEAD_ID].tolist() == fresh[0][LEAD_ID].tolist()
+    with pytest.raises(DataValidationError, match="renames 'Lead ID', but the file has no such"):
+        check_batch(fresh[0], None, mapped, fresh[2])
