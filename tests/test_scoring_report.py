@@ -76,6 +76,9 @@ def test_without_a_reference_the_report_says_why(small):
     assert drift_warning(report) is None
     empty = drift_report(features.head(0), features.head(0), np.ones(0), spec)
     assert not empty["available"] and empty["reason"] == "no lead was scored"
+    few = drift_report(features, features.head(20), np.ones(20), spec)
+    assert not few["available"] and few["drifted"] == [] and few["features"] == []
+    assert few["reason"] == "20 scored leads are too few for a stable PSI (at least 200)"
 
 
 def test_training_keeps_a_held_out_reference_and_the_bundle_carries_it(scoring_model, tmp_path):

@@ -28,6 +28,10 @@ REFERENCE_ROWS = 5_000
 #: The score column of the reference. Not ``score``: lead attributes become features, and
 #: CRM exports often carry a ``score`` column of their own.
 REFERENCE_SCORE = "__score__"
+#: Fewest scored leads for a drift report. PSI on n rows has a noise floor of about
+#: (bins - 1) / n: with 10 bins and 200 rows a stable feature stays well below 0.2,
+#: while a handful of leads would "drift" on every feature.
+MIN_ROWS = 200
 #: How the score distribution is named among drifted columns.
 SCORE_DISTRIBUTION = "score distribution"
 
@@ -95,6 +99,7 @@ def drift_report(
     features: pd.DataFrame,
     scores: np.ndarray,
     spec: FeatureSpec,
+    min_rows: int = MIN_ROWS,
 ) -> dict:
     """PSI of every feature and of the score distribution against the training reference.
 
@@ -109,6 +114,8 @@ def drift_report(
         Scores of all scored leads of the batch.
     spec : FeatureSpec
         Gives each feature's business field.
+    min_rows : int
+        Fewer scored leads give no drift figures (too noisy), only the reason.
 
     Returns
     -------
@@ -136,6 +143,11 @@ def drift_report(
         return out
     if len(scores) == 0 or len(features) == 0:
         out["reason"] = "no lead was scored"
+        return out
+    if len(scores) < min_rows:
+        out["reason"] = (
+            f"{len(scores)} scored leads are too few for a stable PSI (at least {min_rows})"
+        )
         return out
     cols = [c for c in spec.columns if c in reference.columns and c in features.columns]
     table = psi_table(_plain(reference[cols]), _plain(features[cols]))
