@@ -144,3 +144,26 @@ def funnel_trained():
     labelled = label_history(crm, cfg)
     model, artifacts = train_labelled(labelled, cfg)
     return model, artifacts, labelled, cfg
+
+
+@pytest.fixture(scope="session")
+def scoring_model(tmp_path_factory):
+    """A small model whose leads carry a numeric attribute (``employees``), saved as a
+    bundle, for the scoring-batch tests: (model, bundle path, validated crm)."""
+    from mqlml.bundle import save_bundle
+    from mqlml.config import load_config
+    from mqlml.data import validate_crm
+    from mqlml.generate import generate_history
+
+    history = generate_history(3_000, seed=5)
+    leads = history.leads.copy()
+    leads["employees"] = np.random.default_rng(0).integers(1, 5_000, len(leads)).astype(str)
+    cfg = load_config(
+        None, {"tracking": {"enabled": False}, "thresholds": {"capacity_per_week": 30}}
+    )
+    crm = validate_crm(leads, history.activities, history.outcomes, cfg.data)
+    from mqlml.pipeline import run_training
+
+    model, _ = run_training(crm, cfg)
+    bundle = save_bundle(model, tmp_path_factory.mktemp("scoring-model"))
+    return model, bundle, crm

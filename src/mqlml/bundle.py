@@ -4,6 +4,8 @@ Files: ``model.txt`` (LightGBM, text), ``calibrator.json``, ``thresholds.json``,
 ``feature_spec.json``, ``config.yaml``, ``versions.json`` (library versions at training
 time) and ``metrics.json`` (test metrics and the training summary). Loading checks the
 versions and refuses a bundle written by an incompatible LightGBM or bundle format.
+Optional: ``reference.parquet``, a sample of training feature rows with their scores,
+the reference of the drift report at scoring time (bundles saved before it still load).
 """
 
 from __future__ import annotations
@@ -13,17 +15,18 @@ import os
 import platform
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version as _dist_version
 from pathlib import Path
 
 import lightgbm as lgb
+import pandas as pd
 import yaml
 
-from mqlml import __version__
+from mqlml import __version__, io
 from mqlml.calibrate import ProbabilityCalibrator
 from mqlml.config import Config, config_from_dict, config_to_dict
-from mqlml.errors import BundleError
+from mqlml.errors import BundleError, MqlmlError
 from mqlml.features import FeatureSpec
 from mqlml.thresholds import (
     CapacityThreshold,
@@ -43,6 +46,8 @@ BUNDLE_FILES = (
     "versions.json",
     "metrics.json",
 )
+#: Optional file: training feature rows and scores, the reference for drift at scoring.
+REFERENCE_FILE = "reference.parquet"
 #: Libraries whose major.minor version must match between training and scoring.
 _PINNED = ("lightgbm", "scikit-learn")
 
@@ -62,6 +67,8 @@ class TrainedModel:
     tiers: TierThresholds | None = None
     #: Every fitted MQL threshold policy by name (``mql`` is the one in use).
     policies: dict | None = None
+    #: Training feature rows with their scores (see :mod:`mqlml.scoring_report`), or None.
+    reference: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
 
 def library_versions() -> dict[str, str]:
@@ -140,6 +147,8 @@ def save_bundle(model: TrainedModel, models_dir: Path, name: str | None = None) 
         )
         _dump_json({"bundle_format": BUNDLE_FORMAT, **library_versions()}, tmp / "versions.json")
         _dump_json(model.summary, tmp / "metrics.json")
+        if model.reference is not None:
+            model.reference.to_parquet(tmp / REFERENCE_FILE, index=False)
         while True:
             target = base / next_version(models_dir, name)
             try:
@@ -240,11 +249,14 @@ def load_bundle(path: str | Path) -> TrainedModel:
             str(path / "config.yaml"),
         )
         summary = _load_json(path / "metrics.json")
-    except (KeyError, TypeError, ValueError, lgb.basic.LightGBMError) as exc:
+        reference = (
+            io.read_table(path / REFERENCE_FILE) if (path / REFERENCE_FILE).is_file() else None
+        )
+    except (KeyError, TypeError, ValueError, lgb.basic.LightGBMError, MqlmlError) as exc:
         raise BundleError(f"model bundle {path} is corrupt: {exc}") from None
     return TrainedModel(
         booster, calibrator, mql, grades, spec, config, summary, tiers=tiers,
-        policies=policies or None,
+        policies=policies or None, reference=reference,
     )
 
 

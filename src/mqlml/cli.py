@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -221,41 +220,67 @@ def score(
         str | None,
         typer.Option(help="Scoring time for all leads (default: as_of column, else now)."),
     ] = None,
+    chunk_rows: Annotated[
+        int, typer.Option(help="Leads scored at a time (bounds memory on large batches).")
+    ] = 50_000,
 ) -> None:
-    """Score a batch of leads: probability, score, grade, is_mql and the top reasons."""
+    """Score a batch of leads: probability, score, grade, is_mql and the top reasons.
+
+    Rows that cannot be scored go to OUT's rejects file (e.g. scored.rejects.csv) with
+    the reason; drift against the training data goes to OUT's report (scored.report.json).
+    """
+    from mqlml.batch import score_files
     from mqlml.bundle import load_bundle
-    from mqlml.data import empty_activities, validate_activities, validate_leads
-    from mqlml.io import read_table, table_format, write_table
-    from mqlml.score import score_leads
+    from mqlml.io import table_format
     from mqlml.tracking import is_model_uri, load_registered_bundle
 
-    started = time.perf_counter()
     try:
         table_format(out)
         trained = load_registered_bundle(str(model)) if is_model_uri(model) else load_bundle(model)
-        mapping = trained.config.data.column_mapping
-        if trained.config.flat is not None:
-            from mqlml.flat import scoring_leads
-            from mqlml.io import read_export
-
-            lead_frame = scoring_leads(read_export(leads), trained.config, str(leads))
-        else:
-            lead_frame = validate_leads(read_table(leads), str(leads), mapping.get("leads"))
-        if activities is not None:
-            acts = validate_activities(
-                read_table(activities), str(activities), mapping.get("activities")
+        with _ScoringProgress() as progress:
+            run = score_files(
+                trained, leads, out, activities, as_of, chunk_rows=chunk_rows, progress=progress
             )
-        else:
-            acts = empty_activities()
-        scored = score_leads(trained, lead_frame, acts, as_of, source=str(leads))
-        write_table(scored, out)
     except MqlmlError as exc:
         _fail(exc)
-    n_mql = int(scored["is_mql"].sum())
-    typer.echo(
-        f"scored {len(scored):,} of {len(lead_frame):,} leads, {n_mql:,} MQLs, "
-        f"in {time.perf_counter() - started:.1f}s -> {out}"
-    )
+    for note in run.result.notes:
+        typer.echo(f"note: {note}", err=True)
+    for warning in run.result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(f"rejects {run.rejects_path}; report {run.report_path}", err=True)
+    typer.echo(run.summary)
+
+
+class _ScoringProgress:
+    """A progress bar on a terminal for batches of several chunks; nothing in logs."""
+
+    #: Fewer leads than this score too fast for a bar to help.
+    MIN_ROWS = 10_000
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self._console = Console(stderr=True)
+        self._bar = None
+        self._task = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            if not self._console.is_terminal or total < self.MIN_ROWS or done >= total:
+                return
+            from rich.progress import Progress
+
+            self._bar = Progress(console=self._console, transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task("scoring leads", total=total)
+        self._bar.update(self._task, completed=done)
+
+    def __enter__(self) -> _ScoringProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()
 
 
 TrackingUriOption = Annotated[

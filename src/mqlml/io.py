@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -180,3 +180,40 @@ def find_table(directory: str | Path, name: str) -> Path:
     if len(found) > 1:
         raise MqlmlError(f"{directory}: both {found[0].name} and {found[1].name} exist; keep one")
     return found[0]
+
+
+def write_all(items: Sequence[tuple[str | Path, pd.DataFrame | str]]) -> list[Path]:
+    """Write several files so that none of them appears until all are complete.
+
+    Each item is ``(path, content)``: a DataFrame (CSV or Parquet by extension) or text
+    (UTF-8). Every file is written to a temporary file beside its target; only when all
+    are written are they renamed into place, in the order given (put the file whose
+    presence means "done" last). An error or interrupt while writing leaves no new file
+    and no temporary one.
+    """
+    pending: list[tuple[Path, Path]] = []
+    try:
+        for path, content in items:
+            path = Path(path)
+            if isinstance(content, pd.DataFrame):
+                fmt = table_format(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+            )
+            os.close(fd)
+            tmp = Path(tmp_name)
+            pending.append((tmp, path))
+            if isinstance(content, str):
+                tmp.write_text(content, encoding="utf-8")
+            elif fmt == "csv":
+                content.to_csv(tmp, index=False)
+            else:
+                content.to_parquet(tmp, index=False)
+        for tmp, path in pending:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in pending:
+            tmp.unlink(missing_ok=True)
+        raise
+    return [path for _, path in pending]

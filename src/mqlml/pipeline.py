@@ -38,6 +38,7 @@ from mqlml.insights import training_insights
 from mqlml.labels import ELIGIBLE, STATUS, make_labels, training_as_of
 from mqlml.metrics import classification_metrics, expected_calibration_error
 from mqlml.rules import compare_at_equal_volume, load_rules, rule_points
+from mqlml.scoring_report import reference_sample
 from mqlml.split import TimeSplit, time_split
 from mqlml.thresholds import (
     GRADES,
@@ -699,4 +700,9 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
     artifacts = {"test_predictions": test_frame, "importance": importance, "slices": slice_frame}
     if backtest is not None:
         artifacts["backtest_membership"] = backtest.membership
+    # The booster never fit on these leads: their scores are the reference for drift.
+    held_out = np.concatenate([split.calibration, split.test])
+    model = replace(
+        model, reference=reference_sample(features, score, held_out, config.model.seed)
+    )
     return model, artifacts
