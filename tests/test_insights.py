@@ -48,7 +48,7 @@ def test_insights_fill_the_report_keys_with_drivers_per_segment(parts):
 
 def test_unknown_segment_column_is_a_config_error_naming_it(parts):
     model, leads, features, y, slices, score = parts
-    with pytest.raises(ConfigError, match="explain.segment_column: column 'region'"):
+    with pytest.raises(ConfigError, match="segments.column: column 'region'"):
         training_insights(
             model.booster,
             model.calibrator,

@@ -305,13 +305,6 @@ class TrackingConfig(_Strict):
     experiment: str = "mqlml"
 
 
-class ExplainConfig(_Strict):
-    """Explanations in the report."""
-
-    #: A lead column (e.g. ``lead_source``): drivers are also shown per value of it.
-    segment_column: str | None = None
-
-
 class FlatConfig(_Strict):
     """One flat export (a row per lead) instead of three tables.
 
@@ -387,6 +380,7 @@ class AuditConfig(_Strict):
     def _auc(cls, v: float) -> float:
         if not 0.5 < v <= 1:
             raise ValueError(f"max_single_column_auc must be in (0.5, 1], got {v}")
+        return v
 
 
 class RegistryConfig(_Strict):
@@ -437,7 +431,6 @@ class Config(_Strict):
     gate: GateConfig = Field(default_factory=GateConfig)
     segments: SegmentConfig = Field(default_factory=SegmentConfig)
     baselines: BaselineConfig = Field(default_factory=BaselineConfig)
-    explain: ExplainConfig = Field(default_factory=ExplainConfig)
     flat: FlatConfig | None = None
     audit: AuditConfig = Field(default_factory=AuditConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)

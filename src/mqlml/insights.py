@@ -57,7 +57,7 @@ def training_insights(
     if segment_column is not None:
         if segment_column not in leads:
             raise ConfigError(
-                f"explain.segment_column: column {segment_column!r} is not in the leads table; "
+                f"segments.column: column {segment_column!r} is not in the leads table; "
                 f"expected one of {sorted(map(str, leads.columns))}"
             )
         segments = leads[segment_column].iloc[test].to_numpy()

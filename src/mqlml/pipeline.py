@@ -663,7 +663,7 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
             score,
             mql.cutoff_,
             base_p,
-            config.explain.segment_column,
+            config.segments.column,
         )
     )
     if rules_info is not None:
