@@ -427,3 +427,19 @@ def test_the_training_column_mapping_applies_to_batches(scoring_model, fresh):
     assert checked.leads[LEAD_ID].tolist() == fresh[0][LEAD_ID].tolist()
     with pytest.raises(DataValidationError, match="renames 'Lead ID', but the file has no such"):
         check_batch(fresh[0], None, mapped, fresh[2])
+
+
+def test_dates_outside_the_supported_years_are_rejects(scoring_model, fresh, tmp_path):
+    leads = fresh[0].copy()
+    created = pd.to_datetime(leads[CREATED_AT], utc=True).dt.tz_localize(None)
+    created = created.to_numpy().astype("datetime64[us]")
+    created[[2, 4]] = np.array(["-0001-01-01", "9999-12-31"], dtype="datetime64[us]")
+    leads[CREATED_AT] = pd.Series(created).dt.tz_localize("UTC")
+    path, _ = _write(tmp_path, leads, name="leads.parquet")
+    run = score_files(scoring_model[0], path, tmp_path / "s.csv", as_of=fresh[2])
+    rejects = _read(run.rejects_path)
+    assert rejects["row"].tolist() == [3, 5]
+    assert rejects["reason"].tolist() == [
+        "created_at is outside the years 1900-2199: '-1-01-01'",
+        "created_at is outside the years 1900-2199: '9999-12-31'",
+    ]

@@ -195,6 +195,18 @@ def required_lead_columns(model: TrainedModel) -> tuple[str, ...]:
 # --- row problems -----------------------------------------------------------------------
 
 
+def _display(value: object) -> str:
+    """A cell value for a reason, as in validation messages; dates beyond the years
+    Python can format (e.g. year -1 from a typed Parquet column) by their parts."""
+    try:
+        return _show(value)
+    except (ValueError, NotImplementedError, OverflowError):
+        if isinstance(value, pd.Timestamp | np.datetime64):
+            ts = pd.Timestamp(value)
+            return f"'{ts.year}-{ts.month:02d}-{ts.day:02d}'"
+        return "(a value that cannot be shown)"
+
+
 class _Rejects:
     """Row problems collected per check, joined per row at the end."""
 
@@ -211,7 +223,7 @@ class _Rejects:
             reasons = [f"{column} {what}"] * len(pos)
         else:
             vals = values.to_numpy()
-            reasons = [f"{column} {what}: {_show(vals[p])}" for p in pos]
+            reasons = [f"{column} {what}: {_display(vals[p])}" for p in pos]
         self.parts.append((pos, column, reasons))
 
     def add_each(self, mask, column: str, describe: Callable[[int], str]) -> None:
@@ -429,11 +441,11 @@ def _usable_activities(
         for pos, lead in zip(first.index, first[LEAD_ID], strict=True):
             raw = raw_occurred.iloc[pos]
             if far.iloc[pos]:
-                col, problem = OCCURRED_AT, f"is outside the years {_years()}: {_show(raw)}"
+                col, problem = OCCURRED_AT, f"is outside the years {_years()}: {_display(raw)}"
             elif pd.isna(acts.at[pos, OCCURRED_AT]):
                 col = OCCURRED_AT
                 empty = pd.isna(raw) or not str(raw).strip()
-                problem = "is empty" if empty else f"is not a date/time: {_show(raw)}"
+                problem = "is empty" if empty else f"is not a date/time: {_display(raw)}"
             else:
                 col, problem = ACTIVITY_TYPE, "is empty"
             k = _plural(int(counts[lead]), "unusable activity", "unusable activities")
@@ -554,8 +566,8 @@ def check_batch(
     rejects.add_each(
         late,
         CREATED_AT,
-        lambda p: f"{CREATED_AT} is after the scoring time: {_show(created.iloc[p])} vs "
-        f"{AS_OF} {_show(moments.iloc[p])}",
+        lambda p: f"{CREATED_AT} is after the scoring time: {_display(created.iloc[p])} vs "
+        f"{AS_OF} {_display(moments.iloc[p])}",
     )
 
     notes: list[str] = []
