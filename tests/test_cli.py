@@ -130,11 +130,11 @@ def test_train_policy_flags_reach_the_config(args, message, tmp_path):
     assert message in res.output and "Traceback" not in res.output
 
 
-def test_train_rules_and_keep_grades_paths_are_checked_first(history, tmp_path):
-    from mqlml.generate import write_history
+def test_train_rules_and_keep_grades_paths_are_checked_first(tmp_path):
+    from mqlml.generate import generate_history, write_history
 
     data = tmp_path / "data"
-    write_history(history, data, "csv")
+    write_history(generate_history(800, seed=2), data, "csv")
     res = _run("train", "--data", data, "--no-tracking", "--rules", tmp_path / "nope.yaml")
     assert res.exit_code == 2 and "rules file" in res.output and "does not exist" in res.output
     res = _run("train", "--data", data, "--no-tracking", "--keep-grades", tmp_path / "old")
