@@ -32,6 +32,20 @@ def test_one_row_per_lead_in_input_order(trained):
     assert np.allclose(out["score"], np.clip(np.rint(100 * out["probability"]), 1, 99))
 
 
+def test_tier_follows_the_learned_mql_and_nurture_lines(trained):
+    model, _, crm, _ = trained
+    leads = crm.leads.head(400)
+    out = score_leads(model, leads, crm.activities, as_of=leads[CREATED_AT].max())
+    t = model.tiers
+    expected = np.where(
+        out["score"] >= t.mql_cutoff_,
+        "mql",
+        np.where(out["score"] >= t.nurture_cutoff_, "nurture", "disqualify"),
+    )
+    assert out["tier"].tolist() == expected.tolist()
+    assert ((out["tier"] == "mql") == out["is_mql"]).all()
+
+
 def test_reasons_are_the_top_fields_by_points(trained):
     model, _, crm, _ = trained
     leads = crm.leads.head(50)

@@ -22,6 +22,9 @@ from mqlml.columns import (
     PROBABILITY,
     SCORE,
     SCORE_COLUMNS,
+    TIER,
+    TIER_MQL,
+    TIER_NURTURE,
     reason_points,
     reason_text,
 )
@@ -50,6 +53,12 @@ def score_features(model: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:
             IS_MQL: model.mql.predict(score),
         },
         index=features.index,
+    )
+    # Bundles from before tiers know only the MQL line: everything below it is nurtured.
+    out[TIER] = (
+        model.tiers.predict(score)
+        if model.tiers is not None
+        else np.where(out[IS_MQL], TIER_MQL, TIER_NURTURE)
     )
     per_field, base_raw = field_contributions(model.booster, X, model.spec)
     points, base_score = field_points(per_field, base_raw, model.calibrator)
