@@ -153,7 +153,11 @@ def canonical(scored: pd.DataFrame) -> pd.DataFrame:
     )
     for c in out.columns:
         if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
-            out[c] = out[c].astype(object).where(out[c].notna(), None)
+            # One spelling of an empty reason across paths: the pyfunc model's "" (see
+            # mqlml.pyfunc.score_lead_rows), the CSV's empty cell.
+            out[c] = pd.Series(
+                [None if v is None or v != v or v == "" else v for v in out[c]], dtype=object
+            )
     return out
 
 

@@ -146,14 +146,10 @@ def _show(value: object) -> str:
 
 def _format_ts(ts: pd.Timestamp) -> str:
     ts = ts.tz_convert("UTC") if ts.tzinfo is not None else ts
-    # Built from the components: strftime refuses years outside 1-9999 (e.g. year -1).
-    day = f"{ts.year:04d}-{ts.month:02d}-{ts.day:02d}"
     if ts == ts.normalize():
-        return day
-    clock = f"{ts.hour:02d}:{ts.minute:02d}:{ts.second:02d}"
-    if ts.microsecond:
-        clock += f".{ts.microsecond:06d}"
-    return f"{day}T{clock}Z"
+        return ts.strftime("%Y-%m-%d")
+    fmt = "%Y-%m-%dT%H:%M:%S.%f" if ts.microsecond else "%Y-%m-%dT%H:%M:%S"
+    return ts.strftime(fmt) + "Z"
 
 
 def _rows_problem(

@@ -16,7 +16,8 @@ Input: one row per lead
     pandas frame, the ``dataframe_split`` JSON of ``mlflow models serve`` and a Spark
     ``StringType`` column. Called directly from Python, a list of dicts also works.
 
-Output: :data:`mqlml.columns.SCORE_COLUMNS`, one row per input row, in input order.
+Output: :data:`mqlml.columns.SCORE_COLUMNS`, one row per input row, in input order; a lead
+with fewer reasons than reason columns gets "" in the empty ones.
 
 Columns carry the data contract's names (:mod:`mqlml.columns`); ``data.column_mapping``
 is for CRM exports and does not apply. The same validation as ``mqlml score`` applies
@@ -222,7 +223,14 @@ def score_lead_rows(
     scored = score_leads(model, leads, acts, None, source)
     # validate_leads sorts by created_at; REST and Spark need the rows back as they came.
     order = pd.Index(scored[LEAD_ID]).get_indexer(raw_leads[LEAD_ID])
-    return scored.iloc[order].reset_index(drop=True)
+    out = scored.iloc[order].reset_index(drop=True)
+    # A lead with fewer reasons than columns has empty reason text: "", since MLflow's
+    # Spark UDF casts string results with astype(str) and would turn a missing one into
+    # the text "nan".
+    for c in out.columns:
+        if ptypes.is_string_dtype(out[c]):
+            out[c] = out[c].fillna("")
+    return out
 
 
 @dataclass(frozen=True)
