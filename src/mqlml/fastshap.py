@@ -39,6 +39,10 @@ import numpy as np
 #: Paths with more distinct features than this would need tables of over 2^MAX_PATH rows.
 MAX_PATH_FEATURES = 20
 
+#: A subtree whose root has ``k`` path features and which has ``s`` splits gets one table
+#: of ``2^(k + s)`` rows when ``k + s`` is at most this: one lookup instead of one per leaf.
+DEFAULT_PACK_BITS = 11
+
 _LEAF, _NUMERICAL, _CATEGORICAL = 0, 1, 2
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 #: LightGBM's kZeroThreshold: values this close to zero are "zero" for missing-type Zero.
@@ -56,6 +60,15 @@ class CompiledModel:
     """
 
     tree_start: np.ndarray
+    split_start: np.ndarray
+    splits: np.ndarray
+    unit_start: np.ndarray
+    unit_slot: np.ndarray
+    unit_table_at: np.ndarray
+    unit_nf: np.ndarray
+    unit_fields_at: np.ndarray
+    sub_root: np.ndarray
+    decision_bit: np.ndarray
     kind: np.ndarray
     feature: np.ndarray
     threshold: np.ndarray
@@ -66,16 +79,18 @@ class CompiledModel:
     bit: np.ndarray
     cats_at: np.ndarray
     cats: np.ndarray
-    table_at: np.ndarray
-    n_leaf_fields: np.ndarray
-    fields_at: np.ndarray
     fields: np.ndarray
     tables: np.ndarray
     n_features: int
     n_fields: int
 
 
-def compile_model(booster: lgb.Booster, feature_to_field: np.ndarray, n_fields: int):
+def compile_model(
+    booster: lgb.Booster,
+    feature_to_field: np.ndarray,
+    n_fields: int,
+    pack_bits: int = DEFAULT_PACK_BITS,
+) -> CompiledModel:
     """Flatten ``booster`` and precompute every leaf's contribution table per field.
 
     Raises
@@ -95,7 +110,7 @@ def compile_model(booster: lgb.Booster, feature_to_field: np.ndarray, n_fields: 
         k: []
         for k in (
             "kind", "feature", "threshold", "missing", "default_left", "left", "right", "bit",
-            "cats_at", "table_at", "n_leaf_fields", "fields_at",
+            "cats_at", "table_at", "n_leaf_fields", "fields_at", "k",
         )
     }
     cats: list[int] = []
@@ -122,7 +137,7 @@ def compile_model(booster: lgb.Booster, feature_to_field: np.ndarray, n_fields: 
                 col = np.array([leaf_fields.index(int(feature_to_field[f])) for f in feats])
                 nf = len(leaf_fields)
                 _append(cols, kind=_LEAF, table_at=table_size, n_leaf_fields=nf,
-                        fields_at=len(fields), cats_at=len(cats))
+                        fields_at=len(fields), cats_at=len(cats), k=k)
                 fields += leaf_fields
                 leaves.append((table_size, z, float(node["leaf_value"]), col, nf))
                 table_size += (1 << k) * nf
@@ -138,7 +153,7 @@ def compile_model(booster: lgb.Booster, feature_to_field: np.ndarray, n_fields: 
             _append(cols, kind=kind, feature=f, threshold=thr,
                     missing=_MISSING[node.get("missing_type", "None")],
                     default_left=bool(node.get("default_left", True)), bit=bit,
-                    cats_at=len(cats))
+                    cats_at=len(cats), k=len(path))
             cats += node_cats
             # Children are numbered when popped; push right first so left comes next.
             children = []
@@ -154,12 +169,25 @@ def compile_model(booster: lgb.Booster, feature_to_field: np.ndarray, n_fields: 
     n_nodes = len(cols["kind"])
     _link_children(dump, cols, tree_start)
     cats_at = np.append(np.asarray(cols["cats_at"], dtype=np.int64), len(cats))
+    kind = np.asarray(cols["kind"], dtype=np.int8)
+    is_leaf = kind == _LEAF
+    tree_of = np.repeat(np.arange(len(tree_start) - 1), np.diff(tree_start))
     tables = np.zeros(table_size)
     for at, z, v, col, nf in leaves:
         _leaf_table(z, v, col.astype(np.int64), nf, tables[at : at + (1 << len(z)) * nf])
+    packed = _pack(cols, tree_start, tables, fields, pack_bits)
     return CompiledModel(
         tree_start=np.asarray(tree_start, dtype=np.int64),
-        kind=np.asarray(cols["kind"], dtype=np.int8),
+        split_start=_starts(tree_of[~is_leaf], len(tree_start) - 1),
+        splits=np.flatnonzero(~is_leaf).astype(np.int64),
+        unit_start=packed["unit_start"],
+        unit_slot=packed["unit_slot"],
+        unit_table_at=packed["unit_table_at"],
+        unit_nf=packed["unit_nf"],
+        unit_fields_at=packed["unit_fields_at"],
+        sub_root=packed["sub_root"],
+        decision_bit=packed["decision_bit"],
+        kind=kind,
         feature=np.asarray(cols["feature"], dtype=np.int64),
         threshold=np.asarray(cols["threshold"], dtype=np.float64),
         missing=np.asarray(cols["missing"], dtype=np.int8),
@@ -169,11 +197,8 @@ def compile_model(booster: lgb.Booster, feature_to_field: np.ndarray, n_fields: 
         bit=np.asarray(cols["bit"], dtype=np.int64),
         cats_at=cats_at[: n_nodes + 1] if n_nodes else np.zeros(1, dtype=np.int64),
         cats=np.asarray(cats, dtype=np.int64),
-        table_at=np.asarray(cols["table_at"], dtype=np.int64),
-        n_leaf_fields=np.asarray(cols["n_leaf_fields"], dtype=np.int64),
-        fields_at=np.asarray(cols["fields_at"], dtype=np.int64),
-        fields=np.asarray(fields, dtype=np.int64),
-        tables=tables,
+        fields=packed["fields"],
+        tables=packed["tables"],
         n_features=int(booster.num_feature()),
         n_fields=int(n_fields),
     )
@@ -182,8 +207,109 @@ def compile_model(booster: lgb.Booster, feature_to_field: np.ndarray, n_fields: 
 _DEFAULTS = {
     "kind": _LEAF, "feature": -1, "threshold": 0.0, "missing": 0, "default_left": True,
     "left": -1, "right": -1, "bit": 0, "cats_at": 0, "table_at": 0, "n_leaf_fields": 0,
-    "fields_at": 0,
+    "fields_at": 0, "k": 0,
 }
+
+
+def _pack(
+    cols: dict[str, list], tree_start: list[int], leaf_tables: np.ndarray, leaf_fields: list[int],
+    pack_bits: int,
+) -> dict[str, np.ndarray]:
+    """Merge small subtrees into one table each (see :data:`DEFAULT_PACK_BITS`).
+
+    A merged subtree's table is indexed by its root's off-path bits (low ``k`` bits) and
+    the go-left decision of each of its splits (the next ``s`` bits), and holds the sum of
+    its leaves' table rows for those bits.
+    """
+    left = np.asarray(cols["left"])
+    right = np.asarray(cols["right"])
+    is_leaf = np.asarray(cols["kind"]) == _LEAF
+    k = np.asarray(cols["k"])
+    bit = np.asarray(cols["bit"])
+    n_nodes = len(left)
+    n_splits = np.zeros(n_nodes, dtype=np.int64)
+    parent = np.full(n_nodes, -1)
+    for node in range(n_nodes - 1, -1, -1):  # children come after parents
+        if not is_leaf[node]:
+            n_splits[node] = 1 + n_splits[left[node]] + n_splits[right[node]]
+            parent[left[node]] = parent[right[node]] = node
+    packable = ~is_leaf & (k + n_splits <= pack_bits)
+    sub_root = np.full(n_nodes, -1, dtype=np.int64)
+    decision_bit = np.zeros(n_nodes, dtype=np.int64)
+    units: list[list[int]] = []
+    tables: list[np.ndarray] = []
+    fields: list[int] = []
+    unit_start = [0]
+    at = 0
+
+    def leaf_table(leaf: int) -> np.ndarray:
+        nf = cols["n_leaf_fields"][leaf]
+        a = cols["table_at"][leaf]
+        return leaf_tables[a : a + (1 << k[leaf]) * nf].reshape(-1, nf)
+
+    for t in range(len(tree_start) - 1):
+        for node in range(tree_start[t], tree_start[t + 1]):
+            if packable[node] and (parent[node] < 0 or not packable[parent[node]]):
+                # in-subtree splits in pre-order, and every leaf with its path from here
+                splits, paths = [], []
+                stack: list[tuple[int, list[tuple[int, bool]]]] = [(node, [])]
+                while stack:
+                    n, path = stack.pop()
+                    if is_leaf[n]:
+                        paths.append((n, path))
+                        continue
+                    splits.append(n)
+                    stack.append((right[n], [*path, (n, False)]))
+                    stack.append((left[n], [*path, (n, True)]))
+                base = int(k[node])
+                for j, n in enumerate(sorted(splits)):
+                    sub_root[n] = node
+                    decision_bit[n] = base + j
+                unit_fields = sorted({f for leaf, _ in paths for f in _fields_of(cols, leaf_fields, leaf)})
+                p = np.arange(1 << (base + len(splits)), dtype=np.int64)
+                table = np.zeros((len(p), len(unit_fields)))
+                for leaf, path in paths:
+                    code = p & ((1 << base) - 1)
+                    for n, went_left in path:
+                        goes_left = (p >> decision_bit[n]) & 1
+                        code |= (goes_left != int(went_left)).astype(np.int64) << bit[n]
+                    cols_of = [unit_fields.index(f) for f in _fields_of(cols, leaf_fields, leaf)]
+                    table[:, cols_of] += leaf_table(leaf)[code]
+                units.append([node, at, len(unit_fields), len(fields)])
+            elif is_leaf[node] and (parent[node] < 0 or not packable[parent[node]]):
+                table = leaf_table(node)
+                unit_fields = _fields_of(cols, leaf_fields, node)
+                units.append([node, at, len(unit_fields), len(fields)])
+            else:
+                continue
+            tables.append(table.ravel())
+            fields += unit_fields
+            at += table.size
+        unit_start.append(len(units))
+    u = np.asarray(units, dtype=np.int64).reshape(-1, 4)
+    return {
+        "unit_start": np.asarray(unit_start, dtype=np.int64),
+        "unit_slot": u[:, 0].copy(),
+        "unit_table_at": u[:, 1].copy(),
+        "unit_nf": u[:, 2].copy(),
+        "unit_fields_at": u[:, 3].copy(),
+        "sub_root": sub_root,
+        "decision_bit": decision_bit,
+        "fields": np.asarray(fields, dtype=np.int64),
+        "tables": np.concatenate(tables) if tables else np.zeros(0),
+    }
+
+
+def _fields_of(cols: dict[str, list], leaf_fields: list[int], leaf: int) -> list[int]:
+    a = cols["fields_at"][leaf]
+    return leaf_fields[a : a + cols["n_leaf_fields"][leaf]]
+
+
+def _starts(tree_of: np.ndarray, n_trees: int) -> np.ndarray:
+    """Offsets of each tree's entries in a list sorted by tree."""
+    return np.concatenate([[0], np.cumsum(np.bincount(tree_of, minlength=n_trees))]).astype(
+        np.int64
+    )
 
 
 def _append(cols: dict[str, list], **values) -> None:
@@ -245,15 +371,17 @@ def _leaf_table(z, v, col, nf, out):  # pragma: no cover - compiled
             out[p * nf + col[i]] += v * diff * off_product * total
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _goes_left(x, kind, thr, missing, default_left, cats, lo, hi):  # pragma: no cover
     if kind == 1:
-        # LightGBM's NumericalDecision
-        if np.isnan(x) and missing != 2:
-            x = 0.0
-        if (missing == 1 and -1e-35 <= x <= 1e-35) or (missing == 2 and np.isnan(x)):
-            return default_left
-        return x <= thr
+        # LightGBM's NumericalDecision, written so it compiles to selects, not branches
+        nan = np.isnan(x)
+        if missing == 2:
+            return default_left if nan else x <= thr
+        v = 0.0 if nan else x
+        if missing == 1:
+            return default_left if -1e-35 <= v <= 1e-35 else v <= thr
+        return v <= thr
     # CategoricalDecision: NaN and negative values go right; values are truncated to int.
     if np.isnan(x) or x < 0.0 or x >= 2147483648.0:
         return False
@@ -266,13 +394,16 @@ def _goes_left(x, kind, thr, missing, default_left, cats, lo, hi):  # pragma: no
 
 @numba.njit(cache=True, nogil=True)
 def _accumulate(
-    X, out, tree_start, kind, feature, threshold, missing, default_left, left, right, bit,
-    cats_at, cats, table_at, n_leaf_fields, fields_at, fields, tables, block,
+    X, out, tree_start, split_start, splits, unit_start, unit_slot, unit_table_at, unit_nf,
+    unit_fields_at, sub_root, decision_bit, kind, feature, threshold, missing, default_left,
+    left, right, bit, cats_at, cats, fields, tables, block,
 ):  # pragma: no cover - compiled
     """Add every tree's per-field TreeSHAP values of the rows of ``X`` into ``out``.
 
     Rows are taken in blocks and each block goes through all trees, so a tree's nodes and
-    tables stay in cache while its rows are processed.
+    tables stay in cache while its rows are processed. Per tree and row, the splits are
+    visited parents first, carrying the off-path bits down to the leaves; then each leaf
+    adds its table row for the bits it received.
     """
     n = X.shape[0]
     n_trees = len(tree_start) - 1
@@ -283,44 +414,50 @@ def _accumulate(
     for b0 in range(0, n, block):
         b1 = min(n, b0 + block)
         for t in range(n_trees):
-            s0, s1 = tree_start[t], tree_start[t + 1]
-            if s1 - s0 == 1:
+            s0 = tree_start[t]
+            i0, i1 = split_start[t], split_start[t + 1]
+            u0, u1 = unit_start[t], unit_start[t + 1]
+            if i0 == i1:
                 continue  # a single leaf: no feature contributes
             for r in range(b0, b1):
                 code[0] = 0
-                for node in range(s0, s1):
+                for ii in range(i0, i1):
+                    node = splits[ii]
                     c = code[node - s0]
-                    if kind[node] == 0:
-                        nf = n_leaf_fields[node]
-                        at = table_at[node] + c * nf
-                        fa = fields_at[node]
-                        for q in range(nf):
-                            out[r, fields[fa + q]] += tables[at + q]
-                        continue
                     go_left = _goes_left(
                         X[r, feature[node]], kind[node], threshold[node], missing[node],
                         default_left[node], cats, cats_at[node], cats_at[node + 1],
                     )
+                    root = sub_root[node]
+                    if root >= 0:
+                        code[root - s0] |= np.int64(go_left) << decision_bit[node]
+                        continue
                     mask = np.int64(1) << bit[node]
-                    if go_left:
-                        code[left[node] - s0] = c
-                        code[right[node] - s0] = c | mask
-                    else:
-                        code[left[node] - s0] = c | mask
-                        code[right[node] - s0] = c
+                    off_left = 0 if go_left else mask
+                    code[left[node] - s0] = c | off_left
+                    code[right[node] - s0] = c | (mask ^ off_left)
+                for u in range(u0, u1):
+                    nf = unit_nf[u]
+                    at = unit_table_at[u] + code[unit_slot[u] - s0] * nf
+                    fa = unit_fields_at[u]
+                    for q in range(nf):
+                        out[r, fields[fa + q]] += tables[at + q]
 
 
-def contributions(model: CompiledModel, X: np.ndarray, n_threads: int = 1) -> np.ndarray:
+def contributions(
+    model: CompiledModel, X: np.ndarray, n_threads: int = 1, block: int = 1024
+) -> np.ndarray:
     """Per-field TreeSHAP values of every row of ``X`` (``(n, n_fields)``)."""
     out = np.zeros((len(X), model.n_fields))
     if not len(X):
         return out
     args = (
-        model.tree_start, model.kind, model.feature, model.threshold, model.missing,
+        model.tree_start, model.split_start, model.splits, model.unit_start, model.unit_slot,
+        model.unit_table_at, model.unit_nf, model.unit_fields_at, model.sub_root,
+        model.decision_bit, model.kind, model.feature, model.threshold, model.missing,
         model.default_left, model.left, model.right, model.bit, model.cats_at, model.cats,
-        model.table_at, model.n_leaf_fields, model.fields_at, model.fields, model.tables,
+        model.fields, model.tables,
     )
-    block = 1024
     n_threads = max(1, min(n_threads, -(-len(X) // block)))
     if n_threads == 1:
         _accumulate(X, out, *args, block)
