@@ -265,7 +265,9 @@ def _pack(
                 for j, n in enumerate(sorted(splits)):
                     sub_root[n] = node
                     decision_bit[n] = base + j
-                unit_fields = sorted({f for leaf, _ in paths for f in _fields_of(cols, leaf_fields, leaf)})
+                unit_fields = sorted(
+                    {f for leaf, _ in paths for f in _fields_of(cols, leaf_fields, leaf)}
+                )
                 p = np.arange(1 << (base + len(splits)), dtype=np.int64)
                 table = np.zeros((len(p), len(unit_fields)))
                 for leaf, path in paths:
@@ -276,7 +278,9 @@ def _pack(
                     cols_of = [unit_fields.index(f) for f in _fields_of(cols, leaf_fields, leaf)]
                     table[:, cols_of] += leaf_table(leaf)[code]
                 units.append([node, at, len(unit_fields), len(fields)])
-            elif is_leaf[node] and (parent[node] < 0 or not packable[parent[node]]):
+            elif is_leaf[node] and parent[node] < 0:
+                continue  # a tree of one leaf: no feature contributes
+            elif is_leaf[node] and not packable[parent[node]]:
                 table = leaf_table(node)
                 unit_fields = _fields_of(cols, leaf_fields, node)
                 units.append([node, at, len(unit_fields), len(fields)])
