@@ -2,8 +2,8 @@
 
 LightGBM's ``pred_contrib`` runs path-dependent TreeSHAP for every lead: for every tree it
 walks each root-to-leaf path and rebuilds the path's permutation weights, ``O(L D^2)`` per
-tree and lead (``L`` leaves, ``D`` depth). The same values can be had for ``O(L)`` per tree
-and lead, after a one-off precomputation per leaf.
+tree and lead (``L`` leaves, ``D`` depth). The same values can be had with ``O(L)`` table
+lookups per tree and lead, after a one-off precomputation per leaf.
 
 Path-dependent TreeSHAP splits a tree into one small game per leaf. For leaf ``l`` with
 value ``v``, let ``d_1..d_k`` be the distinct features split on along its path, ``z_j``
@@ -17,11 +17,13 @@ way at all of them, else 0. The leaf adds to feature ``d_i``
 where ``A`` are the other features with ``o_j = 1``. This depends on ``x`` only through
 the ``k`` bits ``o(x)``, so every leaf gets a table of its ``2^k`` possible contributions,
 already summed per business field (:func:`_leaf_table`). Scoring a lead then walks each
-tree once from the root, carrying the bits down (a bit is cleared where the lead leaves
-the path), and adds one table row per leaf (:func:`_accumulate`). The decisions are
-LightGBM's own (``<=`` on the threshold, missing values NaN or zero sent the default way,
-categorical splits as sets), so the result is LightGBM's TreeSHAP, not an approximation:
-only the order of floating-point additions differs (around 1e-15).
+tree once from the root, carrying the bits down (a bit is set where the lead leaves the
+path), and adds one table row per leaf (:func:`_accumulate`). Small subtrees are merged
+into one table indexed by their root's bits and their own splits' decisions
+(:data:`DEFAULT_PACK_BITS`), which cuts the lookups per tree about threefold. The
+decisions are LightGBM's own (``<=`` on the threshold, missing values NaN or zero sent
+the default way, categorical splits as sets), so the result is LightGBM's TreeSHAP, not an
+approximation: only the order of floating-point additions differs (around 1e-15).
 
 The kernels are compiled with Numba and release the GIL, so row blocks run on threads.
 """
