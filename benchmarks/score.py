@@ -174,46 +174,50 @@ def perturbed_batch(
 # --- scoring (in its own process) -----------------------------------------------------
 
 
+class _Clock:
+    """Wall and CPU seconds (all threads of this process) per stage."""
+
+    def __init__(self):
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self._t = (_now(), time.process_time())
+
+    def lap(self, stage: str) -> None:
+        wall, cpu = _now(), time.process_time()
+        self.wall[stage] = wall - self._t[0]
+        self.cpu[stage] = cpu - self._t[1]
+        self._t = (_now(), time.process_time())
+
+
 def score_batch(work: Path, args) -> dict:
-    times: dict[str, float] = {}
     with open(work / "post.pkl", "rb") as fh:
         post = pickle.load(fh)
     spec = FeatureSpec.from_dict(post["spec"])
     booster = lgb.Booster(model_file=str(work / "model.txt"))
-    t = _now()
+    clock = _Clock()
     frame = read_table(work / "leads_features.parquet")
-    times["read parquet"] = _now() - t
-
-    t = _now()
+    clock.lap("read parquet")
     feats = frame[list(spec.columns)].copy()
     for c in spec.categorical_columns:
         feats[c] = pd.Categorical(feats[c], categories=list(spec.categorical[c]))
     X = to_matrix(feats, spec)
     del feats
-    times["features"] = _now() - t
-
-    t = _now()
+    clock.lap("features")
     raw = booster.predict(X, raw_score=True, num_threads=args.threads)
-    times["predict"] = _now() - t
-    t = _now()
+    clock.lap("predict")
     probability = post["calibrator"].predict(raw)
     score = probability_to_score(probability)
     grade = post["grades"].predict(score)
-    times["calibrate+grade"] = _now() - t
-
-    t = _now()
+    clock.lap("calibrate+grade")
     f2f, fields = _field_index(spec)
     contrib, base = field_contributions_fast(
         booster, X, f2f, len(fields), n_threads=args.threads
     )
-    times["reasons: fast TreeSHAP"] = _now() - t
-    t = _now()
+    clock.lap("reasons: fast TreeSHAP")
     points, _ = field_points(pd.DataFrame(contrib, columns=fields), base, post["calibrator"])
     labels, pts = top_reasons(points, N_REASONS)
     del contrib, points
-    times["reasons: points+top3"] = _now() - t
-
-    t = _now()
+    clock.lap("reasons: points+top3")
     out = pd.DataFrame(
         {LEAD_ID: frame[LEAD_ID].to_numpy(), PROBABILITY: probability, SCORE: score, GRADE: grade}
     )
@@ -221,8 +225,10 @@ def score_batch(work: Path, args) -> dict:
         out[reason_field(i + 1)] = pd.array(labels[:, i], dtype="str")
         out[reason_points(i + 1)] = np.round(pts[:, i], 1)
     write_table(out, work / "scored.parquet")
-    times["write parquet"] = _now() - t
-    return {"times": times, "rows": len(out), "peak_rss_gb": _peak_rss_gb()}
+    clock.lap("write parquet")
+    return {
+        "times": clock.wall, "cpu": clock.cpu, "rows": len(out), "peak_rss_gb": _peak_rss_gb()
+    }
 
 
 # --- plain path and agreement on a subset ------------------------------------------------
@@ -240,17 +246,28 @@ def compare(work: Path, args, model_file: str) -> dict:
     X = to_matrix(feats, spec)
     f2f, fields = _field_index(spec)
     m, _ = field_matrix(spec)
-    res: dict = {"trees": booster.num_trees(), "plain": [], "predict": [], "fast": []}
+    res: dict = {"trees": booster.num_trees()}
+    for key in ("plain", "predict", "fast"):
+        res[key], res[key + "_cpu"] = [], []
+
+    def timed(key, run):
+        t, c = _now(), time.process_time()
+        value = run()
+        res[key].append(_now() - t)
+        res[key + "_cpu"].append(time.process_time() - c)
+        return value
+
     for _ in range(args.repeat):
-        t = _now()
-        booster.predict(X, raw_score=True, num_threads=args.threads)
-        res["predict"].append(_now() - t)
-        t = _now()
-        plain = booster.predict(X, pred_contrib=True, num_threads=args.threads)
-        res["plain"].append(_now() - t)
-        t = _now()
-        fast, base = field_contributions_fast(booster, X, f2f, len(fields), n_threads=args.threads)
-        res["fast"].append(_now() - t)
+        timed("predict", lambda: booster.predict(X, raw_score=True, num_threads=args.threads))
+        plain = timed(
+            "plain", lambda: booster.predict(X, pred_contrib=True, num_threads=args.threads)
+        )
+        fast, base = timed(
+            "fast",
+            lambda: field_contributions_fast(
+                booster, X, f2f, len(fields), n_threads=args.threads
+            ),
+        )
     per_field = plain[:, :-1] @ m
     cal = post["calibrator"]
     p_plain, _ = field_points(pd.DataFrame(per_field, columns=fields), plain[0, -1], cal)
@@ -312,11 +329,13 @@ def run_scoring(work: Path, args) -> list[dict]:
         wall = _now() - t
         res = json.loads(done.stdout.strip().splitlines()[-1])
         total = sum(res["times"].values())
+        cpu = sum(res["cpu"].values())
         print(f"\nscoring run {attempt + 1}: {res['rows']:,} leads, Parquet -> scored Parquet")
         for stage, sec in res["times"].items():
-            print(f"    {stage:26s} {sec:7.2f} s")
+            print(f"    {stage:26s} {sec:7.2f} s wall  {res['cpu'][stage]:7.2f} s CPU")
         print(
-            f"    {'total (stages)':26s} {total:7.2f} s   {res['rows'] / total:,.0f} leads/s   "
+            f"    {'total (stages)':26s} {total:7.2f} s wall  {cpu:7.2f} s CPU   "
+            f"{res['rows'] / total:,.0f} leads/s   "
             f"process wall {wall:.1f} s (incl. Python start, imports)   "
             f"peak RSS {res['peak_rss_gb']:.2f} GB"
         )
@@ -333,9 +352,15 @@ def report_plain(work: Path, args, model_file: str, label: str) -> dict:
         f"\n{label} model ({res['trees']} trees), {n_sub:,}-row subset, {args.threads} threads "
         f"(runs: {args.repeat}, all times shown):"
     )
-    print("    predict               " + "  ".join(f"{s:6.2f}" for s in res["predict"]) + " s")
-    print("    pred_contrib (plain)  " + "  ".join(f"{s:6.2f}" for s in res["plain"]) + " s")
-    print("    fast field TreeSHAP   " + "  ".join(f"{s:6.2f}" for s in res["fast"]) + " s")
+    for key, name in (("predict", "predict"), ("plain", "pred_contrib (plain)"),
+                      ("fast", "fast field TreeSHAP")):
+        wall = "  ".join(f"{s:6.2f}" for s in res[key])
+        cpu = "  ".join(f"{s:6.2f}" for s in res[key + "_cpu"])
+        print(f"    {name:22s}{wall} s wall   ({cpu} s CPU)")
+    print(
+        f"    reasons speed-up in CPU seconds "
+        f"{min(res['plain_cpu']) / min(res['fast_cpu']):.1f}x"
+    )
     print(
         f"    reasons speed-up {min(res['plain']) / min(res['fast']):.1f}x; "
         f"predict+reasons speed-up {plain / fast:.1f}x "
