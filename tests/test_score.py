@@ -113,3 +113,25 @@ def test_empty_batch(trained):
     model, _, crm, _ = trained
     out = score_leads(model, crm.leads.iloc[:0], crm.activities, as_of="2025-06-30")
     assert len(out) == 0 and list(out.columns) == list(SCORE_COLUMNS)
+
+
+def test_fast_treeshap_tables_give_the_same_reasons_as_pred_contrib(trained):
+    # A model with its per-leaf tables built scores every batch through them; a fresh copy
+    # of it (no tables, a small batch) goes through LightGBM's pred_contrib.
+    from dataclasses import replace
+
+    model, _, crm, _ = trained
+    leads = crm.leads.head(500)
+    plain_model = replace(model)
+    assert plain_model.shap_tables_for(len(leads)) is None
+    plain = score_leads(plain_model, leads, crm.activities, as_of="2025-06-30")
+    fast_model = replace(model)
+    assert fast_model.shap_tables_for(10**6) is fast_model.shap_tables_for(1)
+    fast = score_leads(fast_model, leads, crm.activities, as_of="2025-06-30")
+    points = [c for c in SCORE_COLUMNS if c.endswith("_points")]
+    text = [c for c in SCORE_COLUMNS if c not in points and c != "probability"]
+    pd.testing.assert_frame_equal(fast[text], plain[text])
+    # Missing where a lead has fewer reasons; otherwise equal up to rounding to 0.1.
+    np.testing.assert_allclose(
+        fast[points].to_numpy(), plain[points].to_numpy(), rtol=0, atol=0.1 + 1e-9
+    )

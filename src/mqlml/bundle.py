@@ -10,6 +10,7 @@ the reference of the drift report at scoring time (bundles saved before it still
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -69,6 +70,25 @@ class TrainedModel:
     policies: dict | None = None
     #: Training feature rows with their scores (see :mod:`mqlml.scoring_report`), or None.
     reference: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+
+    @functools.cached_property
+    def shap_tables(self):
+        """This model's per-leaf TreeSHAP tables (:class:`mqlml.explain.ShapTables`).
+
+        Built on first use (a few CPU seconds for a large model), then kept with the model.
+        """
+        from mqlml.explain import shap_tables
+
+        return shap_tables(self.booster, self.spec)
+
+    def shap_tables_for(self, n_rows: int):
+        """The tables when they are built already or a batch of ``n_rows`` repays building
+        them (:data:`mqlml.explain.FAST_SHAP_MIN_ROWS`); else None (use ``pred_contrib``)."""
+        from mqlml.explain import FAST_SHAP_MIN_ROWS
+
+        if "shap_tables" in self.__dict__ or n_rows >= FAST_SHAP_MIN_ROWS:
+            return self.shap_tables
+        return None
 
 
 def library_versions() -> dict[str, str]:

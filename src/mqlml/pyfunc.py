@@ -269,6 +269,13 @@ class LeadScoringModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         """Load the mqlml bundle shipped as the ``bundle`` artifact."""
         self._model = load_bundle(context.artifacts[BUNDLE_ARTIFACT])
+        # Served models answer one lead at a time: build the TreeSHAP tables and compile
+        # their kernels now, not on the first request.
+        from mqlml.explain import field_contributions
+
+        model = self._model
+        probe = np.full((1, len(model.spec.columns)), np.nan)
+        field_contributions(model.booster, probe, model.spec, model.shap_tables)
 
     @property
     def trained(self) -> TrainedModel:

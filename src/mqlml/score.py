@@ -60,7 +60,9 @@ def score_features(model: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:
         if model.tiers is not None
         else np.where(out[IS_MQL], TIER_MQL, TIER_NURTURE)
     )
-    per_field, base_raw = field_contributions(model.booster, X, model.spec)
+    per_field, base_raw = field_contributions(
+        model.booster, X, model.spec, model.shap_tables_for(len(X))
+    )
     points, base_score = field_points(per_field, base_raw, model.calibrator)
     r = lead_reasons(
         points, base_score, features, model.spec, N_POSITIVE_REASONS, N_NEGATIVE_REASONS
