@@ -397,12 +397,15 @@ def demo(
     ),
     leads: Annotated[int, typer.Option("--leads", help="Leads in the generated history.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    rules: Annotated[
+        Path, typer.Option(help="Current MQL rules (YAML points sheet) to compare with.")
+    ] = Path("configs/rules-example.yaml"),
 ) -> None:
     """Generate a history, train, report, score a fresh batch and print the headline figures."""
     from mqlml.demo import run_demo
 
     try:
-        run_demo(out, leads, seed, echo=typer.echo)
+        run_demo(out, leads, seed, echo=typer.echo, rules=rules)
     except MqlmlError as exc:
         _fail(exc)
 

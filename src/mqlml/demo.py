@@ -16,8 +16,9 @@ from mqlml.io import write_table
 
 #: New leads of the fresh batch: those created in the last days of a second history.
 FRESH_BATCH_DAYS = 30
-#: The documented example points sheet shipped in the repository (the "current rules").
-RULES_EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "rules-example.yaml"
+#: The documented example points sheet shipped in the repository (the "current rules"),
+#: relative to where the demo runs (the repository root for ``make demo``).
+RULES_EXAMPLE = Path("configs") / "rules-example.yaml"
 #: Rolling-origin backtest folds the demo runs.
 DEMO_BACKTEST_FOLDS = 3
 
@@ -91,7 +92,13 @@ def threshold_lines(s: dict, level: float = 0.95) -> list[str]:
     return out
 
 
-def run_demo(out: Path, n_leads: int = 20_000, seed: int = 7, echo: Callable = print) -> dict:
+def run_demo(
+    out: Path,
+    n_leads: int = 20_000,
+    seed: int = 7,
+    echo: Callable = print,
+    rules: Path | None = RULES_EXAMPLE,
+) -> dict:
     """Generate, train, report and score; return where everything is and the headline figures."""
     from mqlml.cli import train_and_save
     from mqlml.score import score_leads
@@ -102,6 +109,7 @@ def run_demo(out: Path, n_leads: int = 20_000, seed: int = 7, echo: Callable = p
     data_paths = write_history(history, out / "data", "csv")
     echo(f"generated {n_leads:,} leads of CRM history -> {out / 'data'}")
 
+    have_rules = rules is not None and Path(rules).is_file()
     cfg = load_config(
         None,
         {
@@ -109,11 +117,11 @@ def run_demo(out: Path, n_leads: int = 20_000, seed: int = 7, echo: Callable = p
             "models_dir": str(out / "models"),
             "tracking": {"uri": f"sqlite:///{(out / 'mlflow.db').resolve()}"},
             "backtest": {"folds": DEMO_BACKTEST_FOLDS},
-            "baselines": {"rules_path": str(RULES_EXAMPLE) if RULES_EXAMPLE.is_file() else None},
+            "baselines": {"rules_path": str(rules) if have_rules else None},
         },
     )
-    if not RULES_EXAMPLE.is_file():
-        echo(f"note: {RULES_EXAMPLE} not found; the demo compares with logistic regression only")
+    if not have_rules:
+        echo(f"note: {rules} not found; the demo compares with logistic regression only")
     crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
     bundle, model, _ = train_and_save(crm, cfg, echo=lambda *a, **k: echo(*a))
 
