@@ -186,8 +186,38 @@ def _add(problems: list[str], problem: str | None) -> None:
 
 def _clean_text(s: pd.Series) -> pd.Series:
     """Values as stripped text (dtype ``str``); empty and whitespace-only become missing."""
+    plain = _plain_texts(s)
+    if plain is not None:
+        text = [v.strip() or None if v is not None else None for v in plain]
+        return pd.Series(text, index=s.index, dtype="str", name=s.name)
     text = s.astype("str").str.strip()
     return text.mask(text == "")
+
+
+#: Up to this many rows, text is cleaned value by value (pandas' per-call cost dominates).
+_FEW_ROWS = 64
+# Control characters that string libraries disagree about as whitespace.
+_ODD_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+
+def _plain_texts(s: pd.Series) -> list | None:
+    """A few values as ASCII ``str`` or ``None`` (missing), or ``None`` when not all are so.
+
+    For such values Python's ``str.strip`` is exactly pandas' ``.str.strip()``.
+    """
+    if len(s) > _FEW_ROWS:
+        return None
+    out: list = []
+    for v in s.tolist():
+        if isinstance(v, str):
+            if not v.isascii() or _ODD_CONTROL.search(v):
+                return None
+            out.append(v)
+        elif v is None or v is pd.NA or (isinstance(v, float) and v != v):
+            out.append(None)
+        else:
+            return None
+    return out
 
 
 def _normalise_ids(raw: pd.Series) -> pd.Series:
@@ -849,10 +879,14 @@ def _cross_check(
 
 
 def _sort_leads(df: pd.DataFrame) -> pd.DataFrame:
+    if len(df) < 2:  # nothing to sort; sort_values costs a REST request dearly
+        return df.reset_index(drop=True)
     return df.sort_values([CREATED_AT, LEAD_ID], kind="mergesort").reset_index(drop=True)
 
 
 def _sort_activities(df: pd.DataFrame) -> pd.DataFrame:
+    if len(df) < 2:
+        return df.reset_index(drop=True)
     keys = [LEAD_ID, OCCURRED_AT, ACTIVITY_TYPE]
     return df.sort_values(keys, kind="mergesort").reset_index(drop=True)
 

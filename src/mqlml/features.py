@@ -7,6 +7,7 @@ addresses are never features: only the derived email domain type is.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -113,9 +114,7 @@ def email_domain_type(emails: pd.Series) -> pd.Series:
     """
     plain = _ascii_texts(emails)
     if plain is not None:
-        return pd.Series(
-            [_email_type(v) for v in plain], index=emails.index, dtype="str"
-        )
+        return pd.Series([_email_type(v) for v in plain], index=emails.index, dtype="str")
     s = emails.astype("string").str.strip().str.lower()
     valid = s.str.match(_EMAIL_RE).fillna(False).astype(bool)
     domain = s.str.rsplit("@", n=1).str[-1]
@@ -616,8 +615,9 @@ def _as_of_array(leads: pd.DataFrame, as_of) -> np.ndarray:
     return ts.dt.as_unit("ns").astype("int64").to_numpy()
 
 
-def _category_dtype(levels: list[str]) -> pd.CategoricalDtype:
-    return pd.CategoricalDtype(categories=levels)
+@functools.lru_cache(maxsize=256)
+def _category_dtype(levels: tuple[str, ...]) -> pd.CategoricalDtype:
+    return pd.CategoricalDtype(categories=list(levels))
 
 
 def _level_codes(values: pd.Series, levels: tuple[str, ...]) -> np.ndarray | None:
@@ -672,7 +672,9 @@ def build_features(
             levels = list(spec.categorical[c])
             codes = _level_codes(attrs[c], spec.categorical[c]) if c in attrs else None
             if codes is not None:
-                out[c] = pd.Categorical.from_codes(codes, dtype=_category_dtype(levels))
+                out[c] = pd.Categorical.from_codes(
+                    codes, dtype=_category_dtype(spec.categorical[c])
+                )
                 continue
             vals = attrs[c].astype("string") if c in attrs else pd.Series(pd.NA, index=leads.index)
             # Values the model never saw become missing (counted by unseen_category_counts).

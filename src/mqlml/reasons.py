@@ -202,9 +202,12 @@ def sentences(features: pd.DataFrame, fields: np.ndarray, spec: FeatureSpec) -> 
     present = pd.notna(fields)
     if len(features) <= _FEW_LEADS:
         # A few leads (a REST request): grouping equal values costs more than it saves.
-        records = features.to_dict("records")
-        for i, j in zip(*np.nonzero(present), strict=True):
-            out[i, j] = field_sentence(records[i], fields[i, j], spec)
+        rows, slots = np.nonzero(present)
+        needed = {c for f in set(fields[rows, slots]) for c in field_columns(f, spec)}
+        values = {c: features[c].tolist() for c in needed}
+        for i, j in zip(rows, slots, strict=True):
+            row = {c: v[i] for c, v in values.items()}
+            out[i, j] = field_sentence(row, fields[i, j], spec)
         return out
     for field in pd.unique(fields[present]):
         rows, slots = np.nonzero(present & (fields == field))
