@@ -77,10 +77,13 @@ _HAS_ZONE = (
     r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?|[Uu][Tt][Cc]|[Gg][Mm][Tt])\s*$"
 )
 _SLASH_DATE = r"^\d{1,2}/\d{1,2}/\d{2,4}"
+_HAS_ZONE_RE = re.compile(_HAS_ZONE)
+_SLASH_DATE_RE = re.compile(_SLASH_DATE)
 # Plain numbers whose text a float reproduces: no leading zeros, separators or symbols.
 _PLAIN_NUMBER = re.compile(r"^[+-]?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$")
 _PLAIN_INTEGER = re.compile(r"^[+-]?(?:0|[1-9]\d*)$")
 _MAX_NUMBER_DIGITS = 15
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True, eq=False)
@@ -249,6 +252,18 @@ def _is_textual(s: pd.Series) -> bool:
 
 def _lossless_numeric(text: pd.Series) -> pd.Series | None:
     """``text`` as numbers when every non-empty value is a plain number, else ``None``."""
+    few = _plain_texts(text)
+    if few is not None:
+        # The same tests value by value (Python's re is what pandas runs for these).
+        present = [v for v in few if v is not None]
+        if not present or not all(_PLAIN_NUMBER.fullmatch(v) for v in present):
+            return None
+        if max(len(_DIGIT.findall(v)) for v in present) > _MAX_NUMBER_DIGITS:
+            return None
+        num = pd.to_numeric(text, errors="coerce")
+        if len(present) == len(text) and all(_PLAIN_INTEGER.fullmatch(v) for v in present):
+            return num.astype("int64")
+        return num.astype("float64")
     vals = text.dropna()
     if vals.empty or not vals.str.fullmatch(_PLAIN_NUMBER).all():
         return None
@@ -386,7 +401,12 @@ def _parse_datetimes(
         empty = raw.isna()
     else:
         text = _clean_text(raw)
-        relative = text.str.lower().isin(_RELATIVE_WORDS)
+        few = _plain_texts(text)
+        if few is None:
+            relative = text.str.lower().isin(_RELATIVE_WORDS)
+        else:
+            words = [v is not None and v.lower() in _RELATIVE_WORDS for v in few]
+            relative = pd.Series(words, index=text.index, dtype=bool)
         with warnings.catch_warnings():
             # Each value's outcome is checked below; parser chatter adds nothing.
             warnings.simplefilter("ignore")
@@ -407,10 +427,15 @@ def _parse_datetimes(
             _rows_problem(source, column, bad, raw, "not a date/time", expected),
         )
         ok = text.notna() & ~bad
-        naive = int((ok & ~text.str.contains(_HAS_ZONE).fillna(False).astype(bool)).sum())
+        if few is None:
+            naive = int((ok & ~text.str.contains(_HAS_ZONE).fillna(False).astype(bool)).sum())
+            slash = int((ok & text.str.contains(_SLASH_DATE).fillna(False).astype(bool)).sum())
+        else:
+            good = [v for v, k in zip(few, ok.to_numpy(), strict=True) if k]
+            naive = sum(_HAS_ZONE_RE.search(v) is None for v in good)
+            slash = sum(_SLASH_DATE_RE.search(v) is not None for v in good)
         if naive:
             checked.naive[column] = naive
-        slash = int((ok & text.str.contains(_SLASH_DATE).fillna(False).astype(bool)).sum())
         if slash:
             checked.notes.append(
                 f"{source}: {_plural(slash, 'value')} of {column} use a slash date such as "

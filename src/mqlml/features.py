@@ -749,6 +749,17 @@ def _activity_features(
 
 def to_matrix(features: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
     """The float matrix LightGBM sees: categoricals as their level codes, missing as NaN."""
+    plain = [c for c in spec.columns if c not in spec.categorical]
+    if len(features) <= _FAST_MAX_ROWS and (features.dtypes[plain] == np.float64).all():
+        # One block for the float columns: per-column access costs a REST request dearly.
+        X = np.empty((len(features), len(spec.columns)))
+        at = {c: j for j, c in enumerate(spec.columns)}
+        X[:, [at[c] for c in plain]] = features[plain].to_numpy(dtype=float)
+        for c in spec.categorical_columns:
+            codes = features[c].cat.codes.to_numpy().astype(float)
+            codes[codes < 0] = np.nan
+            X[:, at[c]] = codes
+        return X
     cols = []
     for c in spec.columns:
         s = features[c]

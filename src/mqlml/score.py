@@ -42,15 +42,12 @@ def score_features(model: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:
     raw = predict_raw(model.booster, X)
     probability = model.calibrator.predict(raw)
     score = probability_to_score(probability)
-    out = pd.DataFrame(
-        {
-            PROBABILITY: probability,
-            SCORE: score,
-            GRADE: model.grades.predict(score),
-            IS_MQL: model.mql.predict(score),
-        },
-        index=features.index,
-    )
+    out = {
+        PROBABILITY: probability,
+        SCORE: score,
+        GRADE: model.grades.predict(score),
+        IS_MQL: model.mql.predict(score),
+    }
     per_field, base_raw = field_contributions(model.booster, X, model.spec)
     points, base_score = field_points(per_field, base_raw, model.calibrator)
     r = lead_reasons(
@@ -63,9 +60,11 @@ def score_features(model: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:
         for i in range(text.shape[1]):
             out[reason_text(direction, i + 1)] = pd.array(text[:, i], dtype="str")
             out[reason_points(direction, i + 1)] = np.round(pts[:, i], 1)
-    out[BASE_SCORE] = round(base_score, 1)
+    out[BASE_SCORE] = np.full(len(features), round(base_score, 1))
     out[OTHER_POINTS] = np.round(r.other_points, 1)
-    return out[[c for c in SCORE_COLUMNS if c != LEAD_ID]]
+    # One frame built at once: column by column costs a REST request more than scoring.
+    frame = pd.DataFrame(out, index=features.index)
+    return frame[[c for c in SCORE_COLUMNS if c != LEAD_ID]]
 
 
 def resolve_as_of(leads: pd.DataFrame, as_of=None, source: str = "leads") -> pd.Series:
