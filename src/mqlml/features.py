@@ -504,6 +504,16 @@ def _derived_fit(leads: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _derived_columns(leads: pd.DataFrame) -> dict[str, pd.Series]:
+    """The derived fit attributes as Series indexed like ``leads``."""
+    out = {}
+    if "email" in leads:
+        out["email_domain_type"] = email_domain_type(leads["email"])
+    if "job_title" in leads:
+        out.update(parse_job_title(leads["job_title"]).items())
+    return out
+
+
 def _with_derived(frame: pd.DataFrame, leads: pd.DataFrame) -> pd.DataFrame:
     """``frame`` plus the derived fit attributes (they replace same-named columns)."""
     derived = _derived_fit(leads)
@@ -666,7 +676,12 @@ def build_features(
     as_of_ns = _as_of_array(leads, as_of)
     out: dict[str, np.ndarray | pd.Series] = {}
 
-    attrs = _with_derived(leads, leads)
+    if leads.index.is_unique:
+        # What _with_derived gives, without joining frames (same index, so same rows).
+        attrs = {c: leads[c] for c in leads.columns}
+        attrs.update(_derived_columns(leads))
+    else:
+        attrs = _with_derived(leads, leads)
     for c in spec.columns:
         if c in spec.categorical:
             levels = list(spec.categorical[c])
@@ -688,8 +703,7 @@ def build_features(
             )
 
     out.update(_activity_features(leads, activities, as_of_ns, spec))
-    frame = pd.DataFrame(out, index=leads.index)
-    return frame[list(spec.columns)]
+    return pd.DataFrame({c: out[c] for c in spec.columns}, index=leads.index)
 
 
 def _activity_features(
