@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mqlml import data, features, reasons
+from mqlml import calibrate, data, explain, features, reasons
 from mqlml.columns import (
     ACTIVITY_TYPE,
     CREATED_AT,
@@ -59,6 +59,8 @@ def test_one_lead_per_request_scores_exactly_as_the_batch(scorer_and_rows, monke
     monkeypatch.setattr(features, "_FAST_MAX_ROWS", -1)
     monkeypatch.setattr(data, "_FEW_ROWS", -1)
     monkeypatch.setattr(reasons, "_FEW_LEADS", -1)
+    monkeypatch.setattr(explain, "FEW_ROWS_ONE_THREAD", -1)
+    monkeypatch.setattr(calibrate, "_FEW_VALUES", -1)
     batch = scorer.predict(None, rows)
     assert batch[reason_text(POSITIVE, 1)].notna().sum() > 20
     assert batch[reason_text(NEGATIVE, 1)].notna().sum() > 20

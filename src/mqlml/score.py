@@ -26,7 +26,13 @@ from mqlml.columns import (
     reason_text,
 )
 from mqlml.errors import DataValidationError
-from mqlml.explain import explain_lead, field_contributions, field_points, lead_reasons
+from mqlml.explain import (
+    explain_lead,
+    few_rows_threads,
+    field_contributions,
+    field_points,
+    lead_reasons,
+)
 from mqlml.features import build_features, to_matrix
 from mqlml.train import predict_raw
 
@@ -39,7 +45,10 @@ def score_features(model: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:
     ``base_score`` + the reasons' points + ``other_points`` = the score, within 1 point.
     """
     X = to_matrix(features, model.spec)
-    raw = predict_raw(model.booster, X)
+    threads = few_rows_threads(len(X))
+    # predict_raw's call, on one thread for a few rows.
+    raw = model.booster.predict(X, raw_score=True, **threads) if threads else None
+    raw = predict_raw(model.booster, X) if raw is None else raw
     probability = model.calibrator.predict(raw)
     score = probability_to_score(probability)
     out = {
