@@ -149,6 +149,21 @@ def in_process_ms(uri: str, name: str, rows: pd.DataFrame, k: int, calls: int = 
     return float(np.median(times))
 
 
+def ping_ms(port: int, n: int = 50) -> float:
+    """Median ms of ``GET /ping`` on one kept-open connection: the HTTP floor of a request."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    times = []
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            conn.request("GET", "/ping")
+            conn.getresponse().read()
+            times.append((time.perf_counter() - t0) * 1000)
+    finally:
+        conn.close()
+    return float(np.median(times))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -228,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _wait_until_up(proc, port, log, timeout=180)
             run_load(port, bodies, 20, 1, args.max_seconds)  # warm-up, not counted
+            floor_ms = ping_ms(port)
             single = run_load(port, bodies, args.sequential, 1, args.max_seconds)
             loaded = run_load(port, bodies, args.requests, args.clients, args.max_seconds)
         finally:
@@ -238,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                 proc.kill()
     print(f"{args.leads_per_request} lead(s) per request, {args.workers} server worker(s)")
     print(f"in process   predict median of 50 calls {local_ms:6.1f} ms (no HTTP)")
+    print(f"HTTP floor   GET /ping median of 50 calls {floor_ms:6.1f} ms")
     print(single.line("1 client"))
     print(loaded.line(f"{args.clients} clients"))
     for result in (single, loaded):
