@@ -9,7 +9,8 @@ temporary SQLite store, serves it on 127.0.0.1 (a free port) and sends requests 
 ``--leads-per-request`` leads (default 1; ``dataframe_split`` JSON): first
 ``--sequential`` requests from one client (the latency of one request, no queueing), then
 ``--requests`` from ``--clients`` concurrent clients. Prints p50/p95/p99 latency,
-throughput and errors of both phases. Every request goes to loopback only; the run is
+throughput and errors of both phases, and the median time of the same ``predict`` in
+process (no HTTP). Every request goes to loopback only; the run is
 bounded by ``--requests`` and ``--max-seconds``. Exits with status 1 on any error or when
 the single-client p50 is ``--budget-ms`` or more.
 """
@@ -122,6 +123,47 @@ def run_load(
     return LoadResult(np.asarray(latencies), len(errors), n_requests - done, seconds, first)
 
 
+def in_process_ms(uri: str, name: str, rows: pd.DataFrame, k: int, calls: int = 50) -> float:
+    """Median ms of ``predict`` on ``k`` lead(s) in this process (no HTTP), over ``calls``.
+
+    The model is loaded as the server loads it and fed the frame the server builds from
+    the ``dataframe_split`` JSON, so the gap to the REST figures is the HTTP server's.
+    """
+    import mlflow
+    import mlflow.pyfunc
+
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    frames = []
+    for i in range(calls):
+        start = (i * k) % max(len(rows) - k + 1, 1)
+        split = json.loads(payload(rows.iloc[start : start + k]))["dataframe_split"]
+        frames.append(pd.DataFrame(split["data"], columns=split["columns"]))
+    for frame in frames[:5]:  # warm-up
+        model.predict(frame)
+    times = []
+    for frame in frames:
+        t0 = time.perf_counter()
+        model.predict(frame)
+        times.append((time.perf_counter() - t0) * 1000)
+    return float(np.median(times))
+
+
+def ping_ms(port: int, n: int = 50) -> float:
+    """Median ms of ``GET /ping`` on one kept-open connection: the HTTP floor of a request."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    times = []
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            conn.request("GET", "/ping")
+            conn.getresponse().read()
+            times.append((time.perf_counter() - t0) * 1000)
+    finally:
+        conn.close()
+    return float(np.median(times))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -188,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         uri, name, rows = _train_and_register(tmp, args.leads, args.seed)
         print(f"trained and registered {name} in {time.perf_counter() - t0:.1f}s")
         k = args.leads_per_request
+        local_ms = in_process_ms(uri, name, rows, k)
         bodies = [payload(rows.iloc[i : i + k]) for i in range(0, len(rows) - k + 1, k)]
         port = _free_port()
         env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
@@ -200,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _wait_until_up(proc, port, log, timeout=180)
             run_load(port, bodies, 20, 1, args.max_seconds)  # warm-up, not counted
+            floor_ms = ping_ms(port)
             single = run_load(port, bodies, args.sequential, 1, args.max_seconds)
             loaded = run_load(port, bodies, args.requests, args.clients, args.max_seconds)
         finally:
@@ -209,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
     print(f"{args.leads_per_request} lead(s) per request, {args.workers} server worker(s)")
+    print(f"in process   predict median of 50 calls {local_ms:6.1f} ms (no HTTP)")
+    print(f"HTTP floor   GET /ping median of 50 calls {floor_ms:6.1f} ms")
     print(single.line("1 client"))
     print(loaded.line(f"{args.clients} clients"))
     for result in (single, loaded):

@@ -49,7 +49,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from mqlml.calibrate import ProbabilityCalibrator, probability_to_score
-from mqlml.columns import GRADE, LEAD_ID, PROBABILITY, SCORE, reason_field, reason_points
+from mqlml.columns import GRADE, LEAD_ID, PROBABILITY, SCORE
 from mqlml.explain import field_matrix, field_points, top_reasons
 from mqlml.fastshap import field_contributions_fast
 from mqlml.features import FeatureSpec, build_features, fit_feature_spec, to_matrix
@@ -222,8 +222,10 @@ def score_batch(work: Path, args) -> dict:
         {LEAD_ID: frame[LEAD_ID].to_numpy(), PROBABILITY: probability, SCORE: score, GRADE: grade}
     )
     for i in range(N_REASONS):
-        out[reason_field(i + 1)] = pd.array(labels[:, i], dtype="str")
-        out[reason_points(i + 1)] = np.round(pts[:, i], 1)
+        # The top fields by |points| with their points (the product's sentences are
+        # built from these; the benchmark keeps to the field names).
+        out[f"reason_{i + 1}_field"] = pd.array(labels[:, i], dtype="str")
+        out[f"reason_{i + 1}_points"] = np.round(pts[:, i], 1)
     write_table(out, work / "scored.parquet")
     clock.lap("write parquet")
     return {

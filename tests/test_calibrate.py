@@ -62,3 +62,22 @@ def test_errors():
         ProbabilityCalibrator().fit([0.1, 0.2], [0, 0])
     with pytest.raises(RuntimeError, match="not fitted"):
         ProbabilityCalibrator().predict([0.0])
+
+
+def test_sigmoid_on_a_few_values_is_exactly_predict_proba(monkeypatch):
+    import mqlml.calibrate as calibrate
+
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=2000) * 3
+    y = (rng.random(2000) < 1 / (1 + np.exp(-raw))).astype(int)
+    cal = ProbabilityCalibrator("sigmoid").fit(raw, y)
+    values = np.concatenate([rng.normal(size=40) * s for s in (0.1, 1, 30, 300)] + [[0.0, 710]])
+    chunks = [values[i : i + 7] for i in range(0, len(values), 7)] + [values[0]]
+    few = [cal.predict(c) for c in chunks]
+    monkeypatch.setattr(calibrate, "_FEW_VALUES", -1)
+    for a, c in zip(few, chunks, strict=True):
+        b = cal.predict(c)
+        assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+    monkeypatch.setattr(calibrate, "_FEW_VALUES", 64)
+    with pytest.raises(ValueError, match="infinity"):
+        cal.predict([0.5, np.inf])

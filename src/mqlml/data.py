@@ -77,10 +77,13 @@ _HAS_ZONE = (
     r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?|[Uu][Tt][Cc]|[Gg][Mm][Tt])\s*$"
 )
 _SLASH_DATE = r"^\d{1,2}/\d{1,2}/\d{2,4}"
+_HAS_ZONE_RE = re.compile(_HAS_ZONE)
+_SLASH_DATE_RE = re.compile(_SLASH_DATE)
 # Plain numbers whose text a float reproduces: no leading zeros, separators or symbols.
 _PLAIN_NUMBER = re.compile(r"^[+-]?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$")
 _PLAIN_INTEGER = re.compile(r"^[+-]?(?:0|[1-9]\d*)$")
 _MAX_NUMBER_DIGITS = 15
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,8 +189,38 @@ def _add(problems: list[str], problem: str | None) -> None:
 
 def _clean_text(s: pd.Series) -> pd.Series:
     """Values as stripped text (dtype ``str``); empty and whitespace-only become missing."""
+    plain = _plain_texts(s)
+    if plain is not None:
+        text = [v.strip() or None if v is not None else None for v in plain]
+        return pd.Series(text, index=s.index, dtype="str", name=s.name)
     text = s.astype("str").str.strip()
     return text.mask(text == "")
+
+
+#: Up to this many rows, text is cleaned value by value (pandas' per-call cost dominates).
+_FEW_ROWS = 64
+# Control characters that string libraries disagree about as whitespace.
+_ODD_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+
+def _plain_texts(s: pd.Series) -> list | None:
+    """A few values as ASCII ``str`` or ``None`` (missing), or ``None`` when not all are so.
+
+    For such values Python's ``str.strip`` is exactly pandas' ``.str.strip()``.
+    """
+    if len(s) > _FEW_ROWS:
+        return None
+    out: list = []
+    for v in s.tolist():
+        if isinstance(v, str):
+            if not v.isascii() or _ODD_CONTROL.search(v):
+                return None
+            out.append(v)
+        elif v is None or v is pd.NA or (isinstance(v, float) and v != v):
+            out.append(None)
+        else:
+            return None
+    return out
 
 
 def _normalise_ids(raw: pd.Series) -> pd.Series:
@@ -219,6 +252,18 @@ def _is_textual(s: pd.Series) -> bool:
 
 def _lossless_numeric(text: pd.Series) -> pd.Series | None:
     """``text`` as numbers when every non-empty value is a plain number, else ``None``."""
+    few = _plain_texts(text)
+    if few is not None:
+        # The same tests value by value (Python's re is what pandas runs for these).
+        present = [v for v in few if v is not None]
+        if not present or not all(_PLAIN_NUMBER.fullmatch(v) for v in present):
+            return None
+        if max(len(_DIGIT.findall(v)) for v in present) > _MAX_NUMBER_DIGITS:
+            return None
+        num = pd.to_numeric(text, errors="coerce")
+        if len(present) == len(text) and all(_PLAIN_INTEGER.fullmatch(v) for v in present):
+            return num.astype("int64")
+        return num.astype("float64")
     vals = text.dropna()
     if vals.empty or not vals.str.fullmatch(_PLAIN_NUMBER).all():
         return None
@@ -356,7 +401,12 @@ def _parse_datetimes(
         empty = raw.isna()
     else:
         text = _clean_text(raw)
-        relative = text.str.lower().isin(_RELATIVE_WORDS)
+        few = _plain_texts(text)
+        if few is None:
+            relative = text.str.lower().isin(_RELATIVE_WORDS)
+        else:
+            words = [v is not None and v.lower() in _RELATIVE_WORDS for v in few]
+            relative = pd.Series(words, index=text.index, dtype=bool)
         with warnings.catch_warnings():
             # Each value's outcome is checked below; parser chatter adds nothing.
             warnings.simplefilter("ignore")
@@ -377,10 +427,15 @@ def _parse_datetimes(
             _rows_problem(source, column, bad, raw, "not a date/time", expected),
         )
         ok = text.notna() & ~bad
-        naive = int((ok & ~text.str.contains(_HAS_ZONE).fillna(False).astype(bool)).sum())
+        if few is None:
+            naive = int((ok & ~text.str.contains(_HAS_ZONE).fillna(False).astype(bool)).sum())
+            slash = int((ok & text.str.contains(_SLASH_DATE).fillna(False).astype(bool)).sum())
+        else:
+            good = [v for v, k in zip(few, ok.to_numpy(), strict=True) if k]
+            naive = sum(_HAS_ZONE_RE.search(v) is None for v in good)
+            slash = sum(_SLASH_DATE_RE.search(v) is not None for v in good)
         if naive:
             checked.naive[column] = naive
-        slash = int((ok & text.str.contains(_SLASH_DATE).fillna(False).astype(bool)).sum())
         if slash:
             checked.notes.append(
                 f"{source}: {_plural(slash, 'value')} of {column} use a slash date such as "
@@ -849,10 +904,14 @@ def _cross_check(
 
 
 def _sort_leads(df: pd.DataFrame) -> pd.DataFrame:
+    if len(df) < 2:  # nothing to sort; sort_values costs a REST request dearly
+        return df.reset_index(drop=True)
     return df.sort_values([CREATED_AT, LEAD_ID], kind="mergesort").reset_index(drop=True)
 
 
 def _sort_activities(df: pd.DataFrame) -> pd.DataFrame:
+    if len(df) < 2:
+        return df.reset_index(drop=True)
     keys = [LEAD_ID, OCCURRED_AT, ACTIVITY_TYPE]
     return df.sort_values(keys, kind="mergesort").reset_index(drop=True)
 

@@ -7,6 +7,7 @@ addresses are never features: only the derived email domain type is.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -68,11 +69,52 @@ EMAIL_INVALID = "invalid"
 EMAIL_MISSING = "missing"
 
 
+# Per-call pandas string methods cost far more than the regexes themselves on the few rows
+# of a REST request. For ASCII text Python's str and re give exactly what pandas' string
+# methods give (pandas runs Python's re, or RE2 where RE2 agrees on ASCII), so those values
+# are classified one by one in Python; other text takes the pandas path.
+_FAST_MAX_ROWS = 64
+# Control characters some string libraries count as whitespace and others do not.
+_ODD_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+
+def _ascii_texts(values: pd.Series) -> list | None:
+    """``values`` as a list of ASCII ``str`` or ``None`` (missing), or ``None`` when not so.
+
+    Only for short Series: the per-value path wins only where pandas' per-call cost rules.
+    """
+    if len(values) > _FAST_MAX_ROWS:
+        return None
+    out: list = []
+    for v in values.tolist():
+        if isinstance(v, str):
+            if not v.isascii() or _ODD_CONTROL.search(v):
+                return None
+            out.append(v)
+        elif v is None or v is pd.NA or (isinstance(v, float) and v != v):
+            out.append(None)
+        else:
+            return None
+    return out
+
+
+def _email_type(value: str | None) -> str:
+    if value is None:
+        return EMAIL_MISSING
+    s = value.strip().lower()
+    if _EMAIL_RE.match(s) is None:
+        return EMAIL_INVALID
+    return EMAIL_FREE if s.rsplit("@", 1)[-1] in FREE_EMAIL_DOMAINS else EMAIL_BUSINESS
+
+
 def email_domain_type(emails: pd.Series) -> pd.Series:
     """Classify email addresses as ``business``, ``free``, ``invalid`` or ``missing``.
 
     Only this derived category is ever used as a feature; the address itself is not.
     """
+    plain = _ascii_texts(emails)
+    if plain is not None:
+        return pd.Series([_email_type(v) for v in plain], index=emails.index, dtype="str")
     s = emails.astype("string").str.strip().str.lower()
     valid = s.str.match(_EMAIL_RE).fillna(False).astype(bool)
     domain = s.str.rsplit("@", n=1).str[-1]
@@ -291,6 +333,24 @@ SENIORITY_UNKNOWN = "unknown"
 DEPARTMENT_OTHER = "other"
 
 
+_TITLE_PUNCT = re.compile(r"[/,&|()]")
+_WHITESPACE = re.compile(r"\s+")
+_SENIORITY_RES = tuple((label, re.compile(p)) for label, p in _SENIORITY_RULES)
+_DEPARTMENT_RES = tuple((label, re.compile(p)) for label, p in _DEPARTMENT_RULES)
+
+
+def _title_parts(title: str | None) -> tuple[str, str]:
+    """(seniority, department) of one ASCII title: :func:`parse_job_title` for one value."""
+    if title is None:
+        return SENIORITY_UNKNOWN, DEPARTMENT_OTHER
+    t = _WHITESPACE.sub(" ", _TITLE_PUNCT.sub(" ", title.lower())).strip()
+    seniority = next((lab for lab, rx in _SENIORITY_RES if rx.search(t)), SENIORITY_UNKNOWN)
+    if _VICE_PRESIDENT.search(t):
+        seniority = "vp"
+    department = next((lab for lab, rx in _DEPARTMENT_RES if rx.search(t)), DEPARTMENT_OTHER)
+    return seniority, department
+
+
 def _first_match(titles: pd.Series, rules: tuple[tuple[str, str], ...], default: str) -> pd.Series:
     out = pd.Series(default, index=titles.index, dtype="object")
     unset = pd.Series(True, index=titles.index)
@@ -312,6 +372,16 @@ def parse_job_title(titles: pd.Series) -> pd.DataFrame:
         Columns ``seniority`` (student, c_level, vp, director, manager,
         individual_contributor, unknown) and ``department``, indexed like ``titles``.
     """
+    plain = _ascii_texts(titles)
+    if plain is not None:
+        parsed = [_title_parts(v) for v in plain]
+        return pd.DataFrame(
+            {
+                "seniority": pd.Series([p[0] for p in parsed], index=titles.index, dtype="str"),
+                "department": pd.Series([p[1] for p in parsed], index=titles.index, dtype="str"),
+            },
+            index=titles.index,
+        )
     t = titles.astype("string").str.lower().str.replace(r"[/,&|()]", " ", regex=True)
     t = t.str.replace(r"\s+", " ", regex=True).str.strip()
     seniority = _first_match(t, _SENIORITY_RULES, SENIORITY_UNKNOWN)
@@ -434,6 +504,16 @@ def _derived_fit(leads: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _derived_columns(leads: pd.DataFrame) -> dict[str, pd.Series]:
+    """The derived fit attributes as Series indexed like ``leads``."""
+    out = {}
+    if "email" in leads:
+        out["email_domain_type"] = email_domain_type(leads["email"])
+    if "job_title" in leads:
+        out.update(parse_job_title(leads["job_title"]).items())
+    return out
+
+
 def _with_derived(frame: pd.DataFrame, leads: pd.DataFrame) -> pd.DataFrame:
     """``frame`` plus the derived fit attributes (they replace same-named columns)."""
     derived = _derived_fit(leads)
@@ -545,6 +625,31 @@ def _as_of_array(leads: pd.DataFrame, as_of) -> np.ndarray:
     return ts.dt.as_unit("ns").astype("int64").to_numpy()
 
 
+@functools.lru_cache(maxsize=256)
+def _category_dtype(levels: tuple[str, ...]) -> pd.CategoricalDtype:
+    return pd.CategoricalDtype(categories=list(levels))
+
+
+def _level_codes(values: pd.Series, levels: tuple[str, ...]) -> np.ndarray | None:
+    """Level positions of a few text values (-1: missing or unseen), else ``None``.
+
+    What ``pd.Categorical`` of the values would hold, without its per-call cost; only for
+    values that are all text or missing, so no conversion to text is involved.
+    """
+    if len(values) > _FAST_MAX_ROWS:
+        return None
+    pos = {v: i for i, v in enumerate(levels)}
+    codes = []
+    for v in values.tolist():
+        if isinstance(v, str):
+            codes.append(pos.get(v, -1))
+        elif v is None or v is pd.NA or (isinstance(v, float) and v != v):
+            codes.append(-1)
+        else:
+            return None
+    return np.asarray(codes, dtype=np.int64)
+
+
 def build_features(
     leads: pd.DataFrame, activities: pd.DataFrame, as_of, spec: FeatureSpec
 ) -> pd.DataFrame:
@@ -571,10 +676,21 @@ def build_features(
     as_of_ns = _as_of_array(leads, as_of)
     out: dict[str, np.ndarray | pd.Series] = {}
 
-    attrs = _with_derived(leads, leads)
+    if leads.index.is_unique:
+        # What _with_derived gives, without joining frames (same index, so same rows).
+        attrs = {c: leads[c] for c in leads.columns}
+        attrs.update(_derived_columns(leads))
+    else:
+        attrs = _with_derived(leads, leads)
     for c in spec.columns:
         if c in spec.categorical:
             levels = list(spec.categorical[c])
+            codes = _level_codes(attrs[c], spec.categorical[c]) if c in attrs else None
+            if codes is not None:
+                out[c] = pd.Categorical.from_codes(
+                    codes, dtype=_category_dtype(spec.categorical[c])
+                )
+                continue
             vals = attrs[c].astype("string") if c in attrs else pd.Series(pd.NA, index=leads.index)
             # Values the model never saw become missing (counted by unseen_category_counts).
             vals = vals.astype(object).where(vals.isin(levels).fillna(False).astype(bool))
@@ -587,8 +703,7 @@ def build_features(
             )
 
     out.update(_activity_features(leads, activities, as_of_ns, spec))
-    frame = pd.DataFrame(out, index=leads.index)
-    return frame[list(spec.columns)]
+    return pd.DataFrame({c: out[c] for c in spec.columns}, index=leads.index)
 
 
 def _activity_features(
@@ -648,6 +763,17 @@ def _activity_features(
 
 def to_matrix(features: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
     """The float matrix LightGBM sees: categoricals as their level codes, missing as NaN."""
+    plain = [c for c in spec.columns if c not in spec.categorical]
+    if len(features) <= _FAST_MAX_ROWS and (features.dtypes[plain] == np.float64).all():
+        # One block for the float columns: per-column access costs a REST request dearly.
+        X = np.empty((len(features), len(spec.columns)))
+        at = {c: j for j, c in enumerate(spec.columns)}
+        X[:, [at[c] for c in plain]] = features[plain].to_numpy(dtype=float)
+        for c in spec.categorical_columns:
+            codes = features[c].cat.codes.to_numpy().astype(float)
+            codes[codes < 0] = np.nan
+            X[:, at[c]] = codes
+        return X
     cols = []
     for c in spec.columns:
         s = features[c]

@@ -59,6 +59,8 @@ LEVEL_PHRASES: dict[str, dict[str, str]] = {
     },
     "country": {"other": "Based in another country"},
 }
+#: Up to this many leads, :func:`sentences` builds every sentence without grouping.
+_FEW_LEADS = 64
 _LEVEL_TEMPLATES = {
     "company_size": "Company size {} employees",
     "industry": "Industry: {}",
@@ -198,6 +200,15 @@ def sentences(features: pd.DataFrame, fields: np.ndarray, spec: FeatureSpec) -> 
     """
     out = np.full(fields.shape, None, dtype=object)
     present = pd.notna(fields)
+    if len(features) <= _FEW_LEADS:
+        # A few leads (a REST request): grouping equal values costs more than it saves.
+        rows, slots = np.nonzero(present)
+        needed = {c for f in set(fields[rows, slots]) for c in field_columns(f, spec)}
+        values = {c: features[c].tolist() for c in needed}
+        for i, j in zip(rows, slots, strict=True):
+            row = {c: v[i] for c, v in values.items()}
+            out[i, j] = field_sentence(row, fields[i, j], spec)
+        return out
     for field in pd.unique(fields[present]):
         rows, slots = np.nonzero(present & (fields == field))
         sub = features.iloc[rows][field_columns(field, spec)]

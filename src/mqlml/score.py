@@ -29,7 +29,13 @@ from mqlml.columns import (
     reason_text,
 )
 from mqlml.errors import DataValidationError
-from mqlml.explain import explain_lead, field_contributions, field_points, lead_reasons
+from mqlml.explain import (
+    explain_lead,
+    few_rows_threads,
+    field_contributions,
+    field_points,
+    lead_reasons,
+)
 from mqlml.features import build_features, to_matrix
 from mqlml.train import predict_raw
 
@@ -42,24 +48,24 @@ def score_features(model: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:
     ``base_score`` + the reasons' points + ``other_points`` = the score, within 1 point.
     """
     X = to_matrix(features, model.spec)
-    raw = predict_raw(model.booster, X)
+    threads = few_rows_threads(len(X))
+    # predict_raw's call, on one thread for a few rows.
+    raw = model.booster.predict(X, raw_score=True, **threads) if threads else None
+    raw = predict_raw(model.booster, X) if raw is None else raw
     probability = model.calibrator.predict(raw)
     score = probability_to_score(probability)
-    out = pd.DataFrame(
-        {
-            PROBABILITY: probability,
-            SCORE: score,
-            GRADE: model.grades.predict(score),
-            IS_MQL: model.mql.predict(score),
-        },
-        index=features.index,
-    )
-    # Bundles from before tiers know only the MQL line: everything below it is nurtured.
-    out[TIER] = (
-        model.tiers.predict(score)
+    grades = model.grades.predict(score)
+    is_mql = model.mql.predict(score)
+    out = {
+        PROBABILITY: probability,
+        SCORE: score,
+        GRADE: grades,
+        IS_MQL: is_mql,
+        # Bundles from before tiers know only the MQL line: everything below it is nurtured.
+        TIER: model.tiers.predict(score)
         if model.tiers is not None
-        else np.where(out[IS_MQL], TIER_MQL, TIER_NURTURE)
-    )
+        else np.where(is_mql, TIER_MQL, TIER_NURTURE),
+    }
     per_field, base_raw = field_contributions(
         model.booster, X, model.spec, model.shap_tables_for(len(X))
     )
@@ -74,9 +80,11 @@ def score_features(model: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:
         for i in range(text.shape[1]):
             out[reason_text(direction, i + 1)] = pd.array(text[:, i], dtype="str")
             out[reason_points(direction, i + 1)] = np.round(pts[:, i], 1)
-    out[BASE_SCORE] = round(base_score, 1)
+    out[BASE_SCORE] = np.full(len(features), round(base_score, 1))
     out[OTHER_POINTS] = np.round(r.other_points, 1)
-    return out[[c for c in SCORE_COLUMNS if c != LEAD_ID]]
+    # One frame built at once: column by column costs a REST request more than scoring.
+    frame = pd.DataFrame(out, index=features.index)
+    return frame[[c for c in SCORE_COLUMNS if c != LEAD_ID]]
 
 
 def resolve_as_of(leads: pd.DataFrame, as_of=None, source: str = "leads") -> pd.Series:
