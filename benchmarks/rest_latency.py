@@ -219,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--sequential", type=int, default=200, help="single-client requests")
     parser.add_argument("--leads-per-request", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server worker processes (see README)"
+    )
     parser.add_argument("--max-seconds", type=float, default=300.0, help="per phase")
     parser.add_argument("--budget-ms", type=float, default=50.0, help="single-lead p50 goal")
     args = parser.parse_args(argv)
