@@ -42,7 +42,7 @@ from mqlml.metrics import classification_metrics, expected_calibration_error
 from mqlml.pipeline import train_labelled
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path("/work/shared/data/uci-bank-marketing/bank-additional-full.csv")
+DATA = ROOT.parent / "shared" / "data" / "uci-bank-marketing" / "bank-additional-full.csv"
 CONFIG = ROOT / "configs" / "bank-marketing.yaml"
 METRICS = ("roc_auc", "pr_auc", "brier", "ece", "lift_top_decile")
 MODELS = ("mqlml", "logistic_regression", "lightgbm_default")

@@ -173,7 +173,14 @@ def test_cli_prints_the_random_split_warning(tmp_path):
     assert "warning: " in result.stderr and "metrics may be optimistic" in result.stderr
 
 
-BANK = Path("/work/shared/data/uci-bank-marketing/bank-additional-full.csv")
+#: The shared data sets sit beside the repository (``../shared``), in CI too.
+BANK = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "uci-bank-marketing"
+    / "bank-additional-full.csv"
+)
 
 
 @pytest.mark.skipif(not BANK.is_file(), reason="UCI Bank Marketing data not on this machine")
