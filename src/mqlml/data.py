@@ -189,7 +189,7 @@ def _add(problems: list[str], problem: str | None) -> None:
 
 def _clean_text(s: pd.Series) -> pd.Series:
     """Values as stripped text (dtype ``str``); empty and whitespace-only become missing."""
-    plain = _plain_texts(s)
+    plain = ascii_texts(s)
     if plain is not None:
         text = [v.strip() or None if v is not None else None for v in plain]
         return pd.Series(text, index=s.index, dtype="str", name=s.name)
@@ -203,10 +203,12 @@ _FEW_ROWS = 64
 _ODD_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 
-def _plain_texts(s: pd.Series) -> list | None:
+def ascii_texts(s: pd.Series) -> list | None:
     """A few values as ASCII ``str`` or ``None`` (missing), or ``None`` when not all are so.
 
-    For such values Python's ``str.strip`` is exactly pandas' ``.str.strip()``.
+    For such values Python's ``str`` methods and ``re`` give exactly what pandas' ``.str``
+    methods give, so short Series (the per-call cost of pandas dominates there) can take a
+    per-value path. Longer Series than a few dozen values always get ``None``.
     """
     if len(s) > _FEW_ROWS:
         return None
@@ -252,7 +254,7 @@ def _is_textual(s: pd.Series) -> bool:
 
 def _lossless_numeric(text: pd.Series) -> pd.Series | None:
     """``text`` as numbers when every non-empty value is a plain number, else ``None``."""
-    few = _plain_texts(text)
+    few = ascii_texts(text)
     if few is not None:
         # The same tests value by value (Python's re is what pandas runs for these).
         present = [v for v in few if v is not None]
@@ -401,7 +403,7 @@ def _parse_datetimes(
         empty = raw.isna()
     else:
         text = _clean_text(raw)
-        few = _plain_texts(text)
+        few = ascii_texts(text)
         if few is None:
             relative = text.str.lower().isin(_RELATIVE_WORDS)
         else:

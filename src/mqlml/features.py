@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from mqlml.data import ascii_texts
+
 # --- derived fit attributes -----------------------------------------------
 
 #: Consumer mailbox providers; an address at one of these is a "free" email.
@@ -74,28 +76,6 @@ EMAIL_MISSING = "missing"
 # methods give (pandas runs Python's re, or RE2 where RE2 agrees on ASCII), so those values
 # are classified one by one in Python; other text takes the pandas path.
 _FAST_MAX_ROWS = 64
-# Control characters some string libraries count as whitespace and others do not.
-_ODD_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
-
-
-def _ascii_texts(values: pd.Series) -> list | None:
-    """``values`` as a list of ASCII ``str`` or ``None`` (missing), or ``None`` when not so.
-
-    Only for short Series: the per-value path wins only where pandas' per-call cost rules.
-    """
-    if len(values) > _FAST_MAX_ROWS:
-        return None
-    out: list = []
-    for v in values.tolist():
-        if isinstance(v, str):
-            if not v.isascii() or _ODD_CONTROL.search(v):
-                return None
-            out.append(v)
-        elif v is None or v is pd.NA or (isinstance(v, float) and v != v):
-            out.append(None)
-        else:
-            return None
-    return out
 
 
 def _email_type(value: str | None) -> str:
@@ -112,7 +92,7 @@ def email_domain_type(emails: pd.Series) -> pd.Series:
 
     Only this derived category is ever used as a feature; the address itself is not.
     """
-    plain = _ascii_texts(emails)
+    plain = ascii_texts(emails)
     if plain is not None:
         return pd.Series([_email_type(v) for v in plain], index=emails.index, dtype="str")
     s = emails.astype("string").str.strip().str.lower()
@@ -372,7 +352,7 @@ def parse_job_title(titles: pd.Series) -> pd.DataFrame:
         Columns ``seniority`` (student, c_level, vp, director, manager,
         individual_contributor, unknown) and ``department``, indexed like ``titles``.
     """
-    plain = _ascii_texts(titles)
+    plain = ascii_texts(titles)
     if plain is not None:
         parsed = [_title_parts(v) for v in plain]
         return pd.DataFrame(
