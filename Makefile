@@ -21,7 +21,7 @@ demo: $(STAMP)
 # Headless Chromium for the report's browser test (Debian package; nothing downloaded by pip).
 CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
-	apt-get update && apt-get install -y --no-install-recommends chromium
+	apt-get update && apt-get install -y chromium
 
 chromium: $(CHROMIUM)
 
