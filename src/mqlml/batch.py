@@ -75,11 +75,11 @@ from mqlml.data import (
     _check_activities,
     _Checked,
     _clean_text,
-    _mapping_hint,
     _normalise_ids,
     _parse_datetimes,
     _plural,
     _quoted,
+    _require_columns,
     _rows_problem,
     _show,
     empty_activities,
@@ -371,17 +371,8 @@ def _mapped(
     return None if mapped is None else mapped.reset_index(drop=True)
 
 
-def _missing(df: pd.DataFrame, required, source: str, table: str) -> str | None:
-    missing = [c for c in required if c not in df.columns]
-    if not missing:
-        return None
-    found = [str(c) for c in df.columns]
-    return (
-        f"{source}: missing required column{'s' if len(missing) > 1 else ''} "
-        f"{_quoted(missing)} (the model reads them; a column may be empty, but must be "
-        f"there); columns found: {_quoted(found)}. If the file names them differently, "
-        f"map them with data.column_mapping.{table}, e.g. {_mapping_hint(missing, found)}"
-    )
+#: Said after the missing columns a model needs: an empty column is fine, none is not.
+_MODEL_READS = " (the model reads them; a column may be empty, but must be there)"
 
 
 def _check_batch_activities(
@@ -394,7 +385,7 @@ def _check_batch_activities(
     mapped = _mapped(activities, source, "activities", mapping, problems)
     if mapped is None:
         return None, None
-    missing = _missing(mapped, REQUIRED_COLUMNS["activities"], source, "activities")
+    missing = _require_columns(mapped, source, "activities", why=_MODEL_READS)
     if missing is not None:
         problems.append(missing)
         return None, None
@@ -499,7 +490,7 @@ def check_batch(
     )
     required = required_lead_columns(model)
     if frame is not None:
-        missing = _missing(frame, required, source, "leads")
+        missing = _require_columns(frame, source, "leads", required, _MODEL_READS)
         if missing is not None:
             problems.append(missing)
             frame = None

@@ -345,14 +345,19 @@ def _mapping_hint(missing: list[str], found: list[str]) -> str:
     return f"{{{guess!r}: {target!r}}}"
 
 
-def _require_columns(df: pd.DataFrame, source: str, table: str) -> str | None:
-    missing = [c for c in REQUIRED_COLUMNS[table] if c not in df.columns]
+def _require_columns(
+    df: pd.DataFrame, source: str, table: str, required=None, why: str = ""
+) -> str | None:
+    """The message naming every column of ``required`` (default: the table's contract)
+    that ``df`` lacks, or None; ``why`` follows the names (e.g. why they are needed)."""
+    required = REQUIRED_COLUMNS[table] if required is None else required
+    missing = [c for c in required if c not in df.columns]
     if not missing:
         return None
     found = [str(c) for c in df.columns]
     return (
         f"{source}: missing required column{'s' if len(missing) > 1 else ''} "
-        f"{_quoted(missing)}; columns found: {_quoted(found)}. If the file names them "
+        f"{_quoted(missing)}{why}; columns found: {_quoted(found)}. If the file names them "
         f"differently, map them with data.column_mapping.{table}, "
         f"e.g. {_mapping_hint(missing, found)}"
     )

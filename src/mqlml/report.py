@@ -145,34 +145,43 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def roc_figure(ev: dict) -> bytes:
-    """ROC curves of the model and the baseline on the test slice."""
+def _curves_figure(curves: dict, x: str, y: str, diagonal: str, labels, title: str) -> bytes:
+    """Model and baseline curves over a dashed diagonal (the random order)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    ax.plot([0, 1], [0, 1], color=_GREY, lw=1, ls="--", label="random")
-    for (name, c), color in zip(ev["roc"].items(), (_BLUE, _ORANGE), strict=False):
-        ax.plot(c["fpr"], c["tpr"], color=color, label=name)
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate (share of conversions found)")
-    ax.set_title("ROC curve, test slice")
+    ax.plot([0, 1], [0, 1], color=_GREY, lw=1, ls="--", label=diagonal)
+    for (name, c), color in zip(curves.items(), (_BLUE, _ORANGE), strict=False):
+        ax.plot(c[x], c[y], color=color, label=name)
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.set_title(title)
     ax.legend(loc="lower right", frameon=False)
     fig.tight_layout()
     return _png(fig)
+
+
+def roc_figure(ev: dict) -> bytes:
+    """ROC curves of the model and the baseline on the test slice."""
+    return _curves_figure(
+        ev["roc"],
+        "fpr",
+        "tpr",
+        "random",
+        ("false positive rate", "true positive rate (share of conversions found)"),
+        "ROC curve, test slice",
+    )
 
 
 def gains_figure(ev: dict) -> bytes:
     """Cumulative gains: share of conversions found vs share of leads worked, best first."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    ax.plot([0, 1], [0, 1], color=_GREY, lw=1, ls="--", label="random order")
-    for (name, c), color in zip(ev["gains"].items(), (_BLUE, _ORANGE), strict=False):
-        ax.plot(c["share_of_leads"], c["share_of_conversions"], color=color, label=name)
-    ax.set_xlabel("share of leads worked, highest score first")
-    ax.set_ylabel("share of conversions found")
-    ax.set_title("Gains, test slice")
-    ax.legend(loc="lower right", frameon=False)
-    fig.tight_layout()
-    return _png(fig)
+    return _curves_figure(
+        ev["gains"],
+        "share_of_leads",
+        "share_of_conversions",
+        "random order",
+        ("share of leads worked, highest score first", "share of conversions found"),
+        "Gains, test slice",
+    )
 
 
 def calibration_figure(ev: dict) -> bytes:
