@@ -109,6 +109,26 @@ def trained(history):
 
 
 @pytest.fixture(scope="session")
+def linear_trained(history):
+    """Like ``trained``, with the trees boosted from a linear base (model.linear_base on)."""
+    from mqlml.config import load_config
+    from mqlml.data import validate_crm
+    from mqlml.pipeline import run_training
+
+    cfg = load_config(
+        None,
+        {
+            "tracking": {"enabled": False},
+            "thresholds": {"capacity_per_week": 30},
+            "model": {"linear_base": "on"},
+        },
+    )
+    crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
+    model, artifacts = run_training(crm, cfg)
+    return model, artifacts, crm, cfg
+
+
+@pytest.fixture(scope="session")
 def funnel_trained():
     """A 12k-lead history trained with every issue-3 feature on, once per session.
 

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mqlml.bundle import BUNDLE_FILES, load_bundle, resolve_bundle_path, save_bundle
@@ -28,6 +29,23 @@ def test_round_trip_scores_identically(trained, saved):
     assert a.drop(columns="probability").equals(b.drop(columns="probability"))
     assert back.mql.cutoff_ == model.mql.cutoff_ and back.grades.cutoffs_ == model.grades.cutoffs_
     assert back.spec == model.spec
+
+
+def test_round_trip_keeps_the_linear_base(linear_trained, tmp_path):
+    model, _, crm, _ = linear_trained
+    assert model.linear is not None and model.summary["model"]["linear_base"] is True
+    path = save_bundle(model, tmp_path / "models")
+    assert (path / "linear.json").is_file()
+    back = load_bundle(path)
+    leads = crm.leads.head(300)
+    t = leads["created_at"].max()
+    a = score_leads(model, leads, crm.activities, as_of=t)
+    b = score_leads(back, leads, crm.activities, as_of=t)
+    pd.testing.assert_frame_equal(a, b)
+    # Without the base the trees alone would score differently: the file is what scores.
+    (path / "linear.json").unlink()
+    trees_only = score_leads(load_bundle(path), leads, crm.activities, as_of=t)
+    assert not np.allclose(trees_only["probability"], a["probability"])
 
 
 def test_versions_increase_and_the_model_dir_resolves_to_the_latest(trained, saved, tmp_path):

@@ -66,8 +66,9 @@ def test_reasons_are_the_top_fields_by_points(trained):
     assert out[reason_text("positive", 1)].notna().sum() == up.notna().sum()
 
 
-def test_reasons_add_up_to_the_score_within_one_point_for_every_lead(trained):
-    model, _, crm, _ = trained
+@pytest.mark.parametrize("fixture", ["trained", "linear_trained"])
+def test_reasons_add_up_to_the_score_within_one_point_for_every_lead(fixture, request):
+    model, _, crm, _ = request.getfixturevalue(fixture)
     out = score_leads(model, crm.leads, crm.activities, as_of=crm.leads[CREATED_AT].max())
     pts = [c for c in REASON_COLUMNS if c.endswith("_points") and c != OTHER_POINTS]
     total = out[BASE_SCORE] + out[pts].fillna(0).sum(axis=1) + out[OTHER_POINTS]

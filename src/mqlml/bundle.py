@@ -5,7 +5,8 @@ Files: ``model.txt`` (LightGBM, text), ``calibrator.json``, ``thresholds.json``,
 time) and ``metrics.json`` (test metrics and the training summary). Loading checks the
 versions and refuses a bundle written by an incompatible LightGBM or bundle format.
 Optional: ``reference.parquet``, a sample of training feature rows with their scores,
-the reference of the drift report at scoring time (bundles saved before it still load).
+the reference of the drift report at scoring time (bundles saved before it still load),
+and ``linear.json``, the linear base the trees start from (:mod:`mqlml.linear`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from mqlml.calibrate import ProbabilityCalibrator
 from mqlml.config import Config, config_from_dict, config_to_dict
 from mqlml.errors import BundleError, MqlmlError
 from mqlml.features import FeatureSpec
+from mqlml.linear import LinearBase
 from mqlml.thresholds import (
     CapacityThreshold,
     GradeThresholds,
@@ -49,6 +51,8 @@ BUNDLE_FILES = (
 )
 #: Optional file: training feature rows and scores, the reference for drift at scoring.
 REFERENCE_FILE = "reference.parquet"
+#: Optional file: the linear base under the trees.
+LINEAR_FILE = "linear.json"
 #: Libraries whose major.minor version must match between training and scoring.
 _PINNED = ("lightgbm", "scikit-learn")
 
@@ -70,6 +74,14 @@ class TrainedModel:
     policies: dict | None = None
     #: Training feature rows with their scores (see :mod:`mqlml.scoring_report`), or None.
     reference: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    #: The linear base the trees start from (the model's log-odds is both), or None.
+    linear: LinearBase | None = field(default=None, compare=False, repr=False)
+
+    def predict_raw(self, X, **kwargs):
+        """The model's log-odds (before calibration) of feature matrix rows."""
+        from mqlml.train import predict_raw
+
+        return predict_raw(self.booster, X, self.linear, **kwargs)
 
     @functools.cached_property
     def shap_tables(self):
@@ -169,6 +181,8 @@ def save_bundle(model: TrainedModel, models_dir: Path, name: str | None = None) 
         _dump_json(model.summary, tmp / "metrics.json")
         if model.reference is not None:
             model.reference.to_parquet(tmp / REFERENCE_FILE, index=False)
+        if model.linear is not None:
+            _dump_json(model.linear.to_dict(), tmp / LINEAR_FILE)
         while True:
             target = base / next_version(models_dir, name)
             try:
@@ -272,11 +286,16 @@ def load_bundle(path: str | Path) -> TrainedModel:
         reference = (
             io.read_table(path / REFERENCE_FILE) if (path / REFERENCE_FILE).is_file() else None
         )
+        linear = (
+            LinearBase.from_dict(_load_json(path / LINEAR_FILE))
+            if (path / LINEAR_FILE).is_file()
+            else None
+        )
     except (KeyError, TypeError, ValueError, lgb.basic.LightGBMError, MqlmlError) as exc:
         raise BundleError(f"model bundle {path} is corrupt: {exc}") from None
     return TrainedModel(
         booster, calibrator, mql, grades, spec, config, summary, tiers=tiers,
-        policies=policies or None, reference=reference,
+        policies=policies or None, reference=reference, linear=linear,
     )
 
 

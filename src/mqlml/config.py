@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -126,6 +127,23 @@ class ModelConfig(_Strict):
     #: (0.05: a row 5% of the rows older than the newest counts half), ``null`` for equal
     #: weights. Chosen with ``num_leaves_search`` by early-stopping log loss.
     recency_half_life_search: tuple[float | None, ...] = (None,)
+    #: Trees boosted from a linear base (:mod:`mqlml.linear`), whose effects extrapolate
+    #: past the range of the history where trees would predict flat: ``off``, ``on``, or
+    #: ``auto`` (with and without, whichever has the lower early-stopping log loss).
+    linear_base: Literal["off", "on", "auto"] = "off"
+    #: Inverse L2 strength of the linear base.
+    linear_base_c: float = 1.0
+    #: With a linear base: numeric columns whose calibration-slice values drift from the
+    #: train slice (as for ``monotone_drifting``) are left to the linear base alone, where
+    #: their effect extrapolates; the trees never split on them.
+    linear_drifting: bool = False
+
+    @field_validator("linear_base_c")
+    @classmethod
+    def _linear_c(cls, v: float) -> float:
+        if not (v > 0 and math.isfinite(v)):
+            raise ValueError(f"linear_base_c must be a positive number, got {v}")
+        return v
 
     @field_validator("recency_half_life_search")
     @classmethod

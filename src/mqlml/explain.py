@@ -35,6 +35,7 @@ import pandas as pd
 
 from mqlml.calibrate import ProbabilityCalibrator
 from mqlml.features import BEHAVIOUR, FeatureSpec, field_label
+from mqlml.linear import LinearBase
 from mqlml.reasons import representative_axis_label, representative_column, sentences
 
 #: Score range before rounding: round() of it gives exactly the 1-99 integer score.
@@ -105,13 +106,19 @@ def shap_tables(booster: lgb.Booster, spec: FeatureSpec) -> ShapTables:
 
 
 def field_contributions(
-    booster: lgb.Booster, X: np.ndarray, spec: FeatureSpec, tables: ShapTables | None = None
+    booster: lgb.Booster,
+    X: np.ndarray,
+    spec: FeatureSpec,
+    tables: ShapTables | None = None,
+    linear: LinearBase | None = None,
 ) -> tuple[pd.DataFrame, float]:
     """Log-odds contributions per business field, and the base value (exact TreeSHAP).
 
     With ``tables`` (from :func:`shap_tables`), or for :data:`FAST_SHAP_MIN_ROWS` rows or
     more, through the per-leaf tables of :mod:`mqlml.fastshap`; else LightGBM's
-    ``pred_contrib``. Both give the same values.
+    ``pred_contrib``. Both give the same values. With the ``linear`` base the trees start
+    from, its exact (additive) contributions are added: they sum with the trees' to the
+    model's log-odds.
     """
     if tables is None and len(X) >= FAST_SHAP_MIN_ROWS:
         tables = shap_tables(booster, spec)
@@ -121,10 +128,18 @@ def field_contributions(
         contrib = contributions(
             tables.compiled, np.ascontiguousarray(X, dtype=np.float64), os.cpu_count() or 1
         )
-        return pd.DataFrame(contrib, columns=list(tables.fields)), tables.base
-    contrib, base = feature_contributions(booster, X)
-    m, fields = field_matrix(spec)
-    return pd.DataFrame(contrib @ m, columns=fields), base
+        per_field, base = pd.DataFrame(contrib, columns=list(tables.fields)), tables.base
+    else:
+        contrib, base = feature_contributions(booster, X)
+        m, fields = field_matrix(spec)
+        per_field = pd.DataFrame(contrib @ m, columns=fields)
+    if linear is not None:
+        lin, lin_base = linear.contributions(X)
+        m, fields = field_matrix(spec)
+        lin_fields = pd.DataFrame(lin @ m, columns=fields)
+        per_field = per_field + lin_fields[list(per_field.columns)].to_numpy()
+        base = base + lin_base
+    return per_field, base
 
 
 def score_curve(calibrator: ProbabilityCalibrator, raw) -> np.ndarray:

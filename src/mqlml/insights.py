@@ -15,6 +15,7 @@ from mqlml.errors import ConfigError
 from mqlml.explain import field_contributions, field_points, global_drivers
 from mqlml.features import FeatureSpec, to_matrix
 from mqlml.report import evaluation_summary
+from mqlml.train import predict_raw
 
 
 def training_insights(
@@ -29,6 +30,7 @@ def training_insights(
     mql_cutoff: int,
     baseline_test_probability: np.ndarray | None = None,
     segment_column: str | None = None,
+    linear=None,
 ) -> dict:
     """Summary keys ``drivers``, ``criteria_rules``, ``scorecard`` and ``evaluation``.
 
@@ -48,10 +50,12 @@ def training_insights(
         The logistic baseline on the test slice, for the ROC and gains charts.
     segment_column : str, optional
         A lead column: drivers are also summarised per value of it.
+    linear : LinearBase, optional
+        The linear base the trees start from.
     """
     test = slices["test"]
     X_test = to_matrix(features.iloc[test], spec)
-    per_field, base_raw = field_contributions(booster, X_test, spec)
+    per_field, base_raw = field_contributions(booster, X_test, spec, linear=linear)
     points, base_score = field_points(per_field, base_raw, calibrator)
     segments = None
     if segment_column is not None:
@@ -68,7 +72,7 @@ def training_insights(
     out.update(criteria_summary(features, y, slices, spec, top, score, mql_cutoff))
     out["evaluation"] = evaluation_summary(
         y[test],
-        calibrator.predict(booster.predict(X_test, raw_score=True)),
+        calibrator.predict(predict_raw(booster, X_test, linear)),
         baseline_test_probability,
     )
     return out

@@ -355,23 +355,30 @@ def run_training(crm: CrmData, config: Config) -> tuple[TrainedModel, dict]:
     return train_labelled(label_history(crm, config), config)
 
 
-def _fit_model(X, y, spec, cfg, monotone):
+def _fit_model(X, y, spec, cfg, monotone, drifting=frozenset()):
     """LightGBM, choosing tree size and recency weighting by early-stopping log loss.
 
+    With ``cfg.linear_drifting``, the ``drifting`` columns are left to the linear base.
     Returns the fit and the chosen ``(num_leaves, recency_half_life)``.
     """
     fits = []
+    linear_options = {"off": (None,), "on": (cfg.linear_base_c,)}.get(
+        cfg.linear_base, (None, cfg.linear_base_c)
+    )
     for leaves in cfg.num_leaves_search or (cfg.num_leaves,):
         for half_life in cfg.recency_half_life_search:
-            fit = fit_lightgbm(
-                X,
-                y,
-                spec,
-                cfg.model_copy(update={"num_leaves": leaves}),
-                monotone,
-                recency_weights(len(y), half_life),
-            )
-            fits.append((fit.early_stopping_log_loss, leaves, half_life, fit))
+            for linear_c in linear_options:
+                fit = fit_lightgbm(
+                    X,
+                    y,
+                    spec,
+                    cfg.model_copy(update={"num_leaves": leaves}),
+                    monotone,
+                    recency_weights(len(y), half_life),
+                    linear_c,
+                    drifting if cfg.linear_drifting else frozenset(),
+                )
+                fits.append((fit.early_stopping_log_loss, leaves, half_life, fit))
     loss, leaves, half_life, fit = min(fits, key=lambda t: t[0])
     return fit, (leaves, half_life)
 
@@ -426,17 +433,18 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
     features = build_features(lab, acts, lab_as_of, spec)
     X = to_matrix(features, spec)
 
-    monotone = (
+    drifting = (
         monotone_for_drifting(features, y, split, spec, config.audit)
-        if config.model.monotone_drifting
-        else None
+        if config.model.monotone_drifting or config.model.linear_drifting
+        else {}
     )
+    monotone = drifting if config.model.monotone_drifting else None
     fit, (num_leaves, half_life) = _fit_model(
-        X[split.train], y[split.train], spec, config.model, monotone
+        X[split.train], y[split.train], spec, config.model, monotone, frozenset(drifting)
     )
     baseline = fit_baseline(features.iloc[split.train], y[split.train], spec)
 
-    raw = predict_raw(fit.booster, X)
+    raw = predict_raw(fit.booster, X, fit.linear)
     calibrator = ProbabilityCalibrator(config.calibration.method).fit(
         raw[split.calibration], y[split.calibration]
     )
@@ -626,6 +634,10 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
             "num_leaves": num_leaves,
             "recency_half_life": half_life,
             "monotone": monotone or {},
+            "linear_base": fit.linear is not None,
+            "linear_only": sorted(drifting)
+            if fit.linear is not None and config.model.linear_drifting
+            else [],
         },
         "mql_threshold": mql_stats,
         "grades": {
@@ -664,6 +676,7 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
             mql.cutoff_,
             base_p,
             config.segments.column,
+            fit.linear,
         )
     )
     if rules_info is not None:
@@ -675,7 +688,8 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
     if backtest is not None:
         summary["backtest"] = backtest.summary
     model = TrainedModel(
-        fit.booster, calibrator, mql, grades, spec, config, summary, tiers=tiers, policies=policies
+        fit.booster, calibrator, mql, grades, spec, config, summary, tiers=tiers,
+        policies=policies, linear=fit.linear,
     )
     test_frame = pd.DataFrame(
         {

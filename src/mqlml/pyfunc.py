@@ -275,7 +275,7 @@ class LeadScoringModel(mlflow.pyfunc.PythonModel):
 
         model = self._model
         probe = np.full((1, len(model.spec.columns)), np.nan)
-        field_contributions(model.booster, probe, model.spec, model.shap_tables)
+        field_contributions(model.booster, probe, model.spec, model.shap_tables, model.linear)
 
     @property
     def trained(self) -> TrainedModel:

@@ -37,7 +37,6 @@ from mqlml.explain import (
     lead_reasons,
 )
 from mqlml.features import build_features, to_matrix
-from mqlml.train import predict_raw
 
 
 def score_features(model: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:
@@ -50,8 +49,7 @@ def score_features(model: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:
     X = to_matrix(features, model.spec)
     threads = few_rows_threads(len(X))
     # predict_raw's call, on one thread for a few rows.
-    raw = model.booster.predict(X, raw_score=True, **threads) if threads else None
-    raw = predict_raw(model.booster, X) if raw is None else raw
+    raw = model.predict_raw(X, **threads)
     probability = model.calibrator.predict(raw)
     score = probability_to_score(probability)
     grades = model.grades.predict(score)
@@ -67,7 +65,7 @@ def score_features(model: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:
         else np.where(is_mql, TIER_MQL, TIER_NURTURE),
     }
     per_field, base_raw = field_contributions(
-        model.booster, X, model.spec, model.shap_tables_for(len(X))
+        model.booster, X, model.spec, model.shap_tables_for(len(X)), model.linear
     )
     points, base_score = field_points(per_field, base_raw, model.calibrator)
     r = lead_reasons(
@@ -177,7 +175,9 @@ def explain_leads(
     scored = score_features(model, features)
     scored.insert(0, LEAD_ID, leads[LEAD_ID].to_numpy())
     X = to_matrix(features.iloc[:1], model.spec)
-    per_field, base_raw = field_contributions(model.booster, X, model.spec)
+    per_field, base_raw = field_contributions(
+        model.booster, X, model.spec, linear=model.linear
+    )
     points, _ = field_points(per_field, base_raw, model.calibrator)
     table = explain_lead(points.iloc[0], features.iloc[0], model.spec)
     return scored[list(SCORE_COLUMNS)].reset_index(drop=True), table

@@ -15,6 +15,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 from mqlml.config import ModelConfig
 from mqlml.features import FeatureSpec
+from mqlml.linear import LinearBase
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class BoosterFit:
     best_iteration: int
     n_early_stopping_rows: int
     early_stopping_log_loss: float
+    #: The linear base the trees start from (:mod:`mqlml.linear`), or None.
+    linear: LinearBase | None = None
 
 
 def lightgbm_params(cfg: ModelConfig) -> dict:
@@ -59,6 +62,8 @@ def fit_lightgbm(
     cfg: ModelConfig,
     monotone: dict[str, int] | None = None,
     weight: np.ndarray | None = None,
+    linear_c: float | None = None,
+    linear_only: frozenset[str] = frozenset(),
 ) -> BoosterFit:
     """Fit LightGBM with early stopping on the latest rows of the training slice.
 
@@ -67,7 +72,10 @@ def fit_lightgbm(
     so the calibration slice stays untouched until calibration. ``monotone`` maps feature
     columns to +1 / -1: the score may only rise / fall with them. ``weight`` weighs the
     rows when fitting; the early-stopping log loss is unweighted, so fits with different
-    weights compare on the same footing.
+    weights compare on the same footing. ``linear_c`` given: the trees start from a
+    :class:`~mqlml.linear.LinearBase` with that ``C`` (fit, like the trees, first on the
+    rows before the early-stopping rows, then on all rows); the trees never split on the
+    columns in ``linear_only`` (their split gain is zeroed), which only the base then uses.
     """
     y = np.asarray(y, dtype=float)
     n = len(y)
@@ -81,18 +89,28 @@ def fit_lightgbm(
     params = lightgbm_params(cfg)
     if monotone:
         params["monotone_constraints"] = [int(monotone.get(c, 0)) for c in spec.columns]
+    if linear_c is not None and linear_only:
+        params["feature_contri"] = [0.0 if c in linear_only else 1.0 for c in spec.columns]
     cats = [i for i, c in enumerate(spec.columns) if c in spec.categorical]
     names = list(spec.columns)
     w_fit = weight[:cut] if weight is not None else None
+    init, linear = None, None
+    if linear_c is not None:
+        probe_linear = LinearBase(C=linear_c).fit(X[:cut], y[:cut], spec, w_fit)
+        init = probe_linear.decision_function(X)
+        linear = LinearBase(C=linear_c).fit(X, y, spec, weight)
     fit_set = lgb.Dataset(
         X[:cut],
         y[:cut],
         weight=w_fit,
+        init_score=init[:cut] if init is not None else None,
         feature_name=names,
         categorical_feature=cats,
         free_raw_data=False,
     )
-    stop_set = fit_set.create_valid(X[cut:], y[cut:])
+    stop_set = fit_set.create_valid(
+        X[cut:], y[cut:], init_score=init[cut:] if init is not None else None
+    )
     evals: dict = {}
     probe = lgb.train(
         {**params, "metric": "binary_logloss"},
@@ -106,19 +124,30 @@ def fit_lightgbm(
         ],
     )
     best = max(int(probe.best_iteration or cfg.max_boost_rounds), 1)
-    full = lgb.Dataset(X, y, weight=weight, feature_name=names, categorical_feature=cats)
+    full = lgb.Dataset(
+        X,
+        y,
+        weight=weight,
+        feature_name=names,
+        categorical_feature=cats,
+        init_score=linear.decision_function(X) if linear is not None else None,
+    )
     booster = lgb.train(params, full, num_boost_round=best)
     return BoosterFit(
         booster=booster,
         best_iteration=best,
         n_early_stopping_rows=n - cut,
         early_stopping_log_loss=float(evals["early_stopping"]["binary_logloss"][best - 1]),
+        linear=linear,
     )
 
 
-def predict_raw(booster: lgb.Booster, X: np.ndarray) -> np.ndarray:
-    """The model's log-odds (before calibration)."""
-    return booster.predict(X, raw_score=True)
+def predict_raw(
+    booster: lgb.Booster, X: np.ndarray, linear: LinearBase | None = None, **kwargs
+) -> np.ndarray:
+    """The model's log-odds (before calibration): the trees', plus the linear base's."""
+    raw = booster.predict(X, raw_score=True, **kwargs)
+    return raw + linear.decision_function(X) if linear is not None else raw
 
 
 def _signed_log1p(x):
