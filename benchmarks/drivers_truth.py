@@ -11,7 +11,7 @@ It runs the default generator and one with some fields' terms scaled up
 each: the report's top 5, the truth's top 6 with their ranks in the report, and whether
 the truth's top 3 are among the report's top 5.
 
-Run: ``.venv/bin/python benchmarks/drivers_truth.py [--leads 20000] [--seeds 0 1 2]
+Run: ``.venv/bin/python benchmarks/drivers_truth.py [--leads 50000] [--seeds 0 1 2 3 4 5]
 [--scale seniority=2.5 industry=2.5 pricing_page_view=2.5]``
 """
 
@@ -71,8 +71,8 @@ def run(leads: int, seed: int, scale: dict[str, float] | None) -> bool:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--leads", type=int, default=20_000)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[3])
+    ap.add_argument("--leads", type=int, default=50_000)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument(
         "--scale", nargs="*", default=list(DEFAULT_SCALE), metavar="FIELD=FACTOR",
         help="driver_scale of the scaled run (default: %(default)s); none: skip it",
