@@ -12,18 +12,22 @@ from mqlml.features import (
     EMAIL_FREE,
     FREE_EMAIL_DOMAINS,
     email_domain_type,
+    fit_feature_spec,
     parse_job_title,
 )
 from mqlml.generate import (
     ACTIVITY_TYPES,
     BURST_WINDOW_DAYS,
     COMPANY_SIZES,
+    DRIVER_FIELDS,
     INDUSTRIES,
     JOB_TITLES,
     LEAD_SOURCES,
+    SQL_INTERCEPT,
     SyntheticHistory,
     _generate_with_intended,
     generate_history,
+    true_driver_importance,
     write_history,
 )
 from mqlml.io import read_table
@@ -105,6 +109,104 @@ def test_different_seed_gives_different_frames():
     b = generate_history(3_000, seed=8)
     for name in TABLES:
         assert not getattr(a, name).equals(getattr(b, name)), name
+
+
+#: pandas.util.hash_pandas_object sums (uint64, wrapping) of generate_history(2_000, seed)
+#: recorded on main before the per-field truth and driver_scale existed (commit a23446a):
+#: the default generator must stay bit-identical, since tests and documented figures
+#: depend on it.
+RECORDED_CHECKSUMS = {
+    0: {
+        "leads": 14218314117366710709,
+        "activities": 8591613789822087159,
+        "outcomes": 2438911726489417796,
+        "truth": 17391880921164214756,
+    },
+    1: {
+        "leads": 9210638325269982358,
+        "activities": 11993803733549926936,
+        "outcomes": 15610268474583614501,
+        "truth": 9374948384124567845,
+    },
+}
+
+
+def _checksum(frame: pd.DataFrame) -> int:
+    return int(pd.util.hash_pandas_object(frame, index=True).to_numpy().sum(dtype="uint64"))
+
+
+@pytest.mark.parametrize("seed", sorted(RECORDED_CHECKSUMS))
+@pytest.mark.parametrize("driver_scale", [None, {}, {"seniority": 1.0, "recency": 1}])
+def test_default_generator_is_bit_identical_to_the_recorded_one(seed, driver_scale):
+    history = generate_history(2_000, seed, driver_scale=driver_scale)
+    got = {name: _checksum(getattr(history, name)) for name in TABLES}
+    assert got == RECORDED_CHECKSUMS[seed]
+
+
+def test_drivers_reproduce_the_true_p_sql(small_history):
+    drivers = small_history.drivers
+    assert list(drivers.columns) == [C.LEAD_ID, *DRIVER_FIELDS]
+    assert drivers[C.LEAD_ID].equals(small_history.truth[C.LEAD_ID])
+    logit = SQL_INTERCEPT + drivers[list(DRIVER_FIELDS)].sum(axis=1).to_numpy()
+    p_sql = 1.0 / (1.0 + np.exp(-logit))
+    np.testing.assert_allclose(p_sql, small_history.truth[C.TRUE_P_SQL], rtol=0, atol=1e-9)
+    # every field moves the truth for some lead (none is a constant column)
+    assert (drivers[list(DRIVER_FIELDS)].std() > 0).all()
+
+
+def test_driver_fields_are_the_reports_business_fields(small_history):
+    spec = fit_feature_spec(small_history.leads, small_history.activities)
+    assert set(DRIVER_FIELDS) <= set(spec.groups)
+
+
+def test_driver_scale_multiplies_only_the_named_terms():
+    base = generate_history(3_000, seed=4)
+    scaled = generate_history(3_000, seed=4, driver_scale={"seniority": 3.0, "page_view": 2})
+    pd.testing.assert_frame_equal(base.leads, scaled.leads)
+    for field in DRIVER_FIELDS:
+        factor = {"seniority": 3.0, "page_view": 2.0}.get(field, 1.0)
+        np.testing.assert_allclose(
+            scaled.drivers[field], factor * base.drivers[field], rtol=1e-12, atol=1e-12,
+            err_msg=field,
+        )
+    logit = SQL_INTERCEPT + scaled.drivers[list(DRIVER_FIELDS)].sum(axis=1).to_numpy()
+    np.testing.assert_allclose(1 / (1 + np.exp(-logit)), scaled.truth[C.TRUE_P_SQL], atol=1e-9)
+    imp_base, imp_scaled = true_driver_importance(base), true_driver_importance(scaled)
+    assert imp_scaled["seniority"] == pytest.approx(3.0 * imp_base["seniority"])
+    assert imp_scaled["industry"] == pytest.approx(imp_base["industry"])
+
+
+@pytest.mark.parametrize(
+    ("driver_scale", "message"),
+    [
+        ({"job_title": 2.0}, r"^driver_scale has an unknown field 'job_title'; the fields are: "
+                             r"email_domain_type, seniority, .*, recency$"),
+        ({"seniority": 0}, r"^driver_scale\['seniority'\] must be a positive finite number, "
+                           r"got 0$"),
+        ({"seniority": -2.0}, r"^driver_scale\['seniority'\] must be .*, got -2.0$"),
+        ({"industry": float("nan")}, r"^driver_scale\['industry'\] must be .*, got nan$"),
+        ({"industry": float("inf")}, r"^driver_scale\['industry'\] must be .*, got inf$"),
+        ({"industry": "2"}, r"^driver_scale\['industry'\] must be .*, got '2'$"),
+        ({"industry": True}, r"^driver_scale\['industry'\] must be .*, got True$"),
+        ([("seniority", 2.0)], r"^driver_scale must be a mapping of field name to factor "
+                               r"\(email_domain_type, .*\), got \[\('seniority', 2.0\)\]$"),
+    ],
+)
+def test_invalid_driver_scale_names_the_parameter_value_and_fields(driver_scale, message):
+    with pytest.raises(ValueError, match=message):
+        generate_history(10, driver_scale=driver_scale)
+
+
+def test_true_driver_importance_measures_the_given_leads(small_history):
+    ids = small_history.leads[C.LEAD_ID].iloc[:500]
+    imp = true_driver_importance(small_history, ids.to_numpy())
+    terms = small_history.drivers.set_index(C.LEAD_ID).loc[ids, "seniority"]
+    assert imp["seniority"] == pytest.approx((terms - terms.mean()).abs().mean())
+    assert list(imp.index) == list(imp.sort_values(ascending=False).index)
+    assert set(imp.index) == set(DRIVER_FIELDS)
+    with pytest.raises(ValueError, match=r"^lead_ids must be leads of the history, got 1 "
+                                         r"unknown, e.g. 'nope'$"):
+        true_driver_importance(small_history, ["nope", *ids[:3]])
 
 
 def test_error_message_names_parameter_and_value():

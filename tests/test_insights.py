@@ -2,9 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mqlml.config import load_config
+from mqlml.data import validate_crm
 from mqlml.errors import ConfigError
 from mqlml.features import build_features
+from mqlml.generate import generate_history, true_driver_importance
 from mqlml.insights import training_insights
+from mqlml.pipeline import run_training
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +65,26 @@ def test_unknown_segment_column_is_a_config_error_naming_it(parts):
             30,
             segment_column="region",
         )
+
+
+#: Three fields made clearly the strongest true drivers (one fit attribute parsed from the
+#: job title, one raw category, one behaviour); see benchmarks/drivers_truth.py.
+DRIVER_SCALE = {"seniority": 2.5, "industry": 2.5, "pricing_page_view": 2.5}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 4])
+def test_the_generators_three_strongest_true_drivers_lead_the_report(seed):
+    history = generate_history(12_000, seed, driver_scale=DRIVER_SCALE)
+    cfg = load_config(None, {"tracking": {"enabled": False}})
+    crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
+    model, artifacts = run_training(crm, cfg)
+    slices = artifacts["slices"]
+    test_ids = slices.loc[slices["slice"] == "test", "lead_id"].to_numpy()
+
+    truth = true_driver_importance(history, test_ids)
+    top3 = list(truth.index[:3])
+    assert set(top3) == set(DRIVER_SCALE)
+    assert truth.iloc[2] >= 1.4 * truth.iloc[3], truth.head(5)
+    report_top5 = [row["field"] for row in model.summary["drivers"]["fields"][:5]]
+    assert set(top3) <= set(report_top5), (truth.head(6).round(3).to_dict(), report_top5)

@@ -15,7 +15,9 @@ generate in a few seconds.
 
 from __future__ import annotations
 
+import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +29,10 @@ from mqlml.config import DEFAULT_HORIZON_DAYS, DEFAULT_OBSERVATION_DAYS
 from mqlml.features import EMAIL_BUSINESS, EMAIL_FREE, EMAIL_INVALID, EMAIL_MISSING
 from mqlml.io import write_table
 
-__all__ = ["SyntheticHistory", "generate_history", "write_history"]
+__all__ = [
+    "DRIVER_FIELDS", "SyntheticHistory", "generate_history", "true_driver_importance",
+    "write_history",
+]
 
 _DAY = 86_400  # seconds
 _HOUR = 3_600
@@ -441,6 +446,17 @@ SQL_RECENCY = 0.6
 SQL_RECENCY_SCALE_DAYS = 3.0
 SQL_NO_ACTIVITY = -0.4
 
+#: The business fields of the true SQL log-odds, named as the report names them
+#: (:mod:`mqlml.features`): ``logit = SQL_INTERCEPT + sum of one term per field``. An
+#: interaction is split half and half between its two fields (decision maker: seniority
+#: and department; pricing x size: pricing_page_view and company_size); each flag and
+#: threshold belongs to its activity type; recency includes the no-activity level.
+FIT_DRIVER_FIELDS = (
+    "email_domain_type", "seniority", "department", C.COMPANY_SIZE, C.INDUSTRY, C.COUNTRY,
+    C.LEAD_SOURCE,
+)
+DRIVER_FIELDS = FIT_DRIVER_FIELDS + ACTIVITY_TYPES + ("recency",)
+
 # =============================================================================
 # Won given SQL: q = sigmoid(WON_INTERCEPT + ...), p_won = p_sql * q
 # =============================================================================
@@ -514,6 +530,12 @@ class SyntheticHistory:
         ``p_won`` of being won by ``as_of + won_horizon_days``. For measurement only.
     snapshot_at : Timestamp
         The export time (UTC); no table holds an event after it.
+    drivers : DataFrame
+        ``lead_id`` plus one float column per business field of :data:`DRIVER_FIELDS`:
+        the field's term in the true SQL log-odds at ``as_of``, so that
+        ``p_sql = sigmoid(SQL_INTERCEPT + row sum of the terms)``. For measurement only
+        (which fields truly drive conversion, per lead); not written by
+        :func:`write_history`.
     """
 
     leads: pd.DataFrame
@@ -521,6 +543,7 @@ class SyntheticHistory:
     outcomes: pd.DataFrame
     truth: pd.DataFrame
     snapshot_at: pd.Timestamp
+    drivers: pd.DataFrame
 
 
 def generate_history(
@@ -532,6 +555,7 @@ def generate_history(
     observation_days: int = DEFAULT_OBSERVATION_DAYS,
     sql_horizon_days: int = DEFAULT_HORIZON_DAYS["sql"],
     won_horizon_days: int = DEFAULT_HORIZON_DAYS["won"],
+    driver_scale: Mapping[str, float] | None = None,
 ) -> SyntheticHistory:
     """Generate a synthetic B2B CRM history with known true conversion probabilities.
 
@@ -553,6 +577,12 @@ def generate_history(
     won_horizon_days : int, default ``DEFAULT_HORIZON_DAYS["won"]``
         ``p_won`` is the probability of being won by ``as_of + won_horizon_days``;
         at least ``sql_horizon_days``.
+    driver_scale : mapping of str to float, optional
+        Multiplies the named business fields' terms (see :data:`DRIVER_FIELDS` and
+        ``SyntheticHistory.drivers``) in the true SQL log-odds, e.g.
+        ``{"seniority": 3.0}`` makes job seniority a stronger driver; the rest of the
+        process is unchanged. Each factor must be positive and finite. ``None`` (the
+        default) gives exactly the documented generator.
 
     Returns
     -------
@@ -572,8 +602,48 @@ def generate_history(
     history, _ = _generate_with_intended(
         n_leads, seed, start=start, days=days, observation_days=observation_days,
         sql_horizon_days=sql_horizon_days, won_horizon_days=won_horizon_days,
+        driver_scale=driver_scale,
     )
     return history
+
+
+def true_driver_importance(
+    history: SyntheticHistory, lead_ids: object | None = None
+) -> pd.Series:
+    """The generator's true importance of each business field: mean |exact SHAP|.
+
+    The true SQL log-odds is additive per field, so a field's exact SHAP value (in
+    log-odds) for a lead is its term minus the term's mean over the leads considered.
+
+    Parameters
+    ----------
+    history : SyntheticHistory
+        The output of :func:`generate_history`.
+    lead_ids : array-like of str, optional
+        The leads to measure on (e.g. a model's test slice); all leads by default.
+
+    Returns
+    -------
+    Series
+        Field -> mean |term - mean term| over the leads, strongest first.
+
+    Raises
+    ------
+    ValueError
+        If a lead id is not in ``history``.
+    """
+    terms = history.drivers.set_index(C.LEAD_ID)
+    if lead_ids is not None:
+        ids = pd.Index(pd.Series(lead_ids, dtype="str"))
+        unknown = ids.difference(terms.index)
+        if len(unknown):
+            raise ValueError(
+                f"lead_ids must be leads of the history, got {len(unknown)} unknown, "
+                f"e.g. {unknown[0]!r}"
+            )
+        terms = terms.loc[ids]
+    importance = (terms - terms.mean()).abs().mean()
+    return importance.sort_values(ascending=False, kind="stable")
 
 
 def write_history(history: SyntheticHistory, out_dir: Path, fmt: str = "csv") -> dict[str, Path]:
@@ -613,6 +683,33 @@ def _check_int(name: str, value: object, minimum: int, what: str) -> int:
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be {what}, got {value!r}")
     return int(value)
+
+
+def _check_driver_scale(driver_scale: object) -> dict[str, float]:
+    """A factor per field of DRIVER_FIELDS (1.0 where not named)."""
+    scale = dict.fromkeys(DRIVER_FIELDS, 1.0)
+    if driver_scale is None:
+        return scale
+    allowed = ", ".join(DRIVER_FIELDS)
+    if not isinstance(driver_scale, Mapping):
+        raise ValueError(
+            f"driver_scale must be a mapping of field name to factor ({allowed}), "
+            f"got {driver_scale!r}"
+        )
+    for field, factor in driver_scale.items():
+        if field not in scale:
+            raise ValueError(
+                f"driver_scale has an unknown field {field!r}; the fields are: {allowed}"
+            )
+        if (
+            not isinstance(factor, numbers.Real) or isinstance(factor, bool)
+            or not math.isfinite(factor) or factor <= 0
+        ):
+            raise ValueError(
+                f"driver_scale[{field!r}] must be a positive finite number, got {factor!r}"
+            )
+        scale[field] = float(factor)
+    return scale
 
 
 def _parse_start(start: object) -> pd.Timestamp:
@@ -931,35 +1028,70 @@ def _observe(n: int, events: _Events, obs_s: int) -> _Observed:
     )
 
 
-def _sql_logit(lead: dict[str, np.ndarray], obs: _Observed) -> np.ndarray:
-    """The true log-odds of SQL within the horizon, from observables at as-of only."""
+def _sql_logit(
+    lead: dict[str, np.ndarray], obs: _Observed, scale: dict[str, float]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The true log-odds of SQL within the horizon, from observables at as-of only, and its
+    term per business field (DRIVER_FIELDS), each multiplied by ``scale[field]``.
+
+    The log-odds is summed in the documented order, addend by addend, so that with all
+    factors 1 it is bit-identical to the generator before per-field terms existed (x * 1.0
+    and h / 2 + h / 2 are exact); the per-field terms add up to it to rounding.
+    """
     size_names = COMPANY_SIZES + ("missing",)
-    size_coef = _table(SQL_COMPANY_SIZE, size_names)
     pricing_mult = _table(SQL_PRICING_SIZE_MULTIPLIER, size_names)
     sen, dep = lead["seniority"], lead["department"]
-    logit = (
-        SQL_INTERCEPT
-        + _table(SQL_EMAIL, EMAIL_TYPES)[lead["email_type"]]
-        + _table(SQL_SENIORITY, SENIORITIES)[sen]
-        + _table(SQL_DEPARTMENT, DEPARTMENTS)[dep]
-        + size_coef[lead["size"]]
-        + _table(SQL_INDUSTRY, INDUSTRIES)[lead["industry"]]
-        + _table(SQL_COUNTRY, COUNTRIES)[lead["country"]]
-        + _table(SQL_LEAD_SOURCE, LEAD_SOURCES)[lead["source"]]
-    )
+    terms = {
+        "email_domain_type": _table(SQL_EMAIL, EMAIL_TYPES)[lead["email_type"]],
+        "seniority": _table(SQL_SENIORITY, SENIORITIES)[sen],
+        "department": _table(SQL_DEPARTMENT, DEPARTMENTS)[dep],
+        C.COMPANY_SIZE: _table(SQL_COMPANY_SIZE, size_names)[lead["size"]],
+        C.INDUSTRY: _table(SQL_INDUSTRY, INDUSTRIES)[lead["industry"]],
+        C.COUNTRY: _table(SQL_COUNTRY, COUNTRIES)[lead["country"]],
+        C.LEAD_SOURCE: _table(SQL_LEAD_SOURCE, LEAD_SOURCES)[lead["source"]],
+    }
+    terms = {field: scale[field] * term for field, term in terms.items()}
+    logit = SQL_INTERCEPT
+    for field in FIT_DRIVER_FIELDS:
+        logit = logit + terms[field]
+
     decision_maker = (dep == _DEP["marketing"]) & (sen <= _SEN["director"])
-    logit = logit + SQL_MARKETING_DECISION_MAKER * decision_maker
+    half_dm = SQL_MARKETING_DECISION_MAKER * decision_maker / 2
+    dm_sen, dm_dep = scale["seniority"] * half_dm, scale["department"] * half_dm
+    logit = logit + (dm_sen + dm_dep)
+    terms["seniority"] = terms["seniority"] + dm_sen
+    terms["department"] = terms["department"] + dm_dep
+
     log_counts = np.log1p(obs.counts)
     beta = _table(SQL_LOG1P_COUNT, ACTIVITY_TYPES)
-    logit = logit + log_counts @ beta
+    beta_scaled = beta * np.array([scale[t] for t in ACTIVITY_TYPES])
+    logit = logit + log_counts @ beta_scaled
+    for k, t in enumerate(ACTIVITY_TYPES):
+        terms[t] = beta_scaled[k] * log_counts[:, k]
+
     # interaction: pricing visits matter more for larger companies
-    logit = logit + (pricing_mult[lead["size"]] - 1.0) * beta[_PRICING] * log_counts[:, _PRICING]
-    logit = logit + SQL_ANY_DEMO_REQUEST * (obs.counts[:, _DEMO] > 0)
-    logit = logit + SQL_ANY_FREE_TRIAL_REQUEST * (obs.counts[:, _TRIAL] > 0)
-    logit = logit + SQL_MANY_PAGE_VIEWS * (obs.counts[:, _PAGE] >= SQL_MANY_PAGE_VIEWS_THRESHOLD)
+    half_inter = (pricing_mult[lead["size"]] - 1.0) * beta[_PRICING] * log_counts[:, _PRICING] / 2
+    inter_pricing = scale["pricing_page_view"] * half_inter
+    inter_size = scale[C.COMPANY_SIZE] * half_inter
+    logit = logit + (inter_pricing + inter_size)
+    terms["pricing_page_view"] = terms["pricing_page_view"] + inter_pricing
+    terms[C.COMPANY_SIZE] = terms[C.COMPANY_SIZE] + inter_size
+
+    flags = (
+        ("demo_request", SQL_ANY_DEMO_REQUEST * (obs.counts[:, _DEMO] > 0)),
+        ("free_trial_request", SQL_ANY_FREE_TRIAL_REQUEST * (obs.counts[:, _TRIAL] > 0)),
+        ("page_view",
+         SQL_MANY_PAGE_VIEWS * (obs.counts[:, _PAGE] >= SQL_MANY_PAGE_VIEWS_THRESHOLD)),
+    )
+    for field, flag in flags:
+        flag = scale[field] * flag
+        logit = logit + flag
+        terms[field] = terms[field] + flag
+
     no_activity = np.isnan(obs.days_since_last)
     recency = SQL_RECENCY * np.exp(-np.nan_to_num(obs.days_since_last) / SQL_RECENCY_SCALE_DAYS)
-    return logit + np.where(no_activity, SQL_NO_ACTIVITY, recency)
+    terms["recency"] = scale["recency"] * np.where(no_activity, SQL_NO_ACTIVITY, recency)
+    return logit + terms["recency"], terms
 
 
 def _won_logit(lead: dict[str, np.ndarray], obs: _Observed) -> np.ndarray:
@@ -984,6 +1116,7 @@ def _generate_with_intended(
     observation_days: int = DEFAULT_OBSERVATION_DAYS,
     sql_horizon_days: int = DEFAULT_HORIZON_DAYS["sql"],
     won_horizon_days: int = DEFAULT_HORIZON_DAYS["won"],
+    driver_scale: Mapping[str, float] | None = None,
 ) -> tuple[SyntheticHistory, pd.DataFrame]:
     """:func:`generate_history` plus the intended seniority / department / email type per
     lead (for tests; never written)."""
@@ -997,6 +1130,7 @@ def _generate_with_intended(
         "won_horizon_days", won_horizon_days, sql_h,
         f"an integer of at least sql_horizon_days ({sql_h})",
     )
+    scale = _check_driver_scale(driver_scale)
 
     rng = np.random.default_rng(seed)
     start_s = int(start_ts.value // 1_000_000_000)
@@ -1009,7 +1143,8 @@ def _generate_with_intended(
     events = _draw_behaviour(rng, lead, intent)
     obs = _observe(n, events, obs_s)
 
-    p_sql = _sigmoid(_sql_logit(lead, obs))
+    sql_logit, sql_terms = _sql_logit(lead, obs, scale)
+    p_sql = _sigmoid(sql_logit)
     q_won = _sigmoid(_won_logit(lead, obs))
     as_of = created_s + obs_s
 
@@ -1165,8 +1300,12 @@ def _generate_with_intended(
             "sql_within_horizon": in_horizon,
         }
     )
+    drivers = pd.DataFrame(
+        {C.LEAD_ID: pd.Series(lead_ids, dtype="str")}
+        | {field: sql_terms[field] for field in DRIVER_FIELDS}
+    )
     history = SyntheticHistory(
         leads=leads, activities=activities, outcomes=outcomes, truth=truth,
-        snapshot_at=snapshot_at,
+        snapshot_at=snapshot_at, drivers=drivers,
     )
     return history, intended
