@@ -338,7 +338,11 @@ def _segment_labelled(
 
 
 #: Share of a segment's calibration slice, at its end, that judges segment vs global model.
-SEGMENT_SELECTION_FRACTION = 0.3
+SEGMENT_SELECTION_FRACTION = 0.5
+#: A segment model is used only when its log loss is lower in at least this share of paired
+#: bootstrap resamples of the judging leads: a gap within the noise keeps the global model.
+SEGMENT_WIN_CONFIDENCE = 0.9
+SEGMENT_BOOTSTRAP_SAMPLES = 1000
 
 
 def _raw_scores(model: TrainedModel, lab: LabelledLeads, idx: np.ndarray) -> np.ndarray:
@@ -348,12 +352,19 @@ def _raw_scores(model: TrainedModel, lab: LabelledLeads, idx: np.ndarray) -> np.
     return predict_raw(model.booster, to_matrix(features, model.spec))
 
 
-def _selection_log_loss(raw: np.ndarray, y: np.ndarray, method: str) -> float:
-    """Log loss on the later part of a (time-ordered) calibration slice, calibrated on the
-    earlier part: both models are judged on leads their calibrators never saw."""
+def _selection_losses(raw: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
+    """Per-lead log loss on the later part of a (time-ordered) calibration slice, with
+    ``method`` calibrated on the earlier part: no calibrator is judged on its own leads."""
     cut = int(len(y) * (1 - SEGMENT_SELECTION_FRACTION))
-    calibrator = ProbabilityCalibrator(method).fit(raw[:cut], y[:cut])
-    return classification_metrics(y[cut:], calibrator.predict(raw[cut:]))["log_loss"]
+    p = ProbabilityCalibrator(method).fit(raw[:cut], y[:cut]).predict(raw[cut:])
+    return -(y[cut:] * np.log(p) + (1 - y[cut:]) * np.log(1 - p))
+
+
+def _win_share(diff: np.ndarray, seed: int) -> float:
+    """Share of paired bootstrap resamples in which ``diff`` (segment - global) is negative."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(diff), size=(SEGMENT_BOOTSTRAP_SAMPLES, len(diff)))
+    return float((diff[idx].mean(axis=1) < 0).mean())
 
 
 def _fit_segment_models(
@@ -365,6 +376,7 @@ def _fit_segment_models(
     excluded: list[str],
     raw: np.ndarray,
     probability: np.ndarray,
+    method: str,
 ) -> tuple[dict[str, TrainedModel], list[dict]]:
     """One model per segment, each used only where it beats the global model.
 
@@ -373,9 +385,12 @@ def _fit_segment_models(
     backtest, funnel or rules (the global training reports those). The capacity policy
     gets the segment's share of capacity. The choice is made on the segment's
     calibration slice, before the test slice is looked at: each model's raw scores are
-    calibrated on its earlier part and their log loss compared on its later part
-    (:data:`SEGMENT_SELECTION_FRACTION`), so neither calibrator is judged on leads it was
-    fit on. The test slice only reports the choice.
+    calibrated (with the method its own calibrator uses, ``method`` for the global one)
+    on its earlier part and their log loss compared on its later part
+    (:data:`SEGMENT_SELECTION_FRACTION`), so no calibrator is judged on leads it was fit
+    on. The segment model is used when it is better in at least
+    :data:`SEGMENT_WIN_CONFIDENCE` of paired bootstrap resamples of those leads. The test
+    slice only reports the choice.
 
     Returns
     -------
@@ -436,25 +451,34 @@ def _fit_segment_models(
             ece_segment=expected_calibration_error(y_test, seg_test),
             cutoff_segment=int(sub.mql.cutoff_),
         )
-        method = config.calibration.method
         try:
-            seg_loss = _selection_log_loss(
-                _raw_scores(sub, sub_lab, sub_lab.split.calibration), y_cal, method
+            seg_losses = _selection_losses(
+                _raw_scores(sub, sub_lab, sub_lab.split.calibration),
+                y_cal,
+                sub.calibrator.method_,
             )
-            glob_loss = _selection_log_loss(raw[s_cal], y_cal, method)
+            glob_losses = _selection_losses(raw[s_cal], y_cal, method)
         except ValueError as exc:  # a part of the slice without both outcomes
             rows.append({**row, "used": "global", "reason": f"cannot compare: {exc}"})
             continue
-        better = seg_loss < glob_loss
+        seg_loss, glob_loss = float(seg_losses.mean()), float(glob_losses.mean())
+        win_share = _win_share(seg_losses - glob_losses, thr.bootstrap_seed)
+        better = seg_loss < glob_loss and win_share >= SEGMENT_WIN_CONFIDENCE
+        judged = (
+            f"log loss on the later {SEGMENT_SELECTION_FRACTION:.0%} of the calibration "
+            f"slice: segment model {seg_loss:.4f}, global {glob_loss:.4f}; the segment "
+            f"model is better in {win_share:.0%} of bootstrap resamples"
+        )
         row.update(
             selection_log_loss_segment=seg_loss,
             selection_log_loss_global=glob_loss,
+            selection_win_share=win_share,
             used="segment" if better else "global",
-            reason=(
-                f"segment model's log loss on the later {SEGMENT_SELECTION_FRACTION:.0%} of "
-                f"the calibration slice {seg_loss:.4f} "
-                + ("<" if better else ">=")
-                + f" the global model's {glob_loss:.4f}"
+            reason=judged
+            + (
+                f" (>= {SEGMENT_WIN_CONFIDENCE:.0%})"
+                if better
+                else f" (needs {SEGMENT_WIN_CONFIDENCE:.0%})"
             ),
         )
         rows.append(row)
@@ -777,6 +801,7 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
             list(audit.excluded),
             raw,
             probability,
+            calibrator.method_,
         )
 
     backtest = None
