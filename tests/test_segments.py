@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from mqlml.data import validate_activities, validate_crm, validate_leads
 from mqlml.errors import ConfigError
 from mqlml.generate import generate_history
 from mqlml.pipeline import SEGMENT_WIN_CONFIDENCE, label_history, train_labelled
-from mqlml.pyfunc import lead_rows, score_lead_rows
+from mqlml.pyfunc import BUNDLE_ARTIFACT, LeadScoringModel, lead_rows
 from mqlml.score import score_leads
 from mqlml.split import time_split
 
@@ -190,17 +191,21 @@ def test_bundle_round_trip_gives_identical_scores(seg_trained, tmp_path):
     assert not (tmp_path / "plain" / model.config.name / "1" / SEGMENTS_DIR).exists()
 
 
-def test_pyfunc_and_batch_paths_route_like_score_leads(seg_trained):
+def test_pyfunc_and_batch_paths_route_like_score_leads(seg_trained, tmp_path):
     model, _, labelled, crm = seg_trained
     leads, acts = _sample(labelled, crm, n=40, seed=2)
     expected = score_leads(model, leads, acts, AS_OF)
     moments = pd.Series(AS_OF, index=leads.index)
     rows = lead_rows(leads, acts, moments)
-    via_pyfunc = score_lead_rows(model, rows)
-    pd.testing.assert_frame_equal(
-        via_pyfunc[["lead_id", "probability", "score", "grade", "is_mql"]],
-        expected[["lead_id", "probability", "score", "grade", "is_mql"]],
-    )
+    # the MLflow pyfunc as served: loaded from the bundle artifact, then predict
+    served = LeadScoringModel()
+    served.load_context(SimpleNamespace(artifacts={BUNDLE_ARTIFACT: str(save_bundle(model,
+                                                                                    tmp_path))}))
+    assert set(served.trained.segment_models) == set(model.segment_models)
+    via_pyfunc = served.predict(None, rows)
+    text = [c for c in expected.columns if pd.api.types.is_string_dtype(expected[c])]
+    served_expected = expected.assign(**{c: expected[c].fillna("") for c in text})
+    pd.testing.assert_frame_equal(via_pyfunc, served_expected, check_dtype=False)
     text = leads.astype(object).where(leads.notna(), None)
     text[CREATED_AT] = leads[CREATED_AT].map(lambda t: t.isoformat())
     batch = check_batch(text, acts, model, AS_OF)
