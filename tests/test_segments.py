@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -17,11 +18,11 @@ from mqlml.cli import app
 from mqlml.columns import CREATED_AT, LEAD_ID, SCORE_COLUMNS, SQL_AT
 from mqlml.config import DEFAULT_OBSERVATION_DAYS, load_config
 from mqlml.data import validate_activities, validate_crm, validate_leads
-from mqlml.errors import ConfigError
+from mqlml.errors import BundleError, ConfigError
 from mqlml.generate import generate_history
 from mqlml.pipeline import SEGMENT_WIN_CONFIDENCE, label_history, train_labelled
 from mqlml.pyfunc import BUNDLE_ARTIFACT, LeadScoringModel, lead_rows
-from mqlml.score import score_leads
+from mqlml.score import explain_leads, score_leads
 from mqlml.split import time_split
 
 REGION = "region"
@@ -165,6 +166,18 @@ def test_a_lead_scores_with_its_segment_model_and_unseen_segments_with_the_globa
     assert not own[0] and not own[1]
 
 
+def test_a_lead_is_explained_by_the_model_that_scored_it(seg_trained):
+    model, _, labelled, crm = seg_trained
+    leads, acts = _sample(labelled, crm)
+    for region, scorer in (("partner", model.segment_models["partner"]), ("noisy", model)):
+        first = leads[REGION].eq(region).to_numpy().argmax()
+        order = [first, *(i for i in range(len(leads)) if i != first)]
+        some = leads.iloc[order].reset_index(drop=True)
+        _, table = explain_leads(model, some, acts, AS_OF)
+        _, alone = explain_leads(replace(scorer, segment_models=None), some, acts, AS_OF)
+        pd.testing.assert_frame_equal(table, alone)
+
+
 def test_bundle_round_trip_gives_identical_scores(seg_trained, tmp_path):
     model, _, labelled, crm = seg_trained
     # an awkward segment name must still give a safe folder and come back unchanged
@@ -184,6 +197,11 @@ def test_bundle_round_trip_gives_identical_scores(seg_trained, tmp_path):
     pd.testing.assert_frame_equal(
         score_leads(loaded, leads, acts, AS_OF), score_leads(awkward, leads, acts, AS_OF)
     )
+    # a tampered index may not point outside the bundle
+    index = path / SEGMENTS_DIR / SEGMENTS_FILE
+    index.write_text(json.dumps({"column": REGION, "models": {"partner": "../../elsewhere"}}))
+    with pytest.raises(BundleError, match="names folder '../../elsewhere' for segment 'partner'"):
+        load_bundle(path)
     # a bundle without segment models loads as one model
     plain = load_bundle(save_bundle(replace(model, segment_models=None, segment_column=None),
                                     tmp_path / "plain"))
