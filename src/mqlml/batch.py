@@ -86,7 +86,7 @@ from mqlml.data import (
 )
 from mqlml.errors import DataValidationError, MqlmlError
 from mqlml.features import FeatureSpec, _derived_fit, build_features
-from mqlml.score import score_features
+from mqlml.score import score_routed
 from mqlml.scoring_report import drift_report, drift_warning
 
 #: Columns of the rejects file.
@@ -180,16 +180,28 @@ def _derived_sources() -> dict[str, str]:
 
 
 def required_lead_columns(model: TrainedModel) -> tuple[str, ...]:
-    """``lead_id``, ``created_at`` and every lead column the model's features read."""
+    """``lead_id``, ``created_at`` and every lead column the model's features read (with
+    segment models: theirs too, and the column that routes a lead to its segment's model)."""
     derived = _derived_sources()
-    spec = model.spec
-    attrs = [c for c in spec.columns if c in spec.categorical or c in spec.numeric_attributes]
+    attrs = [
+        c
+        for spec in _specs(model)
+        for c in spec.columns
+        if c in spec.categorical or c in spec.numeric_attributes
+    ]
+    if model.segment_models:
+        attrs.append(model.segment_column)
     out = list(REQUIRED_COLUMNS["leads"])
     for c in attrs:
         source = derived.get(c, c)
         if source not in out:
             out.append(source)
     return tuple(out)
+
+
+def _specs(model: TrainedModel) -> list[FeatureSpec]:
+    """The feature specs of the model and of its segment models."""
+    return [model.spec, *(m.spec for m in (model.segment_models or {}).values())]
 
 
 # --- row problems -----------------------------------------------------------------------
@@ -540,8 +552,9 @@ def check_batch(
         else:
             clock = now if now is not None else pd.Timestamp.now(tz="UTC")
             moments = _scoring_moment(clock, n, frame.index)
+    numeric = {c for spec in _specs(model) for c in spec.numeric_attributes}
     for column in required[2:]:
-        if column in model.spec.numeric_attributes:
+        if column in numeric:
             typed[column] = _numeric(frame[column], source, column, rejects, problems)
         elif ptypes.is_string_dtype(frame[column]) or ptypes.is_object_dtype(frame[column]):
             # As text, exactly as written: category levels are compared as text.
@@ -660,7 +673,7 @@ def score_checked(
         lo, hi = np.searchsorted(lead_pos, [start, stop])
         moments = batch.as_of.iloc[start:stop].reset_index(drop=True)
         features = build_features(chunk, acts.iloc[lo:hi], moments, spec)
-        scored = score_features(model, features)
+        scored = score_routed(model, chunk, acts.iloc[lo:hi], moments, features)
         scored.insert(0, LEAD_ID, chunk[LEAD_ID].to_numpy())
         parts.append(scored[list(SCORE_COLUMNS)])
         samples.append(features[rng.random(len(features)) < share])

@@ -5,8 +5,10 @@ Files: ``model.txt`` (LightGBM, text), ``calibrator.json``, ``thresholds.json``,
 time) and ``metrics.json`` (test metrics and the training summary). Loading checks the
 versions and refuses a bundle written by an incompatible LightGBM or bundle format.
 Optional: ``reference.parquet``, a sample of training feature rows with their scores,
-the reference of the drift report at scoring time (bundles saved before it still load),
-and ``linear.json``, the linear base the trees start from (:mod:`mqlml.linear`).
+the reference of the drift report at scoring time (bundles saved before it still load);
+``linear.json``, the linear base the trees start from (:mod:`mqlml.linear`); and
+``segments/``, with ``segments.json`` (the routing column and segment -> folder) and one
+sub-bundle (the same files) per segment that scores with its own model.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import functools
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -53,6 +56,9 @@ BUNDLE_FILES = (
 REFERENCE_FILE = "reference.parquet"
 #: Optional file: the linear base under the trees.
 LINEAR_FILE = "linear.json"
+#: Optional folder of per-segment sub-bundles, and its index file.
+SEGMENTS_DIR = "segments"
+SEGMENTS_FILE = "segments.json"
 #: Libraries whose major.minor version must match between training and scoring.
 _PINNED = ("lightgbm", "scikit-learn")
 
@@ -74,6 +80,12 @@ class TrainedModel:
     policies: dict | None = None
     #: Training feature rows with their scores (see :mod:`mqlml.scoring_report`), or None.
     reference: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    #: Segment value -> the model that scores that segment's leads (only segments whose own
+    #: model beat this one on their calibration slice); None or empty: one model for all.
+    segment_models: dict[str, TrainedModel] | None = field(default=None, repr=False)
+    #: The lead column whose value (normalised as :func:`mqlml.gate.segment_values`)
+    #: routes a lead to ``segment_models``.
+    segment_column: str | None = None
     #: The linear base the trees start from (the model's log-odds is both), or None.
     linear: LinearBase | None = field(default=None, compare=False, repr=False)
 
@@ -170,19 +182,7 @@ def save_bundle(model: TrainedModel, models_dir: Path, name: str | None = None) 
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=base))
     try:
-        model.booster.save_model(str(tmp / "model.txt"))
-        _dump_json(model.calibrator.to_dict(), tmp / "calibrator.json")
-        _dump_json(_thresholds_dict(model), tmp / "thresholds.json")
-        _dump_json(model.spec.to_dict(), tmp / "feature_spec.json")
-        (tmp / "config.yaml").write_text(
-            yaml.safe_dump(config_to_dict(model.config), sort_keys=False), encoding="utf-8"
-        )
-        _dump_json({"bundle_format": BUNDLE_FORMAT, **library_versions()}, tmp / "versions.json")
-        _dump_json(model.summary, tmp / "metrics.json")
-        if model.reference is not None:
-            model.reference.to_parquet(tmp / REFERENCE_FILE, index=False)
-        if model.linear is not None:
-            _dump_json(model.linear.to_dict(), tmp / LINEAR_FILE)
+        _write_files(model, tmp)
         while True:
             target = base / next_version(models_dir, name)
             try:
@@ -195,6 +195,60 @@ def save_bundle(model: TrainedModel, models_dir: Path, name: str | None = None) 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _write_files(model: TrainedModel, out: Path) -> None:
+    """Write the bundle files of ``model`` (and of its segment models) into ``out``."""
+    model.booster.save_model(str(out / "model.txt"))
+    _dump_json(model.calibrator.to_dict(), out / "calibrator.json")
+    _dump_json(_thresholds_dict(model), out / "thresholds.json")
+    _dump_json(model.spec.to_dict(), out / "feature_spec.json")
+    (out / "config.yaml").write_text(
+        yaml.safe_dump(config_to_dict(model.config), sort_keys=False), encoding="utf-8"
+    )
+    _dump_json({"bundle_format": BUNDLE_FORMAT, **library_versions()}, out / "versions.json")
+    _dump_json(model.summary, out / "metrics.json")
+    if model.reference is not None:
+        model.reference.to_parquet(out / REFERENCE_FILE, index=False)
+    if model.linear is not None:
+        _dump_json(model.linear.to_dict(), out / LINEAR_FILE)
+    if model.segment_models:
+        folders = {}
+        for i, (segment, sub) in enumerate(sorted(model.segment_models.items())):
+            # Segment values are arbitrary text: the folder is a numbered, safe slug.
+            folders[segment] = f"{i:03d}-{_slug(segment)}"
+            sub_dir = out / SEGMENTS_DIR / folders[segment]
+            sub_dir.mkdir(parents=True)
+            _write_files(sub, sub_dir)
+        _dump_json(
+            {"column": model.segment_column, "models": folders},
+            out / SEGMENTS_DIR / SEGMENTS_FILE,
+        )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text)[:40].strip("_") or "segment"
+
+
+def _load_segments(path: Path) -> tuple[dict[str, TrainedModel] | None, str | None]:
+    """The segment models of the bundle at ``path`` (None when it has none)."""
+    index = path / SEGMENTS_DIR / SEGMENTS_FILE
+    if not index.is_file():
+        return None, None
+    try:
+        d = _load_json(index)
+        column, folders = d["column"], dict(d["models"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"model bundle {path} is corrupt: {index}: {exc}") from None
+    models = {}
+    for segment, folder in folders.items():
+        if not isinstance(folder, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", folder):
+            raise BundleError(
+                f"model bundle {path} is corrupt: {index} names folder {folder!r} for "
+                f"segment {segment!r}; expected a plain folder name"
+            )
+        models[str(segment)] = load_bundle(path / SEGMENTS_DIR / folder)
+    return models, column
 
 
 def _dump_json(obj, path: Path) -> None:
@@ -291,11 +345,13 @@ def load_bundle(path: str | Path) -> TrainedModel:
             if (path / LINEAR_FILE).is_file()
             else None
         )
+        segment_models, segment_column = _load_segments(path)
     except (KeyError, TypeError, ValueError, lgb.basic.LightGBMError, MqlmlError) as exc:
         raise BundleError(f"model bundle {path} is corrupt: {exc}") from None
     return TrainedModel(
         booster, calibrator, mql, grades, spec, config, summary, tiers=tiers,
         policies=policies or None, reference=reference, linear=linear,
+        segment_models=segment_models, segment_column=segment_column,
     )
 
 

@@ -307,6 +307,20 @@ class SegmentConfig(_Strict):
     """Optional segment column (e.g. industry or lead_source) for per-segment figures."""
 
     column: str | None = None
+    #: Also fit one model per segment (on the global split's leads of that segment); a
+    #: segment scores with its own model only where it beats the global model on the
+    #: segment's calibration slice (log loss). Needs ``column``.
+    models: bool = False
+
+    @model_validator(mode="after")
+    def _models_need_a_column(self) -> SegmentConfig:
+        if self.models and self.column is None:
+            raise ValueError(
+                "segments.models is true but segments.column is not set; name the lead "
+                "column to segment by (e.g. segments.column: lead_source) or set "
+                "segments.models: false"
+            )
+        return self
 
 
 class BaselineConfig(_Strict):

@@ -27,7 +27,7 @@ from mqlml.columns import (
     TIER,
     TIERS,
 )
-from mqlml.config import DEFAULT_HORIZON_DAYS, Config
+from mqlml.config import DEFAULT_HORIZON_DAYS, Config, SegmentConfig
 from mqlml.data import CrmData, snapshot_time
 from mqlml.errors import ConfigError, InsufficientDataError
 from mqlml.explain import field_matrix
@@ -39,7 +39,7 @@ from mqlml.labels import ELIGIBLE, STATUS, make_labels, training_as_of
 from mqlml.metrics import classification_metrics, expected_calibration_error
 from mqlml.rules import compare_at_equal_volume, load_rules, rule_points
 from mqlml.scoring_report import reference_sample
-from mqlml.split import TimeSplit, time_split
+from mqlml.split import Period, TimeSplit, time_split
 from mqlml.thresholds import (
     GRADES,
     POLICIES,
@@ -295,6 +295,212 @@ def _segment_rows(
         )
         rows.append(row)
     return rows
+
+
+def _segment_labelled(
+    labelled: LabelledLeads, split: TimeSplit, mask: np.ndarray, drop: list[str]
+) -> LabelledLeads:
+    """The leads where ``mask`` holds, with the global split's slices restricted to them.
+
+    Keeping the global membership means a segment model learns, is calibrated and is
+    tested on exactly the global model's leads of that segment, in the same periods.
+    """
+    idx = np.flatnonzero(mask)
+    leads = labelled.leads.iloc[idx].drop(columns=drop).reset_index(drop=True)
+    y = labelled.y[idx]
+    created = leads[CREATED_AT]
+    parts, periods = [], []
+    for period, old in zip(
+        split.periods, (split.train, split.calibration, split.test), strict=True
+    ):
+        new = np.searchsorted(idx, old[mask[old]])
+        parts.append(new)
+        periods.append(
+            Period(period.name, created.iloc[new].min(), created.iloc[new].max(), len(new),
+                   int(np.nansum(y[new])))
+        )
+    ids = leads[LEAD_ID]
+    acts = labelled.activities
+    outcomes = labelled.outcomes
+    return replace(
+        labelled,
+        leads=leads,
+        as_of=labelled.as_of.iloc[idx].reset_index(drop=True),
+        y=y,
+        activities=acts[acts[LEAD_ID].isin(ids)].reset_index(drop=True),
+        label_counts={"eligible": len(idx), "positive": int(np.nansum(y))},
+        outcomes=outcomes[outcomes[LEAD_ID].isin(ids)] if outcomes is not None else None,
+        split=TimeSplit(*parts, periods=tuple(periods)),
+        outcome_at=labelled.outcome_at.iloc[idx].reset_index(drop=True)
+        if labelled.outcome_at is not None
+        else None,
+    )
+
+
+#: Share of a segment's calibration slice, at its end, that judges segment vs global model.
+SEGMENT_SELECTION_FRACTION = 0.5
+#: A segment model is used only when its log loss is lower in at least this share of paired
+#: bootstrap resamples of the judging leads: a gap within the noise keeps the global model.
+SEGMENT_WIN_CONFIDENCE = 0.9
+SEGMENT_BOOTSTRAP_SAMPLES = 1000
+
+
+def _raw_scores(model: TrainedModel, lab: LabelledLeads, idx: np.ndarray) -> np.ndarray:
+    """Raw log-odds of ``model`` for the leads of ``lab`` at positions ``idx``."""
+    leads = lab.leads.iloc[idx]
+    features = build_features(leads, lab.activities, lab.as_of.iloc[idx], model.spec)
+    return model.predict_raw(to_matrix(features, model.spec))
+
+
+def _selection_losses(raw: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
+    """Per-lead log loss on the later part of a (time-ordered) calibration slice, with
+    ``method`` calibrated on the earlier part: no calibrator is judged on its own leads."""
+    cut = int(len(y) * (1 - SEGMENT_SELECTION_FRACTION))
+    p = ProbabilityCalibrator(method).fit(raw[:cut], y[:cut]).predict(raw[cut:])
+    return -(y[cut:] * np.log(p) + (1 - y[cut:]) * np.log(1 - p))
+
+
+def _win_share(diff: np.ndarray, seed: int) -> float:
+    """Share of paired bootstrap resamples in which ``diff`` (segment - global) is negative."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(diff), size=(SEGMENT_BOOTSTRAP_SAMPLES, len(diff)))
+    return float((diff[idx].mean(axis=1) < 0).mean())
+
+
+def _fit_segment_models(
+    labelled: LabelledLeads,
+    config: Config,
+    split: TimeSplit,
+    segments: np.ndarray,
+    names: list[str],
+    excluded: list[str],
+    raw: np.ndarray,
+    probability: np.ndarray,
+    method: str,
+) -> tuple[dict[str, TrainedModel], list[dict]]:
+    """One model per segment, each used only where it beats the global model.
+
+    Each segment's model is :func:`train_labelled` on that segment's leads with the global
+    split's membership, the columns the global audit excluded left out, and no segments,
+    backtest, funnel or rules (the global training reports those). The capacity policy
+    gets the segment's share of capacity. The choice is made on the segment's
+    calibration slice, before the test slice is looked at: each model's raw scores are
+    calibrated (with the method its own calibrator uses, ``method`` for the global one)
+    on its earlier part and their log loss compared on its later part
+    (:data:`SEGMENT_SELECTION_FRACTION`), so no calibrator is judged on leads it was fit
+    on. The segment model is used when it is better in at least
+    :data:`SEGMENT_WIN_CONFIDENCE` of paired bootstrap resamples of those leads. The test
+    slice only reports the choice.
+
+    Returns
+    -------
+    models : dict
+        Segment -> model, only the segments that use their own model.
+    rows : list of dict
+        ``(all)`` (the routed scores vs the global model on the whole test slice), then one
+        row per segment: test leads, positives, ROC AUC and ECE of both models,
+        selection log loss of both, which model is used and why.
+    """
+    thr = config.thresholds
+    cal, test = split.calibration, split.test
+    y = labelled.y
+    routed = probability.copy()
+    models, rows = {}, []
+    for seg in names:
+        mask = segments == seg
+        s_cal, s_test = cal[mask[cal]], test[mask[test]]
+        share = len(s_cal) / len(cal)
+        sub_config = config.model_copy(
+            update={
+                "segments": SegmentConfig(),
+                "backtest": config.backtest.model_copy(update={"folds": 0}),
+                "funnel": config.funnel.model_copy(update={"enabled": False}),
+                # The global audit already ran: its exclusions are dropped below.
+                "audit": config.audit.model_copy(update={"enabled": False, "allow_columns": ()}),
+                "baselines": config.baselines.model_copy(update={"rules_path": None}),
+                "thresholds": thr.model_copy(
+                    update={"capacity_per_week": thr.capacity_per_week * share,
+                            "keep_grades_from": None}
+                ),
+            }
+        )
+        y_test, y_cal = y[s_test], y[s_cal]
+        glob = classification_metrics(y_test, probability[s_test]) if len(s_test) else {}
+        row = {
+            "segment": seg,
+            "leads": len(s_test),
+            "positives": int(np.nansum(y_test)),
+            "roc_auc_segment": float("nan"),
+            "roc_auc_global": glob.get("roc_auc", float("nan")),
+            "ece_segment": float("nan"),
+            "ece_global": expected_calibration_error(y_test, probability[s_test]),
+            "calibration_leads": len(s_cal),
+            "selection_log_loss_segment": float("nan"),
+            "selection_log_loss_global": float("nan"),
+        }
+        drop = list(dict.fromkeys([config.segments.column, *excluded]))
+        sub_lab = _segment_labelled(labelled, split, mask, drop)
+        try:
+            sub, sub_art = train_labelled(sub_lab, sub_config)
+        except (InsufficientDataError, ConfigError) as exc:
+            rows.append({**row, "used": "global", "reason": f"no segment model: {exc}"})
+            continue
+        seg_test = sub_art["test_predictions"]["probability"].to_numpy()
+        row.update(
+            roc_auc_segment=classification_metrics(y_test, seg_test)["roc_auc"],
+            ece_segment=expected_calibration_error(y_test, seg_test),
+            cutoff_segment=int(sub.mql.cutoff_),
+        )
+        try:
+            seg_losses = _selection_losses(
+                _raw_scores(sub, sub_lab, sub_lab.split.calibration),
+                y_cal,
+                sub.calibrator.method_,
+            )
+            glob_losses = _selection_losses(raw[s_cal], y_cal, method)
+        except ValueError as exc:  # a part of the slice without both outcomes
+            rows.append({**row, "used": "global", "reason": f"cannot compare: {exc}"})
+            continue
+        seg_loss, glob_loss = float(seg_losses.mean()), float(glob_losses.mean())
+        win_share = _win_share(seg_losses - glob_losses, thr.bootstrap_seed)
+        better = seg_loss < glob_loss and win_share >= SEGMENT_WIN_CONFIDENCE
+        judged = (
+            f"log loss on the later {SEGMENT_SELECTION_FRACTION:.0%} of the calibration "
+            f"slice: segment model {seg_loss:.4f}, global {glob_loss:.4f}; the segment "
+            f"model is better in {win_share:.0%} of bootstrap resamples"
+        )
+        row.update(
+            selection_log_loss_segment=seg_loss,
+            selection_log_loss_global=glob_loss,
+            selection_win_share=win_share,
+            used="segment" if better else "global",
+            reason=judged
+            + (
+                f" (>= {SEGMENT_WIN_CONFIDENCE:.0%})"
+                if better
+                else f" (needs {SEGMENT_WIN_CONFIDENCE:.0%})"
+            ),
+        )
+        rows.append(row)
+        if better:
+            models[seg] = sub
+            routed[s_test] = seg_test
+    y_all = y[test]
+    rows.insert(
+        0,
+        {
+            "segment": "(all)",
+            "leads": len(test),
+            "positives": int(np.nansum(y_all)),
+            "roc_auc_segment": classification_metrics(y_all, routed[test])["roc_auc"],
+            "roc_auc_global": classification_metrics(y_all, probability[test])["roc_auc"],
+            "ece_segment": expected_calibration_error(y_all, routed[test]),
+            "ece_global": expected_calibration_error(y_all, probability[test]),
+            "used": f"segment models in {len(models)} of {len(names)} segments",
+            "reason": "scores as routed (each segment's model in use) vs the global model",
+        },
+    )
+    return models, rows
 
 
 def label_history(crm: CrmData, config: Config) -> LabelledLeads:
@@ -592,6 +798,20 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
             test_weeks,
         )
 
+    segment_models, segment_model_rows = {}, None
+    if segments is not None and config.segments.models:
+        segment_models, segment_model_rows = _fit_segment_models(
+            labelled,
+            config,
+            split,
+            segments,
+            [r["segment"] for r in gate_rows[1:]],
+            list(audit.excluded),
+            raw,
+            probability,
+            calibrator.method_,
+        )
+
     backtest = None
     if config.backtest.folds:
         backtest = rolling_origin_backtest(lab, lab_as_of, y, acts, config, stages, keep)
@@ -685,12 +905,16 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
         summary["funnel"] = funnel_summary
     if segment_rows is not None:
         summary["segments"] = segment_rows
+    if segment_model_rows is not None:
+        summary["segment_models"] = segment_model_rows
     if backtest is not None:
         summary["backtest"] = backtest.summary
     model = TrainedModel(
         fit.booster, calibrator, mql, grades, spec, config, summary, tiers=tiers,
         policies=policies, linear=fit.linear,
     )
+    if segment_models:
+        model = replace(model, segment_models=segment_models, segment_column=seg_col)
     test_frame = pd.DataFrame(
         {
             LEAD_ID: lab[LEAD_ID].iloc[test].to_numpy(),

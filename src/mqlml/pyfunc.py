@@ -273,9 +273,11 @@ class LeadScoringModel(mlflow.pyfunc.PythonModel):
         # their kernels now, not on the first request.
         from mqlml.explain import field_contributions
 
-        model = self._model
-        probe = np.full((1, len(model.spec.columns)), np.nan)
-        field_contributions(model.booster, probe, model.spec, model.shap_tables, model.linear)
+        for model in (self._model, *(self._model.segment_models or {}).values()):
+            probe = np.full((1, len(model.spec.columns)), np.nan)
+            field_contributions(
+                model.booster, probe, model.spec, model.shap_tables, model.linear
+            )
 
     @property
     def trained(self) -> TrainedModel:

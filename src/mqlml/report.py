@@ -667,6 +667,19 @@ def _segments_section(summary: dict) -> str:
             "It is computed when the thresholds are learned per segment.",
         )
     )
+    if summary.get("segment_models"):
+        parts.append(
+            "<h3>Per-segment models (test slice)</h3><p class='muted'>A segment scores with its "
+            "own model only where that model beat the global one on the segment's calibration "
+            "slice (log loss), decided before the test slice was looked at.</p>"
+        )
+        parts.append(
+            _table(
+                summary["segment_models"],
+                ["segment", "leads", "positives", "roc_auc_segment", "roc_auc_global",
+                 "ece_segment", "ece_global", "used", "reason"],
+            )
+        )
     d = summary.get("drivers") or {}
     if d.get("by_segment"):
         parts.append(

@@ -37,6 +37,7 @@ from mqlml.explain import (
     lead_reasons,
 )
 from mqlml.features import build_features, to_matrix
+from mqlml.gate import MISSING_SEGMENT, segment_values
 
 
 def score_features(model: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:
@@ -83,6 +84,75 @@ def score_features(model: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:
     # One frame built at once: column by column costs a REST request more than scoring.
     frame = pd.DataFrame(out, index=features.index)
     return frame[[c for c in SCORE_COLUMNS if c != LEAD_ID]]
+
+
+def segment_routes(
+    model: TrainedModel, leads: pd.DataFrame
+) -> list[tuple[TrainedModel, np.ndarray]]:
+    """Which model scores which leads: ``(model, positions)`` pairs covering every lead once.
+
+    A lead goes to the model of its segment (its ``model.segment_column`` value, named as
+    :func:`mqlml.gate.segment_values` names it; an absent column counts as missing) when
+    that segment has its own model; every other lead, including those of segments never
+    seen in training, to ``model`` itself. The global model comes first.
+    """
+    everyone = np.arange(len(leads))
+    if not model.segment_models or not len(leads):
+        return [(model, everyone)]
+    column = model.segment_column
+    values = (
+        segment_values(leads[column])
+        if column in leads
+        else np.full(len(leads), MISSING_SEGMENT, dtype=object)
+    )
+    own = np.isin(values, list(model.segment_models))
+    routes = [(model, everyone[~own])] if (~own).any() else []
+    for segment, sub in model.segment_models.items():
+        pos = np.flatnonzero(values == segment)
+        if len(pos):
+            routes.append((sub, pos))
+    return routes
+
+
+def score_routed(
+    model: TrainedModel,
+    leads: pd.DataFrame,
+    activities: pd.DataFrame,
+    as_of: pd.Series,
+    features: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Score each lead with the model of its segment (:func:`segment_routes`).
+
+    Parameters
+    ----------
+    model : TrainedModel
+        The global model, with its segment models if any.
+    leads, activities : DataFrame
+        Validated tables.
+    as_of : Series
+        Scoring moment per lead, aligned with ``leads.index``.
+    features : DataFrame, optional
+        The leads' features under ``model.spec`` when already built (index of ``leads``);
+        a segment model builds its own from its feature spec.
+
+    Returns
+    -------
+    DataFrame
+        :func:`score_features` columns, index of ``leads``, rows in the order of ``leads``;
+        probability, score, thresholds and reasons all from the model that scored the lead.
+    """
+    parts, positions = [], []
+    for sub, pos in segment_routes(model, leads):
+        if sub is model and features is not None:
+            part_features = features.iloc[pos]
+        else:
+            part_features = build_features(leads.iloc[pos], activities, as_of.iloc[pos], sub.spec)
+        parts.append(score_features(sub, part_features))
+        positions.append(pos)
+    if len(parts) == 1:
+        return parts[0]
+    scored = pd.concat(parts).iloc[np.argsort(np.concatenate(positions), kind="stable")]
+    return scored.set_axis(leads.index)
 
 
 def resolve_as_of(leads: pd.DataFrame, as_of=None, source: str = "leads") -> pd.Series:
@@ -151,8 +221,7 @@ def score_leads(
         Columns :data:`mqlml.columns.SCORE_COLUMNS`.
     """
     moments = resolve_as_of(leads, as_of, source)
-    features = build_features(leads, activities, moments, model.spec)
-    scored = score_features(model, features)
+    scored = score_routed(model, leads, activities, moments)
     scored.insert(0, LEAD_ID, leads[LEAD_ID].to_numpy())
     return scored[list(SCORE_COLUMNS)].reset_index(drop=True)
 
@@ -171,13 +240,15 @@ def explain_leads(
         effect first. Base score plus all points is the unrounded score.
     """
     moments = resolve_as_of(leads, as_of)
-    features = build_features(leads, activities, moments, model.spec)
-    scored = score_features(model, features)
+    scored = score_routed(model, leads, activities, moments)
     scored.insert(0, LEAD_ID, leads[LEAD_ID].to_numpy())
-    X = to_matrix(features.iloc[:1], model.spec)
+    # The first lead is explained by the model that scored it.
+    first = next((m for m, pos in segment_routes(model, leads) if 0 in pos), model)
+    features = build_features(leads.iloc[:1], activities, moments.iloc[:1], first.spec)
+    X = to_matrix(features, first.spec)
     per_field, base_raw = field_contributions(
-        model.booster, X, model.spec, linear=model.linear
+        first.booster, X, first.spec, linear=first.linear
     )
-    points, _ = field_points(per_field, base_raw, model.calibrator)
-    table = explain_lead(points.iloc[0], features.iloc[0], model.spec)
+    points, _ = field_points(per_field, base_raw, first.calibrator)
+    table = explain_lead(points.iloc[0], features.iloc[0], first.spec)
     return scored[list(SCORE_COLUMNS)].reset_index(drop=True), table
