@@ -91,6 +91,17 @@ class SplitConfig(_Strict):
     train: float = 0.6
     calibration: float = 0.2
     test: float = 0.2
+    #: Instead of the ``calibration`` share: calibrate on the newest pre-test leads that
+    #: hold this many converted leads (the model then learns from all older leads; time
+    #: ordered splits only). ``train`` and ``calibration`` still sum with ``test`` to 1.
+    calibration_positives: int | None = None
+
+    @field_validator("calibration_positives")
+    @classmethod
+    def _positives(cls, v: int | None) -> int | None:
+        if v is not None and v < 10:
+            raise ValueError(f"split.calibration_positives must be at least 10, got {v}")
+        return v
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> SplitConfig:

@@ -332,6 +332,12 @@ def label_flat(frame: pd.DataFrame, config: Config, source: str = "export") -> L
             raise InsufficientDataError(
                 f"{source}: {n_pos} converted of {n} rows; at least 3 of each are needed"
             )
+        if config.split.calibration_positives is not None:
+            raise ConfigError(
+                f"split.calibration_positives is {config.split.calibration_positives}, but "
+                f"{source} has no time order (no flat.time_column or rows_in_time_order): "
+                "the newest leads are unknown. Remove it or give the time order."
+            )
         split = stratified_split(leads[CREATED_AT], y, config.split_fractions, flat.seed)
     counts = {
         "leads": len(leads),

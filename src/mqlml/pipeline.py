@@ -603,7 +603,9 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
         if config.thresholds.keep_grades_from is not None
         else None
     )
-    split = labelled.split or time_split(lab, y, config.split_fractions)
+    split = labelled.split or time_split(
+        lab, y, config.split_fractions, config.split.calibration_positives
+    )
     _check_slices(split, y)
     audit = audit_training(
         lab, y, split, config.audit, labelled.outcome_at, labelled.split is None

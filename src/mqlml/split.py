@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mqlml.columns import CREATED_AT, LEAD_ID
+from mqlml.errors import InsufficientDataError
 
 SLICES = ("train", "calibration", "test")
 
@@ -56,7 +57,10 @@ class TimeSplit:
 
 
 def time_split(
-    frame: pd.DataFrame, label: pd.Series, fractions: tuple[float, float, float]
+    frame: pd.DataFrame,
+    label: pd.Series,
+    fractions: tuple[float, float, float],
+    calibration_positives: int | None = None,
 ) -> TimeSplit:
     """Split leads by creation time: the earliest for training, then calibration, then test.
 
@@ -72,6 +76,19 @@ def time_split(
         0/1 labels aligned with ``frame``.
     fractions : (train, calibration, test)
         Shares of leads; they must sum to 1.
+    calibration_positives : int, optional
+        Instead of the calibration share: the calibration slice is the newest block of
+        pre-test leads that holds this many converted leads, so the model learns from all
+        older leads and the calibrator still has enough positives (the test slice keeps
+        its share; train takes the rest).
+
+    Raises
+    ------
+    ValueError
+        When the shares are invalid.
+    InsufficientDataError
+        When the pre-test leads hold no more than ``calibration_positives`` converted
+        leads (the train slice needs some too).
     """
     if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-9 or min(fractions) <= 0:
         raise ValueError(f"fractions must be three positive shares summing to 1, got {fractions}")
@@ -85,8 +102,20 @@ def time_split(
     cut2 = int(round(n * (fractions[0] + fractions[1])))
     cut1 = min(max(cut1, 1), n - 2)
     cut2 = min(max(cut2, cut1 + 1), n - 1)
-    parts = (order[:cut1], order[cut1:cut2], order[cut2:])
     y = np.asarray(label, dtype=float)
+    if calibration_positives is not None:
+        cut2 = min(max(int(round(n * (1 - fractions[2]))), 2), n - 1)
+        newest_first = np.cumsum(np.nan_to_num(y[order[:cut2]])[::-1])
+        enough = np.flatnonzero(newest_first >= calibration_positives)
+        if not len(enough) or newest_first[-1] <= calibration_positives:
+            raise InsufficientDataError(
+                f"split.calibration_positives is {calibration_positives}, but the "
+                f"{cut2:,} leads before the test slice hold only {int(newest_first[-1])} "
+                "converted leads; the calibration slice needs that many and the train "
+                "slice more. Lower split.calibration_positives or provide more history."
+            )
+        cut1 = cut2 - (int(enough[0]) + 1)
+    parts = (order[:cut1], order[cut1:cut2], order[cut2:])
     periods = tuple(
         Period(
             name=name,
