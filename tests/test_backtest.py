@@ -74,3 +74,24 @@ def test_a_fold_without_enough_history_is_skipped_with_the_reason(history):
     first = result.summary["folds"][0]
     assert "skipped" in first and "converted of" in first["skipped"]
     assert first["fold"] == 1 and first["test_leads"] > 0
+
+
+def test_folds_fit_the_model_as_configured_with_its_linear_base(history):
+    from mqlml.backtest import rolling_origin_backtest
+    from mqlml.config import load_config
+    from mqlml.data import validate_crm
+    from mqlml.pipeline import label_history
+
+    runs = {}
+    for base in ("off", "on"):
+        cfg = load_config(
+            None,
+            {"backtest": {"folds": 2}, "model": {"linear_base": base, "learning_rate": 0.2}},
+        )
+        crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
+        lab = label_history(crm, cfg)
+        result = rolling_origin_backtest(lab.leads, lab.as_of, lab.y, lab.activities, cfg)
+        runs[base] = [f["roc_auc"] for f in result.summary["folds"] if "roc_auc" in f]
+    assert len(runs["on"]) == len(runs["off"]) > 0
+    assert all(0.5 < auc < 1 for auc in runs["on"])
+    assert runs["on"] != runs["off"]  # a different model was fit in each fold

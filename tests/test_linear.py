@@ -107,6 +107,7 @@ def test_field_contributions_include_the_base_and_add_up_to_the_models_log_odds(
         ({"linear_base_c": 0}, "linear_base_c must be a positive number, got 0"),
         ({"linear_base_c": -1.5}, "linear_base_c must be a positive number, got -1.5"),
         ({"linear_base": "yes"}, "linear_base"),
+        ({"linear_drifting": True}, "linear_drifting leaves drifting columns to the linear base"),
     ],
 )
 def test_bad_linear_base_settings_are_named(model, message):

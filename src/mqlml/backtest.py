@@ -184,8 +184,10 @@ def rolling_origin_backtest(
         pos_fit = np.arange(n_fit)
         pos_cal = np.arange(n_fit, n_fit + n_cal)
         pos_test = np.arange(n_fit + n_cal, len(used))
-        fit = fit_lightgbm(X[pos_fit], y[fit_rows], spec, config.model)
-        raw = predict_raw(fit.booster, X)
+        # The model as configured (with its linear base when that is always on).
+        linear_c = config.model.linear_base_c if config.model.linear_base == "on" else None
+        fit = fit_lightgbm(X[pos_fit], y[fit_rows], spec, config.model, linear_c=linear_c)
+        raw = predict_raw(fit.booster, X, fit.linear)
         cal = ProbabilityCalibrator(config.calibration.method).fit(raw[pos_cal], y[cal_rows])
         prob = cal.predict(raw)
         score = probability_to_score(prob)

@@ -149,6 +149,15 @@ class ModelConfig(_Strict):
     #: their effect extrapolates; the trees never split on them.
     linear_drifting: bool = False
 
+    @model_validator(mode="after")
+    def _linear_drifting_needs_a_base(self) -> ModelConfig:
+        if self.linear_drifting and self.linear_base == "off":
+            raise ValueError(
+                "model.linear_drifting leaves drifting columns to the linear base, but "
+                "model.linear_base is 'off'; set linear_base to 'on' or 'auto'"
+            )
+        return self
+
     @field_validator("linear_base_c")
     @classmethod
     def _linear_c(cls, v: float) -> float:
