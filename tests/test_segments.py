@@ -137,6 +137,31 @@ def test_a_segment_uses_its_own_model_only_where_it_wins_on_calibration(seg_trai
     )
 
 
+def test_a_segment_whose_model_cannot_be_trained_keeps_the_global_model(monkeypatch):
+    import mqlml.pipeline as pipeline
+    from mqlml.errors import InsufficientDataError
+
+    real = pipeline.train_labelled
+
+    def failing_for_partner(labelled, config):
+        # Segment fits run with segments off; the partner segment's fit fails.
+        if config.segments.column is None and labelled.leads[PROGRAM].isin(TIER_RATES).all():
+            raise InsufficientDataError("calibration slice has 4 converted leads")
+        return real(labelled, config)
+
+    monkeypatch.setattr(pipeline, "train_labelled", failing_for_partner)
+    cfg = load_config(None, _overrides())
+    leads, acts, outcomes = _history(4_000, seed=21)
+    model, _ = real(label_history(validate_crm(leads, acts, outcomes, cfg.data), cfg), cfg)
+    rows = _rows(model)
+    assert "partner" not in (model.segment_models or {})
+    assert rows["partner"]["used"] == "global"
+    assert rows["partner"]["reason"] == (
+        "no segment model: calibration slice has 4 converted leads"
+    )
+    assert {"core", "noisy"} <= set(rows)  # the other segments were still judged
+
+
 def _sample(labelled, crm, n=60, seed=1):
     """Test-slice-like leads in shuffled order, one with an unseen and one with a
     missing region."""
