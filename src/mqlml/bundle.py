@@ -41,6 +41,7 @@ from mqlml.thresholds import (
     threshold_from_dict,
     threshold_to_dict,
 )
+from mqlml.train import predict_raw
 
 BUNDLE_FORMAT = 1
 BUNDLE_FILES = (
@@ -91,8 +92,6 @@ class TrainedModel:
 
     def predict_raw(self, X, **kwargs):
         """The model's log-odds (before calibration) of feature matrix rows."""
-        from mqlml.train import predict_raw
-
         return predict_raw(self.booster, X, self.linear, **kwargs)
 
     @functools.cached_property

@@ -122,24 +122,24 @@ def field_contributions(
     """
     if tables is None and len(X) >= FAST_SHAP_MIN_ROWS:
         tables = shap_tables(booster, spec)
+    if tables is None or linear is not None:
+        m, order = field_matrix(spec)
     if tables is not None:
         from mqlml.fastshap import contributions
 
         contrib = contributions(
             tables.compiled, np.ascontiguousarray(X, dtype=np.float64), os.cpu_count() or 1
         )
-        per_field, base = pd.DataFrame(contrib, columns=list(tables.fields)), tables.base
+        fields, base = list(tables.fields), tables.base
     else:
         contrib, base = feature_contributions(booster, X)
-        m, fields = field_matrix(spec)
-        per_field = pd.DataFrame(contrib @ m, columns=fields)
+        contrib, fields = contrib @ m, order
     if linear is not None:
         lin, lin_base = linear.contributions(X)
-        m, fields = field_matrix(spec)
-        lin_fields = pd.DataFrame(lin @ m, columns=fields)
-        per_field = per_field + lin_fields[list(per_field.columns)].to_numpy()
+        at = {f: j for j, f in enumerate(order)}
+        contrib = contrib + (lin @ m)[:, [at[f] for f in fields]]
         base = base + lin_base
-    return per_field, base
+    return pd.DataFrame(contrib, columns=fields), base
 
 
 def score_curve(calibrator: ProbabilityCalibrator, raw) -> np.ndarray:

@@ -104,7 +104,6 @@ def time_split(
     cut2 = min(max(cut2, cut1 + 1), n - 1)
     y = np.asarray(label, dtype=float)
     if calibration_positives is not None:
-        cut2 = min(max(int(round(n * (1 - fractions[2]))), 2), n - 1)
         newest_first = np.cumsum(np.nan_to_num(y[order[:cut2]])[::-1])
         enough = np.flatnonzero(newest_first >= calibration_positives)
         if not len(enough) or newest_first[-1] <= calibration_positives:
