@@ -4,7 +4,7 @@ Trains on a generated history and compares the report's field ranking (mean |sco
 points| on the test slice, ``summary["drivers"]["fields"]``) with the generator's own
 truth on the same test leads: the true SQL log-odds is additive per business field
 (``history.drivers``), so a field's exact SHAP value is its term minus the term's mean,
-ranked by mean absolute value (``mqlml.generate.true_driver_importance``).
+ranked by mean absolute value (``mqlml.synthetic.generate.true_driver_importance``).
 
 It runs the default generator and one with some fields' terms scaled up
 (``driver_scale``), where the truth's top 3 are clearly ahead of the rest, and prints for
@@ -21,9 +21,9 @@ import argparse
 import time
 
 from mqlml.config import load_config
-from mqlml.data import validate_crm
-from mqlml.generate import generate_history, true_driver_importance
-from mqlml.pipeline import run_training
+from mqlml.data.contract import validate_crm
+from mqlml.synthetic.generate import generate_history, true_driver_importance
+from mqlml.training.pipeline import run_training
 
 #: The scaled generator of tests/test_insights.py (one fit field, one categorical fit
 #: field, one behaviour).

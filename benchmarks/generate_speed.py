@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mqlml.generate import generate_history, write_history
+from mqlml.synthetic.generate import generate_history, write_history
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,10 +36,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mqlml.config import load_config
-from mqlml.flat import label_flat
-from mqlml.io import read_export
-from mqlml.metrics import classification_metrics, expected_calibration_error
-from mqlml.pipeline import train_labelled
+from mqlml.data.files import read_export
+from mqlml.data.flat import label_flat
+from mqlml.model.metrics import classification_metrics, expected_calibration_error
+from mqlml.training.pipeline import train_labelled
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "uci-bank-marketing" / "bank-additional-full.csv"

@@ -187,13 +187,13 @@ def _wait_until_up(proc: subprocess.Popen, port: int, log: Path, timeout: float)
 
 
 def _train_and_register(tmp: Path, n_leads: int, seed: int):
-    from mqlml.bundle import save_bundle
     from mqlml.config import load_config
-    from mqlml.data import validate_crm
-    from mqlml.generate import generate_history
-    from mqlml.pipeline import run_training
-    from mqlml.pyfunc import lead_rows, training_holdout
-    from mqlml.tracking import log_training
+    from mqlml.data.contract import validate_crm
+    from mqlml.model.bundle import save_bundle
+    from mqlml.serving.pyfunc import lead_rows, training_holdout
+    from mqlml.serving.tracking import log_training
+    from mqlml.synthetic.generate import generate_history
+    from mqlml.training.pipeline import run_training
 
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
     cfg = load_config(

@@ -7,11 +7,12 @@ Usage::
 What it does:
 
 1. **Model.** ``generate_history(--history)`` is labelled and split by time like
-   training does (:func:`mqlml.pipeline.label_history`, :func:`mqlml.split.time_split`);
+   training does (:func:`mqlml.training.pipeline.label_history`,
+   :func:`mqlml.labels.split.time_split`);
    LightGBM is fit on the train slice with ``num_leaves=31`` and exactly ``--trees``
    trees (no early stopping), calibrated on the calibration slice, grades learned there;
    holdout AUC is measured on the test slice. For comparison a model of the size early
-   stopping picks (:func:`mqlml.train.fit_lightgbm`) is fit too.
+   stopping picks (:func:`mqlml.model.trees.fit_lightgbm`) is fit too.
 2. **Scoring batch.** ``--n-leads`` feature rows are drawn with replacement from the
    featurised history leads (as-of = created + observation days), then perturbed so the
    batch is not a handful of rows repeated: every non-missing duration (``days_since_*``)
@@ -20,8 +21,9 @@ What it does:
    of another random lead. Written as Parquet (categoricals as text), like an export.
 3. **Scoring** runs in a fresh process so its peak memory (``ru_maxrss``) is its own:
    read Parquet -> feature matrix -> ``predict`` -> calibrate -> score and grade ->
-   reasons (:func:`mqlml.fastshap.field_contributions_fast`, then
-   :func:`mqlml.explain.field_points` and :func:`mqlml.explain.top_reasons`) -> write
+   reasons (:func:`mqlml.explain.fastshap.field_contributions_fast`, then
+   :func:`mqlml.explain.contributions.field_points` and
+   :func:`mqlml.explain.contributions.top_reasons`) -> write
    the scored Parquet atomically. Seconds per stage are printed.
 4. **Plain path**: ``predict`` + ``pred_contrib`` on the same model and matrix, timed on
    a ``--plain-rows`` subset and extrapolated linearly to the batch (said so in the
@@ -48,14 +50,14 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from mqlml.calibrate import ProbabilityCalibrator, probability_to_score
 from mqlml.columns import GRADE, LEAD_ID, PROBABILITY, SCORE
-from mqlml.explain import field_matrix, field_points, top_reasons
-from mqlml.fastshap import field_contributions_fast
-from mqlml.features import FeatureSpec, build_features, fit_feature_spec, to_matrix
-from mqlml.io import read_table, write_table
-from mqlml.thresholds import GradeThresholds
-from mqlml.train import fit_lightgbm, lightgbm_params, predict_raw
+from mqlml.data.files import read_table, write_table
+from mqlml.explain.contributions import field_matrix, field_points, top_reasons
+from mqlml.explain.fastshap import field_contributions_fast
+from mqlml.features.build import FeatureSpec, build_features, fit_feature_spec, to_matrix
+from mqlml.model.calibrate import ProbabilityCalibrator, probability_to_score
+from mqlml.model.thresholds import GradeThresholds
+from mqlml.model.trees import fit_lightgbm, lightgbm_params, predict_raw
 
 N_REASONS = 3
 
@@ -80,10 +82,10 @@ def _field_index(spec: FeatureSpec) -> tuple[np.ndarray, list[str]]:
 def prepare(args, work: Path) -> dict:
     from mqlml.columns import ACTIVITY_TYPE, OCCURRED_AT
     from mqlml.config import load_config
-    from mqlml.data import validate_crm
-    from mqlml.generate import generate_history
-    from mqlml.pipeline import label_history
-    from mqlml.split import time_split
+    from mqlml.data.contract import validate_crm
+    from mqlml.labels.split import time_split
+    from mqlml.synthetic.generate import generate_history
+    from mqlml.training.pipeline import label_history
 
     t0 = _now()
     cfg = load_config(None, {"tracking": {"enabled": False}})

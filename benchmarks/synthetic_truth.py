@@ -20,13 +20,13 @@ from sklearn.metrics import roc_auc_score
 
 from mqlml.columns import LABEL, LEAD_ID, TRUE_P_SQL
 from mqlml.config import load_config
-from mqlml.data import snapshot_time, validate_crm
-from mqlml.features import build_features
-from mqlml.generate import generate_history
-from mqlml.labels import ELIGIBLE, STATUS, make_labels, training_as_of
-from mqlml.metrics import expected_calibration_error
-from mqlml.pipeline import run_training
-from mqlml.score import score_features
+from mqlml.data.contract import snapshot_time, validate_crm
+from mqlml.features.build import build_features
+from mqlml.labels.labelling import ELIGIBLE, STATUS, make_labels, training_as_of
+from mqlml.model.metrics import expected_calibration_error
+from mqlml.scoring.score import score_features
+from mqlml.synthetic.generate import generate_history
+from mqlml.training.pipeline import run_training
 
 
 def main() -> None:

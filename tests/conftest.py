@@ -88,7 +88,7 @@ def make_outcomes(leads: pd.DataFrame, sql_after_days: dict[str, float]) -> pd.D
 @pytest.fixture(scope="session")
 def history():
     """A small generated CRM history (shared, read-only)."""
-    from mqlml.generate import generate_history
+    from mqlml.synthetic.generate import generate_history
 
     return generate_history(6_000, seed=3)
 
@@ -97,8 +97,8 @@ def history():
 def trained(history):
     """A model trained on ``history`` without tracking: (model, artifacts, crm, config)."""
     from mqlml.config import load_config
-    from mqlml.data import validate_crm
-    from mqlml.pipeline import run_training
+    from mqlml.data.contract import validate_crm
+    from mqlml.training.pipeline import run_training
 
     cfg = load_config(
         None, {"tracking": {"enabled": False}, "thresholds": {"capacity_per_week": 30}}
@@ -112,8 +112,8 @@ def trained(history):
 def linear_trained(history):
     """Like ``trained``, with the trees boosted from a linear base (model.linear_base on)."""
     from mqlml.config import load_config
-    from mqlml.data import validate_crm
-    from mqlml.pipeline import run_training
+    from mqlml.data.contract import validate_crm
+    from mqlml.training.pipeline import run_training
 
     cfg = load_config(
         None,
@@ -139,9 +139,9 @@ def funnel_trained():
     from pathlib import Path
 
     from mqlml.config import load_config
-    from mqlml.data import validate_crm
-    from mqlml.generate import generate_history
-    from mqlml.pipeline import label_history, train_labelled
+    from mqlml.data.contract import validate_crm
+    from mqlml.synthetic.generate import generate_history
+    from mqlml.training.pipeline import label_history, train_labelled
 
     history = generate_history(12_000, seed=5)
     rules = Path(__file__).resolve().parents[1] / "configs" / "rules-example.yaml"
@@ -170,10 +170,10 @@ def funnel_trained():
 def scoring_model(tmp_path_factory):
     """A small model whose leads carry a numeric attribute (``employees``), saved as a
     bundle, for the scoring-batch tests: (model, bundle path, validated crm)."""
-    from mqlml.bundle import save_bundle
     from mqlml.config import load_config
-    from mqlml.data import validate_crm
-    from mqlml.generate import generate_history
+    from mqlml.data.contract import validate_crm
+    from mqlml.model.bundle import save_bundle
+    from mqlml.synthetic.generate import generate_history
 
     history = generate_history(3_000, seed=5)
     leads = history.leads.copy()
@@ -182,7 +182,7 @@ def scoring_model(tmp_path_factory):
         None, {"tracking": {"enabled": False}, "thresholds": {"capacity_per_week": 30}}
     )
     crm = validate_crm(leads, history.activities, history.outcomes, cfg.data)
-    from mqlml.pipeline import run_training
+    from mqlml.training.pipeline import run_training
 
     model, _ = run_training(crm, cfg)
     bundle = save_bundle(model, tmp_path_factory.mktemp("scoring-model"))

@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 from typer.testing import CliRunner
 
-from mqlml.bundle import save_bundle
 from mqlml.cli import app
 from mqlml.columns import CREATED_AT, LEAD_ID, SCORE_COLUMNS
 from mqlml.config import config_to_dict, load_config
-from mqlml.pyfunc import lead_rows, training_holdout
-from mqlml.tracking import log_training
+from mqlml.model.bundle import save_bundle
+from mqlml.serving.pyfunc import lead_rows, training_holdout
+from mqlml.serving.tracking import log_training
 
 #: The scoring moment of the test batch (after every lead of the shared history).
 AS_OF = "2026-01-05T00:00:00+00:00"
@@ -154,7 +154,7 @@ def canonical(scored: pd.DataFrame) -> pd.DataFrame:
     for c in out.columns:
         if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
             # One spelling of an empty reason across paths: the pyfunc model's "" (see
-            # mqlml.pyfunc.score_lead_rows), the CSV's empty cell.
+            # mqlml.serving.pyfunc.score_lead_rows), the CSV's empty cell.
             out[c] = pd.Series(
                 [None if v is None or v != v or v == "" else v for v in out[c]], dtype=object
             )

@@ -104,7 +104,7 @@ def test_errors_are_one_clear_line_not_a_traceback(args, message):
 
 
 def test_bad_input_file_lists_problems(trained, tmp_path):
-    from mqlml.bundle import save_bundle
+    from mqlml.model.bundle import save_bundle
 
     bundle = save_bundle(trained[0], tmp_path / "models")
     bad = tmp_path / "leads.csv"
@@ -131,7 +131,7 @@ def test_train_policy_flags_reach_the_config(args, message, tmp_path):
 
 
 def test_train_rules_and_keep_grades_paths_are_checked_first(tmp_path):
-    from mqlml.generate import generate_history, write_history
+    from mqlml.synthetic.generate import generate_history, write_history
 
     data = tmp_path / "data"
     write_history(generate_history(800, seed=2), data, "csv")

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from mqlml.bundle import save_bundle
 from mqlml.cli import app
+from mqlml.model.bundle import save_bundle
 
 runner = CliRunner()
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mqlml.columns import CREATED_AT, DEAL_VALUE, LEAD_ID, LOST_AT, SQL_AT, WON_AT
-from mqlml.funnel import funnel_outcomes
+from mqlml.training.funnel import funnel_outcomes
 
 T0 = pd.Timestamp("2025-01-01", tz="UTC")
 
@@ -93,8 +93,8 @@ def test_two_stage_and_direct_models_compared_on_the_holdout(funnel_trained):
 
 
 def test_funnel_is_skipped_with_a_reason_when_a_stage_has_too_few_outcomes():
-    from mqlml.funnel import fit_funnel
-    from mqlml.split import time_split
+    from mqlml.labels.split import time_split
+    from mqlml.training.funnel import fit_funnel
 
     leads, outcomes = _frames([_case(10, 25)] * 3 + [_case(None, None)] * 30)
     leads[CREATED_AT] = T0 + pd.to_timedelta(np.arange(len(leads)), unit="D")

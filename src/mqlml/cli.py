@@ -34,7 +34,7 @@ def generate(
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
 ) -> None:
     """Write a synthetic B2B CRM history (and the true probabilities, for measurement only)."""
-    from mqlml.generate import generate_history, write_history
+    from mqlml.synthetic.generate import generate_history, write_history
 
     try:
         if fmt not in ("csv", "parquet"):
@@ -59,9 +59,9 @@ def train_and_save(crm, cfg, echo=typer.echo, labelled=None) -> tuple[Path, obje
     ``labelled`` (from flat mode) replaces ``crm`` when given.
     Returns the bundle path, the trained model and the training artifacts.
     """
-    from mqlml.bundle import save_bundle
-    from mqlml.pipeline import run_training, train_labelled
-    from mqlml.report import build_report, write_report
+    from mqlml.model.bundle import save_bundle
+    from mqlml.report.html import build_report, write_report
+    from mqlml.training.pipeline import run_training, train_labelled
 
     if labelled is not None:
         model, artifacts = train_labelled(labelled, cfg)
@@ -70,8 +70,8 @@ def train_and_save(crm, cfg, echo=typer.echo, labelled=None) -> tuple[Path, obje
     bundle = save_bundle(model, cfg.models_dir)
     write_report(build_report(model.summary, artifacts["test_predictions"]), bundle / "report.html")
     if cfg.tracking.enabled:
-        from mqlml.pyfunc import training_holdout
-        from mqlml.tracking import log_training, tracking_uri
+        from mqlml.serving.pyfunc import training_holdout
+        from mqlml.serving.tracking import log_training, tracking_uri
 
         tracked = log_training(cfg, bundle, model, training_holdout(crm, artifacts, cfg))
         echo(f"MLflow run {tracked.run_id} in {tracking_uri(cfg.tracking)}", err=True)
@@ -84,10 +84,10 @@ def train_and_save(crm, cfg, echo=typer.echo, labelled=None) -> tuple[Path, obje
 
 def _train_from(data: Path | None, cfg):
     """Train from a CRM directory, or from one export file in flat mode."""
-    from mqlml.data import load_crm
+    from mqlml.data.contract import load_crm
 
     if cfg.flat is not None:
-        from mqlml.flat import load_flat
+        from mqlml.data.flat import load_flat
 
         export = data if data is not None else cfg.flat.path
         if export is None or export.is_dir():
@@ -149,8 +149,8 @@ def train(
     ] = None,
 ) -> None:
     """Train from CRM history (or one flat export); print the path of the model bundle."""
-    from mqlml.audit import LeakageWarning
-    from mqlml.flat import OptimisticSplitWarning
+    from mqlml.data.flat import OptimisticSplitWarning
+    from mqlml.training.audit import LeakageWarning
 
     overrides: dict = {}
     thresholds = {
@@ -229,10 +229,10 @@ def score(
     Rows that cannot be scored go to OUT's rejects file (e.g. scored.rejects.csv) with
     the reason; drift against the training data goes to OUT's report (scored.report.json).
     """
-    from mqlml.batch import score_files
-    from mqlml.bundle import load_bundle
-    from mqlml.io import table_format
-    from mqlml.tracking import is_model_uri, load_registered_bundle
+    from mqlml.data.files import table_format
+    from mqlml.model.bundle import load_bundle
+    from mqlml.scoring.batch import score_files
+    from mqlml.serving.tracking import is_model_uri, load_registered_bundle
 
     try:
         table_format(out)
@@ -298,7 +298,7 @@ def promote(
     tracking_uri: TrackingUriOption = None,
 ) -> None:
     """Point the champion alias of a registered model at a version, by hand."""
-    from mqlml.tracking import promote as promote_version
+    from mqlml.serving.tracking import promote as promote_version
 
     try:
         move = promote_version(name, version, tracking_uri)
@@ -313,7 +313,7 @@ def rollback(
     tracking_uri: TrackingUriOption = None,
 ) -> None:
     """Move the champion alias back to the version it replaced."""
-    from mqlml.tracking import rollback as rollback_champion
+    from mqlml.serving.tracking import rollback as rollback_champion
 
     try:
         move = rollback_champion(name, tracking_uri)
@@ -328,8 +328,8 @@ def report(
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
 ) -> None:
     """Write the leaders' HTML report of a trained model (figures as PNG beside it)."""
-    from mqlml.bundle import load_bundle
-    from mqlml.report import build_report, figures_dir, write_report
+    from mqlml.model.bundle import load_bundle
+    from mqlml.report.html import build_report, figures_dir, write_report
 
     try:
         if out.suffix.lower() not in (".html", ".htm"):
@@ -353,11 +353,11 @@ def explain(
     ] = None,
 ) -> None:
     """Why one lead scored what it did: its score and every field's points, in words."""
-    from mqlml.bundle import load_bundle
-    from mqlml.data import empty_activities, validate_activities, validate_leads
+    from mqlml.data.contract import empty_activities, validate_activities, validate_leads
+    from mqlml.data.files import read_table
     from mqlml.errors import DataValidationError
-    from mqlml.io import read_table
-    from mqlml.score import explain_leads
+    from mqlml.model.bundle import load_bundle
+    from mqlml.scoring.score import explain_leads
 
     try:
         trained = load_bundle(model)
@@ -402,7 +402,7 @@ def demo(
     ] = Path("configs/rules-example.yaml"),
 ) -> None:
     """Generate a history, train, report, score a fresh batch and print the headline figures."""
-    from mqlml.demo import run_demo
+    from mqlml.synthetic.demo import run_demo
 
     try:
         run_demo(out, leads, seed, echo=typer.echo, rules=rules)

@@ -39,7 +39,7 @@ DATETIME_COLUMNS = {
 
 # --- derived while training / scoring --------------------------------------
 AS_OF = "as_of"
-#: Pyfunc input (see :mod:`mqlml.pyfunc`): a lead's activities as JSON text in its row.
+#: Pyfunc input (see :mod:`mqlml.serving.pyfunc`): a lead's activities as JSON text in its row.
 ACTIVITIES = "activities"
 LABEL = "label"
 

@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mqlml.errors import ConfigError
-from mqlml.gate import DEFAULT_MIN_TEST_POSITIVES, DEFAULT_MIN_TRAIN_POSITIVES
+from mqlml.training.gate import DEFAULT_MIN_TEST_POSITIVES, DEFAULT_MIN_TRAIN_POSITIVES
 
 #: Horizon in days used when ``labels.horizon_days`` is not given, per target stage.
 DEFAULT_HORIZON_DAYS = {"sql": 90, "won": 180}
@@ -138,7 +138,7 @@ class ModelConfig(_Strict):
     #: (0.05: a row 5% of the rows older than the newest counts half), ``null`` for equal
     #: weights. Chosen with ``num_leaves_search`` by early-stopping log loss.
     recency_half_life_search: tuple[float | None, ...] = (None,)
-    #: Trees boosted from a linear base (:mod:`mqlml.linear`), whose effects extrapolate
+    #: Trees boosted from a linear base (:mod:`mqlml.model.linear`), whose effects extrapolate
     #: past the range of the history where trees would predict flat: ``off``, ``on``, or
     #: ``auto`` (with and without, whichever has the lower early-stopping log loss).
     linear_base: Literal["off", "on", "auto"] = "off"
@@ -271,7 +271,7 @@ class ThresholdConfig(_Strict):
 
 
 class FunnelConfig(_Strict):
-    """The lead -> SQL -> customer funnel models (see :mod:`mqlml.funnel`)."""
+    """The lead -> SQL -> customer funnel models (see :mod:`mqlml.training.funnel`)."""
 
     enabled: bool = True
     #: Days after as-of to reach SQL; default the label horizon (target sql) or 90.
@@ -288,7 +288,7 @@ class FunnelConfig(_Strict):
 
 
 class BacktestConfig(_Strict):
-    """Rolling-origin backtest (see :mod:`mqlml.backtest`); ``folds: 0`` switches it off."""
+    """Rolling-origin backtest (:mod:`mqlml.training.backtest`); ``folds: 0`` switches it off."""
 
     folds: int = 0
     #: Share of the labelled leads (the latest) cut into the test periods.
@@ -310,7 +310,7 @@ class BacktestConfig(_Strict):
 
 
 class GateConfig(_Strict):
-    """Minimum-data gate (see :mod:`mqlml.gate`): converted leads each slice needs."""
+    """Minimum-data gate (see :mod:`mqlml.training.gate`): converted leads each slice needs."""
 
     min_train_positives: int = DEFAULT_MIN_TRAIN_POSITIVES
     min_test_positives: int = DEFAULT_MIN_TEST_POSITIVES
@@ -361,7 +361,7 @@ class FlatConfig(_Strict):
     """One flat export (a row per lead) instead of three tables.
 
     Either ``preset`` names a known CRM export (``salesforce`` or ``hubspot``, see
-    :mod:`mqlml.presets`), whose lifecycle dates give the outcome, or ``target_column``
+    :mod:`mqlml.data.presets`), whose lifecycle dates give the outcome, or ``target_column``
     and ``positive_values`` say which rows converted.
     """
 

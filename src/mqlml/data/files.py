@@ -1,0 +1,219 @@
+"""The I/O edge: reading and writing tables and files. No other module touches the disk
+except ``tracking`` (through MLflow) and ``bundle`` (through these helpers)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from mqlml.errors import MqlmlError
+
+TABLE_SUFFIXES = (".csv", ".parquet")
+#: Field separators a CSV export may use; the first line decides.
+CSV_SEPARATORS = ",;\t|"
+
+
+def table_format(path: Path) -> str:
+    """``"csv"`` or ``"parquet"`` from the file extension; raises for anything else."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise MqlmlError(
+        f"{path}: unsupported file type {suffix or '(none)'!r}; expected .csv or .parquet"
+    )
+
+
+def sniff_separator(path: Path) -> str:
+    """The field separator of a CSV file (``,``, ``;``, tab or ``|``), from its header line.
+
+    Spreadsheets in many locales write ``;`` because ``,`` is their decimal mark.
+    """
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        header = fh.readline()
+    if not header.strip():
+        return ","
+    try:
+        return csv.Sniffer().sniff(header, delimiters=CSV_SEPARATORS).delimiter
+    except csv.Error:
+        return ","
+
+
+def read_export(path: str | Path) -> pd.DataFrame:
+    """Read one CRM export: CSV (any of :data:`CSV_SEPARATORS`, quoted fields, CRLF,
+    UTF-8 with or without BOM), Excel ``.xlsx`` (first sheet) or Parquet.
+
+    Every CSV and Excel cell comes back as text (missing when empty), so typing happens in
+    one place with errors that name rows.
+
+    Raises
+    ------
+    MqlmlError
+        For a missing, empty or unreadable file, an unsupported extension, or a CSV that
+        is not UTF-8 (the message says how to re-save it).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx", ".parquet", ".pq"):
+        raise MqlmlError(
+            f"{path}: unsupported file type {suffix or '(none)'!r}; "
+            "expected .csv, .xlsx or .parquet"
+        )
+    if not path.is_file():
+        raise MqlmlError(f"{path}: file not found")
+    if suffix in (".parquet", ".pq"):
+        return read_table(path)
+    try:
+        if suffix == ".xlsx":
+            frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl")
+            return frame.astype("str").where(frame.notna())
+        sep = sniff_separator(path)
+        return pd.read_csv(
+            path,
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            encoding="utf-8-sig",
+        )
+    except UnicodeDecodeError as exc:
+        raise MqlmlError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+            "re-save the export as CSV UTF-8"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise MqlmlError(f"{path}: the file is empty (expected a header row)") from None
+    except (pd.errors.ParserError, OSError, ValueError, KeyError) as exc:
+        raise MqlmlError(f"{path}: could not be read as {suffix[1:]}: {exc}") from None
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet table, chosen by extension.
+
+    CSV columns are read as text so that identifiers such as ``00123`` keep their
+    leading zeros; typing happens in :mod:`mqlml.data.contract`, where errors can name rows.
+    """
+    path = Path(path)
+    fmt = table_format(path)
+    if not path.is_file():
+        raise MqlmlError(f"{path}: file not found")
+    try:
+        if fmt == "csv":
+            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        return pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        raise MqlmlError(f"{path}: the file is empty (expected a header row)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+        raise MqlmlError(f"{path}: could not be read as {fmt}: {exc}") from None
+
+
+def read_resource(name: str) -> str:
+    """The text of a file shipped inside the package (``mqlml/resources/<name>``)."""
+    from importlib.resources import files
+
+    resource = files("mqlml").joinpath("resources", name)
+    if not resource.is_file():
+        raise MqlmlError(f"mqlml resource {name!r} not found in the installed package")
+    return resource.read_text(encoding="utf-8")
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Write through a temporary file in the same directory, then rename over ``path``.
+
+    An interrupted run leaves either the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``df`` atomically as CSV or Parquet, chosen by the extension of ``path``."""
+    path = Path(path)
+    fmt = table_format(path)
+    if fmt == "csv":
+        return _atomic_write(path, lambda p: df.to_csv(p, index=False))
+    return _atomic_write(path, lambda p: df.to_parquet(p, index=False))
+
+
+def write_text(text: str, path: str | Path) -> Path:
+    """Write ``text`` atomically (UTF-8)."""
+    return _atomic_write(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def write_bytes(data: bytes, path: str | Path) -> Path:
+    """Write ``data`` atomically."""
+    return _atomic_write(Path(path), lambda p: p.write_bytes(data))
+
+
+def find_table(directory: str | Path, name: str) -> Path:
+    """The file ``<name>.csv`` or ``<name>.parquet`` in ``directory``.
+
+    Raises
+    ------
+    MqlmlError
+        When neither exists or both do (ambiguous).
+    """
+    directory = Path(directory)
+    found = [
+        directory / f"{name}{s}" for s in TABLE_SUFFIXES if (directory / f"{name}{s}").is_file()
+    ]
+    if not found:
+        raise MqlmlError(
+            f"{directory}: no {name} table found (expected {name}.csv or {name}.parquet)"
+        )
+    if len(found) > 1:
+        raise MqlmlError(f"{directory}: both {found[0].name} and {found[1].name} exist; keep one")
+    return found[0]
+
+
+def write_all(items: Sequence[tuple[str | Path, pd.DataFrame | str]]) -> list[Path]:
+    """Write several files so that none of them appears until all are complete.
+
+    Each item is ``(path, content)``: a DataFrame (CSV or Parquet by extension) or text
+    (UTF-8). Every file is written to a temporary file beside its target; only when all
+    are written are they renamed into place, in the order given (put the file whose
+    presence means "done" last). An error or interrupt while writing leaves no new file
+    and no temporary one.
+    """
+    pending: list[tuple[Path, Path]] = []
+    try:
+        for path, content in items:
+            path = Path(path)
+            if isinstance(content, pd.DataFrame):
+                fmt = table_format(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+            )
+            os.close(fd)
+            tmp = Path(tmp_name)
+            pending.append((tmp, path))
+            if isinstance(content, str):
+                tmp.write_text(content, encoding="utf-8")
+            elif fmt == "csv":
+                content.to_csv(tmp, index=False)
+            else:
+                content.to_parquet(tmp, index=False)
+        for tmp, path in pending:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in pending:
+            tmp.unlink(missing_ok=True)
+        raise
+    return [path for _, path in pending]

@@ -1,0 +1,254 @@
+"""Plain sentences about a lead's business fields, for reasons and criteria rules.
+
+A reason names what the lead did or who they are, in words a sales rep reads aloud:
+"Visited the pricing page 4 times in the last 30 days", "Free email address",
+"No activity yet". Sentences are built from the lead's feature values at its scoring
+moment (:func:`mqlml.features.build.build_features`), so they say what the model saw.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from mqlml.features.build import OTHER_ACTIVITY, FeatureSpec, field_label
+
+#: activity type -> (what doing it reads like, what never doing it reads like).
+ACTIVITY_PHRASES: dict[str, tuple[str, str]] = {
+    "pricing_page_view": ("Visited the pricing page", "Has not visited the pricing page"),
+    "page_view": ("Viewed website pages", "Has not viewed the website"),
+    "content_download": ("Downloaded content", "Has not downloaded content"),
+    "webinar_signup": ("Signed up for webinars", "Has not signed up for a webinar"),
+    "webinar_attended": ("Attended webinars", "Has not attended a webinar"),
+    "email_open": ("Opened marketing emails", "Has not opened a marketing email"),
+    "email_click": ("Clicked marketing emails", "Has not clicked a marketing email"),
+    "form_fill": ("Filled in forms", "Has not filled in a form"),
+    "demo_request": ("Requested a demo", "Has not requested a demo"),
+    "free_trial_request": ("Requested a free trial", "Has not requested a free trial"),
+    OTHER_ACTIVITY: ("Did other activities", "No other activities"),
+}
+
+#: categorical fit field -> level -> sentence. Levels not listed use "<Label>: <level>".
+LEVEL_PHRASES: dict[str, dict[str, str]] = {
+    "email_domain_type": {
+        "business": "Business email address",
+        "free": "Free email address (such as Gmail)",
+        "invalid": "Invalid email address",
+        "missing": "No email address",
+    },
+    "seniority": {
+        "c_level": "C-level job title",
+        "vp": "VP-level job title",
+        "director": "Director-level job title",
+        "manager": "Manager-level job title",
+        "individual_contributor": "Individual contributor job title",
+        "student": "Student",
+        "unknown": "Job title shows no seniority",
+    },
+    "department": {
+        "marketing": "Works in marketing",
+        "sales": "Works in sales",
+        "it_engineering": "Works in IT / engineering",
+        "finance": "Works in finance",
+        "operations": "Works in operations",
+        "hr": "Works in HR",
+        "executive": "Runs the company (CEO / founder)",
+        "other": "Department not recognised from the job title",
+    },
+    "country": {"other": "Based in another country"},
+}
+#: Up to this many leads, :func:`sentences` builds every sentence without grouping.
+_FEW_LEADS = 64
+_LEVEL_TEMPLATES = {
+    "company_size": "Company size {} employees",
+    "industry": "Industry: {}",
+    "country": "Based in {}",
+    "lead_source": "Came from {}",
+}
+
+
+def activity_phrases(activity_type: str) -> tuple[str, str]:
+    """(doing it, never doing it) phrases for an activity type, also for unknown types."""
+    if activity_type in ACTIVITY_PHRASES:
+        return ACTIVITY_PHRASES[activity_type]
+    name = activity_type.replace("_", " ")
+    return (f"Did “{name}”", f"No “{name}” yet")
+
+
+def times(n: float) -> str:
+    """``once``, ``twice``, ``3 times``."""
+    k = int(round(n))
+    return {1: "once", 2: "twice"}.get(k, f"{k} times")
+
+
+def days_ago(d: float) -> str:
+    """``today``, ``1 day ago``, ``12 days ago``."""
+    if d < 1:
+        return "today"
+    k = int(math.floor(d))
+    return "1 day ago" if k == 1 else f"{k} days ago"
+
+
+def _plain_level(value: str) -> str:
+    return value.replace("_", " ")
+
+
+def level_sentence(field: str, value) -> str:
+    """Sentence for a categorical fit field at ``value`` (missing or unseen: not known)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return f"{field_label(field)} not known"
+    value = str(value)
+    if field in LEVEL_PHRASES and value in LEVEL_PHRASES[field]:
+        return LEVEL_PHRASES[field][value]
+    template = _LEVEL_TEMPLATES.get(field, field_label(field) + ": {}")
+    return template.format(_plain_level(value) if field == "lead_source" else value)
+
+
+def _activity_sentence(row, activity_type: str, windows: tuple[int, ...]) -> str:
+    does, never = activity_phrases(activity_type)
+    counts = [float(row[f"n_{activity_type}_{w}d"]) for w in windows]
+    last = float(row[f"days_since_last_{activity_type}"])
+    total = counts[-1]
+    if total > 0:
+        # The shortest window that holds all of the recent activity reads most precisely.
+        w = next(w for w, c in zip(windows, counts, strict=True) if c == total)
+        return f"{does} {times(total)} in the last {w} days"
+    if not math.isnan(last):
+        return f"{does}, most recently {days_ago(last)}"
+    return never
+
+
+def _engagement_sentence(row, windows: tuple[int, ...]) -> str:
+    w_max = windows[-1]
+    total = float(row[f"n_all_{w_max}d"])
+    if total == 0:
+        return f"No activity in the last {w_max} days"
+    w = next(w for w in windows if float(row[f"n_all_{w}d"]) == total)
+    active = float(row[f"active_days_{w_max}d"])
+    n = int(round(total))
+    text = f"{n} {'activity' if n == 1 else 'activities'} in the last {w} days"
+    if active > 1:
+        text += f", active on {int(active)} different days"
+    return text
+
+
+def _recency_sentence(row) -> str:
+    last = float(row["days_since_last_activity"])
+    if math.isnan(last):
+        return "No activity yet"
+    return f"Last activity {days_ago(last)}"
+
+
+def _numeric_sentence(field: str, value) -> str:
+    v = float(value) if value is not None and value is not pd.NA else float("nan")
+    if math.isnan(v):
+        return f"{field_label(field)} not known"
+    return f"{field_label(field)}: {v:g}"
+
+
+def field_sentence(row, field: str, spec: FeatureSpec) -> str:
+    """The sentence for one business field of one lead.
+
+    Parameters
+    ----------
+    row : Series or dict
+        The lead's feature values (one row of :func:`mqlml.features.build.build_features`).
+    field : str
+        A business field of ``spec`` (a value of ``spec.fields``).
+    spec : FeatureSpec
+        The model's feature spec.
+    """
+    windows = spec.windows_days
+    if field in (*spec.activity_types, OTHER_ACTIVITY):
+        return _activity_sentence(row, field, windows)
+    if field == "engagement":
+        return _engagement_sentence(row, windows)
+    if field == "recency":
+        return _recency_sentence(row)
+    if field in spec.categorical:
+        return level_sentence(field, row[field])
+    if field in spec.numeric_attributes:
+        return _numeric_sentence(field, row[field])
+    raise KeyError(f"field {field!r} is not a business field of this model")
+
+
+def field_columns(field: str, spec: FeatureSpec) -> list[str]:
+    """The feature columns a field's sentence is built from."""
+    windows = spec.windows_days
+    if field in (*spec.activity_types, OTHER_ACTIVITY):
+        return [f"n_{field}_{w}d" for w in windows] + [f"days_since_last_{field}"]
+    if field == "engagement":
+        return [f"n_all_{w}d" for w in windows] + [f"active_days_{windows[-1]}d"]
+    if field == "recency":
+        return ["days_since_last_activity"]
+    return [field]
+
+
+def sentences(features: pd.DataFrame, fields: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """Sentences for ``fields[i, j]`` of lead ``i`` (``None`` entries stay ``None``).
+
+    Parameters
+    ----------
+    features : DataFrame
+        One row per lead, positionally aligned with the rows of ``fields``.
+    fields : ndarray of object, shape (n_leads, k)
+        Business field names, or ``None`` where there is no reason.
+    spec : FeatureSpec
+        The model's feature spec.
+    """
+    out = np.full(fields.shape, None, dtype=object)
+    present = pd.notna(fields)
+    if len(features) <= _FEW_LEADS:
+        # A few leads (a REST request): grouping equal values costs more than it saves.
+        rows, slots = np.nonzero(present)
+        needed = {c for f in set(fields[rows, slots]) for c in field_columns(f, spec)}
+        values = {c: features[c].tolist() for c in needed}
+        for i, j in zip(rows, slots, strict=True):
+            row = {c: v[i] for c, v in values.items()}
+            out[i, j] = field_sentence(row, fields[i, j], spec)
+        return out
+    for field in pd.unique(fields[present]):
+        rows, slots = np.nonzero(present & (fields == field))
+        sub = features.iloc[rows][field_columns(field, spec)]
+        # Leads with the same values get the same sentence: build each one once.
+        key = sub.groupby(list(sub.columns), dropna=False, observed=True, sort=False).ngroup()
+        first = ~key.duplicated().to_numpy()
+        unique = sub[first].to_dict("records")
+        text = np.array([field_sentence(r, field, spec) for r in unique], dtype=object)
+        order = key.to_numpy()[first]
+        lookup = np.empty(len(unique), dtype=object)
+        lookup[order] = text
+        out[rows, slots] = lookup[key.to_numpy()]
+    return out
+
+
+def representative_column(field: str, spec: FeatureSpec) -> str | None:
+    """The one feature column that best stands for a field on a chart (``None``: categorical).
+
+    Activity fields use their count in the longest window, engagement all activities in
+    it, recency the days since the last activity, numeric attributes themselves.
+    """
+    w = spec.windows_days[-1]
+    if field in (*spec.activity_types, OTHER_ACTIVITY):
+        return f"n_{field}_{w}d"
+    if field == "engagement":
+        return f"n_all_{w}d"
+    if field == "recency":
+        return "days_since_last_activity"
+    if field in spec.numeric_attributes:
+        return field
+    return None
+
+
+def representative_axis_label(field: str, spec: FeatureSpec) -> str:
+    """Axis label of :func:`representative_column` for charts."""
+    w = spec.windows_days[-1]
+    if field in (*spec.activity_types, OTHER_ACTIVITY):
+        return f"{field_label(field)}: count in the last {w} days"
+    if field == "engagement":
+        return f"all activities in the last {w} days"
+    if field == "recency":
+        return "days since the last activity"
+    return field_label(field)

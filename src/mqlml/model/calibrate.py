@@ -1,0 +1,150 @@
+"""Calibration: raw model output -> probabilities that mean what they say -> score and grade.
+
+The mapping, documented once:
+
+* ``probability`` is the calibrated chance that the lead reaches the target stage within
+  the horizon. The calibrator (isotonic or sigmoid/Platt on the model's log-odds) is fit
+  on the calibration slice only, which is later in time than everything the model saw.
+* ``score = clip(round(100 * probability), 1, 99)``: a score of 30 means that about 30 in
+  100 such leads convert. 0 and 100 are never shown, since no lead is certain.
+* ``grade`` A-D comes from score cutoffs learned on the calibration slice
+  (:class:`mqlml.model.thresholds.GradeThresholds`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+
+_EPS = 1e-4
+#: Up to this many values, the sigmoid is applied directly (see ``_apply``).
+_FEW_VALUES = 64
+METHODS = ("auto", "isotonic", "sigmoid")
+
+
+def probability_to_score(probability) -> np.ndarray:
+    """Integer score 1-99 from calibrated probabilities: ``clip(round(100 p), 1, 99)``."""
+    p = np.asarray(probability, dtype=float)
+    return np.clip(np.rint(100 * p), 1, 99).astype(int)
+
+
+class ProbabilityCalibrator:
+    """Map raw model log-odds to calibrated probabilities.
+
+    Parameters
+    ----------
+    method : {"auto", "isotonic", "sigmoid"}
+        ``auto`` fits both on the earlier part of the (time-ordered) calibration data,
+        compares their log loss on the later part, then refits the winner on all of it.
+        Random folds would let a calibrator learn from leads later than those it is
+        judged on, which is wrong for leads ordered in time.
+    selection_fraction : float
+        Share of the calibration data, at its end, used to choose the method.
+
+    Attributes
+    ----------
+    method_ : str
+        The method in use.
+    selection_log_loss_ : dict
+        Log loss of each method on the selection part (``auto`` only).
+    """
+
+    def __init__(self, method: str = "auto", selection_fraction: float = 0.3):
+        self.method = method
+        self.selection_fraction = selection_fraction
+
+    def fit(self, raw, y) -> ProbabilityCalibrator:
+        """Fit on raw log-odds ``raw`` and 0/1 labels ``y``, both in time order."""
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        raw = np.asarray(raw, dtype=float)
+        y = np.asarray(y, dtype=float)
+        if len(np.unique(y)) < 2:
+            raise ValueError(
+                "calibration needs both converted and unconverted leads in the calibration "
+                f"slice, got {int(y.sum())} converted of {len(y)}"
+            )
+        self.selection_log_loss_: dict[str, float] = {}
+        method = self.method
+        if method == "auto":
+            cut = int(len(y) * (1 - self.selection_fraction))
+            early, late = slice(0, cut), slice(cut, None)
+            if len(np.unique(y[early])) < 2 or len(np.unique(y[late])) < 2:
+                method = "sigmoid"
+            else:
+                for m in ("isotonic", "sigmoid"):
+                    model = self._fit_one(m, raw[early], y[early])
+                    p = np.clip(self._apply(m, model, raw[late]), _EPS, 1 - _EPS)
+                    self.selection_log_loss_[m] = float(log_loss(y[late], p, labels=[0, 1]))
+                method = min(self.selection_log_loss_, key=self.selection_log_loss_.get)
+        self.method_ = method
+        self.model_ = self._fit_one(method, raw, y)
+        return self
+
+    @staticmethod
+    def _fit_one(method: str, raw: np.ndarray, y: np.ndarray):
+        if method == "isotonic":
+            return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, y)
+        return LogisticRegression(C=1e6).fit(raw.reshape(-1, 1), y)
+
+    @staticmethod
+    def _apply(method: str, model, raw: np.ndarray) -> np.ndarray:
+        if method == "isotonic":
+            return model.predict(raw)
+        few = raw.size <= _FEW_VALUES and np.isfinite(raw).all()
+        if few and model.coef_.shape == (1, 1):
+            # predict_proba's own arithmetic without its input checks (which cost a
+            # single-lead request more than the arithmetic); non-finite input still raises.
+            return special.expit(raw.reshape(-1, 1) @ model.coef_.T + model.intercept_)[:, 0]
+        return model.predict_proba(raw.reshape(-1, 1))[:, 1]
+
+    def predict(self, raw) -> np.ndarray:
+        """Calibrated probabilities, clipped to [1e-4, 1 - 1e-4]."""
+        if not hasattr(self, "method_"):
+            raise RuntimeError("ProbabilityCalibrator is not fitted; call fit first")
+        raw = np.asarray(raw, dtype=float)
+        if raw.size == 0:
+            return np.empty(0)
+        p = self._apply(self.method_, self.model_, raw)
+        return np.clip(p, _EPS, 1 - _EPS)
+
+    def to_dict(self) -> dict:
+        """The fitted mapping as plain numbers (for the model bundle)."""
+        if self.method_ == "isotonic":
+            params = {
+                "x": self.model_.X_thresholds_.tolist(),
+                "y": self.model_.y_thresholds_.tolist(),
+            }
+        else:
+            params = {
+                "coef": float(self.model_.coef_[0, 0]),
+                "intercept": float(self.model_.intercept_[0]),
+            }
+        return {
+            "method": self.method,
+            "method_": self.method_,
+            "selection_log_loss_": self.selection_log_loss_,
+            "params": params,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ProbabilityCalibrator:
+        """Rebuild a fitted calibrator from :meth:`to_dict`."""
+        cal = cls(method=d["method"])
+        cal.method_ = d["method_"]
+        cal.selection_log_loss_ = dict(d.get("selection_log_loss_", {}))
+        params = d["params"]
+        if cal.method_ == "isotonic":
+            x, y = np.asarray(params["x"]), np.asarray(params["y"])
+            cal.model_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(x, y)
+        else:
+            lr = LogisticRegression()
+            lr.classes_ = np.array([0.0, 1.0])
+            lr.coef_ = np.array([[params["coef"]]])
+            lr.intercept_ = np.array([params["intercept"]])
+            lr.n_features_in_ = 1
+            cal.model_ = lr
+        return cal

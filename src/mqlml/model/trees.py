@@ -1,0 +1,198 @@
+"""The conversion model (LightGBM) and the baseline beside it (logistic regression)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+from mqlml.config import ModelConfig
+from mqlml.features.build import FeatureSpec
+from mqlml.model.linear import LinearBase
+
+
+@dataclass(frozen=True)
+class BoosterFit:
+    """A fitted LightGBM booster and how early stopping chose its size."""
+
+    booster: lgb.Booster
+    best_iteration: int
+    n_early_stopping_rows: int
+    early_stopping_log_loss: float
+    #: The linear base the trees start from (:mod:`mqlml.model.linear`), or None.
+    linear: LinearBase | None = None
+
+
+def lightgbm_params(cfg: ModelConfig) -> dict:
+    """LightGBM parameters from the model config (deterministic for a given seed)."""
+    return {
+        "objective": "binary",
+        "learning_rate": cfg.learning_rate,
+        "num_leaves": cfg.num_leaves,
+        "min_data_in_leaf": cfg.min_child_samples,
+        "feature_fraction": cfg.feature_fraction,
+        "bagging_fraction": cfg.bagging_fraction,
+        "bagging_freq": 1,
+        "lambda_l2": cfg.lambda_l2,
+        "seed": cfg.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbosity": -1,
+    }
+
+
+def recency_weights(n: int, half_life: float | None) -> np.ndarray | None:
+    """Row weights halving every ``half_life`` share of ``n`` time-ordered rows, newest 1."""
+    if half_life is None:
+        return None
+    return 0.5 ** ((n - 1 - np.arange(n)) / (half_life * n))
+
+
+def fit_lightgbm(
+    X: np.ndarray,
+    y,
+    spec: FeatureSpec,
+    cfg: ModelConfig,
+    monotone: dict[str, int] | None = None,
+    weight: np.ndarray | None = None,
+    linear_c: float | None = None,
+    linear_only: frozenset[str] = frozenset(),
+) -> BoosterFit:
+    """Fit LightGBM with early stopping on the latest rows of the training slice.
+
+    Rows of ``X`` must be in time order. The last ``cfg.early_stopping_fraction`` of them
+    choose the number of trees; the model is then refit on all rows with that many trees,
+    so the calibration slice stays untouched until calibration. ``monotone`` maps feature
+    columns to +1 / -1: the score may only rise / fall with them. ``weight`` weighs the
+    rows when fitting; the early-stopping log loss is unweighted, so fits with different
+    weights compare on the same footing. ``linear_c`` given: the trees start from a
+    :class:`~mqlml.model.linear.LinearBase` with that ``C`` (fit, like the trees, first on the
+    rows before the early-stopping rows, then on all rows); the trees never split on the
+    columns in ``linear_only`` (their split gain is zeroed), which only the base then uses.
+    """
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    cut = int(n * (1 - cfg.early_stopping_fraction))
+    if len(np.unique(y[:cut])) < 2 or len(np.unique(y[cut:])) < 2:
+        raise ValueError(
+            "the training slice needs converted and unconverted leads both before and in "
+            f"its latest {cfg.early_stopping_fraction:.0%} (early stopping); got "
+            f"{int(y[:cut].sum())} and {int(y[cut:].sum())} converted"
+        )
+    params = lightgbm_params(cfg)
+    if monotone:
+        params["monotone_constraints"] = [int(monotone.get(c, 0)) for c in spec.columns]
+    if linear_c is not None and linear_only:
+        params["feature_contri"] = [0.0 if c in linear_only else 1.0 for c in spec.columns]
+    cats = [i for i, c in enumerate(spec.columns) if c in spec.categorical]
+    names = list(spec.columns)
+    w_fit = weight[:cut] if weight is not None else None
+    init, linear = None, None
+    if linear_c is not None:
+        probe_linear = LinearBase(C=linear_c).fit(X[:cut], y[:cut], spec, w_fit)
+        init = probe_linear.decision_function(X)
+        linear = LinearBase(C=linear_c).fit(X, y, spec, weight)
+    fit_set = lgb.Dataset(
+        X[:cut],
+        y[:cut],
+        weight=w_fit,
+        init_score=init[:cut] if init is not None else None,
+        feature_name=names,
+        categorical_feature=cats,
+        free_raw_data=False,
+    )
+    stop_set = fit_set.create_valid(
+        X[cut:], y[cut:], init_score=init[cut:] if init is not None else None
+    )
+    evals: dict = {}
+    probe = lgb.train(
+        {**params, "metric": "binary_logloss"},
+        fit_set,
+        num_boost_round=cfg.max_boost_rounds,
+        valid_sets=[stop_set],
+        valid_names=["early_stopping"],
+        callbacks=[
+            lgb.early_stopping(cfg.early_stopping_rounds, verbose=False),
+            lgb.record_evaluation(evals),
+        ],
+    )
+    best = max(int(probe.best_iteration or cfg.max_boost_rounds), 1)
+    full = lgb.Dataset(
+        X,
+        y,
+        weight=weight,
+        feature_name=names,
+        categorical_feature=cats,
+        init_score=linear.decision_function(X) if linear is not None else None,
+    )
+    booster = lgb.train(params, full, num_boost_round=best)
+    return BoosterFit(
+        booster=booster,
+        best_iteration=best,
+        n_early_stopping_rows=n - cut,
+        early_stopping_log_loss=float(evals["early_stopping"]["binary_logloss"][best - 1]),
+        linear=linear,
+    )
+
+
+def predict_raw(
+    booster: lgb.Booster, X: np.ndarray, linear: LinearBase | None = None, **kwargs
+) -> np.ndarray:
+    """The model's log-odds (before calibration): the trees', plus the linear base's."""
+    raw = booster.predict(X, raw_score=True, **kwargs)
+    return raw + linear.decision_function(X) if linear is not None else raw
+
+
+def _signed_log1p(x):
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def fit_baseline(features: pd.DataFrame, y, spec: FeatureSpec) -> Pipeline:
+    """Logistic regression on the same features: one-hot categoricals, log-scaled numbers.
+
+    Missing numbers are imputed with the median and flagged, so "never did X" stays
+    visible to a linear model.
+    """
+    numeric = [c for c in spec.columns if c not in spec.categorical]
+    categorical = list(spec.categorical_columns)
+    num_pipe = make_pipeline(
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+        FunctionTransformer(_signed_log1p, feature_names_out="one-to-one"),
+        StandardScaler(),
+    )
+    cat_pipe = make_pipeline(
+        SimpleImputer(strategy="constant", fill_value="(missing)", keep_empty_features=True),
+        OneHotEncoder(handle_unknown="ignore", min_frequency=10),
+    )
+    transformers = [("num", num_pipe, numeric)]
+    if categorical:
+        transformers.append(("cat", cat_pipe, categorical))
+    model = Pipeline(
+        [
+            ("prep", ColumnTransformer(transformers)),
+            ("lr", LogisticRegression(C=1.0, max_iter=2000)),
+        ]
+    )
+    X = _baseline_frame(features, spec)
+    return model.fit(X, np.asarray(y, dtype=int))
+
+
+def _baseline_frame(features: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    # Categoricals as plain text with NaN for missing: the imputer cannot fill categories
+    # that are not among a Categorical's levels.
+    X = features.copy()
+    for c in spec.categorical_columns:
+        X[c] = X[c].astype(object).where(X[c].notna(), np.nan)
+    return X
+
+
+def predict_baseline(model: Pipeline, features: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """Baseline probabilities of conversion."""
+    return model.predict_proba(_baseline_frame(features, spec))[:, 1]

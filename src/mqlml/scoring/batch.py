@@ -1,0 +1,836 @@
+"""A scoring batch: checked against the training schema, split into scorable rows and
+rejects, scored in chunks, with its drift report. The production path of ``mqlml score``.
+
+What stops the whole batch (one :class:`~mqlml.errors.DataValidationError` listing every
+such problem, in the leads and the activities file at once):
+
+* a missing required column: ``lead_id``, ``created_at`` and every lead column the model
+  reads (e.g. ``email`` for the email domain type); a column may be empty, but it must be
+  there, or the model would silently see every lead as "unknown";
+* a column whose values cannot become what the model was trained on without loss: text
+  such as ``1,200`` or ``n/a`` in a numeric attribute, numbers in a date column (the
+  problem names the column and example rows);
+* a ``lead_id`` that appears more than once;
+* no rows at all.
+
+What sends a row to the rejects file, with the reason, while the rest is scored:
+
+* an empty ``lead_id``;
+* an empty or unparseable ``created_at`` (or ``as_of`` when the batch carries one), or
+  one outside the years 1900-2199 (:data:`YEARS`: ``9999-12-31`` is a placeholder, not
+  a date);
+* ``created_at`` after the lead's scoring moment ``as_of`` (the data cannot be right);
+* an infinite numeric attribute, or one spelled ``NaN`` / ``inf`` (an *empty* cell is a
+  missing value, which the model knows how to score);
+* an activity of the lead with an empty, unparseable or out-of-range ``occurred_at`` or
+  an empty ``activity_type``: its behaviour features cannot be computed.
+
+What is scored as it is: extra columns are ignored and listed; category values the model
+never saw are scored as unknown and counted per column; negative or out-of-range numbers
+are not "impossible" for an arbitrary attribute and show up as drift instead; activities
+before the lead's ``created_at`` are kept (as in training: web visits are often stitched
+to a lead later), those at or after ``as_of`` are not yet known and ignored by the
+features; activities of leads not in the batch, or without a ``lead_id``, are ignored
+and counted.
+
+Every input row ends in the output or in the rejects file (``lead_id``, ``row``: the
+1-based data row of the input, the header not counted, ``column`` and ``reason``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from mqlml.columns import (
+    ACTIVITY_TYPE,
+    AS_OF,
+    CREATED_AT,
+    EMAIL,
+    IS_MQL,
+    JOB_TITLE,
+    LEAD_ID,
+    OCCURRED_AT,
+    REQUIRED_COLUMNS,
+    SCORE,
+    SCORE_COLUMNS,
+)
+from mqlml.data import files as io
+from mqlml.data.contract import (
+    _DATETIME_EXPECTED,
+    _MAX_NUMBER_DIGITS,
+    _PLAIN_NUMBER,
+    DATETIME_DTYPE,
+    _apply_mapping,
+    _check_activities,
+    _Checked,
+    _clean_text,
+    _normalise_ids,
+    _parse_datetimes,
+    _plural,
+    _quoted,
+    _require_columns,
+    _rows_problem,
+    _show,
+    empty_activities,
+)
+from mqlml.errors import DataValidationError, MqlmlError
+from mqlml.features.build import FeatureSpec, _derived_fit, build_features
+from mqlml.model.bundle import TrainedModel
+from mqlml.scoring.score import score_routed
+from mqlml.scoring.scoring_report import drift_report, drift_warning
+
+#: Columns of the rejects file.
+REJECT_COLUMNS = ("lead_id", "row", "column", "reason")
+#: Leads scored at a time: bounds the memory of features and reasons on large batches.
+CHUNK_ROWS = 50_000
+#: Most batch feature rows compared with the training reference (a seeded sample).
+DRIFT_SAMPLE_ROWS = 50_000
+#: Dates outside these years are typos (e.g. 9999-12-31 for "never"), not lead history;
+#: they are also beyond what the feature arithmetic (nanoseconds since 1970) can hold.
+YEARS = (1900, 2199)
+_EARLIEST = pd.Timestamp(f"{YEARS[0]}-01-01", tz="UTC")
+_LATEST = pd.Timestamp(f"{YEARS[1] + 1}-01-01", tz="UTC")
+#: Spellings of non-finite numbers: a number the model cannot score, not a missing value.
+_NON_FINITE = frozenset(
+    {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, eq=False)
+class CheckedBatch:
+    """A batch after checking: what can be scored, what cannot and why.
+
+    Attributes
+    ----------
+    leads : DataFrame
+        Scorable leads in input order (positional index): ``lead_id``, ``created_at`` and
+        the lead columns the model reads, typed as in training.
+    as_of : Series
+        The scoring moment (UTC) of each scorable lead, aligned with ``leads``.
+    activities : DataFrame
+        The usable activities of the scorable leads.
+    rejects : DataFrame
+        One row per rejected input row: :data:`REJECT_COLUMNS`, in input order.
+    n_input : int
+        Rows in the input: ``len(leads) + len(rejects)``.
+    ignored_columns : tuple of str
+        Input columns the model does not read.
+    notes : tuple of str
+        Facts about the batch worth printing (ignored activities, ...).
+    """
+
+    leads: pd.DataFrame
+    as_of: pd.Series
+    activities: pd.DataFrame
+    rejects: pd.DataFrame
+    n_input: int
+    ignored_columns: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class ScoredBatch:
+    """A checked batch after scoring.
+
+    Attributes
+    ----------
+    scored : DataFrame
+        :data:`mqlml.columns.SCORE_COLUMNS`, one row per scorable lead, in input order.
+    rejects : DataFrame
+        As in :class:`CheckedBatch`.
+    report : dict
+        The JSON-safe scoring report (counts, ignored columns, rejects per column, unseen
+        categories, drift).
+    warnings : tuple of str
+        Lines to show the user (drift above the PSI warning).
+    notes : tuple of str
+        Facts about the batch.
+    """
+
+    scored: pd.DataFrame
+    rejects: pd.DataFrame
+    report: dict
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+# --- the training schema ----------------------------------------------------------------
+
+
+@functools.cache
+def _derived_sources() -> dict[str, str]:
+    """Derived feature -> the lead column it comes from (asked of the feature code itself)."""
+    out = {}
+    for source in (EMAIL, JOB_TITLE):
+        probe = pd.DataFrame({source: pd.Series([], dtype="str")})
+        out.update({c: source for c in _derived_fit(probe).columns})
+    return out
+
+
+def required_lead_columns(model: TrainedModel) -> tuple[str, ...]:
+    """``lead_id``, ``created_at`` and every lead column the model's features read (with
+    segment models: theirs too, and the column that routes a lead to its segment's model)."""
+    derived = _derived_sources()
+    attrs = [
+        c
+        for spec in _specs(model)
+        for c in spec.columns
+        if c in spec.categorical or c in spec.numeric_attributes
+    ]
+    if model.segment_models:
+        attrs.append(model.segment_column)
+    out = list(REQUIRED_COLUMNS["leads"])
+    for c in attrs:
+        source = derived.get(c, c)
+        if source not in out:
+            out.append(source)
+    return tuple(out)
+
+
+def _specs(model: TrainedModel) -> list[FeatureSpec]:
+    """The feature specs of the model and of its segment models."""
+    return [model.spec, *(m.spec for m in (model.segment_models or {}).values())]
+
+
+# --- row problems -----------------------------------------------------------------------
+
+
+def _display(value: object) -> str:
+    """A cell value for a reason, as in validation messages; dates beyond the years
+    Python can format (e.g. year -1 from a typed Parquet column) by their parts."""
+    try:
+        return _show(value)
+    except (ValueError, NotImplementedError, OverflowError):
+        if isinstance(value, pd.Timestamp | np.datetime64):
+            ts = pd.Timestamp(value)
+            return f"'{ts.year}-{ts.month:02d}-{ts.day:02d}'"
+        return "(a value that cannot be shown)"
+
+
+class _Rejects:
+    """Row problems collected per check, joined per row at the end."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.parts: list[tuple[np.ndarray, str, list[str]]] = []
+
+    def add(self, mask, column: str, what: str, values: pd.Series | None = None) -> None:
+        """Reject the rows where ``mask`` holds: ``<column> <what>[: <value>]``."""
+        pos = np.flatnonzero(np.asarray(mask, dtype=bool))
+        if len(pos) == 0:
+            return
+        if values is None:
+            reasons = [f"{column} {what}"] * len(pos)
+        else:
+            vals = values.to_numpy()
+            reasons = [f"{column} {what}: {_display(vals[p])}" for p in pos]
+        self.parts.append((pos, column, reasons))
+
+    def add_each(self, mask, column: str, describe: Callable[[int], str]) -> None:
+        """Reject the rows where ``mask`` holds, each with ``describe(position)``."""
+        pos = np.flatnonzero(np.asarray(mask, dtype=bool))
+        if len(pos):
+            self.parts.append((pos, column, [describe(p) for p in pos.tolist()]))
+
+    def mask(self) -> np.ndarray:
+        out = np.zeros(self.n, dtype=bool)
+        for pos, _, _ in self.parts:
+            out[pos] = True
+        return out
+
+    def frame(self, ids: pd.Series) -> pd.DataFrame:
+        columns: dict[int, list[str]] = {}
+        reasons: dict[int, list[str]] = {}
+        for pos, column, texts in self.parts:
+            for p, text in zip(pos.tolist(), texts, strict=True):
+                if column not in columns.setdefault(p, []):
+                    columns[p].append(column)
+                reasons.setdefault(p, []).append(text)
+        rows = sorted(columns)
+        id_values = ids.to_numpy()
+        return pd.DataFrame(
+            {
+                "lead_id": pd.Series([id_values[p] for p in rows], dtype="str"),
+                "row": pd.Series([p + 1 for p in rows], dtype="int64"),
+                "column": pd.Series(["; ".join(columns[p]) for p in rows], dtype="str"),
+                "reason": pd.Series(["; ".join(reasons[p]) for p in rows], dtype="str"),
+            }
+        )
+
+
+def empty_rejects() -> pd.DataFrame:
+    """A rejects table with no rows."""
+    return pd.DataFrame(
+        {
+            "lead_id": pd.Series(dtype="str"),
+            "row": pd.Series(dtype="int64"),
+            "column": pd.Series(dtype="str"),
+            "reason": pd.Series(dtype="str"),
+        }
+    )
+
+
+def _is_number_dtype(s: pd.Series) -> bool:
+    return ptypes.is_numeric_dtype(s) or ptypes.is_bool_dtype(s)
+
+
+def _datetime_type_problem(raw: pd.Series, source: str, column: str) -> str | None:
+    if not _is_number_dtype(raw) or ptypes.is_datetime64_any_dtype(raw):
+        return None
+    return _rows_problem(
+        source,
+        column,
+        raw.notna(),
+        raw,
+        "numbers, not dates/times",
+        _DATETIME_EXPECTED + " (the column holds numbers; export it as dates)",
+    )
+
+
+def _dates(raw: pd.Series, source: str, column: str, rejects: _Rejects) -> pd.Series:
+    """``raw`` parsed as in training; unparseable and empty values rejected."""
+    parsed, bad = _parse_datetimes(raw, source, column, True, _Checked(None))
+    rejects.add(bad, column, "is not a date/time", raw)
+    rejects.add(parsed.isna() & ~bad, column, "is empty")
+    rejects.add(_out_of_range(parsed), column, f"is outside the years {_years()}", raw)
+    return parsed
+
+
+def _out_of_range(parsed: pd.Series) -> pd.Series:
+    return parsed.notna() & ((parsed < _EARLIEST) | (parsed >= _LATEST))
+
+
+def _years() -> str:
+    return f"{YEARS[0]}-{YEARS[1]}"
+
+
+def _numeric(
+    raw: pd.Series, source: str, column: str, rejects: _Rejects, problems: list[str]
+) -> pd.Series:
+    """A numeric attribute: lossless numbers kept, NaN/inf rejected, other text an error."""
+    if ptypes.is_bool_dtype(raw):
+        return raw.astype("float64")
+    if ptypes.is_numeric_dtype(raw):
+        values = raw.astype("float64")
+        rejects.add(raw.notna() & np.isinf(values), column, "is not a finite number", raw)
+        return values
+    if not (ptypes.is_string_dtype(raw) or ptypes.is_object_dtype(raw)):
+        problems.append(
+            f"{source}, column '{column}': holds {raw.dtype} values; expected numbers "
+            "(the model was trained on numbers)"
+        )
+        return pd.Series(np.nan, index=raw.index)
+    text = _clean_text(raw)
+    non_finite = text.str.lower().isin(_NON_FINITE).fillna(False).astype(bool)
+    plain = text.str.fullmatch(_PLAIN_NUMBER).fillna(False).astype(bool)
+    plain &= text.str.count(r"\d").fillna(0) <= _MAX_NUMBER_DIGITS
+    lossy = text.notna() & ~plain & ~non_finite
+    problem = _rows_problem(
+        source,
+        column,
+        lossy,
+        raw,
+        "not a number",
+        "a plain number such as 120 or 0.5 (no separators, units or leading zeros; the "
+        "model was trained on numbers), or an empty cell for a missing value",
+    )
+    if problem is not None:
+        problems.append(problem)
+    rejects.add(non_finite, column, "is not a finite number", raw)
+    return pd.to_numeric(text.where(plain), errors="coerce").astype("float64")
+
+
+def _scoring_moment(as_of, n: int, index: pd.Index) -> pd.Series:
+    try:
+        ts = pd.Timestamp(as_of)
+    except (ValueError, TypeError, OverflowError):
+        ts = pd.NaT
+    if not pd.isna(ts):
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if pd.isna(ts) or not _EARLIEST <= ts < _LATEST:
+        raise DataValidationError(
+            [
+                "as_of: expected a date or time such as 2026-01-31T12:00Z in the years "
+                f"{_years()}, got {as_of!r}"
+            ]
+        )
+    return pd.Series(ts, index=index, dtype=DATETIME_DTYPE)
+
+
+# --- checking ---------------------------------------------------------------------------
+
+
+def _mapped(
+    df, source: str, table: str, mapping: Mapping[str, str] | None, problems: list[str]
+) -> pd.DataFrame | None:
+    if not isinstance(df, pd.DataFrame):
+        problems.append(f"{source}: expected a table, got {type(df).__name__}")
+        return None
+    mapped, found = _apply_mapping(df, source, table, mapping)
+    problems.extend(found)
+    return None if mapped is None else mapped.reset_index(drop=True)
+
+
+#: Said after the missing columns a model needs: an empty column is fine, none is not.
+_MODEL_READS = " (the model reads them; a column may be empty, but must be there)"
+
+
+def _check_batch_activities(
+    activities, source: str, mapping: Mapping[str, str] | None, problems: list[str]
+) -> tuple[pd.DataFrame | None, pd.Series | None]:
+    """Typed activities in input order (bad rows kept, as NaT / missing) and the raw
+    ``occurred_at`` they came from; ``(None, None)`` when the table is unusable."""
+    if activities is None:
+        return empty_activities(), pd.Series([], dtype="str")
+    mapped = _mapped(activities, source, "activities", mapping, problems)
+    if mapped is None:
+        return None, None
+    missing = _require_columns(mapped, source, "activities", why=_MODEL_READS)
+    if missing is not None:
+        problems.append(missing)
+        return None, None
+    type_problem = _datetime_type_problem(mapped[OCCURRED_AT], source, OCCURRED_AT)
+    if type_problem is not None:
+        problems.append(type_problem)
+        return None, None
+    checked = _check_activities(mapped, source, None)
+    if checked.frame is None:  # pragma: no cover - columns were checked above
+        problems.extend(checked.problems)
+    return checked.frame, mapped[OCCURRED_AT]
+
+
+def _usable_activities(
+    acts: pd.DataFrame,
+    raw_occurred: pd.Series,
+    ids: pd.Series,
+    source: str,
+    rejects: _Rejects,
+    notes: list[str],
+) -> pd.DataFrame:
+    """The activities of the batch's leads that features can use.
+
+    A lead with an unusable activity (bad ``occurred_at``, empty ``activity_type``) is
+    rejected, naming its first such row; activities of other leads or of none are
+    ignored and counted in ``notes``.
+    """
+    if len(acts) == 0:
+        return acts
+    far = _out_of_range(acts[OCCURRED_AT])
+    bad = acts[OCCURRED_AT].isna() | far | acts[ACTIVITY_TYPE].isna()
+    no_id = acts[LEAD_ID].isna()
+    known = acts[LEAD_ID].isin(set(ids.dropna())) & ~no_id
+    if no_id.any():
+        notes.append(f"{source}: {_plural(int(no_id.sum()), 'row')} without a lead_id ignored")
+    if (~known & ~no_id).any():
+        stray = _plural(int((~known & ~no_id).sum()), "row")
+        notes.append(f"{source}: {stray} of leads not in the batch ignored")
+    broken = acts.loc[bad & known]
+    if len(broken):
+        counts = broken[LEAD_ID].value_counts()
+        why = {}
+        first = broken.drop_duplicates(LEAD_ID)
+        for pos, lead in zip(first.index, first[LEAD_ID], strict=True):
+            raw = raw_occurred.iloc[pos]
+            if far.iloc[pos]:
+                col, problem = OCCURRED_AT, f"is outside the years {_years()}: {_display(raw)}"
+            elif pd.isna(acts.at[pos, OCCURRED_AT]):
+                col = OCCURRED_AT
+                empty = pd.isna(raw) or not str(raw).strip()
+                problem = "is empty" if empty else f"is not a date/time: {_display(raw)}"
+            else:
+                col, problem = ACTIVITY_TYPE, "is empty"
+            k = _plural(int(counts[lead]), "unusable activity", "unusable activities")
+            why[lead] = f"{k} in {source} (first: row {pos + 1}, {col} {problem})"
+        hit = ids.map(why)
+        rejects.add_each(hit.notna(), "activities", lambda p: f"activities: {hit.iloc[p]}")
+    return acts.loc[known & ~bad]
+
+
+def check_batch(
+    leads: pd.DataFrame,
+    activities: pd.DataFrame | None,
+    model: TrainedModel,
+    as_of=None,
+    *,
+    source: str = "leads",
+    activities_source: str = "activities",
+    now: pd.Timestamp | None = None,
+) -> CheckedBatch:
+    """Check a batch against the training schema and split its rows (see the module doc).
+
+    Parameters
+    ----------
+    leads : DataFrame
+        The leads as read (CSV columns all text).
+    activities : DataFrame or None
+        Their activities as read; ``None`` when there are none.
+    model : TrainedModel
+        Gives the schema (feature spec) and the column mapping.
+    as_of : time, optional
+        Scoring moment of every lead; else the batch's ``as_of`` column, else ``now``.
+    source, activities_source : str
+        File names used in messages.
+    now : Timestamp, optional
+        The current time (UTC) when no ``as_of`` is given; default the clock.
+
+    Returns
+    -------
+    CheckedBatch
+
+    Raises
+    ------
+    DataValidationError
+        Listing every batch-level problem of both tables.
+    """
+    problems: list[str] = []
+    mapping = model.config.data.column_mapping
+    frame = _mapped(leads, source, "leads", mapping.get("leads"), problems)
+    acts, raw_occurred = _check_batch_activities(
+        activities, activities_source, mapping.get("activities"), problems
+    )
+    required = required_lead_columns(model)
+    if frame is not None:
+        missing = _require_columns(frame, source, "leads", required, _MODEL_READS)
+        if missing is not None:
+            problems.append(missing)
+            frame = None
+        elif len(frame) == 0:
+            problems.append(f"{source}: the table has no rows; expected at least one lead")
+            frame = None
+    if frame is None:
+        raise DataValidationError(problems)
+
+    n = len(frame)
+    rejects = _Rejects(n)
+    use_as_of_column = as_of is None and AS_OF in frame.columns
+    read = set(required) | ({AS_OF} if use_as_of_column else set())
+    ignored = tuple(str(c) for c in frame.columns if c not in read)
+
+    ids = _normalise_ids(frame[LEAD_ID])
+    rejects.add(ids.isna(), LEAD_ID, "is empty")
+    dup = ids.notna() & ids.duplicated(keep=False)
+    if dup.any():
+        n_ids = int(ids[dup].nunique())
+        problems.append(
+            _rows_problem(
+                source,
+                LEAD_ID,
+                dup,
+                ids,
+                f"duplicated lead_id ({_plural(n_ids, 'distinct id')})",
+                "each lead_id once in a batch (a lead is scored once)",
+            )
+        )
+
+    typed: dict[str, pd.Series] = {LEAD_ID: ids}
+    moments = None
+    for column in (CREATED_AT, AS_OF) if use_as_of_column else (CREATED_AT,):
+        type_problem = _datetime_type_problem(frame[column], source, column)
+        if type_problem is not None:
+            problems.append(type_problem)
+            continue
+        parsed = _dates(frame[column], source, column, rejects)
+        if column == AS_OF:
+            moments = parsed
+        else:
+            typed[column] = parsed
+    if moments is None and not use_as_of_column:
+        if as_of is not None:
+            moments = _scoring_moment(as_of, n, frame.index)
+        else:
+            clock = now if now is not None else pd.Timestamp.now(tz="UTC")
+            moments = _scoring_moment(clock, n, frame.index)
+    numeric = {c for spec in _specs(model) for c in spec.numeric_attributes}
+    for column in required[2:]:
+        if column in numeric:
+            typed[column] = _numeric(frame[column], source, column, rejects, problems)
+        elif ptypes.is_string_dtype(frame[column]) or ptypes.is_object_dtype(frame[column]):
+            # As text, exactly as written: category levels are compared as text.
+            typed[column] = _clean_text(frame[column])
+        else:
+            typed[column] = frame[column]
+    if problems:
+        raise DataValidationError(problems)
+
+    created = typed[CREATED_AT]
+    in_range = ~_out_of_range(created) & ~_out_of_range(moments)
+    late = (in_range & (created > moments)).fillna(False).to_numpy(dtype=bool)
+    rejects.add_each(
+        late,
+        CREATED_AT,
+        lambda p: f"{CREATED_AT} is after the scoring time: {_display(created.iloc[p])} vs "
+        f"{AS_OF} {_display(moments.iloc[p])}",
+    )
+
+    notes: list[str] = []
+    if ignored:
+        notes.append(f"{source}: ignored columns the model does not read: {_quoted(ignored)}")
+    keep_acts = _usable_activities(acts, raw_occurred, ids, activities_source, rejects, notes)
+    rejected = rejects.mask()
+    keep = ~rejected
+    leads_out = pd.DataFrame({c: s[keep] for c, s in typed.items()}).reset_index(drop=True)
+    kept_ids = set(leads_out[LEAD_ID])
+    keep_acts = keep_acts[keep_acts[LEAD_ID].isin(kept_ids)].reset_index(drop=True)
+    return CheckedBatch(
+        leads=leads_out,
+        as_of=moments[keep].reset_index(drop=True).rename(AS_OF),
+        activities=keep_acts,
+        rejects=rejects.frame(ids) if rejected.any() else empty_rejects(),
+        n_input=n,
+        ignored_columns=ignored,
+        notes=tuple(notes),
+    )
+
+
+# --- scoring ----------------------------------------------------------------------------
+
+
+def _rejected_by_column(rejects: pd.DataFrame) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for columns in rejects["column"]:
+        counts.update(columns.split("; "))
+    return dict(counts.most_common())
+
+
+def _unseen_categories(
+    leads: pd.DataFrame, features: pd.DataFrame, spec: FeatureSpec
+) -> dict[str, int]:
+    """Per categorical feature, the leads with a value the model never saw.
+
+    What :func:`mqlml.features.build.unseen_category_counts` counts, read off the features
+    already built (an unseen value is missing there while the lead had one) instead of
+    deriving the job-title and email fields a second time.
+    """
+    derived = _derived_sources()
+    out = {}
+    for c in spec.categorical_columns:
+        if c in derived:  # derived fields always hold a value (e.g. "missing", "unknown")
+            had_value = np.ones(len(leads), dtype=bool)
+        elif c in leads:
+            had_value = leads[c].notna().to_numpy()
+        else:
+            continue
+        k = int((had_value & features[c].isna().to_numpy()).sum())
+        if k:
+            out[c] = k
+    return out
+
+
+def score_checked(
+    model: TrainedModel,
+    batch: CheckedBatch,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Progress | None = None,
+) -> ScoredBatch:
+    """Score a checked batch in chunks and report its drift against the training data.
+
+    Parameters
+    ----------
+    model : TrainedModel
+        The model the batch was checked against.
+    batch : CheckedBatch
+        From :func:`check_batch`.
+    chunk_rows : int
+        Leads per chunk: features, reasons and their memory are per chunk.
+    progress : callable, optional
+        Called as ``progress(done, total)`` before the first chunk and after each one.
+
+    Returns
+    -------
+    ScoredBatch
+    """
+    if not isinstance(chunk_rows, int) or chunk_rows < 1:
+        raise MqlmlError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+    spec = model.spec
+    leads, n = batch.leads, len(batch.leads)
+    # Activities sorted by their lead's position, so each chunk takes one contiguous slice.
+    acts = batch.activities
+    lead_pos = pd.Index(leads[LEAD_ID]).get_indexer(acts[LEAD_ID])
+    order = np.argsort(lead_pos, kind="stable")
+    acts, lead_pos = acts.iloc[order].reset_index(drop=True), lead_pos[order]
+    rng = np.random.default_rng(0)
+    share = min(1.0, DRIFT_SAMPLE_ROWS / max(n, 1))
+    parts, samples = [], []
+    unseen: Counter[str] = Counter()
+    if progress is not None:
+        progress(0, n)
+    for start in range(0, max(n, 1), chunk_rows):
+        stop = min(start + chunk_rows, n)
+        chunk = leads.iloc[start:stop].reset_index(drop=True)
+        lo, hi = np.searchsorted(lead_pos, [start, stop])
+        moments = batch.as_of.iloc[start:stop].reset_index(drop=True)
+        features = build_features(chunk, acts.iloc[lo:hi], moments, spec)
+        scored = score_routed(model, chunk, acts.iloc[lo:hi], moments, features)
+        scored.insert(0, LEAD_ID, chunk[LEAD_ID].to_numpy())
+        parts.append(scored[list(SCORE_COLUMNS)])
+        samples.append(features[rng.random(len(features)) < share])
+        unseen.update(_unseen_categories(chunk, features, spec))
+        if progress is not None:
+            progress(stop, n)
+    scored = pd.concat(parts, ignore_index=True)
+    if len(scored) + len(batch.rejects) != batch.n_input:  # pragma: no cover - a bug
+        raise RuntimeError(
+            f"{batch.n_input} input rows but {len(scored)} scored and {len(batch.rejects)} "
+            "rejected"
+        )
+    drift = drift_report(
+        model.reference, pd.concat(samples), scored[SCORE].to_numpy(), spec
+    )
+    warning = drift_warning(drift)
+    report = {
+        "rows": {
+            "input": batch.n_input,
+            "scored": len(scored),
+            "rejected": len(batch.rejects),
+            "mqls": int(scored[IS_MQL].sum()),
+        },
+        "ignored_columns": list(batch.ignored_columns),
+        "rejected_by_column": _rejected_by_column(batch.rejects),
+        "unseen_categories": dict(unseen.most_common()),
+        "notes": list(batch.notes),
+        "drift": drift,
+        "warnings": [warning] if warning else [],
+    }
+    notes = list(batch.notes)
+    if unseen:
+        notes.append(
+            "category values the model never saw, scored as unknown: "
+            + ", ".join(f"{c} ({_plural(k, 'lead')})" for c, k in unseen.most_common())
+        )
+    return ScoredBatch(scored, batch.rejects, report, tuple(report["warnings"]), tuple(notes))
+
+
+# --- the file edge ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class BatchRun:
+    """What :func:`score_files` wrote, with the scored batch and its timing."""
+
+    output: Path
+    rejects_path: Path
+    report_path: Path
+    result: ScoredBatch
+    seconds: float
+
+    @property
+    def summary(self) -> str:
+        """One line: rows scored, rejected, MQLs, drift warnings, seconds."""
+        rows = self.result.report["rows"]
+        n_drift = len(self.result.report["drift"]["drifted"])
+        return (
+            f"scored {rows['scored']:,} of {rows['input']:,} leads, "
+            f"{rows['rejected']:,} rejected, {rows['mqls']:,} MQLs, "
+            f"{_plural(n_drift, 'drift warning')}, in {self.seconds:.1f}s -> {self.output}"
+        )
+
+
+def output_paths(out: str | Path) -> tuple[Path, Path]:
+    """The rejects file and the scoring report beside an output file.
+
+    ``scored.csv`` -> ``scored.rejects.csv`` and ``scored.report.json``.
+    """
+    out = Path(out)
+    return (
+        out.with_name(f"{out.stem}.rejects{out.suffix}"),
+        out.with_name(f"{out.stem}.report.json"),
+    )
+
+
+def score_files(
+    model: TrainedModel,
+    leads: str | Path,
+    out: str | Path,
+    activities: str | Path | None = None,
+    as_of=None,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Progress | None = None,
+    now: pd.Timestamp | None = None,
+) -> BatchRun:
+    """Read a batch, check it, score it and write the output, rejects and report.
+
+    The three files appear together or not at all: each is written to a temporary file
+    and they are renamed into place only when all are complete (the output last).
+
+    Parameters
+    ----------
+    model : TrainedModel
+        The model to score with.
+    leads, activities : path
+        The batch's leads and (optionally) their activities, CSV or Parquet.
+    out : path
+        The scored leads (``.csv`` or ``.parquet``); the rejects (same format) and the
+        JSON report go beside it, see :func:`output_paths`.
+    as_of : time, optional
+        Scoring moment of every lead; else the batch's ``as_of`` column, else now.
+    chunk_rows : int
+        Leads per chunk.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each chunk.
+    now : Timestamp, optional
+        The current time when no ``as_of`` is given (tests); default the clock.
+
+    Returns
+    -------
+    BatchRun
+
+    Raises
+    ------
+    MqlmlError
+        When a file cannot be read or the batch fails a batch-level check; nothing is
+        written then.
+    """
+    started = time.perf_counter()
+    out = Path(out)
+    io.table_format(out)
+    rejects_path, report_path = output_paths(out)
+    if model.config.flat is not None:
+        from mqlml.data.flat import scoring_leads
+
+        lead_frame = scoring_leads(io.read_export(leads), model.config, str(leads))
+    else:
+        lead_frame = io.read_table(leads)
+    act_frame = io.read_table(activities) if activities is not None else None
+    checked = check_batch(
+        lead_frame,
+        act_frame,
+        model,
+        as_of,
+        source=str(leads),
+        activities_source=str(activities),
+        now=now,
+    )
+    result = score_checked(model, checked, chunk_rows=chunk_rows, progress=progress)
+    seconds = time.perf_counter() - started
+    report = {
+        "leads": str(leads),
+        "activities": None if activities is None else str(activities),
+        "output": str(out),
+        "rejects": str(rejects_path),
+        "model": model.config.name,
+        "as_of": None if as_of is None else str(as_of),
+        **result.report,
+        "seconds": round(seconds, 3),
+    }
+    io.write_all(
+        [
+            (rejects_path, result.rejects),
+            (report_path, json.dumps(report, indent=2, allow_nan=False, default=str) + "\n"),
+            (out, result.scored),
+        ]
+    )
+    return BatchRun(out, rejects_path, report_path, result, time.perf_counter() - started)

@@ -1,0 +1,462 @@
+"""MLflow tracking and the model registry: the only module that imports MLflow
+(with :mod:`mqlml.serving.pyfunc`, the model MLflow loads).
+
+Every training run logs its parameters, test metrics, the bundle as artifacts and one
+pyfunc model (:class:`mqlml.serving.pyfunc.LeadScoringModel`) carrying the whole bundle, with a
+signature and an input example. That model is registered as a new version of the
+registered model named after the config's ``name``; the alias ``champion`` moves to it
+only when it passes the gate of :class:`mqlml.config.RegistryConfig`. The same model
+scores batches (``mqlml score --model models:/<name>@champion``), REST requests
+(``mlflow models serve -m models:/<name>@champion``) and Spark (``mlflow.pyfunc.spark_udf``).
+
+The store is ``tracking.uri`` from the config, else ``$MLFLOW_TRACKING_URI``, else an
+embedded SQLite file ``mlflow.db`` in the working directory, with artifacts in
+``mlartifacts/`` beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from importlib.metadata import version as _dist_version
+from pathlib import Path
+
+import numpy as np
+
+from mqlml import __version__
+from mqlml.columns import PROBABILITY
+from mqlml.config import Config, TrackingConfig, config_to_dict
+from mqlml.errors import BundleError, MqlmlError, RegistryError
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+#: The registry alias of the version in use.
+CHAMPION = "champion"
+#: Model version tag: the version that was champion when this one was promoted.
+PREVIOUS_CHAMPION_TAG = "mqlml.previous_champion"
+#: Model version tag: the gate decision as JSON (see :class:`GateDecision`).
+GATE_TAG = "mqlml.gate"
+#: Name of the pyfunc model inside each run.
+MODEL_NAME = "model"
+#: Distributions the pyfunc model needs at scoring time, pinned to the training versions.
+_SCORING_REQUIREMENTS = (
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scikit-learn",
+    "lightgbm",
+    "pydantic",
+    "pyyaml",
+    "mlflow",
+)
+#: Gate metrics where lower is better.
+_LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
+
+
+def tracking_uri(cfg: TrackingConfig) -> str:
+    """The tracking URI in force: config, then ``$MLFLOW_TRACKING_URI``, then local SQLite."""
+    return cfg.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def _artifact_location(uri: str, experiment: str) -> str | None:
+    # A local SQLite store keeps its artifacts beside the database, not in the cwd.
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        return (db.resolve().parent / "mlartifacts" / experiment).as_uri()
+    return None
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _connect(uri: str):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(uri)
+    return MlflowClient(tracking_uri=uri)
+
+
+def _experiment_id(config: Config, uri: str) -> str:
+    import mlflow
+
+    exp = mlflow.get_experiment_by_name(config.tracking.experiment)
+    if exp is not None:
+        return exp.experiment_id
+    return mlflow.create_experiment(
+        config.tracking.experiment,
+        artifact_location=_artifact_location(uri, config.tracking.experiment),
+    )
+
+
+def _metrics(summary: dict) -> dict[str, float]:
+    metrics = {}
+    for name, m in summary["metrics_test"].items():
+        for k, v in m.items():
+            if v == v:  # NaN is not a metric
+                metrics[f"test.{name}.{k}"] = float(v)
+    metrics["mql.cutoff"] = float(summary["mql_threshold"]["cutoff"])
+    for k, v in summary["mql_threshold"]["test"].items():
+        if v == v:
+            metrics[f"test.mql.{k}"] = float(v)
+    metrics["model.best_iteration"] = float(summary["model"]["best_iteration"])
+    return metrics
+
+
+def scoring_requirements() -> list[str]:
+    """pip requirements of the pyfunc model: mqlml and its scoring libraries, as installed."""
+    reqs = [f"mqlml=={__version__}"]
+    for dist in _SCORING_REQUIREMENTS:
+        try:
+            reqs.append(f"{dist}=={_dist_version(dist)}")
+        except Exception:  # noqa: BLE001 - an absent library is simply not pinned
+            continue
+    return reqs
+
+
+def _example(rows):
+    # The fullest rows make the best example: every column shows a value.
+    filled = rows.notna().sum(axis=1).to_numpy()
+    return rows.iloc[np.argsort(-filled, kind="stable")[:3]].reset_index(drop=True)
+
+
+def model_signature(example, output):
+    """The pyfunc signature: inferred from an example, with only the lead key columns required.
+
+    Lead attributes, ``activities`` and ``as_of`` may be absent from a request.
+    """
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
+
+    from mqlml.serving.pyfunc import REQUIRED_INPUT_COLUMNS
+
+    with warnings.catch_warnings():
+        # The integer output (score) is never missing: MLflow's hint about NaN does not apply.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        inferred = infer_signature(example, output)
+    inputs = Schema(
+        [
+            ColSpec(c.type, c.name, required=c.name in REQUIRED_INPUT_COLUMNS)
+            for c in inferred.inputs.inputs
+        ]
+    )
+    return ModelSignature(inputs=inputs, outputs=inferred.outputs)
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """Whether a new version became champion, and the figures behind the decision.
+
+    Attributes
+    ----------
+    name, version : str
+        The registered model and its new version.
+    metric : str
+        The compared metric (``registry.metric``).
+    value : float
+        The new version's ``metric`` on the holdout.
+    roc_auc : float
+        The new version's ROC AUC on the holdout (checked against ``registry.min_roc_auc``).
+    champion_version : str or None
+        The champion before this training (None: there was none).
+    champion_value : float or None
+        The champion's ``metric`` on the same holdout.
+    promoted : bool
+        True when ``champion`` now points at ``version``.
+    reason : str
+        One sentence a person can act on.
+    """
+
+    name: str
+    version: str
+    metric: str
+    value: float
+    roc_auc: float
+    champion_version: str | None
+    champion_value: float | None
+    promoted: bool
+    reason: str
+
+    def tag(self) -> str:
+        """The decision as JSON, kept in the version's ``mqlml.training.gate`` tag."""
+        return json.dumps(
+            {
+                "promoted": self.promoted,
+                "metric": self.metric,
+                "value": self.value,
+                "roc_auc": self.roc_auc,
+                "champion_version": self.champion_version,
+                "champion_value": self.champion_value,
+                "reason": self.reason,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class TrackedTraining:
+    """What :func:`log_training` recorded: the run, the logged model and the gate decision."""
+
+    run_id: str
+    model_uri: str
+    gate: GateDecision | None
+
+
+def _champion(client, name: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def _holdout_probability(model_uri: str, holdout) -> np.ndarray:
+    # Through MLflow, as REST and Spark would: the champion may be any earlier mqlml.
+    import mlflow.pyfunc
+
+    scored = mlflow.pyfunc.load_model(model_uri).predict(holdout.rows)
+    return scored[PROBABILITY].to_numpy(dtype=float)
+
+
+def gate(
+    metric: str, min_roc_auc: float, min_improvement: float, new: dict, champion: dict | None
+) -> tuple[bool, str]:
+    """The registry rule on holdout metrics; returns (promote, reason).
+
+    Parameters
+    ----------
+    metric : str
+        The compared metric, a key of :func:`mqlml.model.metrics.classification_metrics`.
+    min_roc_auc : float
+        The new version's ROC AUC must reach this.
+    min_improvement : float
+        How much better than the champion's ``metric`` the new one must be (0: as good).
+    new, champion : dict
+        Holdout metrics of the new version and of the champion (None: no champion).
+    """
+    auc = new["roc_auc"]
+    if not auc >= min_roc_auc:
+        return False, f"holdout ROC AUC {auc:.4f} is below registry.min_roc_auc {min_roc_auc}"
+    if champion is None:
+        return True, f"first champion: holdout ROC AUC {auc:.4f} >= {min_roc_auc}"
+    ours, theirs = new[metric], champion[metric]
+    lower = metric in _LOWER_IS_BETTER
+    needed = theirs - min_improvement if lower else theirs + min_improvement
+    good = ours <= needed if lower else ours >= needed
+    relation = "<=" if lower else ">="
+    verdict = "as good as or better than" if good else "not good enough against"
+    return good, (
+        f"holdout {metric} {ours:.4f} is {verdict} the champion's {theirs:.4f} "
+        f"(rule: {relation} {needed:.4f}, registry.min_improvement {min_improvement})"
+    )
+
+
+def _register_and_gate(client, config: Config, model, model_info, holdout) -> GateDecision:
+    from mlflow.exceptions import MlflowException
+
+    from mqlml.model.metrics import classification_metrics
+    from mqlml.serving.pyfunc import score_lead_rows
+
+    name = config.name
+    version = str(model_info.registered_model_version)
+    reg = config.registry
+    # The logged model is this one (MLflow checked it on the input example): score in memory.
+    scored = score_lead_rows(model, holdout.rows, "holdout")
+    new_metrics = classification_metrics(holdout.y, scored[PROBABILITY].to_numpy(dtype=float))
+    current = _champion(client, name)
+    champ_metrics = None
+    failure = None
+    if current is not None and str(current.version) != version:
+        try:
+            champ_metrics = classification_metrics(
+                holdout.y, _holdout_probability(f"models:/{name}@{CHAMPION}", holdout)
+            )
+        except (MqlmlError, MlflowException) as exc:
+            failure = (
+                f"the champion (version {current.version}) could not score the holdout: "
+                f"{getattr(exc, 'message', exc)}"
+            )
+    if failure is not None:
+        promoted, reason = False, failure + "; promote by hand with mqlml promote if intended"
+    else:
+        promoted, reason = gate(
+            reg.metric, reg.min_roc_auc, reg.min_improvement, new_metrics, champ_metrics
+        )
+    decision = GateDecision(
+        name=name,
+        version=version,
+        metric=reg.metric,
+        value=float(new_metrics[reg.metric]),
+        roc_auc=float(new_metrics["roc_auc"]),
+        champion_version=None if current is None else str(current.version),
+        champion_value=None if champ_metrics is None else float(champ_metrics[reg.metric]),
+        promoted=promoted,
+        reason=reason,
+    )
+    client.set_model_version_tag(name, version, GATE_TAG, decision.tag())
+    if promoted:
+        _move_champion(client, name, version, current)
+    return decision
+
+
+def _move_champion(client, name: str, version: str, current) -> None:
+    if current is not None and str(current.version) != version:
+        client.set_model_version_tag(name, version, PREVIOUS_CHAMPION_TAG, str(current.version))
+    client.set_registered_model_alias(name, CHAMPION, version)
+
+
+def log_training(config: Config, bundle_dir: Path, model, holdout) -> TrackedTraining:
+    """Log one training run and register its model; return what was recorded.
+
+    Parameters
+    ----------
+    config : Config
+        The configuration used (logged as parameters; ``registry`` sets the gate).
+    bundle_dir : Path
+        The saved bundle (logged as artifacts under ``bundle/`` and inside the model).
+    model : TrainedModel
+        Its summary gives the metrics.
+    holdout : mqlml.serving.pyfunc.Holdout
+        The training's test slice as pyfunc rows with labels: the input example, and the
+        leads the gate scores with the new version and the current champion.
+    """
+    import mlflow
+    import mlflow.pyfunc
+
+    from mqlml.serving.pyfunc import BUNDLE_ARTIFACT, LeadScoringModel, score_lead_rows
+
+    uri = tracking_uri(config.tracking)
+    client = _connect(uri)
+    exp_id = _experiment_id(config, uri)
+    params = {k: str(v)[:500] for k, v in _flatten(config_to_dict(config)).items()}
+    example = _example(holdout.rows)
+    signature = model_signature(example, score_lead_rows(model, example, "input example"))
+    register = config.registry.enabled
+    with mlflow.start_run(experiment_id=exp_id, run_name=f"{config.name}-{bundle_dir.name}") as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics(_metrics(model.summary))
+        mlflow.set_tags({"mqlml.bundle": str(bundle_dir), "mqlml.target": config.labels.target})
+        mlflow.log_artifacts(str(bundle_dir), artifact_path="bundle")
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME,
+            python_model=LeadScoringModel(),
+            artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=scoring_requirements(),
+            registered_model_name=config.name if register else None,
+        )
+        decision = _register_and_gate(client, config, model, info, holdout) if register else None
+        if decision is not None:
+            figures = {f"holdout.{decision.metric}": decision.value}
+            if decision.champion_value is not None:
+                figures[f"holdout.champion.{decision.metric}"] = decision.champion_value
+            mlflow.log_metrics(figures)
+        return TrackedTraining(run.info.run_id, info.model_uri, decision)
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """The champion alias of ``name`` moved from ``previous`` (None: unset) to ``version``."""
+
+    name: str
+    version: str
+    previous: str | None
+
+
+def _registry_error(name: str, what: str, exc: Exception) -> RegistryError:
+    message = getattr(exc, "message", None) or str(exc)
+    return RegistryError(f"registered model {name!r}: {what}: {message}")
+
+
+def promote(name: str, version: str, uri: str | None = None) -> AliasMove:
+    """Point ``champion`` of registered model ``name`` at ``version`` (by hand).
+
+    The replaced champion is remembered on the version (tag ``mqlml.previous_champion``)
+    so that :func:`rollback` can return to it.
+
+    Raises
+    ------
+    RegistryError
+        When the model or version does not exist.
+    """
+    from mlflow.exceptions import MlflowException
+
+    client = _connect(uri or tracking_uri(TrackingConfig()))
+    try:
+        client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        raise _registry_error(name, f"no version {version}", exc) from None
+    current = _champion(client, name)
+    _move_champion(client, name, str(version), current)
+    return AliasMove(name, str(version), None if current is None else str(current.version))
+
+
+def rollback(name: str, uri: str | None = None) -> AliasMove:
+    """Move ``champion`` of ``name`` back to the version it replaced.
+
+    Raises
+    ------
+    RegistryError
+        When there is no champion, or no earlier champion was recorded.
+    """
+    client = _connect(uri or tracking_uri(TrackingConfig()))
+    current = _champion(client, name)
+    if current is None:
+        raise RegistryError(
+            f"registered model {name!r} has no {CHAMPION!r} alias to roll back "
+            f"(in {uri or tracking_uri(TrackingConfig())})"
+        )
+    previous = (current.tags or {}).get(PREVIOUS_CHAMPION_TAG)
+    if not previous:
+        raise RegistryError(
+            f"registered model {name!r}: champion version {current.version} records no "
+            f"previous champion to roll back to; use mqlml promote --version N instead"
+        )
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    return AliasMove(name, previous, str(current.version))
+
+
+def is_model_uri(model: str | Path) -> bool:
+    """True for MLflow model URIs (``models:/...``, ``runs:/...``) rather than bundle paths."""
+    return str(model).startswith(("models:/", "runs:/"))
+
+
+def load_registered_bundle(model_uri: str, uri: str | None = None):
+    """The mqlml model inside an MLflow pyfunc model, e.g. ``models:/lead-scoring@champion``.
+
+    Raises
+    ------
+    BundleError
+        When MLflow cannot find or load the model, naming the URI and the tracking store.
+    """
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
+    from mqlml.serving.pyfunc import LeadScoringModel
+
+    store = uri or tracking_uri(TrackingConfig())
+    _connect(store)
+    with tempfile.TemporaryDirectory(prefix="mqlml-model-") as tmp:
+        try:
+            loaded = mlflow.pyfunc.load_model(model_uri, dst_path=tmp)
+        except MlflowException as exc:
+            raise BundleError(
+                f"model {model_uri} could not be loaded from {store}: {exc.message}"
+            ) from None
+        python_model = loaded.unwrap_python_model()
+    if not isinstance(python_model, LeadScoringModel):
+        raise BundleError(
+            f"model {model_uri} is not an mqlml model (it is {type(python_model).__name__})"
+        )
+    return python_model.trained

@@ -1,0 +1,380 @@
+"""Training-time audits of the lead attributes: leakage (excluded) and drift (reported).
+
+**Leakage.** Exports are full of fields filled in *after* the outcome: dispositions, lead
+quality ratings, lifecycle dates. They make a model look brilliant and useless. A column
+is flagged when, on the train slice,
+
+* on its own it ranks the outcome almost perfectly: its single-column ROC AUC reaches
+  ``audit.max_single_column_auc``. The column's values (numbers in quantile bins,
+  missing as a value of its own) are turned into conversion rates on the earlier half of
+  the train slice and scored on the later half, so a column does not look predictive
+  merely because a value is rare;
+* it is filled mostly for positives: among the rows where it has a value, at least 80%
+  converted (and at least twice the overall rate), for at least
+  ``audit.min_positive_fill`` of the positives;
+* it is a date/time that falls at or after the outcome for most converted leads.
+
+Flagged columns are excluded unless named in ``audit.allow_columns``; either way the
+report lists them with the evidence.
+
+**Drift.** A column whose values in the latest period (the test slice) leave the range
+seen earlier, or whose distribution moves (PSI above ``audit.psi_threshold`` between
+the first period, the train slice, and the last), is reported with the evidence and kept.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+from sklearn.metrics import roc_auc_score
+
+from mqlml.columns import AS_OF, CREATED_AT, LEAD_ID
+from mqlml.config import AuditConfig
+from mqlml.errors import ConfigError
+from mqlml.features.drift import psi
+
+#: Columns that are never audited (identifiers and times mqlml itself uses).
+_NOT_AUDITED = (LEAD_ID, CREATED_AT, AS_OF)
+#: Filled rows that must be positives for "filled mostly for positives".
+FILLED_PRECISION = 0.8
+#: Share of converted leads whose date must be at or after the outcome to flag a date.
+AFTER_OUTCOME_SHARE = 0.5
+#: Share of latest-period rows outside the earlier range that counts as leaving it.
+OUT_OF_RANGE_SHARE = 0.01
+_N_BINS = 20
+_SMOOTHING = 20.0
+_MIN_ROWS = 10
+
+
+class LeakageWarning(UserWarning):
+    """Columns were excluded because they look like they leak the outcome."""
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """What the audits found.
+
+    Attributes
+    ----------
+    leakage : list of dict
+        Rows ``column``, ``reason``, ``evidence``, ``action`` (``excluded`` / ``allowed``).
+    drift : list of dict
+        Rows ``column``, ``psi``, ``out_of_range``, ``evidence``.
+    excluded : dict
+        Column -> why it is not a feature (for :attr:`FeatureSpec.excluded`).
+    """
+
+    leakage: list[dict] = field(default_factory=list)
+    drift: list[dict] = field(default_factory=list)
+    excluded: dict[str, str] = field(default_factory=dict)
+
+    def message(self) -> str:
+        """One paragraph naming each excluded or allowed leaky column and its evidence."""
+        if not self.leakage:
+            return ""
+        parts = [f"{r['column']!r} {r['action']}: {r['reason']} ({r['evidence']})" for r in
+                 self.leakage]
+        return "leakage audit: " + "; ".join(parts)
+
+
+def _levels(s: pd.Series, ref: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Discrete codes for ``ref`` and ``s``: quantile bins (from ``ref``) or categories."""
+    if ptypes.is_numeric_dtype(s) and not ptypes.is_bool_dtype(s):
+        r = ref.to_numpy(dtype=float)
+        finite = r[np.isfinite(r)]
+        edges = (
+            np.unique(np.quantile(finite, np.linspace(0, 1, _N_BINS + 1)[1:-1]))
+            if len(finite)
+            else np.empty(0)
+        )
+
+        def code(x: pd.Series) -> np.ndarray:
+            v = x.to_numpy(dtype=float)
+            return np.where(np.isnan(v), -1, np.searchsorted(edges, v, side="right"))
+
+        return code(ref), code(s)
+    text_ref = ref.astype("str").where(ref.notna(), "\0missing")
+    text = s.astype("str").where(s.notna(), "\0missing")
+    cats = pd.Index(text_ref.unique())
+    return cats.get_indexer(text_ref), cats.get_indexer(text)
+
+
+def single_column_auc(s: pd.Series, y: np.ndarray) -> float:
+    """ROC AUC of one column on its own (0.5 = useless, 1 = perfect), out of sample.
+
+    Conversion rates per value (numbers in up to 20 quantile bins; missing is a value)
+    are learned on the first half of the rows and scored on the second half, so pass
+    rows in time order. Direction does not matter: ``max(auc, 1 - auc)``.
+    """
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    half = n // 2
+    a, b = slice(0, half), slice(half, None)
+    if half < _MIN_ROWS or len(np.unique(y[b])) < 2 or len(np.unique(y[a])) < 2:
+        return float("nan")
+    s = s.reset_index(drop=True)
+    code_a, code_b = _levels(s.iloc[b], s.iloc[a])
+    prior = y[a].mean()
+    keys, inv = np.unique(code_a, return_inverse=True)
+    sums = np.bincount(inv, weights=y[a])
+    counts = np.bincount(inv)
+    rate = dict(zip(keys, (sums + _SMOOTHING * prior) / (counts + _SMOOTHING), strict=True))
+    p = np.array([rate.get(k, prior) for k in code_b])
+    if np.ptp(p) == 0:
+        return 0.5
+    auc = float(roc_auc_score(y[b], p))
+    return max(auc, 1 - auc)
+
+
+def _fill_evidence(s: pd.Series, y: np.ndarray) -> tuple[float, float, int]:
+    filled = s.notna().to_numpy()
+    k = int(filled.sum())
+    if k == 0 or y.sum() == 0:
+        return 0.0, 0.0, k
+    precision = float(y[filled].mean())
+    pos_fill = float(filled[y == 1].mean())
+    return precision, pos_fill, k
+
+
+def leakage_audit(
+    leads: pd.DataFrame,
+    y: np.ndarray,
+    config: AuditConfig,
+    outcome_at: pd.Series | None = None,
+) -> list[dict]:
+    """Columns of the train slice that look like they leak the outcome.
+
+    Parameters
+    ----------
+    leads : DataFrame
+        The train slice's leads, in time order.
+    y : ndarray
+        Their 0/1 labels.
+    config : AuditConfig
+        Thresholds and ``allow_columns``.
+    outcome_at : Series, optional
+        When each lead reached the target (NaT when not), aligned with ``leads``; needed
+        for the "date after the outcome" check.
+
+    Returns
+    -------
+    list of dict
+        One row per flagged column: ``column``, ``reason``, ``evidence``, ``action``.
+    """
+    y = np.asarray(y, dtype=float)
+    base = float(y.mean()) if len(y) else 0.0
+    rows = []
+    for c in leads.columns:
+        if c in _NOT_AUDITED:
+            continue
+        s = leads[c].reset_index(drop=True)
+        reasons: list[tuple[str, str]] = []
+        if ptypes.is_datetime64_any_dtype(s):
+            if outcome_at is not None:
+                out = pd.to_datetime(outcome_at.reset_index(drop=True), utc=True)
+                both = (y == 1) & s.notna().to_numpy() & out.notna().to_numpy()
+                if both.sum() >= 5:
+                    after = float((s[both] >= out[both]).mean())
+                    if after >= AFTER_OUTCOME_SHARE:
+                        reasons.append(
+                            (
+                                "a date at or after the outcome",
+                                f"at or after the outcome for {after:.0%} of "
+                                f"{int(both.sum())} converted leads",
+                            )
+                        )
+        elif s.notna().sum() >= _MIN_ROWS and s.nunique(dropna=True) >= 1:
+            auc = single_column_auc(s, y)
+            if auc == auc and auc >= config.max_single_column_auc:
+                reasons.append(
+                    (
+                        "predicts the outcome almost perfectly on its own",
+                        f"single-column ROC AUC {auc:.3f} on the train slice "
+                        f"(limit {config.max_single_column_auc:g})",
+                    )
+                )
+        precision, pos_fill, k = _fill_evidence(s, y)
+        if (
+            k >= _MIN_ROWS
+            and k < len(s)
+            and precision >= FILLED_PRECISION
+            and precision >= 2 * base
+            and pos_fill >= config.min_positive_fill
+        ):
+            reasons.append(
+                (
+                    "filled mostly for converted leads",
+                    f"filled in {k:,} rows of which {precision:.0%} converted (overall "
+                    f"{base:.1%}); filled for {pos_fill:.0%} of converted leads",
+                )
+            )
+        if reasons:
+            rows.append(
+                {
+                    "column": str(c),
+                    "reason": "; ".join(r for r, _ in reasons),
+                    "evidence": "; ".join(e for _, e in reasons),
+                    "action": "allowed" if c in config.allow_columns else "excluded",
+                }
+            )
+    return rows
+
+
+def drift_audit(
+    first: pd.DataFrame, earlier: pd.DataFrame, latest: pd.DataFrame, config: AuditConfig
+) -> list[dict]:
+    """Columns whose latest values leave the earlier range or whose distribution moves.
+
+    Parameters
+    ----------
+    first : DataFrame
+        The first period (PSI reference).
+    earlier : DataFrame
+        Everything before the latest period (the range reference).
+    latest : DataFrame
+        The latest period.
+    config : AuditConfig
+        ``psi_threshold``.
+
+    Returns
+    -------
+    list of dict
+        One row per drifting column: ``column``, ``psi``, ``out_of_range`` (share of the
+        latest rows outside the earlier range, or with a category never seen earlier),
+        ``evidence``; largest PSI first.
+    """
+    rows = []
+    for c in latest.columns:
+        if c in _NOT_AUDITED or c not in first or c not in earlier:
+            continue
+        s_late = latest[c]
+        if ptypes.is_datetime64_any_dtype(s_late) or s_late.notna().sum() == 0:
+            continue
+        value = psi(first[c], s_late)
+        late = s_late.dropna()
+        if ptypes.is_numeric_dtype(s_late) and not ptypes.is_bool_dtype(s_late):
+            ref = earlier[c].dropna().astype(float)
+            if ref.empty:
+                continue
+            lo, hi = float(ref.min()), float(ref.max())
+            outside = (late.astype(float) < lo) | (late.astype(float) > hi)
+            share = float(outside.mean()) if len(late) else 0.0
+            where = (
+                f"latest values {float(late.min()):g} to {float(late.max()):g}, "
+                f"earlier {lo:g} to {hi:g}"
+            )
+        else:
+            seen = set(earlier[c].dropna().astype(str))
+            unseen = ~late.astype(str).isin(seen)
+            share = float(unseen.mean()) if len(late) else 0.0
+            new = sorted(set(late[unseen].astype(str)))[:3]
+            where = f"categories never seen earlier: {new}" if new else "no new categories"
+        drifting = value > config.psi_threshold or share >= OUT_OF_RANGE_SHARE
+        if drifting:
+            rows.append(
+                {
+                    "column": str(c),
+                    "psi": float(value),
+                    "out_of_range": share,
+                    "evidence": f"PSI {value:.2f} first vs last period; "
+                    f"{share:.0%} of the latest rows outside the earlier range ({where})",
+                }
+            )
+    return sorted(rows, key=lambda r: -r["psi"])
+
+
+def audit_training(
+    leads: pd.DataFrame,
+    y: np.ndarray,
+    split,
+    config: AuditConfig,
+    outcome_at: pd.Series | None = None,
+    time_ordered: bool = True,
+) -> AuditResult:
+    """Both audits for one training run: leakage on the train slice, drift over periods.
+
+    Parameters
+    ----------
+    leads : DataFrame
+        All labelled leads (positions as in ``split``).
+    y : ndarray
+        Their labels.
+    split : TimeSplit
+        The train / calibration / test positions.
+    config : AuditConfig
+    outcome_at : Series, optional
+        Outcome time per lead, aligned with ``leads``.
+    time_ordered : bool
+        False for a random split: no drift audit (periods mean nothing).
+
+    Raises
+    ------
+    ConfigError
+        When ``audit.allow_columns`` names a column the data does not have.
+
+    Warns
+    -----
+    LeakageWarning
+        Naming every excluded column and its evidence.
+    """
+    unknown = [c for c in config.allow_columns if c not in leads.columns]
+    if unknown:
+        raise ConfigError(
+            f"audit.allow_columns names {unknown}, which are not columns of the leads; "
+            f"columns: {[c for c in leads.columns if c not in _NOT_AUDITED]}"
+        )
+    if not config.enabled:
+        return AuditResult()
+    train = leads.iloc[split.train]
+    out_train = outcome_at.iloc[split.train] if outcome_at is not None else None
+    leakage = leakage_audit(train, y[split.train], config, out_train)
+    excluded = {
+        r["column"]: f"leakage audit: {r['reason']} ({r['evidence']})"
+        for r in leakage
+        if r["action"] == "excluded"
+    }
+    drift: list[dict] = []
+    if time_ordered:
+        earlier = leads.iloc[np.concatenate([split.train, split.calibration])]
+        drift = drift_audit(train, earlier, leads.iloc[split.test], config)
+    result = AuditResult(leakage=leakage, drift=drift, excluded=excluded)
+    if excluded:
+        warnings.warn(
+            result.message()
+            + ". Allow a column with audit.allow_columns if it is known before the outcome.",
+            LeakageWarning,
+            stacklevel=2,
+        )
+    return result
+
+
+def monotone_for_drifting(
+    features: pd.DataFrame, y: np.ndarray, split, spec, config: AuditConfig
+) -> dict[str, int]:
+    """Monotone directions for numeric features that drift before the test slice.
+
+    Drift is judged between the train slice and the calibration slice only, and each
+    direction is the sign of the feature's rank correlation with the outcome on the train
+    slice: nothing here looks at the test slice.
+
+    Returns
+    -------
+    dict
+        Feature column -> +1 or -1.
+    """
+    numeric = [c for c in spec.numeric_attributes if c in features.columns]
+    train = features.iloc[split.train][numeric]
+    cal = features.iloc[split.calibration][numeric]
+    rows = drift_audit(train, train, cal, config)
+    y_train = pd.Series(np.asarray(y, dtype=float)[split.train], index=train.index)
+    out = {}
+    for r in rows:
+        c = r["column"]
+        rho = train[c].corr(y_train, method="spearman")
+        if rho == rho and rho != 0:
+            out[c] = 1 if rho > 0 else -1
+    return out

@@ -1,0 +1,123 @@
+import pandas as pd
+import pytest
+
+from mqlml.data.files import find_table, read_table, write_table, write_text
+from mqlml.errors import MqlmlError
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_round_trip(tmp_path, suffix):
+    df = pd.DataFrame({"lead_id": ["007", "8"], "x": [1.5, None]})
+    path = write_table(df, tmp_path / f"t{suffix}")
+    back = read_table(path)
+    assert back["lead_id"].tolist() == ["007", "8"]  # leading zeros survive CSV
+
+
+def test_failed_write_leaves_no_file_and_keeps_the_old_one(tmp_path):
+    target = tmp_path / "out.csv"
+    write_text("old", target)
+
+    class Boom(pd.DataFrame):
+        def to_csv(self, *a, **k):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_table(Boom({"a": [1]}), target)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("t.xlsx", "", "unsupported file type '.xlsx'"),
+        ("missing.csv", None, "file not found"),
+        ("empty.csv", "", "the file is empty"),
+    ],
+)
+def test_read_errors_name_the_file(tmp_path, name, content, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(MqlmlError, match=message) as err:
+        read_table(path)
+    assert name in str(err.value)
+
+
+def test_find_table(tmp_path):
+    with pytest.raises(MqlmlError, match="no leads table found"):
+        find_table(tmp_path, "leads")
+    (tmp_path / "leads.csv").write_text("lead_id\n1\n")
+    assert find_table(tmp_path, "leads").name == "leads.csv"
+    (tmp_path / "leads.parquet").write_text("")
+    with pytest.raises(MqlmlError, match="keep one"):
+        find_table(tmp_path, "leads")
+
+
+# --- exports: separators, quotes, CRLF, BOM, Excel, dates ----------------------------------
+
+from mqlml.data.files import read_export, sniff_separator  # noqa: E402
+
+_EXPORT_ROWS = [["Lead ID", "Company", "Created"], ["007", "Acme; Inc, Ltd", "2024-03-05"]]
+
+
+def _csv_bytes(sep: str, bom: bool, newline: str) -> bytes:
+    lines = [sep.join(f'"{v}"' for v in row) for row in _EXPORT_ROWS]
+    text = newline.join(lines) + newline
+    return (b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8")
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+@pytest.mark.parametrize("bom", [False, True])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_read_export_csv_dialects(tmp_path, sep, bom, newline):
+    path = tmp_path / "export.csv"
+    path.write_bytes(_csv_bytes(sep, bom, newline))
+    assert sniff_separator(path) == sep
+    df = read_export(path)
+    assert list(df.columns) == ["Lead ID", "Company", "Created"]  # no BOM in the first name
+    assert df.iloc[0].tolist() == ["007", "Acme; Inc, Ltd", "2024-03-05"]
+
+
+def test_read_export_xlsx(tmp_path):
+    path = tmp_path / "export.xlsx"
+    pd.DataFrame({"Lead ID": ["007", "8"], "Employees": [12, None]}).to_excel(path, index=False)
+    df = read_export(path)
+    assert df["Lead ID"].tolist() == ["007", "8"]
+    assert df["Employees"].iloc[0] == "12"
+    assert pd.isna(df["Employees"].iloc[1])
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("t.xls", b"x", "expected .csv, .xlsx or .parquet"),
+        ("latin.csv", "Name\nJos\xe9\n".encode("latin-1"), "not UTF-8 text"),
+        ("missing.csv", None, "file not found"),
+        ("empty.csv", b"", "the file is empty"),
+    ],
+)
+def test_read_export_errors_name_the_file(tmp_path, name, content, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(MqlmlError, match=message) as err:
+        read_export(path)
+    assert name in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-03-05", "2024-03-05T00:00:00Z"),
+        ("2024-03-05 10:00", "2024-03-05T10:00:00Z"),
+        ("2024-03-05T10:00:00+02:00", "2024-03-05T08:00:00Z"),
+        ("2024-03-05T10:00:00Z", "2024-03-05T10:00:00Z"),
+        ("03/05/2024 10:00 AM", "2024-03-05T10:00:00Z"),
+    ],
+)
+def test_export_dates_are_normalised_to_utc(text, expected):
+    from mqlml.data.flat import to_utc
+
+    got = to_utc(pd.Series([text], dtype="str")).iloc[0]
+    assert got == pd.Timestamp(expected)

@@ -1,0 +1,118 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from mqlml.explain.reasons import field_sentence, level_sentence, sentences
+from mqlml.features.build import FeatureSpec
+
+SPEC = FeatureSpec(
+    activity_types=("pricing_page_view", "demo_request"),
+    windows_days=(7, 30, 90),
+    categorical={"email_domain_type": ("business", "free"), "lead_source": ("paid_search",)},
+    numeric_attributes=("employees",),
+    columns=(),
+    fields={},
+    groups={},
+)
+
+
+def _row(**kw):
+    base = {f"n_{t}_{w}d": 0.0 for t in ("pricing_page_view", "demo_request") for w in (7, 30, 90)}
+    base.update(
+        {"days_since_last_pricing_page_view": np.nan, "days_since_last_demo_request": np.nan}
+    )
+    base.update({f"n_all_{w}d": 0.0 for w in (7, 30, 90)})
+    base.update({"active_days_90d": 0.0, "days_since_last_activity": np.nan})
+    base.update(kw)
+    return base
+
+
+@pytest.mark.parametrize(
+    ("field", "values", "text"),
+    [
+        (
+            "pricing_page_view",
+            dict(
+                n_pricing_page_view_7d=1.0,
+                n_pricing_page_view_30d=4.0,
+                n_pricing_page_view_90d=4.0,
+                days_since_last_pricing_page_view=2.0,
+            ),
+            "Visited the pricing page 4 times in the last 30 days",
+        ),
+        (
+            "pricing_page_view",
+            dict(
+                n_pricing_page_view_7d=2.0,
+                n_pricing_page_view_30d=2.0,
+                n_pricing_page_view_90d=2.0,
+                days_since_last_pricing_page_view=1.0,
+            ),
+            "Visited the pricing page twice in the last 7 days",
+        ),
+        (
+            "pricing_page_view",
+            dict(days_since_last_pricing_page_view=140.2),
+            "Visited the pricing page, most recently 140 days ago",
+        ),
+        ("pricing_page_view", {}, "Has not visited the pricing page"),
+        (
+            "demo_request",
+            dict(
+                n_demo_request_7d=1.0,
+                n_demo_request_30d=1.0,
+                n_demo_request_90d=1.0,
+                days_since_last_demo_request=0.2,
+            ),
+            "Requested a demo once in the last 7 days",
+        ),
+        (
+            "engagement",
+            dict(n_all_7d=3.0, n_all_30d=12.0, n_all_90d=12.0, active_days_90d=5.0),
+            "12 activities in the last 30 days, active on 5 different days",
+        ),
+        ("engagement", {}, "No activity in the last 90 days"),
+        ("recency", dict(days_since_last_activity=3.7), "Last activity 3 days ago"),
+        ("recency", dict(days_since_last_activity=0.3), "Last activity today"),
+        ("recency", {}, "No activity yet"),
+        ("email_domain_type", dict(email_domain_type="free"), "Free email address (such as Gmail)"),
+        ("email_domain_type", dict(email_domain_type=np.nan), "Email domain type not known"),
+        ("lead_source", dict(lead_source="paid_search"), "Came from paid search"),
+        ("employees", dict(employees=250.0), "Employees: 250"),
+    ],
+)
+def test_sentences_quote_the_values(field, values, text):
+    assert field_sentence(_row(**values), field, SPEC) == text
+
+
+def test_unknown_levels_and_fields():
+    assert level_sentence("industry", "Software") == "Industry: Software"
+    assert level_sentence("plan_tier", "gold") == "Plan tier: gold"
+    with pytest.raises(KeyError, match="not a business field"):
+        field_sentence(_row(), "nonexistent", SPEC)
+
+
+def test_sentences_fill_the_slots_of_many_leads():
+    rows = [
+        _row(
+            n_pricing_page_view_90d=float(k),
+            n_pricing_page_view_30d=float(k),
+            n_pricing_page_view_7d=float(k),
+        )
+        for k in (0, 3, 3)
+    ]
+    features = pd.DataFrame(rows)
+    fields = np.array(
+        [
+            ["pricing_page_view", None],
+            ["recency", "pricing_page_view"],
+            ["pricing_page_view", None],
+        ],
+        dtype=object,
+    )
+    out = sentences(features, fields, SPEC)
+    assert out.tolist() == [
+        ["Has not visited the pricing page", None],
+        ["No activity yet", "Visited the pricing page 3 times in the last 7 days"],
+        ["Visited the pricing page 3 times in the last 7 days", None],
+    ]

@@ -1,0 +1,173 @@
+"""The leaders' report: sections, inline figures, optional summary keys, files for slides."""
+
+import base64
+import copy
+import re
+
+import pytest
+
+from mqlml.report.html import build_report, figures_dir, write_report
+
+SECTION_IDS = (
+    "summary",
+    "quality",
+    "thresholds",
+    "drivers",
+    "criteria",
+    "rules-vs-model",
+    "segments",
+    "data",
+)
+
+#: Small fake versions of the keys other stages add to the summary.
+OPTIONAL = {
+    "threshold_policies": [
+        {
+            "policy": "capacity",
+            "target": 30,
+            "cutoff": 41,
+            "mqls_per_week": 29.5,
+            "mqls_per_week_lo": 27.0,
+            "mqls_per_week_hi": 32.0,
+            "mql_sql_rate": 0.311,
+        },
+        {
+            "policy": "target_precision",
+            "target": 0.3,
+            "cutoff": 44,
+            "mqls_per_week": 22.25,
+            "mqls_per_week_lo": 20.0,
+            "mqls_per_week_hi": 24.0,
+            "mql_sql_rate": 0.333,
+        },
+    ],
+    "threshold_table": [{"cutoff": c, "mqls_per_week": 100.0 - c} for c in range(1, 100)],
+    "backtest": {
+        "folds": [{"fold": 1, "roc_auc": 0.777}, {"fold": 2, "roc_auc": 0.7891}],
+        "grades": [{"fold": 1, "grade": "A", "conversion_rate": 0.4321}],
+        "thresholds": [{"fold": 1, "cutoff": 40}, {"fold": 2, "cutoff": 43}],
+    },
+    "baselines_equal_volume": [
+        {"method": "current rules (rules.yaml)", "mqls": 500, "sqls": 61, "customers": 9},
+        {"method": "model", "mqls": 500, "sqls": 117, "customers": 23},
+    ],
+    "segments": [{"segment": "paid_search", "leads": 321, "positives": 45, "roc_auc": 0.7654}],
+    "funnel": {"sql_rate": 0.1111, "won_given_sql": 0.2727},
+    "leakage_audit": [
+        {
+            "column": "stage_changed_at",
+            "reason": "recorded after conversion",
+            "evidence": "AUC 0.99 alone",
+            "action": "excluded",
+        }
+    ],
+    "drift_audit": [
+        {"column": "lead_source", "psi": 0.0312, "evidence": "stable", "out_of_range": 0}
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def summary(trained):
+    return trained[0].summary
+
+
+@pytest.fixture(scope="module")
+def report(summary):
+    return build_report(summary)
+
+
+def test_all_sections_present_and_figures_inline(report):
+    page = report.html
+    for sid in SECTION_IDS:
+        assert f"id='{sid}'" in page or f'id="{sid}"' in page, sid
+    imgs = re.findall(r"src='data:image/png;base64,([^']+)'", page)
+    assert len(imgs) == len(report.figures) >= 9
+    assert all(base64.b64decode(b)[:8] == b"\x89PNG\r\n\x1a\n" for b in imgs)
+    assert {"roc", "gains", "calibration", "score_distribution", "drivers", "beeswarm"} <= set(
+        report.figures
+    )
+    assert sum(k.startswith("dependence_") for k in report.figures) == 3
+
+
+def test_nothing_is_fetched_from_the_network(report):
+    # no external scripts, styles, fonts or images: only inline data
+    assert not re.search(r"(src|href)=['\"](?!data:|#)", report.html)
+    assert "http://" not in report.html and "https://" not in report.html
+    assert "<script" not in report.html
+
+
+def test_leaders_summary_speaks_in_words(report, summary):
+    top = [r["label"] for r in summary["drivers"]["fields"][:3]]
+    head = report.html.split('id="headline"')[1].split("</div>")[0]
+    assert "ROC AUC" in head and "MQL cutoff is score" in head
+    assert all(label in head for label in top)
+    assert "scorecard" in head
+
+
+def test_optional_keys_absent_say_not_computed(summary):
+    bare = {k: v for k, v in copy.deepcopy(summary).items() if k not in OPTIONAL}
+    html = build_report(bare).html
+    for key in OPTIONAL:
+        section = html.split(f"id='s-{key}'")[1].split("<h3")[0]
+        assert "not computed for this model" in section, key
+
+
+def test_optional_keys_present_are_rendered_as_tables(summary):
+    s = copy.deepcopy(summary)
+    s.update(copy.deepcopy(OPTIONAL))
+    s["grades"]["tiers"] = [
+        {"tier": "nurture", "min_score": 12},
+        {"tier": "disqualify", "min_score": 1},
+    ]
+    page = build_report(s).html
+    for key in OPTIONAL:
+        section = page.split(f"id='s-{key}'")[1].split("<h3 id=")[0]
+        assert "not computed" not in section, key
+        assert "<table>" in section, key
+    for text in (
+        "target_precision",
+        "22.2",
+        "0.789",
+        "43.2%",
+        "current rules (rules.yaml)",
+        "paid_search",
+        "0.273",
+        "stage_changed_at",
+        "0.031",
+        "nurture",
+    ):
+        assert text in page, text
+    # a long table shows its first rows and keeps all of them behind a toggle
+    assert "all 99 rows" in page
+
+
+def test_old_summary_without_new_keys_still_renders(summary, trained):
+    s = {
+        k: v
+        for k, v in summary.items()
+        if k not in ("drivers", "criteria_rules", "scorecard", "evaluation")
+    }
+    page = build_report(s, trained[1]["test_predictions"]).html
+    assert "calibration curve" in page
+    assert "Score-point drivers: not computed" in page
+
+
+def test_write_report_writes_html_pngs_and_scorecard_csv(report, tmp_path):
+    out = tmp_path / "leaders" / "report.html"
+    written = write_report(report, out)
+    folder = figures_dir(out)
+    assert out.read_text(encoding="utf-8") == report.html
+    for name in report.figures:
+        assert (folder / f"{name}.png").read_bytes() == report.figures[name]
+    csv = (folder / "scorecard.csv").read_text(encoding="utf-8").splitlines()
+    assert csv[0] == "field,rule,points" and csv[-1].startswith("MQL threshold,")
+    assert set(written) >= {"html", "scorecard", *report.figures}
+
+
+def test_report_top_fields_include_the_strongest_frequent_true_driver(summary):
+    # docs/synthetic.md: pricing page views are the strongest driver that many leads show
+    # (demo and free trial requests are stronger per lead but rare before as-of).
+    top5 = [r["field"] for r in summary["drivers"]["fields"][:5]]
+    assert "pricing_page_view" in top5
+    assert {r["group"] for r in summary["drivers"]["fields"][:5]} == {"fit", "behaviour"}

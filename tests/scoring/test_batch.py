@@ -1,0 +1,445 @@
+"""Scoring batches: schema checks, rejects with reasons, chunks, atomic outputs, the CLI."""
+
+import json
+from io import StringIO
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from mqlml.cli import _ScoringProgress, app
+from mqlml.columns import CREATED_AT, LEAD_ID, SCORE_COLUMNS
+from mqlml.data.contract import validate_activities, validate_leads
+from mqlml.errors import DataValidationError, MqlmlError
+from mqlml.scoring.batch import (
+    REJECT_COLUMNS,
+    check_batch,
+    output_paths,
+    required_lead_columns,
+    score_checked,
+    score_files,
+)
+from mqlml.scoring.score import score_leads
+from mqlml.synthetic.generate import generate_history
+
+NOW = pd.Timestamp("2030-01-01", tz="UTC")
+
+
+@pytest.fixture(scope="module")
+def fresh():
+    """A new batch (another history) as the CSV text a CRM export would give."""
+    h = generate_history(300, seed=21)
+    leads = h.leads.copy()
+    leads["employees"] = np.random.default_rng(1).integers(1, 5_000, len(leads)).astype(str)
+    text = {"nan": "", "None": "", "NaT": ""}
+    return leads.astype(str).replace(text), h.activities.astype(str).replace(text), h.snapshot_at
+
+
+def _write(tmp_path, leads, activities=None, name="leads.csv"):
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        leads.to_csv(path, index=False)
+    else:
+        leads.to_parquet(path, index=False)
+    acts = None
+    if activities is not None:
+        acts = tmp_path / "activities.csv"
+        activities.to_csv(acts, index=False)
+    return path, acts
+
+
+def _run(model, tmp_path, leads, activities=None, as_of=None, **kw):
+    path, acts = _write(tmp_path, leads, activities)
+    return score_files(model, path, tmp_path / "scored.csv", acts, as_of, now=NOW, **kw)
+
+
+def _read(path):
+    return pd.read_csv(path, dtype={"lead_id": str}, keep_default_na=False, na_values=[""])
+
+
+def test_required_columns_are_the_ones_the_model_reads(scoring_model):
+    model = scoring_model[0]
+    assert set(required_lead_columns(model)) == {
+        "lead_id",
+        "created_at",
+        "email",  # email_domain_type
+        "job_title",  # seniority, department
+        "company_size",
+        "industry",
+        "country",
+        "lead_source",
+        "employees",
+    }
+
+
+def test_clean_batch_scores_every_row_like_the_plain_path(scoring_model, fresh, tmp_path):
+    model = scoring_model[0]
+    leads, acts, snapshot = fresh
+    run = _run(model, tmp_path, leads, acts, as_of=snapshot)
+    scored = _read(run.output)
+    assert list(scored.columns) == list(SCORE_COLUMNS)
+    assert scored[LEAD_ID].tolist() == leads[LEAD_ID].tolist()  # input order
+    rejects = _read(run.rejects_path)
+    assert list(rejects.columns) == list(REJECT_COLUMNS) and len(rejects) == 0
+    plain = score_leads(
+        model, validate_leads(leads), validate_activities(acts), as_of=snapshot
+    ).set_index(LEAD_ID)
+    cols = ["score", "grade", "is_mql"]
+    pd.testing.assert_frame_equal(scored.set_index(LEAD_ID)[cols], plain.loc[scored[LEAD_ID]][cols])
+    np.testing.assert_allclose(
+        scored["probability"], plain.loc[scored[LEAD_ID], "probability"], rtol=1e-6
+    )
+    report = json.loads(run.report_path.read_text())
+    assert report["rows"] == {
+        "input": 300,
+        "scored": 300,
+        "rejected": 0,
+        "mqls": int(scored["is_mql"].sum()),
+    }
+    assert run.summary.startswith("scored 300 of 300 leads, 0 rejected, ")
+
+
+def test_output_paths_sit_beside_the_output(tmp_path):
+    assert output_paths(tmp_path / "scored.csv") == (
+        tmp_path / "scored.rejects.csv",
+        tmp_path / "scored.report.json",
+    )
+    assert output_paths("x/s.parquet")[0].name == "s.rejects.parquet"
+
+
+def test_missing_required_columns_are_listed_in_one_error(scoring_model, fresh):
+    leads = fresh[0].drop(columns=["created_at", "email", "employees"])
+    with pytest.raises(DataValidationError) as err:
+        check_batch(leads, None, scoring_model[0], now=NOW, source="new.csv")
+    assert len(err.value.problems) == 1
+    msg = err.value.problems[0]
+    assert "new.csv: missing required columns 'created_at', 'employees', 'email'" in msg
+
+
+def test_missing_columns_of_both_tables_come_together(scoring_model, fresh):
+    leads, acts, _ = fresh
+    with pytest.raises(DataValidationError) as err:
+        check_batch(
+            leads.drop(columns=["industry"]),
+            acts.drop(columns=["activity_type"]),
+            scoring_model[0],
+            now=NOW,
+        )
+    text = str(err.value)
+    assert "missing required column 'industry'" in text
+    assert "missing required column 'activity_type'" in text
+
+
+def test_extra_columns_are_ignored_and_listed(scoring_model, fresh, tmp_path):
+    leads = fresh[0].assign(crm_owner="ana", notes="call back")
+    run = _run(scoring_model[0], tmp_path, leads, as_of=fresh[2])
+    report = json.loads(run.report_path.read_text())
+    assert report["ignored_columns"] == ["crm_owner", "notes"]
+    assert any("'crm_owner', 'notes'" in n for n in run.result.notes)
+    assert len(_read(run.output)) == len(leads)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [("1,200", "'1,200'"), ("n/a", "'n/a'"), ("12 people", "'12 people'")]
+)
+def test_lossy_numeric_text_is_an_error_naming_column_and_rows(scoring_model, fresh, value, shown):
+    leads = fresh[0].copy()
+    leads.loc[[4, 9], "employees"] = value
+    with pytest.raises(DataValidationError, match="column 'employees': not a number") as err:
+        check_batch(leads, None, scoring_model[0], now=NOW, source="new.csv")
+    assert f"rows 5, 10 (values {shown}, {shown})" in str(err.value)
+
+
+def test_numbers_in_a_date_column_are_an_error(scoring_model, fresh, tmp_path):
+    leads = fresh[0].copy()
+    leads[CREATED_AT] = np.arange(len(leads), dtype="int64") + 1_700_000_000
+    path, _ = _write(tmp_path, leads, name="leads.parquet")
+    with pytest.raises(DataValidationError, match="column 'created_at': numbers, not dates"):
+        score_files(scoring_model[0], path, tmp_path / "o.csv", now=NOW)
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_duplicate_lead_ids_are_an_error(scoring_model, fresh):
+    leads = fresh[0].copy()
+    leads.loc[7, LEAD_ID] = leads.loc[2, LEAD_ID]
+    with pytest.raises(
+        DataValidationError, match=r"duplicated lead_id \(1 distinct id\) in 2 rows: rows 3, 8"
+    ):
+        check_batch(leads, None, scoring_model[0], now=NOW)
+
+
+def _bad_activity(acts, leads, column, value):
+    acts = acts.copy()
+    first = acts.index[acts[LEAD_ID] == leads.loc[5, LEAD_ID]][0]
+    acts.loc[first, column] = value
+    return acts, first
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        (LEAD_ID, "", "lead_id is empty"),
+        (CREATED_AT, "2025-13-45", "created_at is not a date/time: '2025-13-45'"),
+        (CREATED_AT, "yesterday", "created_at is not a date/time: 'yesterday'"),
+        (CREATED_AT, "", "created_at is empty"),
+        (CREATED_AT, "2031-06-01", "created_at is after the scoring time: '2031-06-01' vs as_of"),
+        ("employees", "inf", "employees is not a finite number: 'inf'"),
+        ("employees", "NaN", "employees is not a finite number: 'NaN'"),
+    ],
+)
+def test_row_problems_go_to_the_rejects_file_with_the_reason(
+    scoring_model, fresh, tmp_path, column, value, reason
+):
+    leads = fresh[0].copy()
+    leads.loc[5, column] = value
+    run = _run(scoring_model[0], tmp_path, leads)  # as_of: NOW (2030-01-01)
+    rejects = _read(run.rejects_path)
+    assert len(rejects) == 1
+    assert rejects.loc[0, "row"] == 6 and rejects.loc[0, "column"] == column
+    assert reason in rejects.loc[0, "reason"]
+    scored = _read(run.output)
+    assert len(scored) == len(leads) - 1
+    assert fresh[0].loc[5, LEAD_ID] not in set(scored[LEAD_ID])
+    assert json.loads(run.report_path.read_text())["rejected_by_column"] == {column: 1}
+
+
+def test_an_empty_numeric_cell_is_a_missing_value_not_a_reject(scoring_model, fresh, tmp_path):
+    leads = fresh[0].copy()
+    leads.loc[5, "employees"] = ""
+    run = _run(scoring_model[0], tmp_path, leads)
+    assert len(_read(run.rejects_path)) == 0 and len(_read(run.output)) == len(leads)
+
+
+def test_a_row_with_several_problems_is_one_reject_naming_each(scoring_model, fresh, tmp_path):
+    leads = fresh[0].copy()
+    leads.loc[0, [CREATED_AT, "employees"]] = ["soon", "-inf"]
+    run = _run(scoring_model[0], tmp_path, leads)
+    (row,) = _read(run.rejects_path).itertuples()
+    assert row.column == "created_at; employees"
+    assert "created_at is not a date/time: 'soon'" in row.reason
+    assert "employees is not a finite number: '-inf'" in row.reason
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("occurred_at", "last tuesday", "occurred_at is not a date/time: 'last tuesday'"),
+        ("occurred_at", "", "occurred_at is empty"),
+        ("activity_type", "", "activity_type is empty"),
+    ],
+)
+def test_a_lead_with_an_unusable_activity_is_rejected(
+    scoring_model, fresh, tmp_path, column, value, reason
+):
+    leads, acts, snapshot = fresh
+    acts, act_pos = _bad_activity(acts, leads, column, value)
+    run = _run(scoring_model[0], tmp_path, leads, acts, as_of=snapshot)
+    (row,) = _read(run.rejects_path).itertuples()
+    assert row.lead_id == leads.loc[5, LEAD_ID] and row.row == 6
+    assert f"first: row {act_pos + 1}, {reason}" in row.reason
+    assert len(_read(run.output)) == len(leads) - 1
+
+
+def test_unseen_categories_are_scored_as_unknown_and_counted(scoring_model, fresh, tmp_path):
+    leads = fresh[0].copy()
+    leads.loc[:9, "industry"] = "Space Mining"
+    leads.loc[:2, "country"] = "Atlantis"
+    run = _run(scoring_model[0], tmp_path, leads, as_of=fresh[2])
+    report = json.loads(run.report_path.read_text())
+    assert report["unseen_categories"] == {"industry": 10, "country": 3}
+    assert len(_read(run.output)) == len(leads)
+    assert any("industry (10 leads), country (3 leads)" in n for n in run.result.notes)
+    # scored exactly as if the value were missing
+    blank = leads.copy()
+    blank.loc[:9, "industry"] = ""
+    blank.loc[:2, "country"] = ""
+    (tmp_path / "b").mkdir()
+    other = _run(scoring_model[0], tmp_path / "b", blank, as_of=fresh[2])
+    pd.testing.assert_frame_equal(_read(run.output), _read(other.output))
+
+
+def test_activities_of_other_leads_are_ignored_and_counted(scoring_model, fresh, tmp_path):
+    leads, acts, snapshot = fresh
+    stray = acts.head(3).assign(lead_id="NOT-IN-BATCH")
+    run = _run(scoring_model[0], tmp_path, leads, pd.concat([acts, stray]), as_of=snapshot)
+    assert any("3 rows of leads not in the batch ignored" in n for n in run.result.notes)
+
+
+def test_as_of_column_values_are_checked_per_row(scoring_model, fresh, tmp_path):
+    leads = fresh[0].copy()
+    leads["as_of"] = "2026-01-01T00:00:00Z"
+    leads.loc[3, "as_of"] = "someday"
+    run = _run(scoring_model[0], tmp_path, leads)
+    (row,) = _read(run.rejects_path).itertuples()
+    assert row.row == 4 and row.column == "as_of"
+    assert "ignored_columns" in json.loads(run.report_path.read_text())
+
+
+def test_a_bad_as_of_argument_is_an_error(scoring_model, fresh):
+    with pytest.raises(DataValidationError, match="as_of: expected a date or time"):
+        check_batch(fresh[0], None, scoring_model[0], as_of="whenever")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "the file is empty"),
+        (
+            "lead_id,created_at,email,job_title,company_size,industry,country,lead_source,"
+            "employees\n",
+            "the table has no rows",
+        ),
+    ],
+)
+def test_an_empty_file_is_an_error(scoring_model, tmp_path, text, message):
+    path = tmp_path / "leads.csv"
+    path.write_text(text)
+    with pytest.raises(MqlmlError, match=message):
+        score_files(scoring_model[0], path, tmp_path / "o.csv", now=NOW)
+
+
+def test_chunks_give_the_same_scores_and_report_progress(scoring_model, fresh):
+    model = scoring_model[0]
+    leads, acts, snapshot = fresh
+    checked = check_batch(leads, acts, model, snapshot)
+    seen = []
+    chunked = score_checked(model, checked, chunk_rows=70, progress=lambda d, t: seen.append(d))
+    whole = score_checked(model, checked)
+    pd.testing.assert_frame_equal(chunked.scored, whole.scored)
+    assert seen == [0, 70, 140, 210, 280, 300]
+    with pytest.raises(MqlmlError, match="chunk_rows must be a positive integer, got 0"):
+        score_checked(model, checked, chunk_rows=0)
+
+
+def test_an_interrupted_write_leaves_no_partial_output(scoring_model, fresh, tmp_path, monkeypatch):
+    leads = fresh[0]
+    _run(scoring_model[0], tmp_path, leads, as_of=fresh[2])
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    real = pd.DataFrame.to_csv
+    calls = []
+
+    def dies_mid_way(self, path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:  # the scored leads, after the rejects were written
+            real(self.head(10), path, *args, **kwargs)
+            raise KeyboardInterrupt
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", dies_mid_way)
+    changed = leads.copy()
+    changed.loc[0, "employees"] = "inf"  # this run would write a reject
+    with pytest.raises(KeyboardInterrupt):
+        _run(scoring_model[0], tmp_path, changed, as_of=fresh[2])
+    monkeypatch.undo()
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "leads.csv"}
+    assert after == {k: v for k, v in before.items() if k != "leads.csv"}  # old run intact
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_parquet_batches_with_typed_columns(scoring_model, fresh, tmp_path):
+    leads = fresh[0].copy()
+    leads[CREATED_AT] = pd.to_datetime(leads[CREATED_AT], utc=True)
+    leads["employees"] = leads["employees"].astype(float)
+    leads.loc[1, "employees"] = np.inf
+    leads.loc[2, "employees"] = np.nan  # missing: scored
+    path, _ = _write(tmp_path, leads, name="leads.parquet")
+    run = score_files(scoring_model[0], path, tmp_path / "s.parquet", as_of=fresh[2])
+    assert pd.read_parquet(run.rejects_path)["row"].tolist() == [2]
+    assert len(pd.read_parquet(run.output)) == len(leads) - 1
+
+
+# --- the command line -----------------------------------------------------------------
+
+
+def test_cli_prints_counts_rejects_and_summary(scoring_model, fresh, tmp_path):
+    leads, acts, snapshot = fresh
+    leads = leads.copy()
+    leads.loc[3, CREATED_AT] = "2025-02-30"
+    path, acts_path = _write(tmp_path, leads, acts)
+    out = tmp_path / "scored.csv"
+    res = CliRunner().invoke(
+        app,
+        ["score", "--model", str(scoring_model[1]), "--leads", str(path), "--activities",
+         str(acts_path), "--out", str(out), "--as-of", str(snapshot), "--chunk-rows", "100"],
+    )
+    assert res.exit_code == 0, res.output
+    last = res.stdout.strip().splitlines()[-1]
+    assert last.startswith("scored 299 of 300 leads, 1 rejected, ")
+    assert " MQLs, " in last and "drift warning" in last and last.endswith(f"s -> {out}")
+    assert "scored.rejects.csv" in res.output and "scored.report.json" in res.output
+    assert "\r" not in res.output and "\x1b[" not in res.output  # no bar in logs
+    assert len(_read(out)) + len(_read(tmp_path / "scored.rejects.csv")) == 300
+
+
+def test_cli_error_for_a_bad_batch_writes_nothing(scoring_model, fresh, tmp_path):
+    path, _ = _write(tmp_path, fresh[0].drop(columns=[LEAD_ID]))
+    res = CliRunner().invoke(
+        app,
+        ["score", "--model", str(scoring_model[1]), "--leads", str(path), "--out",
+         str(tmp_path / "o.csv")],
+    )
+    assert res.exit_code == 2 and "missing required column 'lead_id'" in res.output
+    assert "Traceback" not in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["leads.csv"]
+
+
+def test_progress_bar_only_on_a_terminal_for_long_batches():
+    from rich.console import Console
+
+    def shown(terminal, total):
+        buf = StringIO()
+        with _ScoringProgress() as progress:
+            progress._console = Console(file=buf, force_terminal=terminal, width=80)
+            for done in range(0, total + 1, 25_000):
+                progress(done, total)
+        return buf.getvalue()
+
+    assert "scoring leads" in shown(True, 100_000)
+    assert shown(False, 100_000) == ""
+    assert shown(True, 5_000) == ""
+
+
+def test_unseen_counts_read_off_the_features_match_the_feature_module(scoring_model, fresh):
+    from mqlml.features.build import build_features, unseen_category_counts
+    from mqlml.scoring.batch import _unseen_categories
+
+    model = scoring_model[0]
+    leads = fresh[0].copy()
+    leads.loc[:4, "industry"] = "Space Mining"
+    leads.loc[2:3, "lead_source"] = "carrier pigeon"
+    leads.loc[6, "industry"] = ""
+    checked = check_batch(leads, None, model, fresh[2])
+    features = build_features(checked.leads, checked.activities, checked.as_of, model.spec)
+    expected = unseen_category_counts(checked.leads, model.spec)
+    assert expected == {"industry": 5, "lead_source": 2}
+    assert _unseen_categories(checked.leads, features, model.spec) == expected
+
+
+def test_the_training_column_mapping_applies_to_batches(scoring_model, fresh):
+    from dataclasses import replace
+
+    model = scoring_model[0]
+    data = model.config.data.model_copy(update={"column_mapping": {"leads": {"Lead ID": LEAD_ID}}})
+    mapped = replace(model, config=model.config.model_copy(update={"data": data}))
+    leads = fresh[0].rename(columns={LEAD_ID: "Lead ID"})
+    checked = check_batch(leads, None, mapped, fresh[2])
+    assert checked.leads[LEAD_ID].tolist() == fresh[0][LEAD_ID].tolist()
+    with pytest.raises(DataValidationError, match="renames 'Lead ID', but the file has no such"):
+        check_batch(fresh[0], None, mapped, fresh[2])
+
+
+def test_dates_outside_the_supported_years_are_rejects(scoring_model, fresh, tmp_path):
+    leads = fresh[0].copy()
+    created = pd.to_datetime(leads[CREATED_AT], utc=True).dt.tz_localize(None)
+    created = created.to_numpy().astype("datetime64[us]")
+    created[[2, 4]] = np.array(["-0001-01-01", "9999-12-31"], dtype="datetime64[us]")
+    leads[CREATED_AT] = pd.Series(created).dt.tz_localize("UTC")
+    path, _ = _write(tmp_path, leads, name="leads.parquet")
+    run = score_files(scoring_model[0], path, tmp_path / "s.csv", as_of=fresh[2])
+    rejects = _read(run.rejects_path)
+    assert rejects["row"].tolist() == [3, 5]
+    assert rejects["reason"].tolist() == [
+        "created_at is outside the years 1900-2199: '-1-01-01'",
+        "created_at is outside the years 1900-2199: '9999-12-31'",
+    ]

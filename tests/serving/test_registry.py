@@ -1,0 +1,142 @@
+"""The model registry on a real ``mlflow server`` (loopback, SQLite backend, local
+artifacts): every training registers a version, ``champion`` moves only through the gate,
+``mqlml promote`` / ``mqlml rollback`` move it by hand and ``mqlml score`` reads it."""
+
+import json
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from mlflow_helpers import (
+    assert_same_scores,
+    batch,
+    config_for,
+    free_port,
+    register,
+    running,
+    score_with_cli,
+    venv_env,
+)
+from mqlml.cli import app
+from mqlml.config import load_config
+from mqlml.errors import ConfigError
+from mqlml.serving.tracking import CHAMPION, GATE_TAG, PREVIOUS_CHAMPION_TAG
+from mqlml.training.pipeline import label_history, train_labelled
+
+NAME = "gated"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``mlflow server`` on 127.0.0.1 with a SQLite store, stopped after the module."""
+    tmp = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{tmp / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(tmp / "artifacts"),
+    ]
+    url = f"http://127.0.0.1:{port}"
+    with running(cmd, f"{url}/health", tmp / "server.log", venv_env()):
+        yield url, tmp
+
+
+def _champion(client) -> str:
+    return str(client.get_model_version_by_alias(NAME, CHAMPION).version)
+
+
+def _cli(*args):
+    res = CliRunner().invoke(app, [str(a) for a in args])
+    return res.exit_code, res.output
+
+
+def test_gate_promote_rollback_and_score_through_a_real_server(
+    server, trained, tmp_path, monkeypatch
+):
+    url, tmp = server
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    model, artifacts, crm, base = trained
+    cfg = config_for(base, url, NAME, tmp_path / "models")
+    # A deliberately weaker retrain: one shallow tree, same data, same test slice.
+    weak_cfg = config_for(
+        base, url, NAME, tmp_path / "models", model={"max_boost_rounds": 1, "num_leaves": 2}
+    )
+    weak, weak_artifacts = train_labelled(label_history(crm, weak_cfg), weak_cfg)
+    client = MlflowClient(url)
+
+    # 1. the first version that passes min_roc_auc becomes champion
+    _, first = register(weak, weak_artifacts, crm, weak_cfg)
+    assert first.gate.promoted and first.gate.version == "1"
+    assert _champion(client) == "1"
+
+    # 2. a better one replaces it, remembering the one it replaced
+    strong_bundle, second = register(model, artifacts, crm, cfg)
+    g = second.gate
+    assert g.promoted and g.champion_version == "1" and g.value > g.champion_value
+    assert _champion(client) == "2"
+    assert client.get_model_version(NAME, "2").tags[PREVIOUS_CHAMPION_TAG] == "1"
+
+    # 3. a worse one is registered but the champion stays
+    _, third = register(weak, weak_artifacts, crm, weak_cfg)
+    g = third.gate
+    assert g.version == "3" and not g.promoted
+    assert g.champion_version == "2" and g.value < g.champion_value
+    assert "not good enough against the champion's" in g.reason
+    assert _champion(client) == "2"
+    assert json.loads(client.get_model_version(NAME, "3").tags[GATE_TAG])["promoted"] is False
+    # the gate compared both on the same holdout: the champion's figure is its own test AUC
+    assert g.champion_value == pytest.approx(model.summary["metrics_test"]["model"]["roc_auc"])
+
+    # 4. batch scoring from the registry equals scoring the champion's bundle
+    leads, acts = batch(crm)
+    from_registry = score_with_cli(f"models:/{NAME}@{CHAMPION}", leads, acts, tmp_path / "a")
+    from_bundle = score_with_cli(strong_bundle, leads, acts, tmp_path / "b")
+    assert_same_scores(from_registry, from_bundle)
+
+    # 5. rollback returns to the replaced champion; promote moves by hand
+    code, out = _cli("rollback", "--name", NAME)
+    assert code == 0 and "champion is version 1 (was 2)" in out
+    assert _champion(client) == "1"
+    code, out = _cli("promote", "--name", NAME, "--version", "3", "--tracking-uri", url)
+    assert code == 0 and "champion is version 3 (was 1)" in out
+    code, out = _cli("rollback", "--name", NAME)
+    assert code == 0 and "champion is version 1 (was 3)" in out
+
+    # 6. clear errors, no traceback
+    code, out = _cli("rollback", "--name", NAME)
+    assert code == 2 and "records no previous champion" in out and "Traceback" not in out
+    code, out = _cli("promote", "--name", NAME, "--version", "99")
+    assert code == 2 and "no version 99" in out
+    code, out = _cli("rollback", "--name", "nobody")
+    assert code == 2 and "has no 'champion' alias" in out
+    code, out = _cli(
+        "score", "--model", "models:/nobody@champion", "--leads", "x.csv", "--out", "y.csv"
+    )
+    assert code == 2 and "models:/nobody@champion could not be loaded" in out
+
+
+@pytest.mark.parametrize(
+    ("registry", "message"),
+    [
+        ({"min_roc_auc": 1.5}, "registry.min_roc_auc: min_roc_auc must be between 0 and 1"),
+        ({"metric": "accuracy"}, "registry.metric"),
+        ({"alias": "prod"}, "registry.alias"),
+    ],
+)
+def test_registry_config_errors_name_the_key(registry, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, {"registry": registry})
+    assert message in str(err.value)

@@ -1,0 +1,72 @@
+"""Spark: ``mlflow.pyfunc.spark_udf`` on the registered champion scores a Spark DataFrame
+in local mode exactly as the batch CLI scores the same leads."""
+
+import sys
+
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql.functions import col, struct
+from pyspark.sql.types import StringType, StructField, StructType
+
+from mlflow_helpers import (
+    assert_same_scores,
+    batch,
+    batch_rows,
+    champion_store,
+    score_with_cli,
+)
+from mqlml.columns import LEAD_ID, SCORE_COLUMNS
+from mqlml.serving.tracking import CHAMPION
+
+NAME = "sparked"
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory):
+    """A local[2] session bound to loopback, its Python workers on this interpreter."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PYSPARK_PYTHON", sys.executable)
+    mp.setenv("PYSPARK_DRIVER_PYTHON", sys.executable)
+    mp.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("mqlml-test")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.local.dir", str(tmp_path_factory.mktemp("spark-local")))
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def champion(trained, tmp_path_factory):
+    return champion_store(trained, tmp_path_factory.mktemp("spark-store"), NAME)[0]
+
+
+def test_spark_udf_scores_equal_the_batch_cli(spark, champion, trained, tmp_path, monkeypatch):
+    import mlflow.pyfunc
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", champion)
+    mlflow.set_tracking_uri(champion)
+    leads, acts = batch(trained[2])
+    rows = batch_rows(leads, acts)
+    schema = StructType([StructField(c, StringType(), True) for c in rows.columns])
+    records = [tuple(None if v is None or v != v else str(v) for v in r) for r in rows.to_numpy()]
+    frame = spark.createDataFrame(records, schema).repartition(2)
+
+    udf = mlflow.pyfunc.spark_udf(spark, f"models:/{NAME}@{CHAMPION}", env_manager="local")
+    scored = frame.select(
+        col(LEAD_ID).alias("input_id"), udf(struct(*[col(c) for c in rows.columns])).alias("s")
+    ).select("input_id", "s.*")
+    out = scored.toPandas()
+
+    assert scored.rdd.getNumPartitions() == 2
+    assert (out["input_id"] == out[LEAD_ID]).all()  # each row's scores are its own
+    assert list(out.columns[1:]) == list(SCORE_COLUMNS)
+    cli = score_with_cli(f"models:/{NAME}@{CHAMPION}", leads, acts, tmp_path)
+    assert_same_scores(out.drop(columns="input_id"), cli)

@@ -1,0 +1,170 @@
+"""The MLflow pyfunc model and what each training logs: one model, raw lead rows in,
+the scoring columns out, with a signature, an input example and a registry decision."""
+
+import json
+from dataclasses import replace
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mlflow_helpers import AS_OF, assert_same_scores, batch, batch_rows, champion_store
+from mqlml.columns import ACTIVITIES, LEAD_ID, SCORE_COLUMNS
+from mqlml.errors import DataValidationError
+from mqlml.scoring.score import score_leads
+from mqlml.serving.pyfunc import lead_rows, score_lead_rows, split_lead_rows
+from mqlml.serving.tracking import CHAMPION, GATE_TAG, PREVIOUS_CHAMPION_TAG, gate
+
+
+@pytest.fixture(scope="module")
+def logged(trained, tmp_path_factory):
+    """The shared model logged and registered once in a module-wide SQLite store."""
+    return champion_store(trained, tmp_path_factory.mktemp("tracking"), "tracked")
+
+
+def test_rows_score_like_the_tables_in_input_order(trained):
+    model, _, crm, _ = trained
+    leads, acts = batch(crm)
+    rows = batch_rows(leads, acts)
+    direct = score_leads(model, leads, acts, AS_OF)
+    out = score_lead_rows(model, rows)
+    assert list(out.columns) == list(SCORE_COLUMNS)
+    assert out[LEAD_ID].tolist() == rows[LEAD_ID].tolist()  # REST and Spark rely on it
+    assert_same_scores(out, direct)
+
+
+def test_activity_formats_give_the_same_scores(trained):
+    model, _, crm, _ = trained
+    leads, acts = batch(crm, n=6)
+    rows = batch_rows(leads, acts)
+    as_lists = rows.assign(**{ACTIVITIES: rows[ACTIVITIES].map(json.loads)})
+    expected = score_lead_rows(model, rows)
+    assert_same_scores(score_lead_rows(model, as_lists), expected)
+
+    # no activities: a missing column, an empty string, None and [] all mean none
+    quiet = rows.assign(**{ACTIVITIES: ["", None, "[]", float("nan"), "  ", "[]"]})
+    none = score_lead_rows(model, rows.drop(columns=[ACTIVITIES]))
+    assert_same_scores(score_lead_rows(model, quiet), none)
+    assert not np.array_equal(none["probability"], expected["probability"])
+
+
+def test_rows_use_contract_names_even_when_training_renamed_columns(trained):
+    model, _, crm, cfg = trained
+    mapped = cfg.model_copy(
+        update={"data": cfg.data.model_copy(update={"column_mapping": {"leads": {"ID": LEAD_ID}}})}
+    )
+    leads, acts = batch(crm, n=5)
+    rows = batch_rows(leads, acts)
+    assert_same_scores(
+        score_lead_rows(replace(model, config=mapped), rows), score_lead_rows(model, rows)
+    )
+
+
+def test_split_then_rebuild_round_trips(trained):
+    _, _, crm, _ = trained
+    leads, acts = batch(crm, n=8)
+    rows = lead_rows(leads, acts)
+    back_leads, back_acts = split_lead_rows(rows)
+    assert back_leads[LEAD_ID].tolist() == leads[LEAD_ID].tolist()
+    assert len(back_acts) == len(acts)
+    assert sorted(back_acts["activity_type"]) == sorted(acts["activity_type"])
+    assert (
+        pd.to_datetime(back_acts["occurred_at"]).sort_values().to_numpy()
+        == acts["occurred_at"].sort_values().to_numpy()
+    ).all()
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        ("[{'occurred_at': 1}]", "row 2 (lead_id 'B') is not valid JSON"),
+        ('{"occurred_at": "2025-01-01"}', "expected a list of activities"),
+        ('[{"occurred_at": "2025-01-01"}]', "activities [1] are not objects with"),
+        ('["page_view"]', "are not objects with 'occurred_at' and 'activity_type'"),
+    ],
+)
+def test_bad_activities_name_the_row_and_lead(cell, message):
+    rows = pd.DataFrame(
+        {LEAD_ID: ["A", "B"], "created_at": ["2025-01-01", "2025-01-02"], ACTIVITIES: ["[]", cell]}
+    )
+    with pytest.raises(DataValidationError, match="column 'activities'") as err:
+        split_lead_rows(rows)
+    assert message in str(err.value)
+
+
+def test_training_logs_one_pyfunc_model_with_signature_and_example(logged):
+    uri, cfg, _, tracked = logged
+    info = mlflow.models.get_model_info(tracked.model_uri)
+    inputs = {c.name: c for c in info.signature.inputs.inputs}
+    assert {n for n, c in inputs.items() if c.required} == {"lead_id", "created_at"}
+    assert {ACTIVITIES, "as_of", "email", "job_title", "company_size"} <= set(inputs)
+    assert [c.name for c in info.signature.outputs.inputs] == list(SCORE_COLUMNS)
+    assert info.saved_input_example_info is not None
+    client = MlflowClient(uri)
+    run = client.get_run(tracked.run_id)
+    assert run.data.metrics["holdout.roc_auc"] == pytest.approx(tracked.gate.value)
+    reqs = mlflow.pyfunc.get_model_dependencies(tracked.model_uri)
+    text = open(reqs).read()
+    assert "mqlml==" in text and "lightgbm==" in text
+
+
+def test_logged_model_scores_like_the_bundle(logged, trained):
+    model, _, crm, _ = trained
+    uri, _, _, tracked = logged
+    mlflow.set_tracking_uri(uri)
+    leads, acts = batch(crm)
+    rows = batch_rows(leads, acts)
+    loaded = mlflow.pyfunc.load_model(f"models:/tracked@{CHAMPION}")
+    out = loaded.predict(rows)
+    assert out[LEAD_ID].tolist() == rows[LEAD_ID].tolist()
+    assert_same_scores(out, score_leads(model, leads, acts, AS_OF))
+
+
+def test_served_model_refuses_bad_rows_with_the_column_named(logged):
+    uri, _, _, tracked = logged
+    mlflow.set_tracking_uri(uri)
+    loaded = mlflow.pyfunc.load_model(tracked.model_uri)
+    bad = pd.DataFrame({LEAD_ID: ["A"], "created_at": ["yesterday"]})
+    with pytest.raises(MlflowException, match="created_at") as err:
+        loaded.predict(bad)
+    assert isinstance(err.value.__cause__, DataValidationError)
+
+
+def test_first_training_becomes_champion_and_records_the_gate(logged):
+    uri, _, _, tracked = logged
+    g = tracked.gate
+    assert g.promoted and g.version == "1" and g.champion_version is None
+    assert g.value == pytest.approx(g.roc_auc) and g.roc_auc > 0.6
+    mv = MlflowClient(uri).get_model_version_by_alias("tracked", CHAMPION)
+    assert str(mv.version) == "1"
+    assert json.loads(mv.tags[GATE_TAG])["promoted"] is True
+    assert PREVIOUS_CHAMPION_TAG not in mv.tags
+
+
+def _m(roc_auc, log_loss=0.3):
+    return {"roc_auc": roc_auc, "pr_auc": roc_auc / 2, "log_loss": log_loss, "brier": log_loss / 3}
+
+
+@pytest.mark.parametrize(
+    ("metric", "min_auc", "min_improvement", "new", "champion", "promoted", "says"),
+    [
+        ("roc_auc", 0.6, 0.0, _m(0.75), None, True, "first champion"),
+        ("roc_auc", 0.8, 0.0, _m(0.75), None, False, "below registry.min_roc_auc 0.8"),
+        ("roc_auc", 0.6, 0.0, _m(0.75), _m(0.75), True, "as good as or better"),
+        ("roc_auc", 0.6, 0.0, _m(0.74), _m(0.75), False, "not good enough"),
+        ("roc_auc", 0.6, 0.01, _m(0.755), _m(0.75), False, "min_improvement 0.01"),
+        ("roc_auc", 0.6, 0.01, _m(0.77), _m(0.75), True, ">= 0.7600"),
+        ("roc_auc", 0.8, 0.0, _m(0.75), _m(0.70), False, "below registry.min_roc_auc"),
+        ("log_loss", 0.6, 0.0, _m(0.70, 0.29), _m(0.75, 0.30), True, "<= 0.3000"),
+        ("log_loss", 0.6, 0.0, _m(0.80, 0.31), _m(0.75, 0.30), False, "not good enough"),
+        ("brier", 0.6, 0.0, _m(0.75, 0.3), _m(0.75, 0.3), True, "as good as"),
+        ("pr_auc", 0.6, 0.0, _m(0.70), _m(0.75), False, "holdout pr_auc 0.3500"),
+    ],
+)
+def test_gate_rule(metric, min_auc, min_improvement, new, champion, promoted, says):
+    ok, reason = gate(metric, min_auc, min_improvement, new, champion)
+    assert ok is promoted
+    assert says in reason
