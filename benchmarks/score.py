@@ -83,9 +83,9 @@ def prepare(args, work: Path) -> dict:
     from mqlml.columns import ACTIVITY_TYPE, OCCURRED_AT
     from mqlml.config import load_config
     from mqlml.data.contract import validate_crm
+    from mqlml.labels.labelled import label_history
     from mqlml.labels.split import time_split
     from mqlml.synthetic.generate import generate_history
-    from mqlml.training.pipeline import label_history
 
     t0 = _now()
     cfg = load_config(None, {"tracking": {"enabled": False}})

@@ -10,12 +10,17 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mqlml.errors import ConfigError
-from mqlml.training.gate import DEFAULT_MIN_TEST_POSITIVES, DEFAULT_MIN_TRAIN_POSITIVES
 
 #: Horizon in days used when ``labels.horizon_days`` is not given, per target stage.
 DEFAULT_HORIZON_DAYS = {"sql": 90, "won": 180}
 #: Default observation window: training features are taken this many days after creation.
 DEFAULT_OBSERVATION_DAYS = 14
+
+
+#: Converted leads the train slice needs by default (the minimum-data gate).
+DEFAULT_MIN_TRAIN_POSITIVES = 100
+#: Converted leads the test slice needs by default.
+DEFAULT_MIN_TEST_POSITIVES = 30
 
 
 class _Strict(BaseModel):

@@ -63,8 +63,8 @@ def test_folds_only_train_on_labels_known_before_their_test_period(funnel_traine
 def test_a_fold_without_enough_history_is_skipped_with_the_reason(history):
     from mqlml.config import load_config
     from mqlml.data.contract import validate_crm
+    from mqlml.labels.labelled import label_history
     from mqlml.training.backtest import rolling_origin_backtest
-    from mqlml.training.pipeline import label_history
 
     cfg = load_config(None, {"backtest": {"folds": 2, "test_share": 0.9}})
     crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
@@ -79,8 +79,8 @@ def test_a_fold_without_enough_history_is_skipped_with_the_reason(history):
 def test_folds_fit_the_model_as_configured_with_its_linear_base(history):
     from mqlml.config import load_config
     from mqlml.data.contract import validate_crm
+    from mqlml.labels.labelled import label_history
     from mqlml.training.backtest import rolling_origin_backtest
-    from mqlml.training.pipeline import label_history
 
     runs = {}
     for base in ("off", "on"):

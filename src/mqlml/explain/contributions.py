@@ -35,6 +35,7 @@ import pandas as pd
 
 from mqlml.explain.reasons import representative_axis_label, representative_column, sentences
 from mqlml.features.build import BEHAVIOUR, FeatureSpec, field_label
+from mqlml.features.fields import field_matrix
 from mqlml.model.calibrate import ProbabilityCalibrator
 from mqlml.model.linear import LinearBase
 
@@ -42,19 +43,6 @@ from mqlml.model.linear import LinearBase
 _SCORE_LO, _SCORE_HI = 0.5, 99.5
 #: Points smaller than this are not shown as a reason (they round to 0.0).
 MIN_REASON_POINTS = 0.05
-
-
-def field_matrix(spec: FeatureSpec) -> tuple[np.ndarray, list[str]]:
-    """Indicator matrix (features x fields) and the field names, in first-seen order."""
-    fields: list[str] = []
-    for c in spec.columns:
-        if spec.fields[c] not in fields:
-            fields.append(spec.fields[c])
-    pos = {f: i for i, f in enumerate(fields)}
-    m = np.zeros((len(spec.columns), len(fields)))
-    for j, c in enumerate(spec.columns):
-        m[j, pos[spec.fields[c]]] = 1.0
-    return m, fields
 
 
 #: Up to this many rows LightGBM predicts on one thread: waking its thread pool costs more

@@ -14,8 +14,8 @@ from mqlml.explain.contributions import field_contributions, field_points, globa
 from mqlml.explain.criteria import criteria_summary
 from mqlml.features.build import FeatureSpec, to_matrix
 from mqlml.model.calibrate import ProbabilityCalibrator
+from mqlml.model.evaluation import evaluation_summary
 from mqlml.model.trees import predict_raw
-from mqlml.report.html import evaluation_summary
 
 
 def training_insights(

@@ -37,7 +37,7 @@ from mqlml.explain.contributions import (
 from mqlml.features.build import build_features, to_matrix
 from mqlml.model.bundle import TrainedModel
 from mqlml.model.calibrate import probability_to_score
-from mqlml.training.gate import MISSING_SEGMENT, segment_values
+from mqlml.model.segments import MISSING_SEGMENT, segment_values
 
 
 def score_features(model: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:

@@ -13,21 +13,9 @@ train slice and :data:`DEFAULT_MIN_TEST_POSITIVES` in the test slice.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
+from mqlml.config import DEFAULT_MIN_TEST_POSITIVES, DEFAULT_MIN_TRAIN_POSITIVES  # noqa: F401
 from mqlml.errors import InsufficientDataError
-
-#: Converted leads the train slice needs by default.
-DEFAULT_MIN_TRAIN_POSITIVES = 100
-#: Converted leads the test slice needs by default.
-DEFAULT_MIN_TEST_POSITIVES = 30
-#: Segment name used for leads whose segment value is missing.
-MISSING_SEGMENT = "(missing)"
-
-
-def segment_values(values: pd.Series) -> np.ndarray:
-    """Segment names as text, missing values as :data:`MISSING_SEGMENT`."""
-    return values.astype("object").where(values.notna(), MISSING_SEGMENT).astype(str).to_numpy()
 
 
 def gate_counts(

@@ -8,7 +8,7 @@ is the latest of all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -24,16 +24,17 @@ from mqlml.columns import (
     TIERS,
 )
 from mqlml.config import DEFAULT_HORIZON_DAYS, Config, SegmentConfig
-from mqlml.data.contract import CrmData, snapshot_time
+from mqlml.data.contract import CrmData
 from mqlml.errors import ConfigError, InsufficientDataError
-from mqlml.explain.contributions import field_matrix
 from mqlml.explain.insights import training_insights
 from mqlml.features.build import build_features, field_label, fit_feature_spec, to_matrix
-from mqlml.labels.labelling import ELIGIBLE, STATUS, make_labels, training_as_of
+from mqlml.features.fields import field_matrix
+from mqlml.labels.labelled import LabelledLeads, label_history
 from mqlml.labels.split import Period, TimeSplit, time_split
 from mqlml.model.bundle import TrainedModel, library_versions, load_grade_cutoffs
 from mqlml.model.calibrate import ProbabilityCalibrator, probability_to_score
 from mqlml.model.metrics import classification_metrics, expected_calibration_error
+from mqlml.model.segments import segment_values
 from mqlml.model.thresholds import (
     GRADES,
     POLICIES,
@@ -57,7 +58,7 @@ from mqlml.scoring.scoring_report import reference_sample
 from mqlml.training.audit import audit_training, monotone_for_drifting
 from mqlml.training.backtest import rolling_origin_backtest
 from mqlml.training.funnel import fit_funnel, funnel_outcomes
-from mqlml.training.gate import check_gate, gate_counts, segment_values
+from mqlml.training.gate import check_gate, gate_counts
 from mqlml.training.rules import compare_at_equal_volume, load_rules, rule_points
 
 #: Fewest converted (and unconverted) leads each slice needs for honest fitting and testing.
@@ -101,48 +102,6 @@ def _weeks(created: pd.Series) -> float:
     span = (created.max() - created.min()) / pd.Timedelta(days=1)
     span += span / max(len(created) - 1, 1)
     return max(span / 7.0, 1 / 7)
-
-
-@dataclass(frozen=True)
-class LabelledLeads:
-    """Leads with a mature label, ready to split and fit: the hand-off between stages.
-
-    Attributes
-    ----------
-    leads : DataFrame
-        Eligible leads (``lead_id``, ``created_at`` and attributes), in time order, with a
-        fresh ``RangeIndex``.
-    as_of : Series
-        Each lead's as-of time (features only see events strictly before it).
-    y : ndarray of float
-        0/1 labels aligned with ``leads``.
-    activities : DataFrame
-        Activities of any leads (filtered by lead and as-of where used).
-    label_counts : dict
-        Accounting of every lead (eligible, immature, converted before as-of, positives).
-    snapshot : Timestamp
-        End of the data.
-    notes : tuple of str
-        Data notes for the report.
-    split : TimeSplit, optional
-        A precomputed split (flat exports without a time column); ``None`` splits by
-        ``created_at``.
-    outcome_at : Series, optional
-        When each lead reached the target (NaT when not), for the leakage audit's check
-        of dates after the outcome.
-    """
-
-    leads: pd.DataFrame
-    as_of: pd.Series
-    y: np.ndarray
-    activities: pd.DataFrame
-    label_counts: dict
-    snapshot: pd.Timestamp
-    notes: tuple[str, ...] = ()
-    #: The outcomes table (for the funnel stages and won figures); None when not known.
-    outcomes: pd.DataFrame | None = None
-    split: TimeSplit | None = None
-    outcome_at: pd.Series | None = None
 
 
 def _stage_arrays(labelled: LabelledLeads, config: Config):
@@ -501,39 +460,6 @@ def _fit_segment_models(
         },
     )
     return models, rows
-
-
-def label_history(crm: CrmData, config: Config) -> LabelledLeads:
-    """Label every lead of a CRM history and keep those with a mature label.
-
-    Raises
-    ------
-    InsufficientDataError
-        When fewer than 3 leads have a mature label.
-    """
-    snapshot = snapshot_time(crm, config.data)
-    leads = crm.leads.sort_values([CREATED_AT, LEAD_ID], kind="stable").reset_index(drop=True)
-    as_of = training_as_of(leads, config.features.observation_days)
-    labels = make_labels(
-        leads, crm.outcomes, as_of, config.labels.target, config.labels.horizon, snapshot
-    )
-    eligible = (labels.frame[STATUS] == ELIGIBLE).to_numpy()
-    if eligible.sum() < 3:
-        raise InsufficientDataError(
-            f"only {int(eligible.sum())} of {len(leads)} leads have a mature label "
-            f"({labels.counts}); the data ends {snapshot:%Y-%m-%d} and a lead needs "
-            f"{config.features.observation_days} + {config.labels.horizon} days after creation"
-        )
-    return LabelledLeads(
-        leads=leads[eligible].reset_index(drop=True),
-        as_of=as_of[eligible].reset_index(drop=True),
-        y=labels.frame.loc[eligible, LABEL].to_numpy(dtype=float),
-        activities=crm.activities,
-        label_counts=labels.counts,
-        snapshot=snapshot,
-        notes=tuple(crm.notes),
-        outcomes=crm.outcomes,
-    )
 
 
 def run_training(crm: CrmData, config: Config) -> tuple[TrainedModel, dict]:
