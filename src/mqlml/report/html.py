@@ -7,17 +7,19 @@ calibration, score distribution), thresholds and grades, what drives conversion,
 criteria refinement and the points scorecard, current rules vs the model, segments and
 data notes. Summary keys added by other stages (threshold policies, backtest, audits,
 ...) are rendered generically when present (a table per list of rows) and noted as not
-computed when absent. Figures are PNG, inline as base64 and also returned as bytes so
-they can be written next to the report for slides.
+computed when absent. Figures are PNG (:mod:`mqlml.report.figures`), inline as base64 and
+also returned as bytes so they can be written next to the report for slides.
+
+The markup lives in jinja2 templates (``templates/``, autoescaped: column names, category
+values and lead ids come from the user's data); this module only prepares what they show:
+formatted numbers, table cells, figure data URIs.
 """
 
 from __future__ import annotations
 
 import base64
-import html
-import io
+import functools
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +28,16 @@ import numpy as np
 import pandas as pd
 
 from mqlml.columns import LABEL, PROBABILITY
-from mqlml.model.evaluation import _r, evaluation_summary  # noqa: F401
+from mqlml.model.evaluation import evaluation_summary
+from mqlml.report.figures import (
+    beeswarm_figure,
+    calibration_figure,
+    dependence_figure,
+    drivers_figure,
+    gains_figure,
+    roc_figure,
+    score_distribution_figure,
+)
 
 # --- data for the charts, computed once at training time -------------------------
 
@@ -49,191 +60,11 @@ def lift_table(test: pd.DataFrame, n_bins: int = 10) -> list[dict]:
     ]
 
 
-# --- figures -------------------------------------------------------------------------
-
-_BLUE, _GREY, _ORANGE, _RED = "#2563eb", "#98a2b3", "#f59e0b", "#dc2626"
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    _plt().close(fig)
-    return buf.getvalue()
-
-
-def _curves_figure(curves: dict, x: str, y: str, diagonal: str, labels, title: str) -> bytes:
-    """Model and baseline curves over a dashed diagonal (the random order)."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    ax.plot([0, 1], [0, 1], color=_GREY, lw=1, ls="--", label=diagonal)
-    for (name, c), color in zip(curves.items(), (_BLUE, _ORANGE), strict=False):
-        ax.plot(c[x], c[y], color=color, label=name)
-    ax.set_xlabel(labels[0])
-    ax.set_ylabel(labels[1])
-    ax.set_title(title)
-    ax.legend(loc="lower right", frameon=False)
-    fig.tight_layout()
-    return _png(fig)
-
-
-def roc_figure(ev: dict) -> bytes:
-    """ROC curves of the model and the baseline on the test slice."""
-    return _curves_figure(
-        ev["roc"],
-        "fpr",
-        "tpr",
-        "random",
-        ("false positive rate", "true positive rate (share of conversions found)"),
-        "ROC curve, test slice",
-    )
-
-
-def gains_figure(ev: dict) -> bytes:
-    """Cumulative gains: share of conversions found vs share of leads worked, best first."""
-    return _curves_figure(
-        ev["gains"],
-        "share_of_leads",
-        "share_of_conversions",
-        "random order",
-        ("share of leads worked, highest score first", "share of conversions found"),
-        "Gains, test slice",
-    )
-
-
-def calibration_figure(ev: dict) -> bytes:
-    """Reliability diagram: mean probability vs realised rate per decile of probability."""
-    plt = _plt()
-    rows = ev["calibration"]
-    x = [r["mean_probability"] for r in rows]
-    yy = [r["conversion_rate"] for r in rows]
-    top = max([*x, *yy, 0.05]) * 1.05
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    ax.plot([0, top], [0, top], color=_GREY, lw=1, ls="--", label="perfect")
-    ax.plot(x, yy, marker="o", color=_BLUE, label="mqlml (test slice)")
-    ax.set_xlabel("predicted probability")
-    ax.set_ylabel("realised conversion rate")
-    ax.set_title("Calibration on the latest leads")
-    ax.legend(loc="upper left", frameon=False)
-    fig.tight_layout()
-    return _png(fig)
-
-
-def score_distribution_figure(ev: dict, cutoff: int | None = None) -> bytes:
-    """Histogram of scores on the test slice, converted and not, with the MQL cutoff."""
-    plt = _plt()
-    h = ev["score_histogram"]
-    s = np.arange(1, 100)
-    fig, ax = plt.subplots(figsize=(6.4, 3.4))
-    ax.bar(s, h["not_converted"], width=1.0, color=_GREY, label="did not convert")
-    ax.bar(s, h["converted"], width=1.0, bottom=h["not_converted"], color=_BLUE, label="converted")
-    if cutoff is not None:
-        ax.axvline(cutoff - 0.5, color=_RED, lw=1.5, label=f"MQL cutoff {cutoff}")
-    used = np.flatnonzero(np.add(h["converted"], h["not_converted"]))
-    if len(used):
-        ax.set_xlim(0.5, min(99.5, s[used[-1]] + 2))
-    ax.set_xlabel("score")
-    ax.set_ylabel("leads")
-    ax.set_title("Score distribution, test slice")
-    ax.legend(frameon=False)
-    fig.tight_layout()
-    return _png(fig)
-
-
-def drivers_figure(drivers: dict, k: int = 12) -> bytes:
-    """Mean absolute score points per business field, coloured by group."""
-    plt = _plt()
-    rows = drivers["fields"][:k][::-1]
-    fig, ax = plt.subplots(figsize=(6.4, 0.35 * len(rows) + 1.2))
-    colors = [_BLUE if r["group"] == "behaviour" else _ORANGE for r in rows]
-    ax.barh([r["label"] for r in rows], [r["mean_abs_points"] for r in rows], color=colors)
-    ax.set_xlabel("mean |score points| per lead (test slice)")
-    ax.set_title("What moves the score (blue: behaviour, orange: fit)")
-    fig.tight_layout()
-    return _png(fig)
-
-
-def _sample_explanation(sample: dict):
-    import shap
-
-    pts = np.array([[np.nan if v is None else v for v in col] for col in sample["points"]]).T
-    vals = np.array(
-        [
-            [np.nan] * pts.shape[0] if col is None else [np.nan if v is None else v for v in col]
-            for col in sample["values"]
-        ]
-    ).T
-    return shap.Explanation(values=pts, data=vals, feature_names=sample["labels"])
-
-
-def beeswarm_figure(drivers: dict) -> bytes:
-    """SHAP beeswarm of the stored sample: each dot a lead, x its points for a field."""
-    import shap
-
-    plt = _plt()
-    exp = _sample_explanation(drivers["sample"])
-    fig = plt.figure(figsize=(7.2, 0.42 * exp.shape[1] + 1.6))
-    with warnings.catch_warnings():
-        # Categorical fields have no numeric value to colour by (all NaN: drawn grey).
-        warnings.simplefilter("ignore", RuntimeWarning)
-        shap.plots.beeswarm(
-            exp,
-            max_display=exp.shape[1],
-            show=False,
-            plot_size=None,
-            color_bar_label="field value (count / days; grey: category)",
-        )
-    plt.gca().set_xlabel("score points (per lead)")
-    plt.title("Per-lead effect of each field")
-    fig.tight_layout()
-    return _png(fig)
-
-
-def dependence_figure(drivers: dict, field_name: str) -> bytes:
-    """SHAP dependence (scatter) plot: a behaviour's value vs its score points."""
-    import shap
-
-    plt = _plt()
-    sample = drivers["sample"]
-    j = sample["fields"].index(field_name)
-    exp = _sample_explanation(sample)
-    fig, ax = plt.subplots(figsize=(4.6, 3.6))
-    shap.plots.scatter(exp[:, j], ax=ax, show=False, hist=False, color=_BLUE)
-    ax.set_xlabel(sample["axis"][j] or sample["labels"][j])
-    ax.set_ylabel("score points")
-    ax.set_title(sample["labels"][j])
-    fig.tight_layout()
-    return _png(fig)
-
-
-# --- HTML ------------------------------------------------------------------------------
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
-max-width:1040px;color:#1d2430;line-height:1.45;padding:0 1rem}
-h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2.2rem;border-bottom:1px solid #dde2ea}
-h3{font-size:1.02rem;margin-top:1.4rem}
-table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
-td,th{padding:.25rem .6rem;text-align:right;border-bottom:1px solid #eef1f5}
-th{background:#f7f8fa}th:first-child,td:first-child{text-align:left}
-td.text{text-align:left}
-.headline{background:#f4f7fb;padding:.8rem 1.2rem;border-radius:8px}
-.muted{color:#667085;font-size:.9rem}.figs{display:flex;flex-wrap:wrap;gap:1rem}
-figure{margin:0}img{max-width:100%}nav a{margin-right:.8rem}
-.notcomputed{color:#8a6d00;background:#fff8e1;padding:.3rem .6rem;border-radius:4px}
-details{margin:.4rem 0}
-"""
+# --- what the templates show ----------------------------------------------------------
 
 
 def _fmt(v) -> str:
+    """A summary value as text (escaping is the templates' job)."""
     if v is None:
         return "–"
     if isinstance(v, bool):
@@ -249,103 +80,121 @@ def _fmt(v) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     if isinstance(v, (list, tuple)):
-        return html.escape(", ".join(str(x) for x in v))
+        return ", ".join(str(x) for x in v)
     if isinstance(v, dict):
-        return html.escape(", ".join(f"{k}: {x}" for k, x in v.items()))
-    return html.escape(str(v))
+        return ", ".join(f"{k}: {x}" for k, x in v.items())
+    return str(v)
 
 
 #: Columns whose 0-1 values read better as percentages.
 _PERCENT_WORDS = ("rate", "share", "support", "captured")
 
 
-def _table(rows: list[dict], columns: list[str] | None = None, max_rows: int | None = None) -> str:
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: its text and whether it is text (left-aligned) rather than a number."""
+
+    text: str
+    is_text: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of formatted cells; rows beyond ``shown`` sit behind an "all rows" toggle."""
+
+    head: list[str]
+    rows: list[list[Cell]]
+    shown: int
+
+
+def _cell(column, value, percent: set) -> Cell:
+    if column in percent and isinstance(value, float) and 0 <= value <= 1:
+        return Cell(f"{value:.1%}")
+    return Cell(_fmt(value), isinstance(value, str))
+
+
+def _table(
+    rows: list[dict], columns: list[str] | None = None, max_rows: int | None = None
+) -> Table:
     """A table from row dicts (columns: the union of keys, in first-seen order)."""
-    if not rows:
-        return "<p class='muted'>none</p>"
     if columns is None:
         columns = []
         for r in rows:
             columns += [c for c in r if c not in columns]
-    head = "".join(f"<th>{html.escape(str(c).replace('_', ' '))}</th>" for c in columns)
-
     percent = {c for c in columns if any(w in str(c) for w in _PERCENT_WORDS)}
-
-    def cell(c, v):
-        cls = " class='text'" if isinstance(v, str) else ""
-        if c in percent and isinstance(v, float) and 0 <= v <= 1:
-            return f"<td>{v:.1%}</td>"
-        return f"<td{cls}>{_fmt(v)}</td>"
-
-    shown = rows if max_rows is None else rows[:max_rows]
-    body = "".join("<tr>" + "".join(cell(c, r.get(c)) for c in columns) + "</tr>" for r in shown)
-    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    if max_rows is not None and len(rows) > max_rows:
-        rest = "".join(
-            "<tr>" + "".join(cell(c, r.get(c)) for c in columns) + "</tr>" for r in rows[max_rows:]
-        )
-        table += (
-            f"<details><summary>all {len(rows)} rows</summary><table><thead><tr>{head}</tr>"
-            f"</thead><tbody>{body}{rest}</tbody></table></details>"
-        )
-    return table
+    return Table(
+        head=[str(c).replace("_", " ") for c in columns],
+        rows=[[_cell(c, r.get(c), percent) for c in columns] for r in rows],
+        shown=len(rows) if max_rows is None else min(max_rows, len(rows)),
+    )
 
 
-def render_value(value, max_rows: int | None = 25) -> str:
-    """Any JSON-like summary value as HTML: row lists as tables, dicts as sub-sections."""
+@dataclass(frozen=True)
+class Block:
+    """A piece of a generically rendered summary value: a heading, a paragraph or a table."""
+
+    kind: str  # "heading", "text" or "table"
+    text: str = ""
+    table: Table | None = None
+
+
+def _blocks(value, max_rows: int | None = 25) -> list[Block]:
+    """Any JSON-like summary value: row lists as tables, dicts as headed sub-parts."""
     if isinstance(value, list):
-        if value and all(isinstance(r, dict) for r in value):
-            return _table(value, max_rows=max_rows)
-        return f"<p>{_fmt(value)}</p>" if value else "<p class='muted'>none</p>"
-    if isinstance(value, dict):
-        scalars = {k: v for k, v in value.items() if not isinstance(v, (dict, list))}
-        parts = []
-        if scalars:
-            parts.append(_table([{"item": k, "value": v} for k, v in scalars.items()]))
-        for k, v in value.items():
-            if isinstance(v, (dict, list)):
-                parts.append(f"<h4>{html.escape(str(k).replace('_', ' '))}</h4>")
-                parts.append(render_value(v, max_rows))
-        return "".join(parts)
-    return f"<p>{_fmt(value)}</p>"
+        if not value or all(isinstance(r, dict) for r in value):
+            return [Block("table", table=_table(value, max_rows=max_rows))]
+        return [Block("text", _fmt(value))]
+    if not isinstance(value, dict):
+        return [Block("text", _fmt(value))]
+    scalars = {k: v for k, v in value.items() if not isinstance(v, (dict, list))}
+    out = [Block("table", table=_table([{"item": k, "value": v} for k, v in scalars.items()]))]
+    out = out if scalars else []
+    for k, v in value.items():
+        if isinstance(v, (dict, list)):
+            out += [Block("heading", str(k).replace("_", " ")), *_blocks(v, max_rows)]
+    return out
 
 
-def _not_computed(what: str, how: str = "") -> str:
-    extra = f" {html.escape(how)}" if how else ""
-    return f"<p class='notcomputed'>{html.escape(what)}: not computed for this model.{extra}</p>"
+@dataclass(frozen=True)
+class OptionalPart:
+    """A part another stage adds to the summary; ``blocks`` is None when it was not run."""
+
+    key: str
+    title: str
+    blocks: list[Block] | None
+    how: str = ""
 
 
-def _optional(summary: dict, key: str, title: str, how: str = "") -> str:
-    head = f"<h3 id='s-{key}'>{html.escape(title)}</h3>"
+def _optional(summary: dict, key: str, title: str, how: str = "") -> OptionalPart:
     if key not in summary or summary[key] in (None, [], {}):
-        return head + _not_computed(title, how)
-    return head + render_value(summary[key])
+        return OptionalPart(key, title, None, how)
+    return OptionalPart(key, title, _blocks(summary[key]), how)
 
 
-@dataclass
-class Report:
-    """A rendered report: the HTML page and its figures (name -> PNG bytes)."""
+@dataclass(frozen=True)
+class Figure:
+    """A figure as a data URI, or the reason it could not be drawn (``uri`` empty)."""
 
-    html: str
-    figures: dict[str, bytes] = field(default_factory=dict)
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    name: str
+    alt: str
+    uri: str = ""
+    error: str = ""
 
 
 class _Figures:
+    """Draws the report's figures and keeps their PNG bytes, in the order drawn."""
+
     def __init__(self):
         self.figures: dict[str, bytes] = {}
 
-    def add(self, name: str, make: Callable[[], bytes], alt: str) -> str:
+    def add(self, name: str, make: Callable[[], bytes], alt: str) -> Figure:
         try:
             png = make()
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            return f"<p class='muted'>{html.escape(alt)}: no chart ({html.escape(str(exc))})</p>"
+            # A summary missing a chart's data still renders; the gap is said in place.
+            return Figure(name, alt, error=str(exc))
         self.figures[name] = png
-        b64 = base64.b64encode(png).decode()
-        return (
-            f"<figure><img alt='{html.escape(alt)}' data-figure='{name}' "
-            f"src='data:image/png;base64,{b64}'></figure>"
-        )
+        return Figure(name, alt, uri="data:image/png;base64," + base64.b64encode(png).decode())
 
 
 def _pct(v) -> str:
@@ -398,92 +247,106 @@ def leaders_summary(summary: dict) -> list[str]:
     return out
 
 
-def _quality_section(summary: dict, figs: _Figures, test: pd.DataFrame | None) -> str:
+# --- sections: what each template shows -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class QualitySection:
+    """Model quality: metrics, then charts when the evaluation data exists."""
+
+    metrics: Table
+    calibration_method: str
+    charts: list[Figure] = field(default_factory=list)
+    distribution: Figure | None = None
+    deciles: Table | None = None
+
+
+def _quality_section(summary: dict, figs: _Figures, test: pd.DataFrame | None) -> QualitySection:
     m = summary["metrics_test"]
-    metric_rows = [
-        {"model": name, **{k: v for k, v in vals.items() if k not in ("n", "n_positive")}}
-        for name, vals in m.items()
-    ]
+    metrics = _table(
+        [
+            {"model": name, **{k: v for k, v in vals.items() if k not in ("n", "n_positive")}}
+            for name, vals in m.items()
+        ]
+    )
+    method = summary["calibration"]["method"]
     ev = summary.get("evaluation")
     if ev is None and test is not None:
         ev = evaluation_summary(test[LABEL], test[PROBABILITY])
-    parts = [
-        "<h2 id='quality'>Model quality on the test slice</h2>",
-        _table(metric_rows),
-        f"<p class='muted'>Calibration: {html.escape(summary['calibration']['method'])}, fit on "
-        "the calibration slice only. Score = round(100 × probability), clipped to 1–99.</p>",
-    ]
     if ev is None:
-        return "".join(parts) + _not_computed("Quality charts")
+        return QualitySection(metrics, method)
     cutoff = (summary.get("mql_threshold") or {}).get("cutoff")
     charts = []
     if "roc" in ev:
         charts.append(figs.add("roc", lambda: roc_figure(ev), "ROC curve"))
         charts.append(figs.add("gains", lambda: gains_figure(ev), "gains chart"))
     charts.append(figs.add("calibration", lambda: calibration_figure(ev), "calibration curve"))
-    parts.append(f"<div class='figs'>{''.join(charts)}</div>")
-    parts.append(
-        figs.add(
-            "score_distribution",
-            lambda: score_distribution_figure(ev, cutoff),
-            "score distribution",
-        )
+    distribution = figs.add(
+        "score_distribution", lambda: score_distribution_figure(ev, cutoff), "score distribution"
     )
-    parts.append("<h3>Conversion by score decile (lift)</h3>")
-    parts.append(_table(ev["deciles"]))
-    return "".join(parts)
+    return QualitySection(metrics, method, charts, distribution, _table(ev["deciles"]))
 
 
-def _thresholds_section(summary: dict) -> str:
-    parts = ["<h2 id='thresholds'>Thresholds and grades</h2>"]
+@dataclass(frozen=True)
+class ThresholdsSection:
+    """The MQL cutoff, grades, tiers and the optional threshold parts."""
+
+    capacity_per_week: str
+    cutoff: str
+    mql_test: Table | None
+    grades: Table | None
+    tiers: list[Block] | None
+    optional: list[OptionalPart]
+
+
+def _thresholds_section(summary: dict) -> ThresholdsSection:
     mql = summary.get("mql_threshold")
-    if mql:
-        parts.append(
-            f"<p>Capacity policy: {mql['capacity_per_week']:g} leads/week → MQL when score ≥ "
-            f"{mql['cutoff']} (learned on the calibration slice, reported on the test slice).</p>"
-        )
-        parts.append(_table([{"slice": "test", **mql["test"]}]))
     grades = summary.get("grades") or {}
-    if grades.get("test"):
-        parts.append("<h3>Grades</h3>" + _table(grades["test"]))
-    if grades.get("tiers"):
-        parts.append("<h3>Tiers below the MQL line</h3>" + render_value(grades["tiers"]))
-    parts.append(
-        _optional(
-            summary,
-            "threshold_policies",
-            "Threshold policies",
-            "Configure threshold policies to compare them here.",
-        )
+    return ThresholdsSection(
+        capacity_per_week=f"{mql['capacity_per_week']:g}" if mql else "",
+        cutoff=str(mql["cutoff"]) if mql else "",
+        mql_test=_table([{"slice": "test", **mql["test"]}]) if mql else None,
+        grades=_table(grades["test"]) if grades.get("test") else None,
+        tiers=_blocks(grades["tiers"]) if grades.get("tiers") else None,
+        optional=[
+            _optional(
+                summary,
+                "threshold_policies",
+                "Threshold policies",
+                "Configure threshold policies to compare them here.",
+            ),
+            _optional(summary, "threshold_table", "Threshold table (every cutoff)"),
+            _optional(summary, "backtest", "Rolling-origin backtest"),
+            _optional(summary, "funnel", "Lead → SQL → customer funnel"),
+        ],
     )
-    parts.append(_optional(summary, "threshold_table", "Threshold table (every cutoff)"))
-    parts.append(_optional(summary, "backtest", "Rolling-origin backtest"))
-    parts.append(_optional(summary, "funnel", "Lead → SQL → customer funnel"))
-    return "".join(parts)
 
 
-def _drivers_section(summary: dict, figs: _Figures) -> str:
-    parts = ["<h2 id='drivers'>What drives conversion</h2>"]
+@dataclass(frozen=True)
+class DriversSection:
+    """Score-point drivers; without them (older summaries) the gain importance instead."""
+
+    importance: Table | None = None
+    base_score: str = ""
+    n_leads: str = ""
+    chart: Figure | None = None
+    fields: Table | None = None
+    groups: Table | None = None
+    beeswarm: Figure | None = None
+    dependence: list[Figure] = field(default_factory=list)
+    segment_column: str = ""
+    by_segment: Table | None = None
+
+
+def _drivers_section(summary: dict, figs: _Figures) -> DriversSection:
     d = summary.get("drivers")
     if not d:
         imp = summary.get("importance") or []
-        return (
-            "".join(parts)
-            + _not_computed("Score-point drivers")
-            + _table(
-                [
-                    {"field": r["label"], "group": r["group"], "share of gain": r["gain_share"]}
-                    for r in imp[:12]
-                ]
-            )
-        )
-    parts.append(
-        f"<p>Each lead's score is split into points per business field (SHAP values of the "
-        f"model, converted to score points after calibration). Base score "
-        f"{d.get('base_score', float('nan')):.1f}: a lead's reasons add up to its score minus "
-        f"this. Averaged over the {d['n_leads']:,} test leads:</p>"
-    )
-    parts.append(figs.add("drivers", lambda: drivers_figure(d), "drivers by field"))
+        rows = [
+            {"field": r["label"], "group": r["group"], "share of gain": r["gain_share"]}
+            for r in imp[:12]
+        ]
+        return DriversSection(importance=_table(rows))
     rows = [
         {
             "field": r["label"],
@@ -494,148 +357,178 @@ def _drivers_section(summary: dict, figs: _Figures) -> str:
         }
         for r in d["fields"]
     ]
-    parts.append(_table(rows, max_rows=15))
-    parts.append("<h3>Fit vs behaviour</h3>")
-    parts.append(_table(d.get("groups", [])))
-    if d.get("sample") and d["sample"]["fields"]:
-        parts.append("<h3>Per-lead effects</h3>")
-        parts.append(figs.add("beeswarm", lambda: beeswarm_figure(d), "beeswarm of field effects"))
-        behaviours = [
-            f
-            for f, g, v in zip(
-                d["sample"]["fields"], d["sample"]["groups"], d["sample"]["values"], strict=True
-            )
-            if g == "behaviour" and v is not None
-        ][:3]
-        if behaviours:
-            parts.append("<h3>How the top behaviours act (dependence)</h3>")
-            charts = [
-                figs.add(
-                    f"dependence_{f}", lambda f=f: dependence_figure(d, f), f"dependence plot {f}"
-                )
-                for f in behaviours
-            ]
-            parts.append(f"<div class='figs'>{''.join(charts)}</div>")
-    if d.get("by_segment"):
-        parts.append(
-            f"<h3>Drivers per segment ({html.escape(str(d.get('segment_column')))})</h3>"
-            "<p class='muted'>Mean |points| per field within each segment.</p>"
-        )
-        parts.append(_table(d["by_segment"]))
-    return "".join(parts)
+    chart = figs.add("drivers", lambda: drivers_figure(d), "drivers by field")
+    beeswarm, dependence = _per_lead_figures(d, figs)
+    return DriversSection(
+        base_score=f"{d.get('base_score', float('nan')):.1f}",
+        n_leads=f"{d['n_leads']:,}",
+        chart=chart,
+        fields=_table(rows, max_rows=15),
+        groups=_table(d.get("groups", [])),
+        beeswarm=beeswarm,
+        dependence=dependence,
+        segment_column=str(d.get("segment_column")),
+        by_segment=_table(d["by_segment"]) if d.get("by_segment") else None,
+    )
 
 
-def _criteria_section(summary: dict) -> str:
-    parts = ["<h2 id='criteria'>Criteria refinement and points scorecard</h2>"]
+def _per_lead_figures(d: dict, figs: _Figures) -> tuple[Figure | None, list[Figure]]:
+    """The beeswarm of the stored sample and dependence plots of its top 3 behaviours."""
+    sample = d.get("sample")
+    if not sample or not sample["fields"]:
+        return None, []
+    beeswarm = figs.add("beeswarm", lambda: beeswarm_figure(d), "beeswarm of field effects")
+    behaviours = [
+        f
+        for f, g, v in zip(sample["fields"], sample["groups"], sample["values"], strict=True)
+        if g == "behaviour" and v is not None
+    ][:3]
+    dependence = [
+        figs.add(f"dependence_{f}", lambda f=f: dependence_figure(d, f), f"dependence plot {f}")
+        for f in behaviours
+    ]
+    return beeswarm, dependence
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    """The learned points scorecard: its figures as text and its rows."""
+
+    points_to_double_odds: str
+    threshold: str
+    roc_auc_test: str
+    model_roc_auc_test: str
+    rows: Table
+
+
+@dataclass(frozen=True)
+class CriteriaSection:
+    """Criteria rules and the points scorecard (None: not computed)."""
+
+    rules: Table | None
+    scorecard: Scorecard | None
+
+
+_RULE_COLUMNS = [
+    "field",
+    "group",
+    "rule",
+    "leads",
+    "support",
+    "conversion_rate",
+    "lift",
+    "share_of_conversions",
+]
+
+
+def _criteria_section(summary: dict) -> CriteriaSection:
     rules = summary.get("criteria_rules")
-    if rules:
-        parts.append(
-            "<p>Simple criteria on the top fields, chosen on the training slice and measured on "
-            "the test slice. Lift = the rule's conversion rate over the overall rate.</p>"
-        )
-        parts.append(
-            _table(
-                rules,
-                [
-                    "field",
-                    "group",
-                    "rule",
-                    "leads",
-                    "support",
-                    "conversion_rate",
-                    "lift",
-                    "share_of_conversions",
-                ],
-            )
-        )
-    else:
-        parts.append(_not_computed("Criteria rules"))
     card = summary.get("scorecard")
+    scorecard = None
     if card and card.get("rows"):
-        parts.append(
-            f"<h3>Learned points scorecard</h3><p>Integer points per band (every "
-            f"{card['points_to_double_odds']} points double the odds of converting); MQL when "
-            f"total points ≥ {card['threshold']}. Test ROC AUC <b>{card['roc_auc_test']:.3f}</b> "
-            f"(model {card['model_roc_auc_test']:.3f}). Exported as <code>scorecard.csv</code> in "
-            "the folder of figures next to this report.</p>"
+        scorecard = Scorecard(
+            points_to_double_odds=str(card["points_to_double_odds"]),
+            threshold=str(card["threshold"]),
+            roc_auc_test=f"{card['roc_auc_test']:.3f}",
+            model_roc_auc_test=f"{card['model_roc_auc_test']:.3f}",
+            rows=_table(card["rows"], ["field", "rule", "points", "train_share"]),
         )
-        parts.append(_table(card["rows"], ["field", "rule", "points", "train_share"]))
-    else:
-        parts.append(_not_computed("Points scorecard"))
-    return "".join(parts)
+    return CriteriaSection(_table(rules, _RULE_COLUMNS) if rules else None, scorecard)
 
 
-def _rules_vs_model_section(summary: dict) -> str:
-    parts = ["<h2 id='rules-vs-model'>Current rules vs the model</h2>"]
-    parts.append(
-        _optional(
+@dataclass(frozen=True)
+class RulesVsModelSection:
+    """The team's current rules and the learned scorecard against the model."""
+
+    current_rules: OptionalPart
+    scorecard: Table | None
+
+
+def _rules_vs_model_section(summary: dict) -> RulesVsModelSection:
+    card = summary.get("scorecard")
+    return RulesVsModelSection(
+        current_rules=_optional(
             summary,
             "baselines_equal_volume",
             "Team's current rules vs the model at the same number of MQLs",
             "Give the current manual rules (a points sheet) to compare them.",
-        )
+        ),
+        scorecard=_table(card["equal_volume"]) if card and card.get("equal_volume") else None,
     )
-    card = summary.get("scorecard")
-    if card and card.get("equal_volume"):
-        parts.append("<h3>Learned scorecard vs the model (test slice)</h3>")
-        parts.append(_table(card["equal_volume"]))
-    return "".join(parts)
 
 
-def _segments_section(summary: dict) -> str:
-    parts = ["<h2 id='segments'>Segments</h2>"]
-    parts.append(
-        _optional(
+@dataclass(frozen=True)
+class SegmentsSection:
+    """Per-segment quality and models, and where the per-segment drivers are."""
+
+    quality: OptionalPart
+    models: Table | None
+    drivers_segment_column: str | None
+
+
+_SEGMENT_MODEL_COLUMNS = [
+    "segment",
+    "leads",
+    "positives",
+    "roc_auc_segment",
+    "roc_auc_global",
+    "ece_segment",
+    "ece_global",
+    "used",
+    "reason",
+]
+
+
+def _segments_section(summary: dict) -> SegmentsSection:
+    d = summary.get("drivers") or {}
+    models = summary.get("segment_models")
+    return SegmentsSection(
+        quality=_optional(
             summary,
             "segments",
             "Per-segment quality and thresholds",
             "It is computed when the thresholds are learned per segment.",
-        )
+        ),
+        models=_table(models, _SEGMENT_MODEL_COLUMNS) if models else None,
+        drivers_segment_column=str(d.get("segment_column")) if d.get("by_segment") else None,
     )
-    if summary.get("segment_models"):
-        parts.append(
-            "<h3>Per-segment models (test slice)</h3><p class='muted'>A segment scores with its "
-            "own model only where that model beat the global one on the segment's calibration "
-            "slice (log loss), decided before the test slice was looked at.</p>"
-        )
-        parts.append(
-            _table(
-                summary["segment_models"],
-                ["segment", "leads", "positives", "roc_auc_segment", "roc_auc_global",
-                 "ece_segment", "ece_global", "used", "reason"],
-            )
-        )
-    d = summary.get("drivers") or {}
-    if d.get("by_segment"):
-        parts.append(
-            f"<p>Drivers per segment ({html.escape(str(d.get('segment_column')))}): see "
-            "<a href='#drivers'>what drives conversion</a>.</p>"
-        )
-    return "".join(parts)
 
 
-def _data_section(summary: dict) -> str:
+@dataclass(frozen=True)
+class DataSection:
+    """Periods, label counts, notes, excluded columns, audits and versions."""
+
+    periods: Table
+    leads: str
+    eligible: str
+    immature: str
+    converted_before_as_of: str
+    horizon_days: str
+    notes: list[str]
+    excluded: Table
+    optional: list[OptionalPart]
+    versions: str
+
+
+def _data_section(summary: dict) -> DataSection:
     lc = summary["label_counts"]
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in summary.get("data_notes", []))
     excluded = [{"column": k, "why": v} for k, v in summary.get("excluded_columns", {}).items()]
-    parts = [
-        "<h2 id='data'>Data notes</h2>",
-        "<h3>Time-ordered periods</h3>",
-        _table(summary["periods"]),
-        f"<p>{lc['leads']:,} leads: {lc['eligible']:,} labelled, {lc['immature']:,} immature "
-        f"(their {summary['horizon_days']}-day horizon had not passed by the data's end, so they "
-        f"are excluded), {lc['converted_before_as_of']:,} converted before their scoring moment "
-        "(excluded: their outcome was already known).</p>",
-        f"<ul>{notes or '<li>no other notes</li>'}</ul>",
-        "<h3>Columns not used as features, and why</h3>",
-        _table(excluded),
-        _optional(summary, "leakage_audit", "Leakage audit"),
-        _optional(summary, "drift_audit", "Drift audit (population stability)"),
-    ]
-    v = summary.get("versions")
-    if v:
-        parts.append("<p class='muted'>Versions: " + _fmt(v) + "</p>")
-    return "".join(parts)
+    versions = summary.get("versions")
+    return DataSection(
+        periods=_table(summary["periods"]),
+        leads=f"{lc['leads']:,}",
+        eligible=f"{lc['eligible']:,}",
+        immature=f"{lc['immature']:,}",
+        converted_before_as_of=f"{lc['converted_before_as_of']:,}",
+        horizon_days=str(summary["horizon_days"]),
+        notes=[str(n) for n in summary.get("data_notes", [])],
+        excluded=_table(excluded),
+        optional=[
+            _optional(summary, "leakage_audit", "Leakage audit"),
+            _optional(summary, "drift_audit", "Drift audit (population stability)"),
+        ],
+        versions=_fmt(versions) if versions else "",
+    )
 
 
 SECTIONS = (
@@ -650,56 +543,100 @@ SECTIONS = (
 )
 
 
-def build_report(summary: dict, test: pd.DataFrame | None = None) -> Report:
+@dataclass(frozen=True)
+class Page:
+    """Everything ``report.html.j2`` shows."""
+
+    name: str
+    target: str
+    horizon_days: str
+    observation_days: str
+    data_up_to: str
+    nav: tuple[tuple[str, str], ...]
+    words: list[str]
+    quality: QualitySection
+    thresholds: ThresholdsSection
+    drivers: DriversSection
+    criteria: CriteriaSection
+    rules_vs_model: RulesVsModelSection
+    segments: SegmentsSection
+    data: DataSection
+
+
+@functools.cache
+def _environment():
+    import jinja2
+
+    # Autoescape everything: the report shows column names, category values and lead ids
+    # from the user's data, any of which can hold markup.
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("mqlml.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+# --- the report ----------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    """A rendered report: the HTML page and its figures (name -> PNG bytes)."""
+
+    html: str
+    figures: dict[str, bytes] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def build_report(summary, test: pd.DataFrame | None = None) -> Report:
     """Render the report of a training summary.
 
     Parameters
     ----------
-    summary : dict
-        ``TrainedModel.summary`` (or a bundle's ``metrics.json``).
+    summary : TrainingSummary or dict
+        ``TrainedModel.summary`` (anything with ``to_dict()``), or its dict form as saved
+        in a bundle's ``metrics.json``.
     test : DataFrame, optional
         Test-slice predictions (``label``, ``probability``), only needed for summaries
         written before the ``evaluation`` key existed.
+
+    Returns
+    -------
+    Report
+        The HTML page, its figures as PNG bytes and its tables (the scorecard) as frames.
     """
+    # The report is a view of what metrics.json holds: render from the same dict.
+    data = summary.to_dict() if hasattr(summary, "to_dict") else summary
     figs = _Figures()
-    nav = "".join(f"<a href='#{k}'>{html.escape(t)}</a>" for k, t in SECTIONS)
-    words = "".join(f"<p>{html.escape(s)}</p>" for s in leaders_summary(summary))
-    body = "".join(
-        [
-            _quality_section(summary, figs, test),
-            _thresholds_section(summary),
-            _drivers_section(summary, figs),
-            _criteria_section(summary),
-            _rules_vs_model_section(summary),
-            _segments_section(summary),
-            _data_section(summary),
-        ]
+    page = Page(
+        name=str(data["name"]),
+        target=str(data["target"]).upper(),
+        horizon_days=str(data["horizon_days"]),
+        observation_days=str(data["observation_days"]),
+        data_up_to=str(data["snapshot_at"])[:10],
+        nav=SECTIONS,
+        words=leaders_summary(data),
+        quality=_quality_section(data, figs, test),
+        thresholds=_thresholds_section(data),
+        drivers=_drivers_section(data, figs),
+        criteria=_criteria_section(data),
+        rules_vs_model=_rules_vs_model_section(data),
+        segments=_segments_section(data),
+        data=_data_section(data),
     )
-    name = html.escape(summary["name"])
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>mqlml · {name}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>{_CSS}</style></head><body>
-<h1>What drives conversion · {name}</h1>
-<p class="muted">Target: reached {html.escape(summary["target"].upper())} within
-{summary["horizon_days"]} days after the scoring moment (created +
-{summary["observation_days"]} days). Data up to {html.escape(summary["snapshot_at"][:10])}.</p>
-<nav>{nav}</nav>
-<h2 id="summary">Summary for leaders</h2>
-<div class="headline" id="headline">{words}</div>
-{body}
-</body></html>
-"""
+    html = _environment().get_template("report.html.j2").render(page=page)
     tables = {}
-    card = summary.get("scorecard")
+    card = data.get("scorecard")
     if card and card.get("rows"):
         from mqlml.explain.criteria import scorecard_table
 
         tables["scorecard"] = scorecard_table(card)
-    return Report(html=page, figures=figs.figures, tables=tables)
+    return Report(html=html, figures=figs.figures, tables=tables)
 
 
-def render_summary_html(summary: dict, test: pd.DataFrame | None = None) -> str:
+def render_summary_html(summary, test: pd.DataFrame | None = None) -> str:
     """The report's HTML only (see :func:`build_report`)."""
     return build_report(summary, test).html
 
