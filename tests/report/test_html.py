@@ -171,3 +171,118 @@ def test_report_top_fields_include_the_strongest_frequent_true_driver(summary):
     top5 = [r["field"] for r in summary["drivers"]["fields"][:5]]
     assert "pricing_page_view" in top5
     assert {r["group"] for r in summary["drivers"]["fields"][:5]} == {"fit", "behaviour"}
+
+
+# --- escaping, notes on what was not computed, templates shipped ---------------------
+
+EVIL = "<script>alert('x')</script>"
+EVIL_FIELD = "a' onerror='alert(1)"
+
+
+def _section(page: str, sid: str) -> str:
+    return page.split(f"<h2 id='{sid}'>")[1].split("<h2 ")[0]
+
+
+def _visible_text(markup: str) -> str:
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.parts: list[str] = []
+
+        def handle_data(self, data):
+            self.parts.append(data)
+
+    parser = Text()
+    parser.feed(markup)
+    return " ".join(parser.parts)
+
+
+def _evil_summary(summary: dict) -> dict:
+    """Column names, category values and lead ids holding markup, in every section."""
+    s = copy.deepcopy(summary)
+    s["name"] = EVIL
+    d = s["drivers"]
+    d["fields"][0]["label"] = EVIL
+    d["sample"]["fields"][0] = EVIL_FIELD  # a behaviour: named in figure attributes
+    d["segment_column"] = EVIL
+    d["by_segment"] = [{"segment": EVIL, EVIL: 1.5}]
+    s["criteria_rules"][0]["rule"] = f"industry = {EVIL}"
+    s["data_notes"] = [EVIL]
+    s["excluded_columns"] = {EVIL: f"constant: {EVIL}"}
+    s["leakage_audit"] = [{"column": EVIL, "reason": EVIL}]
+    s["segments"] = [{"segment": EVIL, "lead_id": EVIL}]
+    s["backtest"] = {EVIL: {EVIL: [EVIL, 1]}}
+    return s
+
+
+def test_values_from_the_data_are_escaped_once_in_every_section(summary):
+    page = build_report(_evil_summary(summary)).html
+    assert "<script" not in page and "onerror='" not in page
+    assert "<title>mqlml · &lt;script&gt;" in page
+    for sid in ("thresholds", "drivers", "criteria", "segments", "data"):
+        section = _section(page, sid)
+        assert "&lt;script&gt;" in section, sid
+        # escaped once: the reader sees the text as it is in the data, not "&lt;"
+        assert EVIL in _visible_text(section) and "&lt;" not in _visible_text(section), sid
+    assert "data-figure='dependence_a&#39; onerror=&#39;alert(1)'" in page
+
+
+@pytest.mark.parametrize(
+    ("key", "sid", "note"),
+    [
+        ("evaluation", "quality", "Quality charts: not computed for this model."),
+        ("drivers", "drivers", "Score-point drivers: not computed for this model."),
+        ("criteria_rules", "criteria", "Criteria rules: not computed for this model."),
+        ("scorecard", "criteria", "Points scorecard: not computed for this model."),
+    ],
+)
+def test_a_missing_part_says_not_computed_in_its_section(summary, report, key, sid, note):
+    s = {k: v for k, v in copy.deepcopy(summary).items() if k != key}
+    if "drivers" in s:
+        s["drivers"]["sample"] = None  # no per-lead figures: they are not under test here
+    assert note in _section(build_report(s).html, sid)
+    assert note not in report.html
+
+
+def test_a_summary_object_renders_as_its_dict(summary):
+    s = copy.deepcopy(summary)
+    s["drivers"]["sample"] = None  # the SHAP plots jitter at random: compare the rest
+
+    class Summary:
+        def to_dict(self):
+            return copy.deepcopy(s)
+
+    assert build_report(Summary()).html == build_report(s).html
+
+
+def test_templates_are_package_data_found_from_the_installed_package():
+    import fnmatch
+    import tomllib
+    from importlib.resources import files
+    from pathlib import Path
+
+    from jinja2 import meta
+
+    from mqlml.report.html import _environment
+
+    env = _environment()
+    folder = files("mqlml.report") / "templates"
+    shipped = {p.name for p in folder.iterdir() if p.is_file()}
+    # every template reachable from the page, found through the package's resources
+    todo, needed = ["report.html.j2"], set()
+    while todo:
+        name = todo.pop()
+        needed.add(name)
+        assert name in shipped, name
+        source = folder.joinpath(name).read_text(encoding="utf-8")
+        todo += [n for n in meta.find_referenced_templates(env.parse(source)) if n not in needed]
+    assert {"report.html.j2", "macros.html.j2", "style.css"} <= needed
+    # and a wheel carries them: pyproject's package data covers each file
+    pyproject = Path(__file__).parents[2] / "pyproject.toml"
+    globs = tomllib.loads(pyproject.read_text(encoding="utf-8"))["tool"]["setuptools"][
+        "package-data"
+    ]["mqlml"]
+    for name in needed:
+        assert any(fnmatch.fnmatch(f"report/templates/{name}", g) for g in globs), name
