@@ -3,6 +3,7 @@ the scoring columns out, with a signature, an input example and a registry decis
 
 import json
 import re
+import sys
 import tomllib
 from dataclasses import replace
 from importlib import metadata
@@ -16,7 +17,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_helpers import AS_OF, assert_same_scores, batch, batch_rows, champion_store
-from mqlml import __version__, tracking
+from mqlml import __version__
 from mqlml.columns import ACTIVITIES, LEAD_ID, SCORE_COLUMNS
 from mqlml.errors import DataValidationError
 from mqlml.pyfunc import lead_rows, score_lead_rows, split_lead_rows
@@ -152,7 +153,8 @@ def test_served_model_skips_extras_and_markers_that_do_not_hold(monkeypatch):
         'pandas>=2.2; python_version >= "3.11"',
         "Numpy",
     ]
-    monkeypatch.setattr(tracking, "_declared_requirements", lambda: declared)
+    module = sys.modules[scoring_requirements.__module__]
+    monkeypatch.setattr(module, "_declared_requirements", lambda: declared)
     reqs = scoring_requirements()
     assert reqs == [
         f"mqlml=={__version__}",
