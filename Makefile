@@ -6,10 +6,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test lint bench bench-bank lock clean chromium java
 
-$(STAMP): requirements.lock pyproject.toml
+# requirements.lock is what `pip install mqlml` needs; requirements-dev.lock adds the dev extra
+# (tests, linters) at the same versions, and is what a developer's and CI's venv holds.
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -29,12 +31,15 @@ chromium: $(CHROMIUM)
 java:
 	@command -v java >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless)
 
+# lint-imports checks the import contracts of [tool.importlinter] in pyproject.toml.
 test: $(STAMP) $(CHROMIUM) java
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/synthetic_truth.py
@@ -43,10 +48,13 @@ bench: $(STAMP)
 bench-bank: $(STAMP)
 	$(BIN)/python benchmarks/real_bank_marketing.py
 
-# Regenerate the lock after changing dependencies in pyproject.toml (needs network to PyPI).
+# Regenerate both locks after changing dependencies in pyproject.toml (needs network to PyPI).
+# uv keeps the versions already pinned in an output file unless pyproject.toml rules them out;
+# the runtime lock is constrained by the dev lock, so both pin every shared package alike.
 lock:
 	$(PYTHON) -m venv .lockenv && .lockenv/bin/pip install --quiet uv
-	.lockenv/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+	.lockenv/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements-dev.lock
+	.lockenv/bin/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -c requirements-dev.lock -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .lockenv demo-output

@@ -2,7 +2,12 @@
 the scoring columns out, with a signature, an input example and a registry decision."""
 
 import json
+import re
+import sys
+import tomllib
 from dataclasses import replace
+from importlib import metadata
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -12,11 +17,18 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_helpers import AS_OF, assert_same_scores, batch, batch_rows, champion_store
+from mqlml import __version__
 from mqlml.columns import ACTIVITIES, LEAD_ID, SCORE_COLUMNS
 from mqlml.errors import DataValidationError
 from mqlml.scoring.score import score_leads
 from mqlml.serving.pyfunc import lead_rows, score_lead_rows, split_lead_rows
-from mqlml.serving.tracking import CHAMPION, GATE_TAG, PREVIOUS_CHAMPION_TAG, gate
+from mqlml.serving.tracking import (
+    CHAMPION,
+    GATE_TAG,
+    PREVIOUS_CHAMPION_TAG,
+    gate,
+    scoring_requirements,
+)
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +121,52 @@ def test_training_logs_one_pyfunc_model_with_signature_and_example(logged):
     reqs = mlflow.pyfunc.get_model_dependencies(tracked.model_uri)
     text = open(reqs).read()
     assert "mqlml==" in text and "lightgbm==" in text
+
+
+def _project() -> dict:
+    here = Path(__file__).resolve()
+    pyproject = next(p / "pyproject.toml" for p in here.parents if (p / "pyproject.toml").is_file())
+    return tomllib.loads(pyproject.read_text())["project"]
+
+
+def _dist_key(requirement: str) -> str:
+    name = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement).group(0)
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_served_model_pins_every_declared_runtime_requirement_and_no_dev_one():
+    project = _project()
+    runtime = {_dist_key(r) for r in project["dependencies"]}
+    dev_only = {_dist_key(r) for r in project["optional-dependencies"]["dev"]} - runtime
+    assert {"pyspark", "playwright", "pytest"} <= dev_only
+
+    reqs = scoring_requirements()
+    assert reqs[0] == f"mqlml=={__version__}"
+    assert all(re.fullmatch(r"[A-Za-z0-9._-]+==\S+", r) for r in reqs), reqs
+    pinned = {_dist_key(r): r.partition("==")[2] for r in reqs[1:]}
+    assert pinned.keys() == runtime, (
+        "the installed mqlml metadata differs from pyproject.toml: reinstall (make install)"
+    )
+    assert all(version == metadata.version(key) for key, version in pinned.items())
+    assert not dev_only & pinned.keys()
+
+
+def test_served_model_skips_extras_and_markers_that_do_not_hold(monkeypatch):
+    declared = [
+        "numpy>=2.0",
+        'pytest>=8; extra == "dev"',
+        'pywin32>=300; sys_platform == "win32" and sys_platform != "linux"',
+        'pandas>=2.2; python_version >= "3.11"',
+        "Numpy",
+    ]
+    module = sys.modules[scoring_requirements.__module__]
+    monkeypatch.setattr(module, "_declared_requirements", lambda: declared)
+    reqs = scoring_requirements()
+    assert reqs == [
+        f"mqlml=={__version__}",
+        f"numpy=={metadata.version('numpy')}",
+        f"pandas=={metadata.version('pandas')}",
+    ]
 
 
 def test_logged_model_scores_like_the_bundle(logged, trained):

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+import tomllib
 import warnings
 from dataclasses import dataclass
-from importlib.metadata import version as _dist_version
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+from packaging.requirements import Requirement
 
 from mqlml import __version__
 from mqlml.columns import PROBABILITY
@@ -40,17 +43,6 @@ PREVIOUS_CHAMPION_TAG = "mqlml.previous_champion"
 GATE_TAG = "mqlml.gate"
 #: Name of the pyfunc model inside each run.
 MODEL_NAME = "model"
-#: Distributions the pyfunc model needs at scoring time, pinned to the training versions.
-_SCORING_REQUIREMENTS = (
-    "numpy",
-    "pandas",
-    "pyarrow",
-    "scikit-learn",
-    "lightgbm",
-    "pydantic",
-    "pyyaml",
-    "mlflow",
-)
 #: Gate metrics where lower is better.
 _LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
 
@@ -113,13 +105,45 @@ def _metrics(summary: dict) -> dict[str, float]:
     return metrics
 
 
+def _declared_requirements() -> list[str]:
+    # The installed package's metadata; a source tree used without installing it (on sys.path
+    # only) has none, and then its pyproject.toml is the declaration.
+    try:
+        return metadata.requires("mqlml") or []
+    except metadata.PackageNotFoundError:
+        for parent in Path(__file__).resolve().parents:
+            pyproject = parent / "pyproject.toml"
+            if pyproject.is_file():
+                project = tomllib.loads(pyproject.read_text()).get("project", {})
+                if project.get("name") == "mqlml":
+                    return list(project.get("dependencies", []))
+        return []
+
+
+def _runtime_distributions() -> list[str]:
+    """The distributions mqlml declares for run time, in declared order: no extras, and only
+    those whose environment marker holds here."""
+    names: list[str] = []
+    seen: set[str] = set()
+    for line in _declared_requirements():
+        req = Requirement(line)
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        key = re.sub(r"[-_.]+", "-", req.name).lower()
+        if key not in seen:
+            seen.add(key)
+            names.append(req.name)
+    return names
+
+
 def scoring_requirements() -> list[str]:
-    """pip requirements of the pyfunc model: mqlml and its scoring libraries, as installed."""
+    """pip requirements of the pyfunc model: mqlml, then every runtime requirement it declares
+    (pyproject.toml's ``dependencies``), each pinned to the installed version."""
     reqs = [f"mqlml=={__version__}"]
-    for dist in _SCORING_REQUIREMENTS:
+    for dist in _runtime_distributions():
         try:
-            reqs.append(f"{dist}=={_dist_version(dist)}")
-        except Exception:  # noqa: BLE001 - an absent library is simply not pinned
+            reqs.append(f"{dist}=={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:  # an absent library is simply not pinned
             continue
     return reqs
 
