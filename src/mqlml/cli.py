@@ -87,7 +87,7 @@ def _train_from(data: Path | None, cfg):
     from mqlml.data.contract import load_crm
 
     if cfg.flat is not None:
-        from mqlml.data.flat import load_flat
+        from mqlml.labels.flat import load_flat
 
         export = data if data is not None else cfg.flat.path
         if export is None or export.is_dir():
@@ -149,7 +149,7 @@ def train(
     ] = None,
 ) -> None:
     """Train from CRM history (or one flat export); print the path of the model bundle."""
-    from mqlml.data.flat import OptimisticSplitWarning
+    from mqlml.labels.flat import OptimisticSplitWarning
     from mqlml.training.audit import LeakageWarning
 
     overrides: dict = {}

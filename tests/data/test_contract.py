@@ -474,7 +474,7 @@ def test_mapping_onto_an_existing_column_is_a_problem():
 
 def test_numbers_in_a_date_column_are_a_problem():
     leads = pd.DataFrame({LEAD_ID: ["a", "b"], CREATED_AT: [1700000000, 1700000001]})
-    with pytest.raises(DataValidationError, match="a number, not a date/time in 2 rows"):
+    with pytest.raises(DataValidationError, match="numbers, not dates/times in 2 rows"):
         validate_leads(leads)
 
 

@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 
 from mqlml.config import load_config
-from mqlml.data.contract import empty_activities
-from mqlml.data.flat import OptimisticSplitWarning, label_flat, scoring_leads
+from mqlml.data.flat import flat_batch, flat_export
 from mqlml.errors import ConfigError, DataValidationError
-from mqlml.scoring.score import score_leads
+from mqlml.labels.flat import OptimisticSplitWarning
+from mqlml.labels.flat import label_flat as label_export
+from mqlml.scoring.batch import check_batch, score_checked
 from mqlml.training.audit import LeakageWarning
 from mqlml.training.pipeline import train_labelled
 
@@ -37,6 +38,11 @@ def _export(n=2400, seed=0, leak=True):
         agree = rng.random(n) < 0.95
         frame["Disposition"] = np.where(agree == y, "Interested", "Not interested")
     return frame, y.astype(float)
+
+
+def label_flat(frame, cfg, source="export"):
+    """Map then label, as ``mqlml train`` does in flat mode."""
+    return label_export(flat_export(frame, cfg, source=source), cfg)
 
 
 def _config(**flat):
@@ -120,8 +126,10 @@ def test_scoring_a_flat_batch_uses_the_same_rules():
     cfg = _config(time_column="Created")
     model, _ = train_labelled(label_flat(frame, cfg), cfg)
     batch = frame.drop(columns=["Converted"]).head(50)
-    leads = scoring_leads(batch, model.config, "batch.csv")
-    scored = score_leads(model, leads, empty_activities())
+    leads = flat_batch(batch, model.config.flat, source="batch.csv")
+    checked = check_batch(leads, None, model)
+    assert len(checked.rejects) == 0
+    scored = score_checked(model, checked).scored
     assert scored["lead_id"].tolist() == batch["Id"].tolist()
     assert scored["score"].between(1, 99).all()
 
@@ -188,9 +196,9 @@ def test_bank_marketing_config_trains_reports_and_scores_from_the_cli(tmp_path):
     from typer.testing import CliRunner
 
     from mqlml.cli import app
-    from mqlml.data.files import read_export
+    from mqlml.data.files import read_table
 
-    rows = read_export(BANK).iloc[::10]  # every 10th contact: still in time order
+    rows = read_table(BANK).iloc[::10]  # every 10th contact: still in time order
     sample = tmp_path / "bank.csv"
     rows.to_csv(sample, sep=";", index=False)
     import yaml
