@@ -564,6 +564,27 @@ def test_load_crm_from_directory(tmp_path, fmt):
     assert crm.outcomes[DEAL_VALUE].iloc[0] == 1200.5
 
 
+@pytest.mark.parametrize("fmt", ["semicolon.csv", "bom-semicolon.csv", "tsv", "xlsx"])
+def test_load_crm_reads_every_export_format_alike(tmp_path, fmt):
+    """A ;-separated, BOM-prefixed, tab-separated or Excel leads file loads for training
+    exactly as a plain CSV does (one reader for every table)."""
+    write_all(tmp_path / "plain", "csv")
+    write_all(tmp_path / "other", "csv", tables=("activities", "outcomes"))
+    leads = make_leads()
+    suffix = ".xlsx" if fmt == "xlsx" else (".tsv" if fmt == "tsv" else ".csv")
+    path = tmp_path / "other" / f"leads{suffix}"
+    if fmt == "xlsx":
+        leads.to_excel(path, index=False)
+    else:
+        sep = "\t" if fmt == "tsv" else ";"
+        text = leads.to_csv(index=False, sep=sep)
+        path.write_bytes(("\ufeff" if fmt.startswith("bom") else "").encode() + text.encode())
+    plain = load_crm(tmp_path / "plain", DataConfig())
+    other = load_crm(tmp_path / "other", DataConfig())
+    pd.testing.assert_frame_equal(other.leads, plain.leads)
+    pd.testing.assert_frame_equal(other.activities, plain.activities)
+
+
 def test_load_crm_messages_name_the_file(tmp_path):
     write_all(tmp_path, "csv")
     bad = make_outcomes(**{DEAL_VALUE: ["lots", ""]})
