@@ -121,3 +121,12 @@ def test_export_dates_are_normalised_to_utc(text, expected):
 
     got = to_utc(pd.Series([text], dtype="str")).iloc[0]
     assert got == pd.Timestamp(expected)
+
+
+def test_read_table_utf16_tab_export(tmp_path):
+    """Excel's "Unicode text": UTF-16 with a BOM, tab-separated."""
+    path = tmp_path / "export.tsv"
+    path.write_bytes("Lead ID\tCompany\n007\tCafé\n".encode("utf-16"))
+    df = read_table(path)
+    assert list(df.columns) == ["Lead ID", "Company"]
+    assert df.iloc[0].tolist() == ["007", "Café"]

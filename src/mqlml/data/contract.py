@@ -670,7 +670,7 @@ def _cross_check(
     if table == "activities":
         before = frame[OCCURRED_AT].notna() & created.notna() & (frame[OCCURRED_AT] < created)
         if before.any():
-            n_before = plural(int(before.sum()), "activity", "activities")
+            n_before = plural(int(before.sum()), "activity", many="activities")
             notes.append(f"{source}: {n_before} happened before their lead's created_at")
         with_activity = leads[LEAD_ID].isin(set(frame[LEAD_ID].dropna()))
         notes.append(

@@ -47,6 +47,16 @@ def text_encoding(path: str | Path) -> str:
 
     Excel's "Unicode text" export is UTF-16 with a BOM; its "CSV UTF-8" export is UTF-8
     with a BOM. A BOM is never part of the first column's name.
+
+    Parameters
+    ----------
+    path : path
+        The file.
+
+    Returns
+    -------
+    str
+        A codec name for :func:`open`: ``utf-16`` or ``utf-8-sig``.
     """
     with open(path, "rb") as fh:
         head = fh.read(4)

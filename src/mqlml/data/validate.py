@@ -67,13 +67,36 @@ _NON_FINITE = frozenset(
 # --- formatting ------------------------------------------------------------------------
 
 
-def plural(n: int, word: str, plural_word: str | None = None) -> str:
-    """``"1 row"``, ``"2 rows"``, with thousands separators (``plural_word`` if irregular)."""
-    return f"{n:,} {word if n == 1 else (plural_word or word + 's')}"
+def plural(n: int, word: str, *, many: str | None = None) -> str:
+    """A count with its noun: ``"1 row"``, ``"1,200 rows"``.
+
+    Parameters
+    ----------
+    n : int
+        The count.
+    word : str
+        The noun for one.
+    many : str, optional
+        The noun for several when it is not ``word + "s"``.
+
+    Returns
+    -------
+    str
+    """
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
 def quoted(names) -> str:
-    """Names as ``'a', 'b'``; ``(none)`` when there are none."""
+    """Names as ``'a', 'b'``; ``(none)`` when there are none.
+
+    Parameters
+    ----------
+    names : iterable of str
+
+    Returns
+    -------
+    str
+    """
     names = list(names)
     return ", ".join(repr(n) for n in names) if names else "(none)"
 
@@ -83,7 +106,16 @@ class Display(str):
 
 
 def format_timestamp(ts: pd.Timestamp) -> str:
-    """A timestamp as ``2024-03-05`` at midnight, else ISO 8601 in UTC with a ``Z``."""
+    """A timestamp as ``2024-03-05`` at midnight, else ISO 8601 in UTC with a ``Z``.
+
+    Parameters
+    ----------
+    ts : Timestamp
+
+    Returns
+    -------
+    str
+    """
     ts = ts.tz_convert("UTC") if ts.tzinfo is not None else ts
     if ts == ts.normalize():
         return ts.strftime("%Y-%m-%d")
@@ -96,6 +128,16 @@ def show(value: object) -> str:
 
     Dates beyond the years Python can format (e.g. year -1 from a typed Parquet column)
     are shown by their parts.
+
+    Parameters
+    ----------
+    value : object
+        A cell.
+
+    Returns
+    -------
+    str
+        Quoted and cut to 40 characters; ``(empty)`` for a missing value.
     """
     if isinstance(value, Display):
         return str(value)
@@ -224,7 +266,16 @@ def rows_problem(
 
 
 def messages(problems) -> list[str]:
-    """The one-line message of each problem, in order."""
+    """The one-line message of each problem, in order.
+
+    Parameters
+    ----------
+    problems : iterable of Problem
+
+    Returns
+    -------
+    list of str
+    """
     return [p.message for p in problems]
 
 
@@ -311,7 +362,18 @@ def clean_text(s: pd.Series) -> pd.Series:
 
 
 def normalise_ids(raw: pd.Series) -> pd.Series:
-    """Lead ids as stripped text; integral floats lose their ``.0`` so ``123.0`` is ``123``."""
+    """Lead ids as stripped text; integral floats lose their ``.0`` so ``123.0`` is ``123``.
+
+    Parameters
+    ----------
+    raw : Series
+        The ``lead_id`` column as read.
+
+    Returns
+    -------
+    Series
+        dtype ``str``; empty ids missing.
+    """
     if ptypes.is_float_dtype(raw):
         vals = raw.dropna()
         if ((vals == np.floor(vals)) & (vals.abs() < 2**53)).all():
@@ -320,7 +382,18 @@ def normalise_ids(raw: pd.Series) -> pd.Series:
 
 
 def normalise_categories(text: pd.Series) -> pd.Series:
-    """Lowercase, whitespace runs as ``_`` (computed once per distinct value)."""
+    """Lowercase, whitespace runs as ``_`` (computed once per distinct value).
+
+    Parameters
+    ----------
+    text : Series
+        Cleaned text (see :func:`clean_text`).
+
+    Returns
+    -------
+    Series
+        dtype ``str``.
+    """
     codes, uniques = pd.factorize(text)
     if len(uniques) == 0:
         return text.astype("str")
@@ -615,7 +688,17 @@ class DateColumn:
 
 
 def out_of_years(parsed: pd.Series) -> pd.Series:
-    """Where a parsed time lies outside :data:`YEARS`."""
+    """Where a parsed time lies outside :data:`YEARS`.
+
+    Parameters
+    ----------
+    parsed : Series
+        UTC times (NaT allowed: never outside).
+
+    Returns
+    -------
+    Series of bool
+    """
     return parsed.notna() & ((parsed < EARLIEST) | (parsed >= LATEST))
 
 

@@ -337,7 +337,7 @@ def _usable_activities(
         counts = broken[LEAD_ID].value_counts()
         first = broken.drop_duplicates(LEAD_ID)
         why = {
-            lead: f"{plural(int(counts[lead]), 'unusable activity', 'unusable activities')} "
+            lead: f"{plural(int(counts[lead]), 'unusable activity', many='unusable activities')} "
             f"in {source} (first: row {pos + 1}, {first_problem[pos]})"
             for pos, lead in zip(first.index, first[LEAD_ID], strict=True)
         }
