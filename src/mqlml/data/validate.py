@@ -702,6 +702,27 @@ def out_of_years(parsed: pd.Series) -> pd.Series:
     return parsed.notna() & ((parsed < EARLIEST) | (parsed >= LATEST))
 
 
+def _text_dates(
+    raw: pd.Series, source: str, column: str
+) -> tuple[pd.Series, pd.Series, int, list[str]]:
+    """Text parsed to UTC: the times, the values that are not dates, how many parsed
+    values had no zone, and a note on slash dates."""
+    text = clean_text(raw)
+    parsed = _parse_utc(text)
+    bad = text.notna() & parsed.isna()
+    ok = (text.notna() & ~bad).to_numpy()
+    codes, uniques = _distinct_texts(text)
+    naive = _count_where(codes, uniques, lambda v: _HAS_ZONE.search(v) is None, ok)
+    slash = _count_where(codes, uniques, lambda v: _SLASH_DATE.search(v) is not None, ok)
+    notes = []
+    if slash:
+        notes.append(
+            f"{source}: {plural(slash, 'value')} of {column} use a slash date such as "
+            "03/05/2024, read as month/day/year; prefer ISO 8601 (2024-03-05)"
+        )
+    return parsed, bad, naive, notes
+
+
 def check_datetimes(
     raw: pd.Series,
     *,
@@ -750,23 +771,12 @@ def check_datetimes(
                                     expected=expected))
         return DateColumn(pd.Series(pd.NaT, index=raw.index, dtype=DATETIME_DTYPE), bad, problems)
     else:
-        text = clean_text(raw)
-        parsed = _parse_utc(text)
-        bad = text.notna() & parsed.isna()
+        parsed, bad, naive, notes = _text_dates(raw, source, column)
         _add(
             problems,
             rows_problem(bad, raw, source=source, column=column, what="not a date/time",
                          expected=expected, reason="is not a date/time"),
         )
-        ok = (text.notna() & ~bad).to_numpy()
-        codes, uniques = _distinct_texts(text)
-        naive = _count_where(codes, uniques, lambda v: _HAS_ZONE.search(v) is None, ok)
-        slash = _count_where(codes, uniques, lambda v: _SLASH_DATE.search(v) is not None, ok)
-        if slash:
-            notes.append(
-                f"{source}: {plural(slash, 'value')} of {column} use a slash date such as "
-                "03/05/2024, read as month/day/year; prefer ISO 8601 (2024-03-05)"
-            )
     if required:
         _add(
             problems,

@@ -371,6 +371,30 @@ def _checked_leads(
     return typed, problems
 
 
+def _tables(
+    leads, activities, mapping, required: tuple[str, ...], source: str, activities_source: str
+) -> tuple[pd.DataFrame, Checked | None, list[Problem]]:
+    """Both tables mapped, the leads with the columns the model reads, and the problems
+    that stop the batch so far; raised at once when the leads are unusable."""
+    fatal: list[Problem] = []
+    frame, found = map_columns(leads, source=source, table="leads", mapping=mapping.get("leads"))
+    fatal.extend(found)
+    acts = _checked_activities(activities, activities_source, mapping.get("activities"), fatal)
+    if frame is not None:
+        missing = missing_columns(
+            frame, source=source, table="leads", required=required, why=_MODEL_READS
+        )
+        if missing is not None:
+            fatal.append(missing)
+            frame = None
+        elif len(frame) == 0:
+            fatal.append(Problem(source, None, "the table has no rows", "at least one lead"))
+            frame = None
+    if frame is None:
+        raise DataValidationError(messages(fatal))
+    return frame, acts, fatal
+
+
 def check_batch(
     leads: pd.DataFrame,
     activities: pd.DataFrame | None,
@@ -411,25 +435,9 @@ def check_batch(
     DataValidationError
         Listing every batch-level problem of both tables.
     """
-    fatal: list[Problem] = []
     mapping = model.config.data.column_mapping
-    frame, found = map_columns(leads, source=source, table="leads", mapping=mapping.get("leads"))
-    fatal.extend(found)
-    acts = _checked_activities(activities, activities_source, mapping.get("activities"), fatal)
     required = required_lead_columns(model)
-    if frame is not None:
-        missing = missing_columns(
-            frame, source=source, table="leads", required=required, why=_MODEL_READS
-        )
-        if missing is not None:
-            fatal.append(missing)
-            frame = None
-        elif len(frame) == 0:
-            fatal.append(Problem(source, None, "the table has no rows", "at least one lead"))
-            frame = None
-    if frame is None:
-        raise DataValidationError(messages(fatal))
-
+    frame, acts, fatal = _tables(leads, activities, mapping, required, source, activities_source)
     n = len(frame)
     use_as_of_column = as_of is None and AS_OF in frame.columns
     # Checked in this order, so a row's reasons read created_at, as_of, then attributes.
