@@ -291,15 +291,16 @@ def map_distinct(
     s: pd.Series, fn: Callable[[object], object], *, dtype, missing: object = None
 ) -> pd.Series:
     """``fn`` applied once per distinct non-missing value of ``s``, mapped back to every row.
- One code path for any length: a REST request of one
-    lead and a batch with a million rows of a few hundred distinct values are both cheap.
+
+    One code path for any length: a REST request of one lead and a batch with a million
+    rows of a few hundred distinct values are both cheap.
 
     Parameters
     ----------
     s : Series
         The values.
     fn : callable
-        Maps one value to its result (``None`` for missing).
+        Maps one value to its result.
     dtype : dtype
         Of the result.
     missing : object
@@ -317,16 +318,47 @@ def map_distinct(
     return pd.Series(mapped[codes], index=s.index, dtype=dtype, name=s.name)
 
 
-def _distinct_texts(text: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Codes and the distinct values of cleaned text (``-1``: missing)."""
-    codes, uniques = pd.factorize(text, use_na_sentinel=True)
-    return codes, [str(v) for v in uniques.tolist()]
+@dataclass(frozen=True, eq=False)
+class _Cleaned:
+    """Cleaned text as codes into its distinct values: the per-value work of every check
+    below runs on ``values`` and is mapped back through ``codes`` (``-1``: missing)."""
+
+    codes: np.ndarray
+    values: list  # distinct stripped text; None where only whitespace
+    index: pd.Index
+    name: object
+
+    def series(self, values: list | None = None) -> pd.Series:
+        """Text per row (dtype ``str``), from ``values`` (default: the cleaned text)."""
+        table = np.empty(len(self.values) + 1, dtype=object)
+        table[:-1] = self.values if values is None else values
+        table[-1] = None
+        return pd.Series(table[self.codes], index=self.index, dtype="str", name=self.name)
+
+    def rows(self, test: Callable[[str], bool]) -> np.ndarray:
+        """Per row: whether its (non-missing) text passes ``test``."""
+        hit = [v is not None and bool(test(v)) for v in self.values]
+        return np.array([*hit, False], dtype=bool)[self.codes]
+
+    def numbers(self, keep: Callable[[str], bool]) -> np.ndarray:
+        """Per row: the number its text spells (``float64``), NaN unless ``keep(text)``."""
+        kept = [v for v in self.values if v is not None and keep(v)]
+        parsed = pd.to_numeric(pd.Series(kept, dtype="str"), errors="coerce")
+        lookup = dict(zip(kept, parsed.astype("float64").tolist(), strict=True))
+        table = [lookup.get(v, np.nan) if v is not None else np.nan for v in self.values]
+        return np.array([*table, np.nan], dtype="float64")[self.codes]
 
 
-def _count_where(codes: np.ndarray, uniques: list[str], test: Callable[[str], bool], rows) -> int:
-    """Rows (among ``rows``) whose distinct value passes ``test``."""
-    hit = np.array([bool(test(v)) for v in uniques] + [False], dtype=bool)
-    return int(hit[codes][np.asarray(rows, dtype=bool)].sum())
+def _cleaned(s: pd.Series) -> _Cleaned:
+    """``s`` as stripped text, factorized (numbers and other values become their text)."""
+    textual = (ptypes.is_string_dtype(s.dtype) and not ptypes.is_object_dtype(s.dtype)) or (
+        ptypes.is_object_dtype(s.dtype) and ptypes.infer_dtype(s, skipna=True) == "string"
+    )
+    codes, uniques = pd.factorize(s if textual else s.astype("str"), use_na_sentinel=True)
+    # Python's str.strip removes exactly what pandas' (pyarrow's) .str.strip does, for
+    # every code point (checked once over all of Unicode).
+    values = [v.strip() or None for v in uniques.tolist()]
+    return _Cleaned(np.asarray(codes), values, s.index, s.name)
 
 
 def _is_textual(s: pd.Series) -> bool:
@@ -340,8 +372,7 @@ def _is_textual(s: pd.Series) -> bool:
 def clean_text(s: pd.Series) -> pd.Series:
     """Values as stripped text (dtype ``str``); empty and whitespace-only become missing.
 
-    Stripping runs once per distinct value (pandas' own ``.str.strip``, so Unicode
-    whitespace is treated as everywhere else in pandas).
+    Stripping runs once per distinct value.
 
     Parameters
     ----------
@@ -353,12 +384,7 @@ def clean_text(s: pd.Series) -> pd.Series:
     Series
         dtype ``str``, same index and name.
     """
-    text = s if ptypes.is_string_dtype(s) and not ptypes.is_object_dtype(s) else s.astype("str")
-    codes, uniques = pd.factorize(text, use_na_sentinel=True)
-    stripped = pd.Series(uniques, dtype="str").str.strip()
-    stripped = stripped.mask(stripped == "").to_numpy(dtype=object)
-    out = np.append(stripped, None)[codes]
-    return pd.Series(out, index=s.index, dtype="str", name=s.name)
+    return _cleaned(s).series()
 
 
 def normalise_ids(raw: pd.Series) -> pd.Series:
@@ -408,29 +434,21 @@ def _plain_number(v: str) -> bool:
     )
 
 
-def lossless_numeric(text: pd.Series) -> pd.Series | None:
-    """``text`` as numbers when every non-empty value is a plain number, else ``None``.
+def _lossless_numeric(cleaned: _Cleaned) -> pd.Series | None:
+    """The text as numbers when every non-empty value is a plain number, else ``None``.
 
     Plain: no leading zeros, separators, units or symbols, and at most
     :data:`MAX_NUMBER_DIGITS` digits (longer digit strings are identifiers). ``int64``
     when every row holds an integer, else ``float64``.
-
-    Parameters
-    ----------
-    text : Series
-        Cleaned text (see :func:`clean_text`).
-
-    Returns
-    -------
-    Series or None
     """
-    codes, uniques = _distinct_texts(text)
-    if not uniques or not all(_plain_number(v) for v in uniques):
+    present = [v for v in cleaned.values if v is not None]
+    if not present or not all(_plain_number(v) for v in present):
         return None
-    num = pd.to_numeric(text, errors="coerce")
-    if (codes >= 0).all() and all(_PLAIN_INTEGER.fullmatch(v) for v in uniques):
+    num = pd.Series(cleaned.numbers(_plain_number), index=cleaned.index, name=cleaned.name)
+    every_row = len(present) == len(cleaned.values) and (cleaned.codes >= 0).all()
+    if every_row and all(_PLAIN_INTEGER.fullmatch(v) for v in present):
         return num.astype("int64")
-    return num.astype("float64")
+    return num
 
 
 def clean_attribute(s: pd.Series, name: str, *, text_columns=()) -> pd.Series:
@@ -451,11 +469,9 @@ def clean_attribute(s: pd.Series, name: str, *, text_columns=()) -> pd.Series:
     """
     if not _is_textual(s):
         return s
-    text = clean_text(s)
-    if name in text_columns:
-        return text
-    num = lossless_numeric(text)
-    return text if num is None else num
+    cleaned = _cleaned(s)
+    num = None if name in text_columns else _lossless_numeric(cleaned)
+    return cleaned.series() if num is None else num
 
 
 def to_utc(values: pd.Series) -> pd.Series:
@@ -464,7 +480,7 @@ def to_utc(values: pd.Series) -> pd.Series:
     ISO 8601 first (vectorised); other formats value by value (slash dates as
     month/day/year). Times without a zone are taken as UTC. Words that parsers read
     relative to the moment of parsing (``now``, ``today``) are not dates: the result
-    could not be reproduced.
+    could not be reproduced. Each distinct value is parsed once.
 
     Parameters
     ----------
@@ -476,13 +492,14 @@ def to_utc(values: pd.Series) -> pd.Series:
     Series
         dtype :data:`DATETIME_DTYPE`, aligned with ``values``.
     """
-    return _parse_utc(clean_text(values))
+    return _parse_utc(_cleaned(values))
 
 
-def _parse_utc(text: pd.Series) -> pd.Series:
-    """:func:`to_utc` of text already cleaned."""
-    relative = map_distinct(text, lambda v: v.lower() in _RELATIVE_WORDS, dtype=bool, missing=False)
-    text = text.mask(relative)
+def _parse_utc(cleaned: _Cleaned) -> pd.Series:
+    """:func:`to_utc` of cleaned text."""
+    dates = [v if v is not None and v.lower() not in _RELATIVE_WORDS else None
+             for v in cleaned.values]
+    text = pd.Series([*dates, None], dtype="str")  # the last one: missing rows (code -1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # each value's outcome is checked by the caller
         out = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
@@ -492,7 +509,7 @@ def _parse_utc(text: pd.Series) -> pd.Series:
             out[rest] = pd.to_datetime(
                 text[rest], utc=True, errors="coerce", format="mixed"
             ).astype(DATETIME_DTYPE)
-    return out
+    return pd.Series(out.array.take(cleaned.codes), index=cleaned.index, name=cleaned.name)
 
 
 # --- the columns of a table --------------------------------------------------------------
@@ -707,13 +724,12 @@ def _text_dates(
 ) -> tuple[pd.Series, pd.Series, int, list[str]]:
     """Text parsed to UTC: the times, the values that are not dates, how many parsed
     values had no zone, and a note on slash dates."""
-    text = clean_text(raw)
-    parsed = _parse_utc(text)
-    bad = text.notna() & parsed.isna()
-    ok = (text.notna() & ~bad).to_numpy()
-    codes, uniques = _distinct_texts(text)
-    naive = _count_where(codes, uniques, lambda v: _HAS_ZONE.search(v) is None, ok)
-    slash = _count_where(codes, uniques, lambda v: _SLASH_DATE.search(v) is not None, ok)
+    cleaned = _cleaned(raw)
+    parsed = _parse_utc(cleaned)
+    ok = parsed.notna().to_numpy()
+    bad = pd.Series(cleaned.rows(lambda v: True) & ~ok, index=raw.index)
+    naive = int((cleaned.rows(lambda v: _HAS_ZONE.search(v) is None) & ok).sum())
+    slash = int((cleaned.rows(lambda v: _SLASH_DATE.search(v) is not None) & ok).sum())
     notes = []
     if slash:
         notes.append(
@@ -831,13 +847,10 @@ def check_numbers(raw: pd.Series, *, source: str, column: str) -> tuple[pd.Serie
         what = f"holds {raw.dtype} values"
         problems.append(Problem(source, column, what, "numbers (the model was trained on numbers)"))
         return pd.Series(np.nan, index=raw.index), problems
-    text = clean_text(raw)
-    kind = map_distinct(
-        text,
-        lambda v: "inf" if v.lower() in _NON_FINITE else ("plain" if _plain_number(v) else "lossy"),
-        dtype=object,
-    )
-    non_finite, plain, lossy = (kind == k for k in ("inf", "plain", "lossy"))
+    cleaned = _cleaned(raw)
+    non_finite = cleaned.rows(lambda v: v.lower() in _NON_FINITE)
+    plain = cleaned.rows(_plain_number)
+    lossy = cleaned.rows(lambda v: True) & ~plain & ~non_finite
     _add(
         problems,
         rows_problem(
@@ -849,4 +862,5 @@ def check_numbers(raw: pd.Series, *, source: str, column: str) -> tuple[pd.Serie
     _add(problems, rows_problem(non_finite, raw, source=source, column=column,
                                 what="not a finite number", expected="a finite number",
                                 reason=finite))
-    return pd.to_numeric(text.where(plain), errors="coerce").astype("float64"), problems
+    values = pd.Series(cleaned.numbers(_plain_number), index=raw.index, name=raw.name)
+    return values, problems
