@@ -727,9 +727,9 @@ def load_crm(
     """Read and validate the CRM tables.
 
     Each table's path comes from ``config`` (``data.leads`` etc.) when set, else from
-    ``<data_dir>/<table>.csv`` or ``.parquet``. ``leads`` is required, and ``outcomes``
-    too unless ``require_outcomes`` is false (scoring). A missing activities table gives
-    an empty one and a note.
+    ``<data_dir>/<table>`` with one of :data:`mqlml.data.files.TABLE_SUFFIXES`. ``leads``
+    is required, and ``outcomes`` too unless ``require_outcomes`` is false (scoring). A
+    missing activities table gives an empty one and a note.
 
     Parameters
     ----------
