@@ -36,9 +36,9 @@ cells = st.one_of(
     st.sampled_from(_SAMPLES),
     st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8),
 )
-columns = st.lists(cells, min_size=1, max_size=25)
+columns = st.lists(cells, min_size=1, max_size=20)
 dtypes = st.sampled_from(["str", object])
-_SETTINGS = settings(max_examples=60, deadline=None,
+_SETTINGS = settings(max_examples=40, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow])
 
 
