@@ -36,8 +36,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mqlml.config import load_config
-from mqlml.data.files import read_export
-from mqlml.data.flat import label_flat
+from mqlml.data.files import read_table
+from mqlml.data.flat import flat_export
+from mqlml.labels.flat import label_flat
 from mqlml.model.metrics import classification_metrics, expected_calibration_error
 from mqlml.training.pipeline import train_labelled
 
@@ -105,7 +106,8 @@ def _mqlml(export: pd.DataFrame, base_config, start: int, end: int) -> tuple[np.
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # audit messages are in the summary
-        model, artifacts = train_labelled(label_flat(export.iloc[:end], cfg, "bank"), cfg)
+        labelled = label_flat(flat_export(export.iloc[:end], cfg, source="bank"), cfg)
+        model, artifacts = train_labelled(labelled, cfg)
     pred = artifacts["test_predictions"]
     rows = pred["lead_id"].astype(int).to_numpy() - 1  # lead_id is the 1-based row number
     if len(rows) != end - start or rows.min() != start:
@@ -153,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     overrides = {"tracking": {"enabled": False}, **json.loads(args.overrides)}
     cfg = load_config(args.config, overrides)
-    export = read_export(args.data)
+    export = read_table(args.data)
     y = export[cfg.flat.target_column].str.strip().isin(cfg.flat.positive_values)
     y = y.to_numpy(dtype=float)
     X = _numeric_frame(export, [cfg.flat.target_column, *cfg.flat.exclude_columns])

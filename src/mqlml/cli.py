@@ -87,7 +87,7 @@ def _train_from(data: Path | None, cfg):
     from mqlml.data.contract import load_crm
 
     if cfg.flat is not None:
-        from mqlml.data.flat import load_flat
+        from mqlml.labels.flat import load_flat
 
         export = data if data is not None else cfg.flat.path
         if export is None or export.is_dir():
@@ -149,7 +149,7 @@ def train(
     ] = None,
 ) -> None:
     """Train from CRM history (or one flat export); print the path of the model bundle."""
-    from mqlml.data.flat import OptimisticSplitWarning
+    from mqlml.labels.flat import OptimisticSplitWarning
     from mqlml.training.audit import LeakageWarning
 
     overrides: dict = {}
@@ -213,7 +213,7 @@ def score(
             "such as models:/<name>@champion."
         ),
     ],
-    leads: Annotated[Path, typer.Option(help="Leads to score (CSV or Parquet).")],
+    leads: Annotated[Path, typer.Option(help="Leads to score (CSV/TSV, .xlsx or Parquet).")],
     out: Annotated[Path, typer.Option(help="Output file (.csv or .parquet).")],
     activities: Annotated[Path | None, typer.Option(help="Their activities.")] = None,
     as_of: Annotated[
@@ -345,7 +345,9 @@ def report(
 def explain(
     model: Annotated[Path, typer.Option(help="Model bundle (a version dir, or models/<name>).")],
     lead_id: Annotated[str, typer.Option("--lead-id", help="The lead to explain.")],
-    leads: Annotated[Path, typer.Option(help="Leads file (CSV or Parquet) holding the lead.")],
+    leads: Annotated[
+        Path, typer.Option(help="Leads file (CSV/TSV, .xlsx or Parquet) holding the lead.")
+    ],
     activities: Annotated[Path | None, typer.Option(help="Their activities.")] = None,
     as_of: Annotated[
         str | None,

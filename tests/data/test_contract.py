@@ -474,7 +474,7 @@ def test_mapping_onto_an_existing_column_is_a_problem():
 
 def test_numbers_in_a_date_column_are_a_problem():
     leads = pd.DataFrame({LEAD_ID: ["a", "b"], CREATED_AT: [1700000000, 1700000001]})
-    with pytest.raises(DataValidationError, match="a number, not a date/time in 2 rows"):
+    with pytest.raises(DataValidationError, match="numbers, not dates/times in 2 rows"):
         validate_leads(leads)
 
 
@@ -562,6 +562,27 @@ def test_load_crm_from_directory(tmp_path, fmt):
     assert len(crm.leads) == 4 and len(crm.activities) == 3 and len(crm.outcomes) == 2
     assert str(crm.leads[CREATED_AT].dtype) == DATETIME_DTYPE
     assert crm.outcomes[DEAL_VALUE].iloc[0] == 1200.5
+
+
+@pytest.mark.parametrize("fmt", ["semicolon.csv", "bom-semicolon.csv", "tsv", "xlsx"])
+def test_load_crm_reads_every_export_format_alike(tmp_path, fmt):
+    """A ;-separated, BOM-prefixed, tab-separated or Excel leads file loads for training
+    exactly as a plain CSV does (one reader for every table)."""
+    write_all(tmp_path / "plain", "csv")
+    write_all(tmp_path / "other", "csv", tables=("activities", "outcomes"))
+    leads = make_leads()
+    suffix = ".xlsx" if fmt == "xlsx" else (".tsv" if fmt == "tsv" else ".csv")
+    path = tmp_path / "other" / f"leads{suffix}"
+    if fmt == "xlsx":
+        leads.to_excel(path, index=False)
+    else:
+        sep = "\t" if fmt == "tsv" else ";"
+        text = leads.to_csv(index=False, sep=sep)
+        path.write_bytes(("\ufeff" if fmt.startswith("bom") else "").encode() + text.encode())
+    plain = load_crm(tmp_path / "plain", DataConfig())
+    other = load_crm(tmp_path / "other", DataConfig())
+    pd.testing.assert_frame_equal(other.leads, plain.leads)
+    pd.testing.assert_frame_equal(other.activities, plain.activities)
 
 
 def test_load_crm_messages_name_the_file(tmp_path):

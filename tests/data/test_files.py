@@ -30,7 +30,7 @@ def test_failed_write_leaves_no_file_and_keeps_the_old_one(tmp_path):
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("t.xlsx", "", "unsupported file type '.xlsx'"),
+        ("t.xls", "", "unsupported file type '.xls'"),
         ("missing.csv", None, "file not found"),
         ("empty.csv", "", "the file is empty"),
     ],
@@ -56,7 +56,7 @@ def test_find_table(tmp_path):
 
 # --- exports: separators, quotes, CRLF, BOM, Excel, dates ----------------------------------
 
-from mqlml.data.files import read_export, sniff_separator  # noqa: E402
+from mqlml.data.files import sniff_separator  # noqa: E402
 
 _EXPORT_ROWS = [["Lead ID", "Company", "Created"], ["007", "Acme; Inc, Ltd", "2024-03-05"]]
 
@@ -70,19 +70,19 @@ def _csv_bytes(sep: str, bom: bool, newline: str) -> bytes:
 @pytest.mark.parametrize("sep", [",", ";", "\t"])
 @pytest.mark.parametrize("bom", [False, True])
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
-def test_read_export_csv_dialects(tmp_path, sep, bom, newline):
+def test_read_table_csv_dialects(tmp_path, sep, bom, newline):
     path = tmp_path / "export.csv"
     path.write_bytes(_csv_bytes(sep, bom, newline))
     assert sniff_separator(path) == sep
-    df = read_export(path)
+    df = read_table(path)
     assert list(df.columns) == ["Lead ID", "Company", "Created"]  # no BOM in the first name
     assert df.iloc[0].tolist() == ["007", "Acme; Inc, Ltd", "2024-03-05"]
 
 
-def test_read_export_xlsx(tmp_path):
+def test_read_table_xlsx(tmp_path):
     path = tmp_path / "export.xlsx"
     pd.DataFrame({"Lead ID": ["007", "8"], "Employees": [12, None]}).to_excel(path, index=False)
-    df = read_export(path)
+    df = read_table(path)
     assert df["Lead ID"].tolist() == ["007", "8"]
     assert df["Employees"].iloc[0] == "12"
     assert pd.isna(df["Employees"].iloc[1])
@@ -91,18 +91,18 @@ def test_read_export_xlsx(tmp_path):
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("t.xls", b"x", "expected .csv, .xlsx or .parquet"),
+        ("t.xls", b"x", "expected .csv, .tsv, .xlsx or .parquet"),
         ("latin.csv", "Name\nJos\xe9\n".encode("latin-1"), "not UTF-8 text"),
         ("missing.csv", None, "file not found"),
         ("empty.csv", b"", "the file is empty"),
     ],
 )
-def test_read_export_errors_name_the_file(tmp_path, name, content, message):
+def test_read_table_errors_name_the_file(tmp_path, name, content, message):
     path = tmp_path / name
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(MqlmlError, match=message) as err:
-        read_export(path)
+        read_table(path)
     assert name in str(err.value)
 
 
@@ -117,7 +117,16 @@ def test_read_export_errors_name_the_file(tmp_path, name, content, message):
     ],
 )
 def test_export_dates_are_normalised_to_utc(text, expected):
-    from mqlml.data.flat import to_utc
+    from mqlml.data.validate import to_utc
 
     got = to_utc(pd.Series([text], dtype="str")).iloc[0]
     assert got == pd.Timestamp(expected)
+
+
+def test_read_table_utf16_tab_export(tmp_path):
+    """Excel's "Unicode text": UTF-16 with a BOM, tab-separated."""
+    path = tmp_path / "export.tsv"
+    path.write_bytes("Lead ID\tCompany\n007\tCafé\n".encode("utf-16"))
+    df = read_table(path)
+    assert list(df.columns) == ["Lead ID", "Company"]
+    assert df.iloc[0].tolist() == ["007", "Café"]

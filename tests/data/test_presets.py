@@ -6,10 +6,11 @@ from typer.testing import CliRunner
 
 from mqlml.cli import app
 from mqlml.config import load_config
-from mqlml.data.files import read_export
-from mqlml.data.flat import load_flat
-from mqlml.data.presets import PRESETS, example_export, load_preset
+from mqlml.data.files import read_table
+from mqlml.data.presets import PRESETS, load_preset
 from mqlml.errors import ConfigError
+from mqlml.labels.flat import load_flat
+from mqlml.synthetic.examples import example_export
 from mqlml.training.audit import LeakageWarning
 from mqlml.training.pipeline import train_labelled
 
@@ -35,7 +36,7 @@ def test_presets_map_the_standard_columns(name):
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_shipped_example_is_the_generated_one(name):
-    shipped = read_export(EXAMPLES / FILES[name])
+    shipped = read_table(EXAMPLES / FILES[name])
     fresh = example_export(name).astype("str").where(lambda f: f.notna() & (f != "<NA>"))
     pd.testing.assert_frame_equal(
         shipped.reset_index(drop=True), fresh.reset_index(drop=True), check_dtype=False
@@ -67,7 +68,7 @@ def test_hubspot_example_trains():
 
 def test_preset_names_the_missing_standard_column(tmp_path):
     path = tmp_path / "contacts.csv"
-    read_export(EXAMPLES / FILES["hubspot"]).drop(columns=["Record ID"]).to_csv(path, index=False)
+    read_table(EXAMPLES / FILES["hubspot"]).drop(columns=["Record ID"]).to_csv(path, index=False)
     with pytest.raises(ConfigError, match="no 'Record ID' column \\(flat.preset: hubspot\\)"):
         load_flat(path, _config("hubspot"))
 
@@ -84,7 +85,7 @@ def test_cli_trains_and_scores_a_preset_export(tmp_path):
     bundle = Path(result.stdout.strip().splitlines()[-1])
     assert (bundle / "report.html").is_file()
     batch = tmp_path / "batch.csv"
-    read_export(export).head(40).drop(
+    read_table(export).head(40).drop(
         columns=["Became a Sales Qualified Lead Date", "Became a Customer Date"]
     ).to_csv(batch, index=False)
     out = tmp_path / "scored.csv"

@@ -100,6 +100,27 @@ def test_clean_batch_scores_every_row_like_the_plain_path(scoring_model, fresh, 
     assert run.summary.startswith("scored 300 of 300 leads, 0 rejected, ")
 
 
+@pytest.mark.parametrize("fmt", ["semicolon.csv", "bom-semicolon.csv", "tsv", "xlsx"])
+def test_every_export_format_scores_like_a_comma_csv(scoring_model, fresh, tmp_path, fmt):
+    """The one reader: a ;-separated (Excel in many locales), BOM-prefixed, tab-separated
+    or Excel leads file, with ;-separated activities, scores exactly as plain CSV does."""
+    leads, acts, snapshot = fresh
+    (tmp_path / "plain").mkdir()
+    plain = _run(scoring_model[0], tmp_path / "plain", leads, acts, as_of=snapshot)
+    suffix = ".xlsx" if fmt == "xlsx" else (".tsv" if fmt == "tsv" else ".csv")
+    path = tmp_path / f"leads{suffix}"
+    if fmt == "xlsx":
+        leads.to_excel(path, index=False)
+    else:
+        text = leads.to_csv(index=False, sep="\t" if fmt == "tsv" else ";")
+        path.write_bytes(("\ufeff" if fmt.startswith("bom") else "").encode() + text.encode())
+    act_path = tmp_path / "activities.csv"
+    acts.to_csv(act_path, index=False, sep=";")
+    run = score_files(scoring_model[0], path, tmp_path / "scored.csv", act_path, snapshot)
+    pd.testing.assert_frame_equal(_read(run.output), _read(plain.output))
+    assert run.result.report["rows"] == plain.result.report["rows"]
+
+
 def test_output_paths_sit_beside_the_output(tmp_path):
     assert output_paths(tmp_path / "scored.csv") == (
         tmp_path / "scored.rejects.csv",

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from mqlml.data.contract import _normalise_ids
 from mqlml.data.files import read_table
+from mqlml.data.validate import normalise_ids
 from mqlml.errors import MqlmlError
 from mqlml.scoring.batch import output_paths, required_lead_columns, score_files
 from mqlml.synthetic.generate import generate_history
@@ -202,7 +202,7 @@ def test_a_bad_batch_ends_in_a_clear_error_or_every_row_accounted_for(
         assert len(set(rows)) == len(rows) and all(1 <= r <= len(raw) for r in rows)
         assert rejects["reason"].notna().all() and rejects["column"].notna().all()
         kept = [r for r in range(1, len(raw) + 1) if r not in set(rows)]
-        ids = _normalise_ids(raw[[c for c in raw.columns if str(c) == "lead_id"][0]])
+        ids = normalise_ids(raw[[c for c in raw.columns if str(c) == "lead_id"][0]])
         assert scored["lead_id"].astype(str).tolist() == [ids.iloc[r - 1] for r in kept]
         assert scored["score"].between(1, 99).all()
         assert set(required_lead_columns(model)) <= {str(c) for c in raw.columns}

@@ -140,19 +140,19 @@ _ACTIVITIES = pd.DataFrame(
 
 
 def _checked(check, frame):
-    c = check(frame, "t", None)
+    c = check(frame, source="t")
     return c.frame, c.problems, c.notes, c.naive
 
 
 @pytest.mark.parametrize(
     ("check", "frame"),
     [
-        (data._check_leads, _LEADS),
-        (data._check_leads, _LEADS.iloc[[0]]),
-        (data._check_leads, _LEADS.iloc[[2]]),
-        (data._check_leads, _LEADS.assign(created_at=["now", "not a date", ""])),
-        (data._check_activities, _ACTIVITIES),
-        (data._check_activities, _ACTIVITIES.iloc[[1]]),
+        (data.check_leads, _LEADS),
+        (data.check_leads, _LEADS.iloc[[0]]),
+        (data.check_leads, _LEADS.iloc[[2]]),
+        (data.check_leads, _LEADS.assign(created_at=["now", "not a date", ""])),
+        (data.check_activities, _ACTIVITIES),
+        (data.check_activities, _ACTIVITIES.iloc[[1]]),
     ],
 )
 def test_checks_of_a_few_rows_equal_the_batch_path(check, frame, monkeypatch):

@@ -1,8 +1,14 @@
 """The I/O edge: reading and writing tables and files. No other module touches the disk
-except ``tracking`` (through MLflow) and ``bundle`` (through these helpers)."""
+except ``tracking`` (through MLflow) and ``bundle`` (through these helpers).
+
+:func:`read_table` is the one reader of every input table, for training and for scoring:
+CSV or TSV (separator sniffed, UTF-8 with or without BOM, UTF-16 with BOM), Excel
+``.xlsx`` and Parquet.
+"""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import os
 import tempfile
@@ -13,13 +19,19 @@ import pandas as pd
 
 from mqlml.errors import MqlmlError
 
-TABLE_SUFFIXES = (".csv", ".parquet")
+#: Extensions :func:`find_table` looks for, in this order.
+TABLE_SUFFIXES = (".csv", ".tsv", ".xlsx", ".parquet")
+#: Extensions :func:`read_table` reads.
+READ_SUFFIXES = (".csv", ".tsv", ".xlsx", ".parquet", ".pq")
 #: Field separators a CSV export may use; the first line decides.
 CSV_SEPARATORS = ",;\t|"
+# Byte-order marks and the encoding they announce; without one, a file must be UTF-8.
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
 
 
 def table_format(path: Path) -> str:
-    """``"csv"`` or ``"parquet"`` from the file extension; raises for anything else."""
+    """``"csv"`` or ``"parquet"`` from the extension of a file to *write*; raises otherwise."""
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
         return "csv"
@@ -30,12 +42,49 @@ def table_format(path: Path) -> str:
     )
 
 
-def sniff_separator(path: Path) -> str:
+def text_encoding(path: str | Path) -> str:
+    """The encoding of a text file: UTF-16 or UTF-8 by its byte-order mark, else UTF-8.
+
+    Excel's "Unicode text" export is UTF-16 with a BOM; its "CSV UTF-8" export is UTF-8
+    with a BOM. A BOM is never part of the first column's name.
+
+    Parameters
+    ----------
+    path : path
+        The file.
+
+    Returns
+    -------
+    str
+        A codec name for :func:`open`: ``utf-16`` or ``utf-8-sig``.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding
+    return "utf-8-sig"
+
+
+def sniff_separator(path: str | Path, *, encoding: str | None = None) -> str:
     """The field separator of a CSV file (``,``, ``;``, tab or ``|``), from its header line.
 
     Spreadsheets in many locales write ``;`` because ``,`` is their decimal mark.
+
+    Parameters
+    ----------
+    path : path
+        The file.
+    encoding : str, optional
+        Its encoding; default :func:`text_encoding`.
+
+    Returns
+    -------
+    str
+        One of :data:`CSV_SEPARATORS`; ``,`` when the header says nothing.
     """
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+    encoding = encoding or text_encoding(path)
+    with open(path, encoding=encoding, newline="") as fh:
         header = fh.readline()
     if not header.strip():
         return ","
@@ -45,72 +94,64 @@ def sniff_separator(path: Path) -> str:
         return ","
 
 
-def read_export(path: str | Path) -> pd.DataFrame:
-    """Read one CRM export: CSV (any of :data:`CSV_SEPARATORS`, quoted fields, CRLF,
-    UTF-8 with or without BOM), Excel ``.xlsx`` (first sheet) or Parquet.
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read one input table: CSV or TSV, Excel ``.xlsx`` (first sheet) or Parquet.
 
-    Every CSV and Excel cell comes back as text (missing when empty), so typing happens in
-    one place with errors that name rows.
+    CSV/TSV: any separator of :data:`CSV_SEPARATORS` (sniffed from the header), quoted
+    fields, CRLF, UTF-8 with or without BOM, or UTF-16 with BOM. Every CSV and Excel cell
+    comes back as text (missing when empty), so identifiers such as ``00123`` keep their
+    leading zeros and typing happens in one place (:mod:`mqlml.data.validate`), with
+    errors that name rows. Parquet columns keep their types.
+
+    Parameters
+    ----------
+    path : path
+        The file; its extension chooses the format.
+
+    Returns
+    -------
+    DataFrame
 
     Raises
     ------
     MqlmlError
         For a missing, empty or unreadable file, an unsupported extension, or a CSV that
-        is not UTF-8 (the message says how to re-save it).
+        is not UTF-8 or UTF-16 (the message says how to re-save it).
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".xlsx", ".parquet", ".pq"):
+    if suffix not in READ_SUFFIXES:
         raise MqlmlError(
             f"{path}: unsupported file type {suffix or '(none)'!r}; "
-            "expected .csv, .xlsx or .parquet"
+            "expected .csv, .tsv, .xlsx or .parquet"
         )
     if not path.is_file():
         raise MqlmlError(f"{path}: file not found")
-    if suffix in (".parquet", ".pq"):
-        return read_table(path)
     try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
         if suffix == ".xlsx":
             frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl")
             return frame.astype("str").where(frame.notna())
-        sep = sniff_separator(path)
+        encoding = text_encoding(path)
         return pd.read_csv(
             path,
-            sep=sep,
+            sep=sniff_separator(path, encoding=encoding),
             dtype=str,
             keep_default_na=False,
             na_values=[""],
-            encoding="utf-8-sig",
+            encoding=encoding,
         )
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:
+        decode = isinstance(exc, UnicodeDecodeError)
+        where = f" ({exc.reason} at byte {exc.start})" if decode else ""
         raise MqlmlError(
-            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
-            "re-save the export as CSV UTF-8"
+            f"{path}: not UTF-8 text{where}; re-save the export as CSV UTF-8"
         ) from None
     except pd.errors.EmptyDataError:
         raise MqlmlError(f"{path}: the file is empty (expected a header row)") from None
     except (pd.errors.ParserError, OSError, ValueError, KeyError) as exc:
         raise MqlmlError(f"{path}: could not be read as {suffix[1:]}: {exc}") from None
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet table, chosen by extension.
-
-    CSV columns are read as text so that identifiers such as ``00123`` keep their
-    leading zeros; typing happens in :mod:`mqlml.data.contract`, where errors can name rows.
-    """
-    path = Path(path)
-    fmt = table_format(path)
-    if not path.is_file():
-        raise MqlmlError(f"{path}: file not found")
-    try:
-        if fmt == "csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-        return pd.read_parquet(path)
-    except pd.errors.EmptyDataError:
-        raise MqlmlError(f"{path}: the file is empty (expected a header row)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
-        raise MqlmlError(f"{path}: could not be read as {fmt}: {exc}") from None
 
 
 def read_resource(name: str) -> str:
@@ -162,12 +203,12 @@ def write_bytes(data: bytes, path: str | Path) -> Path:
 
 
 def find_table(directory: str | Path, name: str) -> Path:
-    """The file ``<name>.csv`` or ``<name>.parquet`` in ``directory``.
+    """The file ``<name>`` with one of :data:`TABLE_SUFFIXES` in ``directory``.
 
     Raises
     ------
     MqlmlError
-        When neither exists or both do (ambiguous).
+        When none exists or several do (ambiguous).
     """
     directory = Path(directory)
     found = [
@@ -175,10 +216,14 @@ def find_table(directory: str | Path, name: str) -> Path:
     ]
     if not found:
         raise MqlmlError(
-            f"{directory}: no {name} table found (expected {name}.csv or {name}.parquet)"
+            f"{directory}: no {name} table found (expected "
+            + ", ".join(f"{name}{s}" for s in TABLE_SUFFIXES[:-1])
+            + f" or {name}{TABLE_SUFFIXES[-1]})"
         )
     if len(found) > 1:
-        raise MqlmlError(f"{directory}: both {found[0].name} and {found[1].name} exist; keep one")
+        names = " and ".join(p.name for p in found)
+        both = "both " if len(found) == 2 else ""
+        raise MqlmlError(f"{directory}: {both}{names} exist; keep one")
     return found[0]
 
 

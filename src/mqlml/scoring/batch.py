@@ -52,36 +52,36 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from mqlml.columns import (
-    ACTIVITY_TYPE,
     AS_OF,
     CREATED_AT,
     EMAIL,
     IS_MQL,
     JOB_TITLE,
     LEAD_ID,
-    OCCURRED_AT,
     REQUIRED_COLUMNS,
     SCORE,
     SCORE_COLUMNS,
 )
 from mqlml.data import files as io
-from mqlml.data.contract import (
-    _DATETIME_EXPECTED,
-    _MAX_NUMBER_DIGITS,
-    _PLAIN_NUMBER,
+from mqlml.data.contract import Checked, check_activities, empty_activities
+from mqlml.data.flat import flat_batch
+from mqlml.data.validate import (
     DATETIME_DTYPE,
-    _apply_mapping,
-    _check_activities,
-    _Checked,
-    _clean_text,
-    _normalise_ids,
-    _parse_datetimes,
-    _plural,
-    _quoted,
-    _require_columns,
-    _rows_problem,
-    _show,
-    empty_activities,
+    EARLIEST,
+    LATEST,
+    YEARS,
+    Problem,
+    check_datetimes,
+    check_ids,
+    check_numbers,
+    clean_text,
+    map_columns,
+    messages,
+    missing_columns,
+    out_of_years,
+    plural,
+    quoted,
+    show,
 )
 from mqlml.errors import DataValidationError, MqlmlError
 from mqlml.features.build import FeatureSpec, _derived_fit, build_features
@@ -95,16 +95,6 @@ REJECT_COLUMNS = ("lead_id", "row", "column", "reason")
 CHUNK_ROWS = 50_000
 #: Most batch feature rows compared with the training reference (a seeded sample).
 DRIFT_SAMPLE_ROWS = 50_000
-#: Dates outside these years are typos (e.g. 9999-12-31 for "never"), not lead history;
-#: they are also beyond what the feature arithmetic (nanoseconds since 1970) can hold.
-YEARS = (1900, 2199)
-_EARLIEST = pd.Timestamp(f"{YEARS[0]}-01-01", tz="UTC")
-_LATEST = pd.Timestamp(f"{YEARS[1] + 1}-01-01", tz="UTC")
-#: Spellings of non-finite numbers: a number the model cannot score, not a missing value.
-_NON_FINITE = frozenset(
-    {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
-)
-
 Progress = Callable[[int, int], None]
 
 
@@ -207,18 +197,6 @@ def _specs(model: TrainedModel) -> list[FeatureSpec]:
 # --- row problems -----------------------------------------------------------------------
 
 
-def _display(value: object) -> str:
-    """A cell value for a reason, as in validation messages; dates beyond the years
-    Python can format (e.g. year -1 from a typed Parquet column) by their parts."""
-    try:
-        return _show(value)
-    except (ValueError, NotImplementedError, OverflowError):
-        if isinstance(value, pd.Timestamp | np.datetime64):
-            ts = pd.Timestamp(value)
-            return f"'{ts.year}-{ts.month:02d}-{ts.day:02d}'"
-        return "(a value that cannot be shown)"
-
-
 class _Rejects:
     """Row problems collected per check, joined per row at the end."""
 
@@ -226,17 +204,10 @@ class _Rejects:
         self.n = n
         self.parts: list[tuple[np.ndarray, str, list[str]]] = []
 
-    def add(self, mask, column: str, what: str, values: pd.Series | None = None) -> None:
-        """Reject the rows where ``mask`` holds: ``<column> <what>[: <value>]``."""
-        pos = np.flatnonzero(np.asarray(mask, dtype=bool))
-        if len(pos) == 0:
-            return
-        if values is None:
-            reasons = [f"{column} {what}"] * len(pos)
-        else:
-            vals = values.to_numpy()
-            reasons = [f"{column} {what}: {_display(vals[p])}" for p in pos]
-        self.parts.append((pos, column, reasons))
+    def add(self, problem: Problem) -> None:
+        """Reject the rows of a problem of single rows, each with its reason."""
+        pos = np.asarray(problem.rows, dtype=np.int64) - 1
+        self.parts.append((pos, str(problem.column), problem.reasons()))
 
     def add_each(self, mask, column: str, describe: Callable[[int], str]) -> None:
         """Reject the rows where ``mask`` holds, each with ``describe(position)``."""
@@ -282,74 +253,8 @@ def empty_rejects() -> pd.DataFrame:
     )
 
 
-def _is_number_dtype(s: pd.Series) -> bool:
-    return ptypes.is_numeric_dtype(s) or ptypes.is_bool_dtype(s)
-
-
-def _datetime_type_problem(raw: pd.Series, source: str, column: str) -> str | None:
-    if not _is_number_dtype(raw) or ptypes.is_datetime64_any_dtype(raw):
-        return None
-    return _rows_problem(
-        source,
-        column,
-        raw.notna(),
-        raw,
-        "numbers, not dates/times",
-        _DATETIME_EXPECTED + " (the column holds numbers; export it as dates)",
-    )
-
-
-def _dates(raw: pd.Series, source: str, column: str, rejects: _Rejects) -> pd.Series:
-    """``raw`` parsed as in training; unparseable and empty values rejected."""
-    parsed, bad = _parse_datetimes(raw, source, column, True, _Checked(None))
-    rejects.add(bad, column, "is not a date/time", raw)
-    rejects.add(parsed.isna() & ~bad, column, "is empty")
-    rejects.add(_out_of_range(parsed), column, f"is outside the years {_years()}", raw)
-    return parsed
-
-
-def _out_of_range(parsed: pd.Series) -> pd.Series:
-    return parsed.notna() & ((parsed < _EARLIEST) | (parsed >= _LATEST))
-
-
 def _years() -> str:
     return f"{YEARS[0]}-{YEARS[1]}"
-
-
-def _numeric(
-    raw: pd.Series, source: str, column: str, rejects: _Rejects, problems: list[str]
-) -> pd.Series:
-    """A numeric attribute: lossless numbers kept, NaN/inf rejected, other text an error."""
-    if ptypes.is_bool_dtype(raw):
-        return raw.astype("float64")
-    if ptypes.is_numeric_dtype(raw):
-        values = raw.astype("float64")
-        rejects.add(raw.notna() & np.isinf(values), column, "is not a finite number", raw)
-        return values
-    if not (ptypes.is_string_dtype(raw) or ptypes.is_object_dtype(raw)):
-        problems.append(
-            f"{source}, column '{column}': holds {raw.dtype} values; expected numbers "
-            "(the model was trained on numbers)"
-        )
-        return pd.Series(np.nan, index=raw.index)
-    text = _clean_text(raw)
-    non_finite = text.str.lower().isin(_NON_FINITE).fillna(False).astype(bool)
-    plain = text.str.fullmatch(_PLAIN_NUMBER).fillna(False).astype(bool)
-    plain &= text.str.count(r"\d").fillna(0) <= _MAX_NUMBER_DIGITS
-    lossy = text.notna() & ~plain & ~non_finite
-    problem = _rows_problem(
-        source,
-        column,
-        lossy,
-        raw,
-        "not a number",
-        "a plain number such as 120 or 0.5 (no separators, units or leading zeros; the "
-        "model was trained on numbers), or an empty cell for a missing value",
-    )
-    if problem is not None:
-        problems.append(problem)
-    rejects.add(non_finite, column, "is not a finite number", raw)
-    return pd.to_numeric(text.where(plain), errors="coerce").astype("float64")
 
 
 def _scoring_moment(as_of, n: int, index: pd.Index) -> pd.Series:
@@ -359,7 +264,7 @@ def _scoring_moment(as_of, n: int, index: pd.Index) -> pd.Series:
         ts = pd.NaT
     if not pd.isna(ts):
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    if pd.isna(ts) or not _EARLIEST <= ts < _LATEST:
+    if pd.isna(ts) or not EARLIEST <= ts < LATEST:
         raise DataValidationError(
             [
                 "as_of: expected a date or time such as 2026-01-31T12:00Z in the years "
@@ -372,52 +277,35 @@ def _scoring_moment(as_of, n: int, index: pd.Index) -> pd.Series:
 # --- checking ---------------------------------------------------------------------------
 
 
-def _mapped(
-    df, source: str, table: str, mapping: Mapping[str, str] | None, problems: list[str]
-) -> pd.DataFrame | None:
-    if not isinstance(df, pd.DataFrame):
-        problems.append(f"{source}: expected a table, got {type(df).__name__}")
-        return None
-    mapped, found = _apply_mapping(df, source, table, mapping)
-    problems.extend(found)
-    return None if mapped is None else mapped.reset_index(drop=True)
-
-
 #: Said after the missing columns a model needs: an empty column is fine, none is not.
 _MODEL_READS = " (the model reads them; a column may be empty, but must be there)"
 
 
-def _check_batch_activities(
-    activities, source: str, mapping: Mapping[str, str] | None, problems: list[str]
-) -> tuple[pd.DataFrame | None, pd.Series | None]:
-    """Typed activities in input order (bad rows kept, as NaT / missing) and the raw
-    ``occurred_at`` they came from; ``(None, None)`` when the table is unusable."""
+def _checked_activities(
+    activities, source: str, mapping: Mapping[str, str] | None, fatal: list[Problem]
+) -> Checked | None:
+    """The typed activities in input order (rows with problems kept, as NaT / missing)
+    and their problems; ``None`` when the table is unusable (problems added to ``fatal``)."""
     if activities is None:
-        return empty_activities(), pd.Series([], dtype="str")
-    mapped = _mapped(activities, source, "activities", mapping, problems)
+        return Checked(empty_activities())
+    mapped, found = map_columns(activities, source=source, table="activities", mapping=mapping)
+    fatal.extend(found)
     if mapped is None:
-        return None, None
-    missing = _require_columns(mapped, source, "activities", why=_MODEL_READS)
+        return None
+    missing = missing_columns(mapped, source=source, table="activities", why=_MODEL_READS)
     if missing is not None:
-        problems.append(missing)
-        return None, None
-    type_problem = _datetime_type_problem(mapped[OCCURRED_AT], source, OCCURRED_AT)
-    if type_problem is not None:
-        problems.append(type_problem)
-        return None, None
-    checked = _check_activities(mapped, source, None)
-    if checked.frame is None:  # pragma: no cover - columns were checked above
-        problems.extend(checked.problems)
-    return checked.frame, mapped[OCCURRED_AT]
+        fatal.append(missing)
+        return None
+    checked = check_activities(mapped, source=source, years=True)
+    of_table = [p for p in checked.problems if not p.per_row]
+    if of_table:
+        fatal.extend(of_table)
+        return None
+    return checked
 
 
 def _usable_activities(
-    acts: pd.DataFrame,
-    raw_occurred: pd.Series,
-    ids: pd.Series,
-    source: str,
-    rejects: _Rejects,
-    notes: list[str],
+    checked: Checked, ids: pd.Series, source: str, rejects: _Rejects, notes: list[str]
 ) -> pd.DataFrame:
     """The activities of the batch's leads that features can use.
 
@@ -425,37 +313,86 @@ def _usable_activities(
     rejected, naming its first such row; activities of other leads or of none are
     ignored and counted in ``notes``.
     """
+    acts = checked.frame
+    assert acts is not None
     if len(acts) == 0:
         return acts
-    far = _out_of_range(acts[OCCURRED_AT])
-    bad = acts[OCCURRED_AT].isna() | far | acts[ACTIVITY_TYPE].isna()
-    no_id = acts[LEAD_ID].isna()
-    known = acts[LEAD_ID].isin(set(ids.dropna())) & ~no_id
+    # The first problem of each activity row, in the order the checks ran (dates first).
+    first_problem: dict[int, str] = {}
+    for problem in checked.problems:
+        if problem.column != LEAD_ID:  # activities without a lead_id are ignored below
+            for row, reason in zip(problem.rows, problem.reasons(), strict=True):
+                first_problem.setdefault(row - 1, reason)
+    bad = np.zeros(len(acts), dtype=bool)
+    bad[list(first_problem)] = True
+    no_id = acts[LEAD_ID].isna().to_numpy()
+    known = acts[LEAD_ID].isin(set(ids.dropna())).to_numpy() & ~no_id
     if no_id.any():
-        notes.append(f"{source}: {_plural(int(no_id.sum()), 'row')} without a lead_id ignored")
+        notes.append(f"{source}: {plural(int(no_id.sum()), 'row')} without a lead_id ignored")
     if (~known & ~no_id).any():
-        stray = _plural(int((~known & ~no_id).sum()), "row")
+        stray = plural(int((~known & ~no_id).sum()), "row")
         notes.append(f"{source}: {stray} of leads not in the batch ignored")
     broken = acts.loc[bad & known]
     if len(broken):
         counts = broken[LEAD_ID].value_counts()
-        why = {}
         first = broken.drop_duplicates(LEAD_ID)
-        for pos, lead in zip(first.index, first[LEAD_ID], strict=True):
-            raw = raw_occurred.iloc[pos]
-            if far.iloc[pos]:
-                col, problem = OCCURRED_AT, f"is outside the years {_years()}: {_display(raw)}"
-            elif pd.isna(acts.at[pos, OCCURRED_AT]):
-                col = OCCURRED_AT
-                empty = pd.isna(raw) or not str(raw).strip()
-                problem = "is empty" if empty else f"is not a date/time: {_display(raw)}"
-            else:
-                col, problem = ACTIVITY_TYPE, "is empty"
-            k = _plural(int(counts[lead]), "unusable activity", "unusable activities")
-            why[lead] = f"{k} in {source} (first: row {pos + 1}, {col} {problem})"
+        why = {
+            lead: f"{plural(int(counts[lead]), 'unusable activity', many='unusable activities')} "
+            f"in {source} (first: row {pos + 1}, {first_problem[pos]})"
+            for pos, lead in zip(first.index, first[LEAD_ID], strict=True)
+        }
         hit = ids.map(why)
         rejects.add_each(hit.notna(), "activities", lambda p: f"activities: {hit.iloc[p]}")
     return acts.loc[known & ~bad]
+
+
+def _checked_leads(
+    frame: pd.DataFrame, model: TrainedModel, source: str, columns: tuple[str, ...]
+) -> tuple[dict[str, pd.Series], list[Problem]]:
+    """The lead columns the model reads (and ``as_of``), typed as in training, and every
+    problem found, in check order."""
+    ids, problems = check_ids(
+        frame[LEAD_ID], source=source, unique="each lead_id once in a batch (a lead is scored once)"
+    )
+    typed: dict[str, pd.Series] = {LEAD_ID: ids}
+    numeric = {c for spec in _specs(model) for c in spec.numeric_attributes}
+    for column in columns[1:]:
+        raw = frame[column]
+        if column in (CREATED_AT, AS_OF):
+            dates = check_datetimes(raw, source=source, column=column, required=True, years=True)
+            typed[column], found = dates.parsed, dates.problems
+        elif column in numeric:
+            typed[column], found = check_numbers(raw, source=source, column=column)
+        else:
+            # As text, exactly as written: category levels are compared as text.
+            textual = ptypes.is_string_dtype(raw) or ptypes.is_object_dtype(raw)
+            typed[column], found = (clean_text(raw) if textual else raw), []
+        problems.extend(found)
+    return typed, problems
+
+
+def _tables(
+    leads, activities, mapping, required: tuple[str, ...], source: str, activities_source: str
+) -> tuple[pd.DataFrame, Checked | None, list[Problem]]:
+    """Both tables mapped, the leads with the columns the model reads, and the problems
+    that stop the batch so far; raised at once when the leads are unusable."""
+    fatal: list[Problem] = []
+    frame, found = map_columns(leads, source=source, table="leads", mapping=mapping.get("leads"))
+    fatal.extend(found)
+    acts = _checked_activities(activities, activities_source, mapping.get("activities"), fatal)
+    if frame is not None:
+        missing = missing_columns(
+            frame, source=source, table="leads", required=required, why=_MODEL_READS
+        )
+        if missing is not None:
+            fatal.append(missing)
+            frame = None
+        elif len(frame) == 0:
+            fatal.append(Problem(source, None, "the table has no rows", "at least one lead"))
+            frame = None
+    if frame is None:
+        raise DataValidationError(messages(fatal))
+    return frame, acts, fatal
 
 
 def check_batch(
@@ -469,6 +406,10 @@ def check_batch(
     now: pd.Timestamp | None = None,
 ) -> CheckedBatch:
     """Check a batch against the training schema and split its rows (see the module doc).
+
+    Mapping (``data.column_mapping``) and every check are those of the data layer
+    (:mod:`mqlml.data.validate`): its problems of single rows become rejects, its
+    problems of a table one error.
 
     Parameters
     ----------
@@ -494,90 +435,43 @@ def check_batch(
     DataValidationError
         Listing every batch-level problem of both tables.
     """
-    problems: list[str] = []
     mapping = model.config.data.column_mapping
-    frame = _mapped(leads, source, "leads", mapping.get("leads"), problems)
-    acts, raw_occurred = _check_batch_activities(
-        activities, activities_source, mapping.get("activities"), problems
-    )
     required = required_lead_columns(model)
-    if frame is not None:
-        missing = _require_columns(frame, source, "leads", required, _MODEL_READS)
-        if missing is not None:
-            problems.append(missing)
-            frame = None
-        elif len(frame) == 0:
-            problems.append(f"{source}: the table has no rows; expected at least one lead")
-            frame = None
-    if frame is None:
-        raise DataValidationError(problems)
-
+    frame, acts, fatal = _tables(leads, activities, mapping, required, source, activities_source)
     n = len(frame)
-    rejects = _Rejects(n)
     use_as_of_column = as_of is None and AS_OF in frame.columns
-    read = set(required) | ({AS_OF} if use_as_of_column else set())
+    # Checked in this order, so a row's reasons read created_at, as_of, then attributes.
+    read = (*required[:2], AS_OF, *required[2:]) if use_as_of_column else required
     ignored = tuple(str(c) for c in frame.columns if c not in read)
-
-    ids = _normalise_ids(frame[LEAD_ID])
-    rejects.add(ids.isna(), LEAD_ID, "is empty")
-    dup = ids.notna() & ids.duplicated(keep=False)
-    if dup.any():
-        n_ids = int(ids[dup].nunique())
-        problems.append(
-            _rows_problem(
-                source,
-                LEAD_ID,
-                dup,
-                ids,
-                f"duplicated lead_id ({_plural(n_ids, 'distinct id')})",
-                "each lead_id once in a batch (a lead is scored once)",
-            )
-        )
-
-    typed: dict[str, pd.Series] = {LEAD_ID: ids}
-    moments = None
-    for column in (CREATED_AT, AS_OF) if use_as_of_column else (CREATED_AT,):
-        type_problem = _datetime_type_problem(frame[column], source, column)
-        if type_problem is not None:
-            problems.append(type_problem)
-            continue
-        parsed = _dates(frame[column], source, column, rejects)
-        if column == AS_OF:
-            moments = parsed
-        else:
-            typed[column] = parsed
-    if moments is None and not use_as_of_column:
-        if as_of is not None:
-            moments = _scoring_moment(as_of, n, frame.index)
-        else:
-            clock = now if now is not None else pd.Timestamp.now(tz="UTC")
-            moments = _scoring_moment(clock, n, frame.index)
-    numeric = {c for spec in _specs(model) for c in spec.numeric_attributes}
-    for column in required[2:]:
-        if column in numeric:
-            typed[column] = _numeric(frame[column], source, column, rejects, problems)
-        elif ptypes.is_string_dtype(frame[column]) or ptypes.is_object_dtype(frame[column]):
-            # As text, exactly as written: category levels are compared as text.
-            typed[column] = _clean_text(frame[column])
-        else:
-            typed[column] = frame[column]
-    if problems:
-        raise DataValidationError(problems)
+    typed, problems = _checked_leads(frame, model, source, read)
+    fatal.extend(p for p in problems if not p.per_row)
+    if fatal:
+        raise DataValidationError(messages(fatal))
+    rejects = _Rejects(n)
+    for problem in problems:
+        rejects.add(problem)
+    if use_as_of_column:
+        moments = typed.pop(AS_OF)
+    else:
+        clock = as_of if as_of is not None else (now if now is not None else
+                                                 pd.Timestamp.now(tz="UTC"))
+        moments = _scoring_moment(clock, n, frame.index)
 
     created = typed[CREATED_AT]
-    in_range = ~_out_of_range(created) & ~_out_of_range(moments)
+    in_range = ~out_of_years(created) & ~out_of_years(moments)
     late = (in_range & (created > moments)).fillna(False).to_numpy(dtype=bool)
     rejects.add_each(
         late,
         CREATED_AT,
-        lambda p: f"{CREATED_AT} is after the scoring time: {_display(created.iloc[p])} vs "
-        f"{AS_OF} {_display(moments.iloc[p])}",
+        lambda p: f"{CREATED_AT} is after the scoring time: {show(created.iloc[p])} vs "
+        f"{AS_OF} {show(moments.iloc[p])}",
     )
 
     notes: list[str] = []
     if ignored:
-        notes.append(f"{source}: ignored columns the model does not read: {_quoted(ignored)}")
-    keep_acts = _usable_activities(acts, raw_occurred, ids, activities_source, rejects, notes)
+        notes.append(f"{source}: ignored columns the model does not read: {quoted(ignored)}")
+    assert acts is not None
+    keep_acts = _usable_activities(acts, typed[LEAD_ID], activities_source, rejects, notes)
     rejected = rejects.mask()
     keep = ~rejected
     leads_out = pd.DataFrame({c: s[keep] for c, s in typed.items()}).reset_index(drop=True)
@@ -587,7 +481,7 @@ def check_batch(
         leads=leads_out,
         as_of=moments[keep].reset_index(drop=True).rename(AS_OF),
         activities=keep_acts,
-        rejects=rejects.frame(ids) if rejected.any() else empty_rejects(),
+        rejects=rejects.frame(typed[LEAD_ID]) if rejected.any() else empty_rejects(),
         n_input=n,
         ignored_columns=ignored,
         notes=tuple(notes),
@@ -708,7 +602,7 @@ def score_checked(
     if unseen:
         notes.append(
             "category values the model never saw, scored as unknown: "
-            + ", ".join(f"{c} ({_plural(k, 'lead')})" for c, k in unseen.most_common())
+            + ", ".join(f"{c} ({plural(k, 'lead')})" for c, k in unseen.most_common())
         )
     return ScoredBatch(scored, batch.rejects, report, tuple(report["warnings"]), tuple(notes))
 
@@ -734,7 +628,7 @@ class BatchRun:
         return (
             f"scored {rows['scored']:,} of {rows['input']:,} leads, "
             f"{rows['rejected']:,} rejected, {rows['mqls']:,} MQLs, "
-            f"{_plural(n_drift, 'drift warning')}, in {self.seconds:.1f}s -> {self.output}"
+            f"{plural(n_drift, 'drift warning')}, in {self.seconds:.1f}s -> {self.output}"
         )
 
 
@@ -771,7 +665,9 @@ def score_files(
     model : TrainedModel
         The model to score with.
     leads, activities : path
-        The batch's leads and (optionally) their activities, CSV or Parquet.
+        The batch's leads and (optionally) their activities: CSV or TSV, Excel ``.xlsx``
+        or Parquet (:func:`mqlml.data.files.read_table`); a flat export when the model
+        was trained in flat mode (:func:`mqlml.data.flat.flat_batch`).
     out : path
         The scored leads (``.csv`` or ``.parquet``); the rejects (same format) and the
         JSON report go beside it, see :func:`output_paths`.
@@ -798,12 +694,9 @@ def score_files(
     out = Path(out)
     io.table_format(out)
     rejects_path, report_path = output_paths(out)
+    lead_frame = io.read_table(leads)
     if model.config.flat is not None:
-        from mqlml.data.flat import scoring_leads
-
-        lead_frame = scoring_leads(io.read_export(leads), model.config, str(leads))
-    else:
-        lead_frame = io.read_table(leads)
+        lead_frame = flat_batch(lead_frame, model.config.flat, source=str(leads))
     act_frame = io.read_table(activities) if activities is not None else None
     checked = check_batch(
         lead_frame,
