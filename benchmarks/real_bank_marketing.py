@@ -39,7 +39,7 @@ from mqlml.config import load_config
 from mqlml.data.files import read_export
 from mqlml.data.flat import label_flat
 from mqlml.model.metrics import classification_metrics, expected_calibration_error
-from mqlml.training.pipeline import train_labelled
+from mqlml.workflow import fit_labelled
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "uci-bank-marketing" / "bank-additional-full.csv"
@@ -105,7 +105,7 @@ def _mqlml(export: pd.DataFrame, base_config, start: int, end: int) -> tuple[np.
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # audit messages are in the summary
-        model, artifacts = train_labelled(label_flat(export.iloc[:end], cfg, "bank"), cfg)
+        model, artifacts = fit_labelled(label_flat(export.iloc[:end], cfg, "bank"), cfg)
     pred = artifacts["test_predictions"]
     rows = pred["lead_id"].astype(int).to_numpy() - 1  # lead_id is the 1-based row number
     if len(rows) != end - start or rows.min() != start:
