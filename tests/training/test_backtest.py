@@ -167,3 +167,20 @@ def test_wins_and_deal_values_after_a_folds_origin_change_nothing_in_it(history)
         )
 
     assert fold_one(bt_after) == fold_one(bt_before)
+
+
+def test_folds_calibrate_on_the_newest_block_holding_calibration_positives(history):
+    cfg = _fast_config(split={"calibration_positives": 30})
+    lab = label_history(validate_crm(history.leads, history.activities, history.outcomes), cfg)
+    result = rolling_origin_backtest(lab, cfg)
+    members = result.membership.merge(
+        pd.DataFrame({LEAD_ID: lab.leads[LEAD_ID], "y": lab.y}), on=LEAD_ID
+    )
+    folds = [f for f in result.summary["folds"] if "skipped" not in f]
+    assert folds
+    for row in folds:
+        mine = members[members["fold"] == row["fold"]]
+        cal = mine.loc[mine["role"] == "calibration", "y"].to_numpy()
+        # exactly the newest leads that hold 30 conversions, as the pipeline's split does
+        assert cal.sum() == 30 and cal[0] == 1
+        assert row["calibration_leads"] == len(cal)

@@ -46,6 +46,7 @@ import pandas as pd
 from mqlml.columns import CREATED_AT, LEAD_ID
 from mqlml.config import Config
 from mqlml.labels.labelled import LabelledLeads
+from mqlml.labels.split import newest_block
 from mqlml.model.calibrate import probability_to_score
 from mqlml.model.metrics import classification_metrics
 from mqlml.model.thresholds import GRADES, POLICIES, slice_weeks
@@ -136,7 +137,7 @@ def rolling_origin_backtest(
         origin = created.iloc[bounds[k]]
         # Only labels already known at the origin: nothing from the future leaks in.
         train_all = np.flatnonzero((known_at <= origin).to_numpy())
-        cut = int(len(train_all) * model_share)
+        cut = _calibration_start(labelled.y[train_all], model_share, config)
         parts = {"train": train_all[:cut], "calibration": train_all[cut:], "test": test}
         row = _fold_row(k + 1, origin, created, labelled.y, parts)
         rows.append(row)
@@ -166,6 +167,17 @@ def rolling_origin_backtest(
         "test_share": bt.test_share,
     }
     return BacktestResult(summary, _membership(members), tuple(models))
+
+
+def _calibration_start(y_known: np.ndarray, model_share: float, config: Config) -> int:
+    """Where the fold's calibration rows start among its known leads: the split's shares,
+    or the newest block holding ``split.calibration_positives`` converted leads (as the
+    pipeline's split does; with too few, all rows calibrate and the fold is skipped)."""
+    positives = config.split.calibration_positives
+    if positives is None:
+        return int(len(y_known) * model_share)
+    block = newest_block(y_known, positives)
+    return 0 if block is None else len(y_known) - block
 
 
 def _fold_row(

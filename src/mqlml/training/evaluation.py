@@ -231,8 +231,9 @@ def _score(labelled: LabelledLeads, split: TimeSplit, recipe: FittedRecipe) -> S
 
 
 def core_summary(fitted: SplitFit, sheet: RulesSheet | None) -> dict:
-    """The training summary of one model on its split (see :func:`run_training`'s keys):
-    everything but the funnel, segments, segment models, backtest and explanations."""
+    """The training summary of one model on its split: every key of
+    :func:`mqlml.training.pipeline.run_training`'s summary but the funnel, segments,
+    segment models, backtest and explanations."""
     lab, config, split = fitted.labelled, fitted.config, fitted.split
     recipe, scored = fitted.recipe, fitted.scored
     test = split.test
