@@ -34,7 +34,11 @@ from mqlml.labels.labelled import LabelledLeads
 from mqlml.model.calibrate import ProbabilityCalibrator, probability_to_score
 from mqlml.model.thresholds import (
     POLICIES,
+    CapacityThreshold,
+    ExpectedValueThreshold,
     GradeThresholds,
+    PrecisionThreshold,
+    RecallThreshold,
     TierThresholds,
     fit_policy,
     make_policy,
@@ -48,6 +52,9 @@ from mqlml.model.trees import (
     recency_weights,
 )
 from mqlml.training.audit import AuditResult, audit_leakage, monotone_for_drifting
+
+#: A fitted MQL threshold policy.
+Threshold = CapacityThreshold | PrecisionThreshold | RecallThreshold | ExpectedValueThreshold
 
 
 @dataclass(frozen=True)
@@ -194,9 +201,9 @@ class FittedRecipe:
     spec: FeatureSpec
     model: CalibratedModel
     baseline: Pipeline
-    policies: dict[str, object]
+    policies: dict[str, Threshold]
     policy_errors: dict[str, str]
-    mql: object | None
+    mql: Threshold | None
     grades: GradeThresholds
     tiers: TierThresholds | None
 
@@ -330,7 +337,7 @@ def fit_policies(
     created: pd.Series,
     won: np.ndarray | None,
     deal: np.ndarray | None,
-) -> tuple[dict, dict[str, str]]:
+) -> tuple[dict[str, Threshold], dict[str, str]]:
     """Every threshold policy fit on one slice; those that cannot be fit give the reason."""
     params = thr.model_dump()
     policies, errors = {}, {}
