@@ -19,7 +19,7 @@ from mqlml.config import Config
 from mqlml.data.contract import CrmData
 from mqlml.explain.insights import training_insights
 from mqlml.labels.labelled import LabelledLeads, label_history
-from mqlml.model.bundle import TrainedModel
+from mqlml.model.bundle import TrainedModel, save_bundle
 from mqlml.scoring.scoring_report import reference_sample
 from mqlml.training.evaluation import InsightInputs
 from mqlml.training.pipeline import training_run
@@ -122,7 +122,7 @@ def train_and_save(
     model : TrainedModel
     artifacts : dict
     """
-    from mqlml.model.bundle import save_bundle
+    # Reports and tracking load jinja2 and MLflow: only when a model is saved.
     from mqlml.report.html import build_report, write_report
 
     if labelled is not None:
