@@ -23,7 +23,7 @@ import time
 from mqlml.config import load_config
 from mqlml.data.contract import validate_crm
 from mqlml.synthetic.generate import generate_history, true_driver_importance
-from mqlml.training.pipeline import run_training
+from mqlml.workflow import fit_history
 
 #: The scaled generator of tests/test_insights.py (one fit field, one categorical fit
 #: field, one behaviour).
@@ -49,7 +49,7 @@ def run(leads: int, seed: int, scale: dict[str, float] | None) -> bool:
     history = generate_history(leads, seed, driver_scale=scale)
     cfg = load_config(None, {"tracking": {"enabled": False}})
     crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
-    model, artifacts = run_training(crm, cfg)
+    model, artifacts = fit_history(crm, cfg)
     test_ids = artifacts["slices"].query("slice == 'test'")["lead_id"].to_numpy()
     rows = model.summary["drivers"]["fields"]
     rank = {r["field"]: i + 1 for i, r in enumerate(rows)}

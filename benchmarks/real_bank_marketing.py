@@ -40,7 +40,7 @@ from mqlml.data.files import read_table
 from mqlml.data.flat import flat_export
 from mqlml.labels.flat import label_flat
 from mqlml.model.metrics import classification_metrics, expected_calibration_error
-from mqlml.training.pipeline import train_labelled
+from mqlml.workflow import fit_labelled
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "uci-bank-marketing" / "bank-additional-full.csv"
@@ -107,7 +107,7 @@ def _mqlml(export: pd.DataFrame, base_config, start: int, end: int) -> tuple[np.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # audit messages are in the summary
         labelled = label_flat(flat_export(export.iloc[:end], cfg, source="bank"), cfg)
-        model, artifacts = train_labelled(labelled, cfg)
+        model, artifacts = fit_labelled(labelled, cfg)
     pred = artifacts["test_predictions"]
     rows = pred["lead_id"].astype(int).to_numpy() - 1  # lead_id is the 1-based row number
     if len(rows) != end - start or rows.min() != start:

@@ -193,7 +193,7 @@ def _train_and_register(tmp: Path, n_leads: int, seed: int):
     from mqlml.serving.pyfunc import lead_rows, training_holdout
     from mqlml.serving.tracking import log_training
     from mqlml.synthetic.generate import generate_history
-    from mqlml.training.pipeline import run_training
+    from mqlml.workflow import fit_history
 
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
     cfg = load_config(
@@ -201,7 +201,7 @@ def _train_and_register(tmp: Path, n_leads: int, seed: int):
     )
     history = generate_history(n_leads, seed=seed)
     crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
-    model, artifacts = run_training(crm, cfg)
+    model, artifacts = fit_history(crm, cfg)
     bundle = save_bundle(model, cfg.models_dir)
     tracked = log_training(cfg, bundle, model, training_holdout(crm, artifacts, cfg))
     if not (tracked.gate and tracked.gate.promoted):

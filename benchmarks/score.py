@@ -11,8 +11,9 @@ What it does:
    :func:`mqlml.labels.split.time_split`);
    LightGBM is fit on the train slice with ``num_leaves=31`` and exactly ``--trees``
    trees (no early stopping), calibrated on the calibration slice, grades learned there;
-   holdout AUC is measured on the test slice. For comparison a model of the size early
-   stopping picks (:func:`mqlml.model.trees.fit_lightgbm`) is fit too.
+   holdout AUC is measured on the test slice. The feature spec, and for comparison the
+   model of the size early stopping picks, come from the shipped recipe
+   (:func:`mqlml.training.recipe.fit_recipe`) on the same slices.
 2. **Scoring batch.** ``--n-leads`` feature rows are drawn with replacement from the
    featurised history leads (as-of = created + observation days), then perturbed so the
    batch is not a handful of rows repeated: every non-missing duration (``days_since_*``)
@@ -54,10 +55,10 @@ from mqlml.columns import GRADE, LEAD_ID, PROBABILITY, SCORE
 from mqlml.data.files import read_table, write_table
 from mqlml.explain.contributions import field_matrix, field_points, top_reasons
 from mqlml.explain.fastshap import field_contributions_fast
-from mqlml.features.build import FeatureSpec, build_features, fit_feature_spec, to_matrix
+from mqlml.features.build import FeatureSpec, build_features, to_matrix
 from mqlml.model.calibrate import ProbabilityCalibrator, probability_to_score
 from mqlml.model.thresholds import GradeThresholds
-from mqlml.model.trees import fit_lightgbm, lightgbm_params, predict_raw
+from mqlml.model.trees import lightgbm_params, predict_raw
 
 N_REASONS = 3
 
@@ -80,12 +81,12 @@ def _field_index(spec: FeatureSpec) -> tuple[np.ndarray, list[str]]:
 
 
 def prepare(args, work: Path) -> dict:
-    from mqlml.columns import ACTIVITY_TYPE, OCCURRED_AT
     from mqlml.config import load_config
     from mqlml.data.contract import validate_crm
     from mqlml.labels.labelled import label_history
     from mqlml.labels.split import time_split
     from mqlml.synthetic.generate import generate_history
+    from mqlml.training.recipe import fit_recipe
 
     t0 = _now()
     cfg = load_config(None, {"tracking": {"enabled": False}})
@@ -93,16 +94,11 @@ def prepare(args, work: Path) -> dict:
     crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
     lab = label_history(crm, cfg)
     split = time_split(lab.leads, lab.y, cfg.split_fractions)
-    train_leads = lab.leads.iloc[split.train]
+    # The shipped recipe (audit, feature spec, early-stopped model, calibration) on the
+    # same slices: its spec is the batch's, its model the comparison to the fixed one.
+    recipe = fit_recipe(lab, cfg, fit_rows=split.train, calibration_rows=split.calibration)
+    spec = recipe.spec
     acts = lab.activities
-    known = acts[LEAD_ID].map(pd.Series(lab.as_of.to_numpy(), index=lab.leads[LEAD_ID]))
-    train_acts = acts[acts[LEAD_ID].isin(train_leads[LEAD_ID]) & (acts[OCCURRED_AT] < known)]
-    spec = fit_feature_spec(
-        train_leads,
-        train_acts[[LEAD_ID, ACTIVITY_TYPE]],
-        cfg.features.windows_days,
-        cfg.features.min_leads_per_activity_type,
-    )
     features = build_features(lab.leads, acts, lab.as_of, spec)
     X = to_matrix(features, spec)
     y = lab.y
@@ -127,12 +123,13 @@ def prepare(args, work: Path) -> dict:
     )
     # AUC of the raw log-odds: it ranks leads before calibration ties any of them.
     auc = roc_auc_score(y[split.test], raw[split.test])
-    fit = fit_lightgbm(X[split.train], y[split.train], spec, model_cfg)
-    auc_es = roc_auc_score(y[split.test], predict_raw(fit.booster, X[split.test]))
+    fit = recipe.model.fit
+    auc_es = roc_auc_score(y[split.test], recipe.model.predict_raw(X[split.test]))
     t2 = _now()
     print(
         f"model: {booster.num_trees()} trees x 31 leaves, holdout AUC {auc:.4f}; "
-        f"early-stopped model {fit.best_iteration} trees, holdout AUC {auc_es:.4f} "
+        f"the shipped recipe's early-stopped model {fit.best_iteration} trees x "
+        f"{recipe.model.num_leaves} leaves, holdout AUC {auc_es:.4f} "
         f"({t2 - t1:.1f} s)"
     )
     booster.save_model(str(work / "model.txt"))

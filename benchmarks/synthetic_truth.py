@@ -26,7 +26,7 @@ from mqlml.labels.labelling import ELIGIBLE, STATUS, make_labels, training_as_of
 from mqlml.model.metrics import expected_calibration_error
 from mqlml.scoring.score import score_features
 from mqlml.synthetic.generate import generate_history
-from mqlml.training.pipeline import run_training
+from mqlml.workflow import fit_history
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
     t0 = time.perf_counter()
     train_h = generate_history(args.leads, args.train_seed)
     crm = validate_crm(train_h.leads, train_h.activities, train_h.outcomes, cfg.data)
-    model, artifacts = run_training(crm, cfg)
+    model, artifacts = fit_history(crm, cfg)
     train_s = time.perf_counter() - t0
 
     # The model's own test slice (latest leads of the training history)

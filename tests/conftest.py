@@ -98,13 +98,13 @@ def trained(history):
     """A model trained on ``history`` without tracking: (model, artifacts, crm, config)."""
     from mqlml.config import load_config
     from mqlml.data.contract import validate_crm
-    from mqlml.training.pipeline import run_training
+    from mqlml.workflow import fit_history
 
     cfg = load_config(
         None, {"tracking": {"enabled": False}, "thresholds": {"capacity_per_week": 30}}
     )
     crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
-    model, artifacts = run_training(crm, cfg)
+    model, artifacts = fit_history(crm, cfg)
     return model, artifacts, crm, cfg
 
 
@@ -113,7 +113,7 @@ def linear_trained(history):
     """Like ``trained``, with the trees boosted from a linear base (model.linear_base on)."""
     from mqlml.config import load_config
     from mqlml.data.contract import validate_crm
-    from mqlml.training.pipeline import run_training
+    from mqlml.workflow import fit_history
 
     cfg = load_config(
         None,
@@ -124,7 +124,7 @@ def linear_trained(history):
         },
     )
     crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
-    model, artifacts = run_training(crm, cfg)
+    model, artifacts = fit_history(crm, cfg)
     return model, artifacts, crm, cfg
 
 
@@ -140,8 +140,9 @@ def funnel_trained():
 
     from mqlml.config import load_config
     from mqlml.data.contract import validate_crm
+    from mqlml.labels.labelled import label_history
     from mqlml.synthetic.generate import generate_history
-    from mqlml.training.pipeline import label_history, train_labelled
+    from mqlml.workflow import fit_labelled
 
     history = generate_history(12_000, seed=5)
     rules = Path(__file__).resolve().parents[1] / "configs" / "rules-example.yaml"
@@ -162,7 +163,7 @@ def funnel_trained():
     )
     crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
     labelled = label_history(crm, cfg)
-    model, artifacts = train_labelled(labelled, cfg)
+    model, artifacts = fit_labelled(labelled, cfg)
     return model, artifacts, labelled, cfg
 
 
@@ -182,8 +183,8 @@ def scoring_model(tmp_path_factory):
         None, {"tracking": {"enabled": False}, "thresholds": {"capacity_per_week": 30}}
     )
     crm = validate_crm(leads, history.activities, history.outcomes, cfg.data)
-    from mqlml.training.pipeline import run_training
+    from mqlml.workflow import fit_history
 
-    model, _ = run_training(crm, cfg)
+    model, _ = fit_history(crm, cfg)
     bundle = save_bundle(model, tmp_path_factory.mktemp("scoring-model"))
     return model, bundle, crm

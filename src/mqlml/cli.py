@@ -53,38 +53,10 @@ def _load_config(config: Path | None, overrides: dict):
     return load_config(config, overrides)
 
 
-def train_and_save(crm, cfg, echo=typer.echo, labelled=None) -> tuple[Path, object, dict]:
-    """Train; save the bundle and its HTML summary; log to MLflow.
-
-    ``labelled`` (from flat mode) replaces ``crm`` when given.
-    Returns the bundle path, the trained model and the training artifacts.
-    """
-    from mqlml.model.bundle import save_bundle
-    from mqlml.report.html import build_report, write_report
-    from mqlml.training.pipeline import run_training, train_labelled
-
-    if labelled is not None:
-        model, artifacts = train_labelled(labelled, cfg)
-    else:
-        model, artifacts = run_training(crm, cfg)
-    bundle = save_bundle(model, cfg.models_dir)
-    write_report(build_report(model.summary, artifacts["test_predictions"]), bundle / "report.html")
-    if cfg.tracking.enabled:
-        from mqlml.serving.pyfunc import training_holdout
-        from mqlml.serving.tracking import log_training, tracking_uri
-
-        tracked = log_training(cfg, bundle, model, training_holdout(crm, artifacts, cfg))
-        echo(f"MLflow run {tracked.run_id} in {tracking_uri(cfg.tracking)}", err=True)
-        if tracked.gate is not None:
-            g = tracked.gate
-            verdict = "is now champion" if g.promoted else "was not promoted"
-            echo(f"registered {g.name} version {g.version}; it {verdict}: {g.reason}", err=True)
-    return bundle, model, artifacts
-
-
 def _train_from(data: Path | None, cfg):
     """Train from a CRM directory, or from one export file in flat mode."""
     from mqlml.data.contract import load_crm
+    from mqlml.workflow import train_and_save
 
     if cfg.flat is not None:
         from mqlml.labels.flat import load_flat
@@ -95,9 +67,11 @@ def _train_from(data: Path | None, cfg):
                 "flat mode (config flat:) reads one export file: give --data FILE or "
                 f"set flat.path, got {export}"
             )
-        bundle, model, _ = train_and_save(None, cfg, labelled=load_flat(export, cfg))
+        bundle, model, _ = train_and_save(
+            None, cfg, echo=typer.echo, labelled=load_flat(export, cfg)
+        )
     else:
-        bundle, model, _ = train_and_save(load_crm(data, cfg.data), cfg)
+        bundle, model, _ = train_and_save(load_crm(data, cfg.data), cfg, echo=typer.echo)
     return bundle, model
 
 

@@ -8,7 +8,7 @@ from mqlml.errors import ConfigError
 from mqlml.explain.insights import training_insights
 from mqlml.features.build import build_features
 from mqlml.synthetic.generate import generate_history, true_driver_importance
-from mqlml.training.pipeline import run_training
+from mqlml.workflow import fit_history
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_the_generators_three_strongest_true_drivers_lead_the_report(seed):
     history = generate_history(12_000, seed, driver_scale=DRIVER_SCALE)
     cfg = load_config(None, {"tracking": {"enabled": False}})
     crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
-    model, artifacts = run_training(crm, cfg)
+    model, artifacts = fit_history(crm, cfg)
     slices = artifacts["slices"]
     test_ids = slices.loc[slices["slice"] == "test", "lead_id"].to_numpy()
 

@@ -22,8 +22,9 @@ from mlflow_helpers import (
 from mqlml.cli import app
 from mqlml.config import load_config
 from mqlml.errors import ConfigError
+from mqlml.labels.labelled import label_history
 from mqlml.serving.tracking import CHAMPION, GATE_TAG, PREVIOUS_CHAMPION_TAG
-from mqlml.training.pipeline import label_history, train_labelled
+from mqlml.workflow import fit_labelled
 
 NAME = "gated"
 
@@ -74,7 +75,7 @@ def test_gate_promote_rollback_and_score_through_a_real_server(
     weak_cfg = config_for(
         base, url, NAME, tmp_path / "models", model={"max_boost_rounds": 1, "num_leaves": 2}
     )
-    weak, weak_artifacts = train_labelled(label_history(crm, weak_cfg), weak_cfg)
+    weak, weak_artifacts = fit_labelled(label_history(crm, weak_cfg), weak_cfg)
     client = MlflowClient(url)
 
     # 1. the first version that passes min_roc_auc becomes champion

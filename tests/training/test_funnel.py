@@ -101,7 +101,8 @@ def test_funnel_is_skipped_with_a_reason_when_a_stage_has_too_few_outcomes():
     stages = funnel_outcomes(leads, outcomes, leads[CREATED_AT], T0 + pd.Timedelta(days=400),
                              30, 20)
     split = time_split(leads, stages["sql"], (0.6, 0.2, 0.2))
-    fit = fit_funnel(np.zeros((len(leads), 1)), stages, split, None, None, None, (30, 20))
+    fit = fit_funnel(features=pd.DataFrame({"x": np.zeros(len(leads))}), stages=stages,
+                     split=split, spec=None, config=None, horizons=(30, 20))
     assert fit.predictions is None
     assert "funnel models need at least 10 positives" in fit.summary["skipped"]
     assert "sql has" in fit.summary["skipped"]

@@ -17,13 +17,15 @@ from mqlml.columns import CREATED_AT, LEAD_ID, SCORE_COLUMNS, SQL_AT
 from mqlml.config import DEFAULT_OBSERVATION_DAYS, load_config
 from mqlml.data.contract import validate_activities, validate_crm, validate_leads
 from mqlml.errors import BundleError, ConfigError
+from mqlml.labels.labelled import label_history
 from mqlml.labels.split import time_split
 from mqlml.model.bundle import SEGMENTS_DIR, SEGMENTS_FILE, load_bundle, save_bundle
 from mqlml.scoring.batch import check_batch, score_checked
 from mqlml.scoring.score import explain_leads, score_leads
 from mqlml.serving.pyfunc import BUNDLE_ARTIFACT, LeadScoringModel, lead_rows
 from mqlml.synthetic.generate import generate_history
-from mqlml.training.pipeline import SEGMENT_WIN_CONFIDENCE, label_history, train_labelled
+from mqlml.training.segments import SEGMENT_WIN_CONFIDENCE
+from mqlml.workflow import fit_labelled
 
 REGION = "region"
 #: A field that means something only for partner leads: their programme tier, and the
@@ -87,7 +89,7 @@ def seg_trained():
     y = labelled.y.copy()
     y[noisy_train] = np.random.default_rng(0).permutation(y[noisy_train])
     labelled = replace(labelled, y=y)
-    model, artifacts = train_labelled(labelled, cfg)
+    model, artifacts = fit_labelled(labelled, cfg)
     return model, artifacts, labelled, crm
 
 
@@ -138,21 +140,23 @@ def test_a_segment_uses_its_own_model_only_where_it_wins_on_calibration(seg_trai
 
 
 def test_a_segment_whose_model_cannot_be_trained_keeps_the_global_model(monkeypatch):
-    import mqlml.training.pipeline as pipeline
+    import mqlml.training.segments as segments
     from mqlml.errors import InsufficientDataError
+    from mqlml.training.pipeline import train_labelled
 
-    real = pipeline.train_labelled
+    real = segments.fit_and_evaluate
 
-    def failing_for_partner(labelled, config):
+    def failing_for_partner(labelled, config, **kwargs):
         # Segment fits run with segments off; the partner segment's fit fails.
         if config.segments.column is None and labelled.leads[PROGRAM].isin(TIER_RATES).all():
             raise InsufficientDataError("calibration slice has 4 converted leads")
-        return real(labelled, config)
+        return real(labelled, config, **kwargs)
 
-    monkeypatch.setattr(pipeline, "train_labelled", failing_for_partner)
+    monkeypatch.setattr(segments, "fit_and_evaluate", failing_for_partner)
     cfg = load_config(None, _overrides())
     leads, acts, outcomes = _history(4_000, seed=21)
-    model, _ = real(label_history(validate_crm(leads, acts, outcomes, cfg.data), cfg), cfg)
+    labelled = label_history(validate_crm(leads, acts, outcomes, cfg.data), cfg)
+    model, _ = train_labelled(labelled, cfg)
     rows = _rows(model)
     assert "partner" not in (model.segment_models or {})
     assert rows["partner"]["used"] == "global"

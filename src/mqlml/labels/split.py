@@ -104,16 +104,16 @@ def time_split(
     cut2 = min(max(cut2, cut1 + 1), n - 1)
     y = np.asarray(label, dtype=float)
     if calibration_positives is not None:
-        newest_first = np.cumsum(np.nan_to_num(y[order[:cut2]])[::-1])
-        enough = np.flatnonzero(newest_first >= calibration_positives)
-        if not len(enough) or newest_first[-1] <= calibration_positives:
+        block = newest_block(y[order[:cut2]], calibration_positives)
+        if block is None:
             raise InsufficientDataError(
                 f"split.calibration_positives is {calibration_positives}, but the "
-                f"{cut2:,} leads before the test slice hold only {int(newest_first[-1])} "
-                "converted leads; the calibration slice needs that many and the train "
-                "slice more. Lower split.calibration_positives or provide more history."
+                f"{cut2:,} leads before the test slice hold only "
+                f"{int(np.nansum(y[order[:cut2]]))} converted leads; the calibration slice "
+                "needs that many and the train slice more. Lower "
+                "split.calibration_positives or provide more history."
             )
-        cut1 = cut2 - (int(enough[0]) + 1)
+        cut1 = cut2 - block
     parts = (order[:cut1], order[cut1:cut2], order[cut2:])
     periods = tuple(
         Period(
@@ -131,3 +131,16 @@ def time_split(
         test=np.sort(parts[2]),
         periods=periods,
     )
+
+
+def newest_block(y, positives: int) -> int | None:
+    """How many of the newest leads hold ``positives`` converted leads.
+
+    ``y`` are 0/1 labels in time order (NaN counts as 0). None when there are not that
+    many, or when the older leads before the block would hold none.
+    """
+    newest_first = np.cumsum(np.nan_to_num(np.asarray(y, dtype=float))[::-1])
+    enough = np.flatnonzero(newest_first >= positives)
+    if not len(enough) or newest_first[-1] <= positives:
+        return None
+    return int(enough[0]) + 1

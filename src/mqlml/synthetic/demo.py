@@ -100,8 +100,8 @@ def run_demo(
     rules: Path | None = RULES_EXAMPLE,
 ) -> dict:
     """Generate, train, report and score; return where everything is and the headline figures."""
-    from mqlml.cli import train_and_save
     from mqlml.scoring.score import score_leads
+    from mqlml.workflow import train_and_save
 
     started = time.perf_counter()
     out = Path(out)

@@ -25,7 +25,7 @@ the first period, the train slice, and the last), is reported with the evidence 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -171,47 +171,7 @@ def leakage_audit(
     for c in leads.columns:
         if c in _NOT_AUDITED:
             continue
-        s = leads[c].reset_index(drop=True)
-        reasons: list[tuple[str, str]] = []
-        if ptypes.is_datetime64_any_dtype(s):
-            if outcome_at is not None:
-                out = pd.to_datetime(outcome_at.reset_index(drop=True), utc=True)
-                both = (y == 1) & s.notna().to_numpy() & out.notna().to_numpy()
-                if both.sum() >= 5:
-                    after = float((s[both] >= out[both]).mean())
-                    if after >= AFTER_OUTCOME_SHARE:
-                        reasons.append(
-                            (
-                                "a date at or after the outcome",
-                                f"at or after the outcome for {after:.0%} of "
-                                f"{int(both.sum())} converted leads",
-                            )
-                        )
-        elif s.notna().sum() >= _MIN_ROWS and s.nunique(dropna=True) >= 1:
-            auc = single_column_auc(s, y)
-            if auc == auc and auc >= config.max_single_column_auc:
-                reasons.append(
-                    (
-                        "predicts the outcome almost perfectly on its own",
-                        f"single-column ROC AUC {auc:.3f} on the train slice "
-                        f"(limit {config.max_single_column_auc:g})",
-                    )
-                )
-        precision, pos_fill, k = _fill_evidence(s, y)
-        if (
-            k >= _MIN_ROWS
-            and k < len(s)
-            and precision >= FILLED_PRECISION
-            and precision >= 2 * base
-            and pos_fill >= config.min_positive_fill
-        ):
-            reasons.append(
-                (
-                    "filled mostly for converted leads",
-                    f"filled in {k:,} rows of which {precision:.0%} converted (overall "
-                    f"{base:.1%}); filled for {pos_fill:.0%} of converted leads",
-                )
-            )
+        reasons = _leak_reasons(leads[c].reset_index(drop=True), y, base, config, outcome_at)
         if reasons:
             rows.append(
                 {
@@ -222,6 +182,53 @@ def leakage_audit(
                 }
             )
     return rows
+
+
+def _leak_reasons(
+    s: pd.Series, y: np.ndarray, base: float, config: AuditConfig, outcome_at
+) -> list[tuple[str, str]]:
+    """Why one column looks like it leaks the outcome: ``(reason, evidence)`` pairs."""
+    reasons: list[tuple[str, str]] = []
+    if ptypes.is_datetime64_any_dtype(s):
+        if outcome_at is not None:
+            out = pd.to_datetime(outcome_at.reset_index(drop=True), utc=True)
+            both = (y == 1) & s.notna().to_numpy() & out.notna().to_numpy()
+            if both.sum() >= 5:
+                after = float((s[both] >= out[both]).mean())
+                if after >= AFTER_OUTCOME_SHARE:
+                    reasons.append(
+                        (
+                            "a date at or after the outcome",
+                            f"at or after the outcome for {after:.0%} of "
+                            f"{int(both.sum())} converted leads",
+                        )
+                    )
+    elif s.notna().sum() >= _MIN_ROWS and s.nunique(dropna=True) >= 1:
+        auc = single_column_auc(s, y)
+        if auc == auc and auc >= config.max_single_column_auc:
+            reasons.append(
+                (
+                    "predicts the outcome almost perfectly on its own",
+                    f"single-column ROC AUC {auc:.3f} on the train slice "
+                    f"(limit {config.max_single_column_auc:g})",
+                )
+            )
+    precision, pos_fill, k = _fill_evidence(s, y)
+    if (
+        k >= _MIN_ROWS
+        and k < len(s)
+        and precision >= FILLED_PRECISION
+        and precision >= 2 * base
+        and pos_fill >= config.min_positive_fill
+    ):
+        reasons.append(
+            (
+                "filled mostly for converted leads",
+                f"filled in {k:,} rows of which {precision:.0%} converted (overall "
+                f"{base:.1%}); filled for {pos_fill:.0%} of converted leads",
+            )
+        )
+    return reasons
 
 
 def drift_audit(
@@ -287,6 +294,71 @@ def drift_audit(
     return sorted(rows, key=lambda r: -r["psi"])
 
 
+def audit_leakage(
+    leads: pd.DataFrame,
+    y: np.ndarray,
+    config: AuditConfig,
+    outcome_at: pd.Series | None = None,
+) -> AuditResult:
+    """The leakage audit of one training slice: which columns to exclude, and why.
+
+    Parameters
+    ----------
+    leads : DataFrame
+        The training slice's leads, in time order.
+    y : ndarray
+        Their labels.
+    config : AuditConfig
+    outcome_at : Series, optional
+        Outcome time per lead, aligned with ``leads``.
+
+    Returns
+    -------
+    AuditResult
+        ``leakage`` and ``excluded`` (``drift`` empty: see :func:`drift_report`). Nothing
+        is warned: the caller decides (a backtest fold re-audits without repeating it).
+
+    Raises
+    ------
+    ConfigError
+        When ``audit.allow_columns`` names a column the data does not have.
+    """
+    unknown = [c for c in config.allow_columns if c not in leads.columns]
+    if unknown:
+        raise ConfigError(
+            f"audit.allow_columns names {unknown}, which are not columns of the leads; "
+            f"columns: {[c for c in leads.columns if c not in _NOT_AUDITED]}"
+        )
+    if not config.enabled:
+        return AuditResult()
+    leakage = leakage_audit(leads, y, config, outcome_at)
+    excluded = {
+        r["column"]: f"leakage audit: {r['reason']} ({r['evidence']})"
+        for r in leakage
+        if r["action"] == "excluded"
+    }
+    return AuditResult(leakage=leakage, excluded=excluded)
+
+
+def drift_report(leads: pd.DataFrame, split, config: AuditConfig) -> list[dict]:
+    """The drift audit over a time split: train slice vs the test slice (report only)."""
+    if not config.enabled:
+        return []
+    earlier = leads.iloc[np.concatenate([split.train, split.calibration])]
+    return drift_audit(leads.iloc[split.train], earlier, leads.iloc[split.test], config)
+
+
+def warn_leakage(result: AuditResult) -> None:
+    """Warn :class:`LeakageWarning` naming every excluded column (nothing when none is)."""
+    if result.excluded:
+        warnings.warn(
+            result.message()
+            + ". Allow a column with audit.allow_columns if it is known before the outcome.",
+            LeakageWarning,
+            stacklevel=3,
+        )
+
+
 def audit_training(
     leads: pd.DataFrame,
     y: np.ndarray,
@@ -321,39 +393,20 @@ def audit_training(
     LeakageWarning
         Naming every excluded column and its evidence.
     """
-    unknown = [c for c in config.allow_columns if c not in leads.columns]
-    if unknown:
-        raise ConfigError(
-            f"audit.allow_columns names {unknown}, which are not columns of the leads; "
-            f"columns: {[c for c in leads.columns if c not in _NOT_AUDITED]}"
-        )
-    if not config.enabled:
-        return AuditResult()
-    train = leads.iloc[split.train]
     out_train = outcome_at.iloc[split.train] if outcome_at is not None else None
-    leakage = leakage_audit(train, y[split.train], config, out_train)
-    excluded = {
-        r["column"]: f"leakage audit: {r['reason']} ({r['evidence']})"
-        for r in leakage
-        if r["action"] == "excluded"
-    }
-    drift: list[dict] = []
+    result = audit_leakage(leads.iloc[split.train], y[split.train], config, out_train)
     if time_ordered:
-        earlier = leads.iloc[np.concatenate([split.train, split.calibration])]
-        drift = drift_audit(train, earlier, leads.iloc[split.test], config)
-    result = AuditResult(leakage=leakage, drift=drift, excluded=excluded)
-    if excluded:
-        warnings.warn(
-            result.message()
-            + ". Allow a column with audit.allow_columns if it is known before the outcome.",
-            LeakageWarning,
-            stacklevel=2,
-        )
+        result = replace(result, drift=drift_report(leads, split, config))
+    warn_leakage(result)
     return result
 
 
 def monotone_for_drifting(
-    features: pd.DataFrame, y: np.ndarray, split, spec, config: AuditConfig
+    train: pd.DataFrame,
+    calibration: pd.DataFrame,
+    y_train: np.ndarray,
+    spec,
+    config: AuditConfig,
 ) -> dict[str, int]:
     """Monotone directions for numeric features that drift before the test slice.
 
@@ -361,16 +414,24 @@ def monotone_for_drifting(
     direction is the sign of the feature's rank correlation with the outcome on the train
     slice: nothing here looks at the test slice.
 
+    Parameters
+    ----------
+    train, calibration : DataFrame
+        Feature rows of the train and calibration slices (time order).
+    y_train : ndarray
+        Labels of the train rows.
+    spec : FeatureSpec
+    config : AuditConfig
+
     Returns
     -------
     dict
         Feature column -> +1 or -1.
     """
-    numeric = [c for c in spec.numeric_attributes if c in features.columns]
-    train = features.iloc[split.train][numeric]
-    cal = features.iloc[split.calibration][numeric]
+    numeric = [c for c in spec.numeric_attributes if c in train.columns]
+    train, cal = train[numeric], calibration[numeric]
     rows = drift_audit(train, train, cal, config)
-    y_train = pd.Series(np.asarray(y, dtype=float)[split.train], index=train.index)
+    y_train = pd.Series(np.asarray(y_train, dtype=float), index=train.index)
     out = {}
     for r in rows:
         c = r["column"]

@@ -1,11 +1,17 @@
 """Rolling-origin backtest: how the model would have done, period after period.
 
 The latest ``test_share`` of the labelled leads (by ``created_at``) is cut into ``folds``
-consecutive test periods. For each period starting at origin ``t``, everything is
-refit from scratch on what was known at ``t``: only leads whose label was already
-known (``as_of + horizon_days <= t``) are used, the earlier part of them for the
-feature spec and the model, the later part for calibration, grades and thresholds.
-The fold's test leads are those created in ``[t, next origin)``.
+consecutive test periods. For each period starting at origin ``t``, the shipped
+recipe (:func:`mqlml.training.recipe.fit_recipe`: audit, feature spec, model search,
+LightGBM, calibration, thresholds, grades) is refit from scratch on what was known at
+``t``: only leads whose label was already known (``as_of + horizon_days <= t``) are
+used, the earlier part of them for the audit, the feature spec and the model, the later
+part for calibration, grades and thresholds. The fold's audit runs on its own training
+rows, and the columns the pipeline's audit excluded stay out too. Won outcomes and deal
+values (for the expected-value policy) are those known at ``t``
+(:func:`mqlml.training.funnel.stage_arrays` with snapshot ``t``): a won date or deal
+value after the origin changes nothing in the fold. The fold's test leads are those
+created in ``[t, next origin)``.
 
 The training summary's ``backtest`` dict:
 
@@ -31,39 +37,61 @@ The training summary's ``backtest`` dict:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from mqlml.columns import ACTIVITY_TYPE, CREATED_AT, LEAD_ID, OCCURRED_AT
+from mqlml.columns import CREATED_AT, LEAD_ID
 from mqlml.config import Config
-from mqlml.features.build import build_features, fit_feature_spec, to_matrix
-from mqlml.model.calibrate import ProbabilityCalibrator, probability_to_score
+from mqlml.labels.labelled import LabelledLeads
+from mqlml.labels.split import newest_block
+from mqlml.model.calibrate import probability_to_score
 from mqlml.model.metrics import classification_metrics
-from mqlml.model.thresholds import (
-    GRADES,
-    POLICIES,
-    GradeThresholds,
-    fit_policy,
-    make_policy,
-    slice_weeks,
-)
-from mqlml.model.trees import fit_lightgbm, predict_raw
+from mqlml.model.thresholds import GRADES, POLICIES, slice_weeks
+from mqlml.training.funnel import stage_arrays
+from mqlml.training.recipe import FittedRecipe, fit_recipe
 
 #: Fewest converted and unconverted leads each part of a fold needs.
 MIN_FOLD_CLASS = 10
+_METRICS = ("roc_auc", "pr_auc", "brier", "lift_top_decile", "base_rate", "mean_probability")
+
+
+@dataclass(frozen=True)
+class FoldModel:
+    """What the recipe fit in one fold: its feature columns and those it kept out.
+
+    Attributes
+    ----------
+    fold : int
+        1-based fold number.
+    origin : Timestamp
+        Start of the fold's test period: everything the fold fit was known then.
+    feature_columns : tuple of str
+        The fold model's feature columns.
+    excluded : dict
+        Lead column -> why it is not a feature of the fold's model (its own audit, the
+        pipeline's audit, the feature spec).
+    """
+
+    fold: int
+    origin: pd.Timestamp
+    feature_columns: tuple[str, ...]
+    excluded: dict[str, str]
 
 
 @dataclass(frozen=True)
 class BacktestResult:
-    """The ``backtest`` summary dict and each lead's role per fold.
+    """The ``backtest`` summary dict, each lead's role per fold, and each fold's model.
 
-    ``membership`` has ``lead_id``, ``fold``, ``role`` (train / calibration / test).
+    ``membership`` has ``lead_id``, ``fold``, ``role`` (train / calibration / test);
+    ``folds`` has one :class:`FoldModel` per fold that was not skipped.
     """
 
     summary: dict
     membership: pd.DataFrame
+    folds: tuple[FoldModel, ...] = ()
 
 
 def fold_origins(created: pd.Series, folds: int, test_share: float) -> list[int]:
@@ -77,196 +105,196 @@ def fold_origins(created: pd.Series, folds: int, test_share: float) -> list[int]
 
 
 def rolling_origin_backtest(
-    leads: pd.DataFrame,
-    as_of: pd.Series,
-    y: np.ndarray,
-    activities: pd.DataFrame,
+    labelled: LabelledLeads,
     config: Config,
-    stages: pd.DataFrame | None = None,
+    *,
     keep_grades: dict | None = None,
+    excluded: Mapping[str, str] | None = None,
 ) -> BacktestResult:
     """Run the rolling-origin backtest on labelled leads.
 
     Parameters
     ----------
-    leads : DataFrame
-        Labelled leads in time order (``lead_id``, ``created_at``, attributes).
-    as_of : Series
-        Their as-of times (aligned).
-    y : ndarray
-        Their 0/1 labels.
-    activities : DataFrame
-        All activities (each fold only uses those before each lead's as-of).
+    labelled : LabelledLeads
+        Labelled leads in time order, with their activities and (for the won outcomes
+        and deal values the expected-value policy needs) their outcomes table.
     config : Config
-        Uses ``backtest``, ``labels``, ``split``, ``features``, ``model``, ``calibration``
-        and ``thresholds``.
-    stages : DataFrame, optional
-        Funnel outcomes (``won``, ``deal_value``) for the expected-value policy.
+        Uses ``backtest``, ``labels``, ``split``, ``funnel`` and everything the recipe
+        uses (``audit``, ``features``, ``model``, ``calibration``, ``thresholds``).
     keep_grades : dict, optional
         Fixed grade cutoffs (instead of learning them per fold).
+    excluded : mapping, optional
+        Lead columns the pipeline's audit excluded: no fold's model reads them either.
     """
     bt = config.backtest
-    created = leads[CREATED_AT].reset_index(drop=True)
-    leads = leads.reset_index(drop=True)
-    as_of = pd.Series(as_of.to_numpy(), index=leads.index)
-    y = np.asarray(y, dtype=float)
-    known_at = as_of + pd.Timedelta(days=config.labels.horizon)
+    created = labelled.leads[CREATED_AT].reset_index(drop=True)
+    known_at = pd.Series(labelled.as_of.to_numpy()) + pd.Timedelta(days=config.labels.horizon)
     bounds = fold_origins(created, bt.folds, bt.test_share)
     model_share = config.split.train / (config.split.train + config.split.calibration)
-    params = config.thresholds.model_dump()
-    won = stages["won"].to_numpy(dtype=float) if stages is not None else None
-    value = stages["deal_value"].to_numpy(dtype=float) if stages is not None else None
-    if config.labels.target == "won":
-        won = None
-
-    fold_rows, grade_rows, thr_rows, members = [], [], [], []
+    rows, grades, thresholds, members, models = [], [], [], [], []
     for k in range(bt.folds):
-        lo, hi = bounds[k], bounds[k + 1]
-        test = np.arange(lo, hi)
-        origin = created.iloc[lo]
+        test = np.arange(bounds[k], bounds[k + 1])
+        origin = created.iloc[bounds[k]]
         # Only labels already known at the origin: nothing from the future leaks in.
         train_all = np.flatnonzero((known_at <= origin).to_numpy())
-        cut = int(len(train_all) * model_share)
-        fit_rows, cal_rows = train_all[:cut], train_all[cut:]
-        row: dict = {
-            "fold": k + 1,
-            "origin": origin.isoformat(),
-            "test_start": created.iloc[lo].isoformat(),
-            "test_end": created.iloc[hi - 1].isoformat(),
-            "train_leads": int(len(fit_rows)),
-            "train_positives": int(y[fit_rows].sum()),
-            "calibration_leads": int(len(cal_rows)),
-            "test_leads": int(len(test)),
-            "test_positives": int(y[test].sum()),
-        }
-        short = [
-            f"{name} has {int(y[r].sum())} converted of {len(r)}"
-            for name, r in (("train", fit_rows), ("calibration", cal_rows), ("test", test))
-            if min(y[r].sum(), len(r) - y[r].sum()) < MIN_FOLD_CLASS
-        ]
-        if short:
-            row["skipped"] = (
-                f"needs at least {MIN_FOLD_CLASS} converted and unconverted leads per part: "
-                + "; ".join(short)
-            )
-            fold_rows.append(row)
+        cut = _calibration_start(labelled.y[train_all], model_share, config)
+        parts = {"train": train_all[:cut], "calibration": train_all[cut:], "test": test}
+        row = _fold_row(k + 1, origin, created, labelled.y, parts)
+        rows.append(row)
+        if "skipped" in row:
             continue
-        row.update(
-            train_start=created.iloc[fit_rows[0]].isoformat(),
-            train_end=created.iloc[fit_rows[-1]].isoformat(),
-            calibration_start=created.iloc[cal_rows[0]].isoformat(),
-            calibration_end=created.iloc[cal_rows[-1]].isoformat(),
+        members.extend(_members(labelled.leads, k + 1, parts))
+        st = stage_arrays(labelled, config, snapshot=origin)
+        recipe = fit_recipe(
+            labelled,
+            config,
+            fit_rows=parts["train"],
+            calibration_rows=parts["calibration"],
+            won=st.policy_won,
+            deal_value=st.deal_value,
+            keep_grades=keep_grades,
+            excluded=excluded,
         )
-        for role, r in (("train", fit_rows), ("calibration", cal_rows), ("test", test)):
-            members.append(
-                pd.DataFrame({LEAD_ID: leads[LEAD_ID].iloc[r].to_numpy(), "fold": k + 1,
-                              "role": role})
-            )
+        models.append(FoldModel(k + 1, origin, recipe.feature_columns, dict(recipe.spec.excluded)))
+        fold_grades, fold_thresholds = _evaluate_fold(recipe, labelled, test, row, config)
+        grades.extend(fold_grades)
+        thresholds.extend(fold_thresholds)
+    summary = {
+        "folds": rows,
+        "grades": grades,
+        "thresholds": thresholds,
+        "movement": _movement(thresholds),
+        "test_share": bt.test_share,
+    }
+    return BacktestResult(summary, _membership(members), tuple(models))
 
-        used = np.concatenate([fit_rows, cal_rows, test])
-        fit_leads = leads.iloc[fit_rows]
-        fit_known = activities[LEAD_ID].map(
-            pd.Series(as_of.iloc[fit_rows].to_numpy(), index=fit_leads[LEAD_ID])
+
+def _calibration_start(y_known: np.ndarray, model_share: float, config: Config) -> int:
+    """Where the fold's calibration rows start among its known leads: the split's shares,
+    or the newest block holding ``split.calibration_positives`` converted leads (as the
+    pipeline's split does; with too few, all rows calibrate and the fold is skipped)."""
+    positives = config.split.calibration_positives
+    if positives is None:
+        return int(len(y_known) * model_share)
+    block = newest_block(y_known, positives)
+    return 0 if block is None else len(y_known) - block
+
+
+def _fold_row(
+    fold: int, origin: pd.Timestamp, created: pd.Series, y: np.ndarray, parts: dict
+) -> dict:
+    """The fold's summary row so far: its periods and counts, or why it is skipped."""
+    fit_rows, cal_rows, test = parts["train"], parts["calibration"], parts["test"]
+    row: dict = {
+        "fold": fold,
+        "origin": origin.isoformat(),
+        "test_start": created.iloc[test[0]].isoformat(),
+        "test_end": created.iloc[test[-1]].isoformat(),
+        "train_leads": int(len(fit_rows)),
+        "train_positives": int(y[fit_rows].sum()),
+        "calibration_leads": int(len(cal_rows)),
+        "test_leads": int(len(test)),
+        "test_positives": int(y[test].sum()),
+    }
+    short = [
+        f"{name} has {int(y[r].sum())} converted of {len(r)}"
+        for name, r in parts.items()
+        if min(y[r].sum(), len(r) - y[r].sum()) < MIN_FOLD_CLASS
+    ]
+    if short:
+        row["skipped"] = (
+            f"needs at least {MIN_FOLD_CLASS} converted and unconverted leads per part: "
+            + "; ".join(short)
         )
-        fit_acts = activities[
-            activities[LEAD_ID].isin(fit_leads[LEAD_ID]) & (activities[OCCURRED_AT] < fit_known)
-        ]
-        spec = fit_feature_spec(
-            fit_leads,
-            fit_acts[[LEAD_ID, ACTIVITY_TYPE]],
-            config.features.windows_days,
-            config.features.min_leads_per_activity_type,
-        )
-        sub = leads.iloc[used].reset_index(drop=True)
-        X = to_matrix(build_features(sub, activities, as_of.iloc[used].reset_index(drop=True),
-                                     spec), spec)
-        n_fit, n_cal = len(fit_rows), len(cal_rows)
-        pos_fit = np.arange(n_fit)
-        pos_cal = np.arange(n_fit, n_fit + n_cal)
-        pos_test = np.arange(n_fit + n_cal, len(used))
-        # The model as configured (with its linear base when that is always on).
-        linear_c = config.model.linear_base_c if config.model.linear_base == "on" else None
-        fit = fit_lightgbm(X[pos_fit], y[fit_rows], spec, config.model, linear_c=linear_c)
-        raw = predict_raw(fit.booster, X, fit.linear)
-        cal = ProbabilityCalibrator(config.calibration.method).fit(raw[pos_cal], y[cal_rows])
-        prob = cal.predict(raw)
-        score = probability_to_score(prob)
-        m = classification_metrics(y[test], prob[pos_test])
-        row.update(
+        return row
+    row.update(
+        train_start=created.iloc[fit_rows[0]].isoformat(),
+        train_end=created.iloc[fit_rows[-1]].isoformat(),
+        calibration_start=created.iloc[cal_rows[0]].isoformat(),
+        calibration_end=created.iloc[cal_rows[-1]].isoformat(),
+    )
+    return row
+
+
+def _members(leads: pd.DataFrame, fold: int, parts: dict) -> list[pd.DataFrame]:
+    return [
+        pd.DataFrame({LEAD_ID: leads[LEAD_ID].iloc[r].to_numpy(), "fold": fold, "role": role})
+        for role, r in parts.items()
+    ]
+
+
+def _evaluate_fold(
+    recipe: FittedRecipe, labelled: LabelledLeads, test: np.ndarray, row: dict, config: Config
+) -> tuple[list[dict], list[dict]]:
+    """Score the fold's test period; fill ``row`` and return its grade and policy rows."""
+    leads = labelled.leads.iloc[test]
+    features = recipe.features(leads, labelled.activities, labelled.as_of.iloc[test])
+    prob = recipe.predict_proba(features)
+    score = probability_to_score(prob)
+    y = labelled.y[test]
+    m = classification_metrics(y, prob)
+    row.update({key: m[key] for key in _METRICS})
+    weeks = slice_weeks(leads[CREATED_AT])
+    fold = row["fold"]
+    thresholds = []
+    for name in POLICIES:
+        if name not in recipe.policies:
+            thresholds.append({"fold": fold, "policy": name, "error": recipe.policy_errors[name]})
+            continue
+        policy = recipe.policies[name]
+        is_mql = policy.predict(score)
+        thresholds.append(
             {
-                key: m[key]
-                for key in ("roc_auc", "pr_auc", "brier", "lift_top_decile", "base_rate",
-                            "mean_probability")
+                "fold": fold,
+                "policy": name,
+                "cutoff": int(policy.cutoff_),
+                "mqls_per_week": float(is_mql.sum() / weeks),
+                "mql_rate": float(y[is_mql].mean()) if is_mql.any() else np.nan,
+                "share_captured": float(y[is_mql].sum() / y.sum()),
             }
         )
-        test_weeks = slice_weeks(created.iloc[test])
-        policies = {}
-        for name in POLICIES:
-            try:
-                policies[name] = fit_policy(
-                    make_policy(name, params),
-                    score[pos_cal],
-                    y[cal_rows],
-                    created.iloc[cal_rows],
-                    won[cal_rows] if won is not None else None,
-                    value[cal_rows] if value is not None else None,
-                )
-            except ValueError as exc:
-                thr_rows.append({"fold": k + 1, "policy": name, "error": str(exc)})
-                continue
-            is_mql = policies[name].predict(score[pos_test])
-            thr_rows.append(
-                {
-                    "fold": k + 1,
-                    "policy": name,
-                    "cutoff": int(policies[name].cutoff_),
-                    "mqls_per_week": float(is_mql.sum() / test_weeks),
-                    "mql_rate": float(y[test][is_mql].mean()) if is_mql.any() else np.nan,
-                    "share_captured": float(y[test][is_mql].sum() / y[test].sum()),
-                }
-            )
-        chosen = policies.get(config.thresholds.policy)
-        if chosen is not None:
-            is_mql = chosen.predict(score[pos_test])
-            row.update(
-                mql_cutoff=int(chosen.cutoff_),
-                mqls_per_week=float(is_mql.sum() / test_weeks),
-                mql_rate=float(y[test][is_mql].mean()) if is_mql.any() else np.nan,
-            )
-        grades = GradeThresholds(config.thresholds.grade_shares, keep_grades).fit(score[pos_cal])
-        g_test = grades.predict(score[pos_test])
-        for g in GRADES:
-            mask = g_test == g
-            grade_rows.append(
-                {
-                    "fold": k + 1,
-                    "grade": g,
-                    "min_score": grades.cutoffs_.get(g, 1),
-                    "leads": int(mask.sum()),
-                    "conversion_rate": float(y[test][mask].mean()) if mask.any() else np.nan,
-                }
-            )
-        fold_rows.append(row)
+    if recipe.mql is not None:
+        is_mql = recipe.mql.predict(score)
+        row.update(
+            mql_cutoff=int(recipe.mql.cutoff_),
+            mqls_per_week=float(is_mql.sum() / weeks),
+            mql_rate=float(y[is_mql].mean()) if is_mql.any() else np.nan,
+        )
+    return _grade_rows(fold, recipe, score, y), thresholds
 
+
+def _grade_rows(fold: int, recipe: FittedRecipe, score: np.ndarray, y: np.ndarray) -> list[dict]:
+    g_test = recipe.grades.predict(score)
+    rows = []
+    for g in GRADES:
+        mask = g_test == g
+        rows.append(
+            {
+                "fold": fold,
+                "grade": g,
+                "min_score": recipe.grades.cutoffs_.get(g, 1),
+                "leads": int(mask.sum()),
+                "conversion_rate": float(y[mask].mean()) if mask.any() else np.nan,
+            }
+        )
+    return rows
+
+
+def _movement(thresholds: list[dict]) -> list[dict]:
+    """Per policy: how far its learned cutoff moves between folds."""
     movement = []
     for name in POLICIES:
-        cuts = [r["cutoff"] for r in thr_rows if r["policy"] == name and "cutoff" in r]
+        cuts = [r["cutoff"] for r in thresholds if r["policy"] == name and "cutoff" in r]
         if cuts:
             movement.append(
                 {"policy": name, "min_cutoff": min(cuts), "max_cutoff": max(cuts),
                  "range": max(cuts) - min(cuts)}
             )
-    membership = (
-        pd.concat(members, ignore_index=True)
-        if members
-        else pd.DataFrame({LEAD_ID: pd.Series(dtype="str"), "fold": pd.Series(dtype=int),
-                           "role": pd.Series(dtype="str")})
-    )
-    summary = {
-        "folds": fold_rows,
-        "grades": grade_rows,
-        "thresholds": thr_rows,
-        "movement": movement,
-        "test_share": bt.test_share,
-    }
-    return BacktestResult(summary, membership)
+    return movement
+
+
+def _membership(members: list[pd.DataFrame]) -> pd.DataFrame:
+    if members:
+        return pd.concat(members, ignore_index=True)
+    return pd.DataFrame({LEAD_ID: pd.Series(dtype="str"), "fold": pd.Series(dtype=int),
+                         "role": pd.Series(dtype="str")})

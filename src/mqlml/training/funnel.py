@@ -10,8 +10,10 @@ as-of time and known only once their horizon has passed by the snapshot:
   ``as_of + sql_horizon_days + won_horizon_days <= snapshot``);
 * ``deal_value``: the value of the won deal (NaN otherwise).
 
-Models (:func:`fit_funnel`), each LightGBM on the training slice, calibrated on the
-calibration slice: ``P(SQL | lead)``, ``P(won | SQL)`` (trained on SQLs only) and a
+Models (:func:`fit_funnel`), each the recipe's model step
+(:func:`mqlml.training.recipe.fit_calibrated_model`: the same model search, LightGBM and
+calibration as the main model, with the stage's label) on the training slice, calibrated
+on the calibration slice: ``P(SQL | lead)``, ``P(won | SQL)`` (trained on SQLs only) and a
 direct ``P(won | lead)``. Their product and the direct model are compared on the test
 slice. With deal values, the expected value of a lead is ``P(won | lead)`` times the
 mean deal value of the training slice's won deals.
@@ -32,11 +34,11 @@ import numpy as np
 import pandas as pd
 
 from mqlml.columns import DEAL_VALUE, LEAD_ID, SQL_AT, WON_AT
-from mqlml.config import CalibrationConfig, ModelConfig
-from mqlml.features.build import FeatureSpec
-from mqlml.model.calibrate import ProbabilityCalibrator
+from mqlml.config import DEFAULT_HORIZON_DAYS, Config
+from mqlml.features.build import FeatureSpec, to_matrix
+from mqlml.labels.labelled import LabelledLeads
 from mqlml.model.metrics import classification_metrics
-from mqlml.model.trees import fit_lightgbm, predict_raw
+from mqlml.training.recipe import fit_calibrated_model
 
 #: Fewest positives and negatives each stage needs in its train and calibration rows.
 MIN_STAGE_CLASS = 10
@@ -90,6 +92,66 @@ def funnel_outcomes(
 
 
 @dataclass(frozen=True)
+class StageArrays:
+    """Funnel outcomes as known at one snapshot, and the arrays the threshold figures use.
+
+    Attributes
+    ----------
+    stages : DataFrame or None
+        :func:`funnel_outcomes` of the labelled leads; None without an outcomes table.
+    sql_horizon : int or None
+        The SQL stage's horizon in days (None without outcomes).
+    sql, won : ndarray
+        SQL and won outcome per lead (NaN while unknown): the model's own label for its
+        target stage, the funnel outcome for the other one.
+    deal_value : ndarray
+        Won deal value per lead (NaN otherwise).
+    policy_won : ndarray or None
+        What the expected-value policy needs as the won outcome; None when the target
+        already is won.
+    """
+
+    stages: pd.DataFrame | None
+    sql_horizon: int | None
+    sql: np.ndarray
+    won: np.ndarray
+    deal_value: np.ndarray
+    policy_won: np.ndarray | None
+
+
+def stage_arrays(
+    labelled: LabelledLeads, config: Config, snapshot: pd.Timestamp | None = None
+) -> StageArrays:
+    """Funnel stages of labelled leads as known at ``snapshot`` (default: the data's end).
+
+    A backtest fold passes its origin: a won date or deal value after it is not known
+    yet, so nothing the fold fits can read it.
+    """
+    y = labelled.y
+    nan = np.full(len(y), np.nan)
+    stages, sql_h = None, None
+    if labelled.outcomes is not None:
+        sql_h = config.funnel.sql_horizon_days or (
+            config.labels.horizon if config.labels.target == "sql" else DEFAULT_HORIZON_DAYS["sql"]
+        )
+        stages = funnel_outcomes(
+            labelled.leads,
+            labelled.outcomes,
+            labelled.as_of,
+            labelled.snapshot if snapshot is None else snapshot,
+            sql_h,
+            config.funnel.won_horizon_days,
+        )
+    if config.labels.target == "sql":
+        sql_y, won_y = y, (stages[WON].to_numpy(float) if stages is not None else nan)
+    else:
+        sql_y, won_y = (stages[SQL].to_numpy(float) if stages is not None else nan), y
+    deal = stages[DEAL_VALUE].to_numpy(float) if stages is not None else nan
+    policy_won = won_y if config.labels.target == "sql" else None
+    return StageArrays(stages, sql_h, sql_y, won_y, deal, policy_won)
+
+
+@dataclass(frozen=True)
 class FunnelFit:
     """Predictions of the funnel models for every labelled lead, and the summary dict.
 
@@ -110,11 +172,17 @@ def _enough(y: np.ndarray) -> bool:
     return pos >= MIN_STAGE_CLASS and len(y) - pos >= MIN_STAGE_CLASS
 
 
-def _fit_stage(X, y, train, cal, spec, model_cfg, cal_cfg):
-    fit = fit_lightgbm(X[train], y[train], spec, model_cfg)
-    raw = predict_raw(fit.booster, X)
-    calibrator = ProbabilityCalibrator(cal_cfg.method).fit(raw[cal], y[cal])
-    return calibrator.predict(raw)
+def _fit_stage(features, y, train, cal, spec, config) -> np.ndarray:
+    """The recipe's model step on one stage's label; its probability for every lead."""
+    model = fit_calibrated_model(
+        fit_features=features.iloc[train],
+        y_fit=y[train],
+        calibration_features=features.iloc[cal],
+        y_calibration=y[cal],
+        spec=spec,
+        config=config,
+    )
+    return model.predict_proba(to_matrix(features, spec))
 
 
 def _metrics_row(name_key: str, name: str, y, p, train_rows, train_y) -> dict:
@@ -134,12 +202,12 @@ def _metrics_row(name_key: str, name: str, y, p, train_rows, train_y) -> dict:
 
 
 def fit_funnel(
-    X: np.ndarray,
+    *,
+    features: pd.DataFrame,
     stages: pd.DataFrame,
     split,
-    spec: FeatureSpec,
-    model_cfg: ModelConfig,
-    cal_cfg: CalibrationConfig,
+    spec: FeatureSpec | None,
+    config: Config | None,
     horizons: tuple[int, int],
     known: dict[str, np.ndarray] | None = None,
 ) -> FunnelFit:
@@ -147,14 +215,15 @@ def fit_funnel(
 
     Parameters
     ----------
-    X : ndarray
-        Feature matrix of all labelled leads (time order within each slice).
+    features : DataFrame
+        Feature rows of all labelled leads (time order within each slice).
     stages : DataFrame
         :func:`funnel_outcomes` of the same leads.
     split : TimeSplit
         The train / calibration / test positions.
-    spec, model_cfg, cal_cfg
-        Feature spec, LightGBM and calibration settings (as for the main model).
+    spec, config
+        The main model's feature spec, and the configuration whose ``model``, ``audit``
+        and ``calibration`` settings the recipe's model step uses for every stage.
     horizons : (int, int)
         SQL and won horizons in days, for the summary.
     known : dict, optional
@@ -168,18 +237,7 @@ def fit_funnel(
         few known outcomes in its train or calibration rows.
     """
     summary: dict = {"sql_horizon_days": horizons[0], "won_horizon_days": horizons[1]}
-    summary["counts"] = [
-        {
-            "slice": name,
-            "leads": int(len(idx)),
-            "sql_known": int((~np.isnan(stages[SQL].to_numpy()[idx])).sum()),
-            "sql": int(np.nansum(stages[SQL].to_numpy()[idx])),
-            "won_known": int((~np.isnan(stages[WON].to_numpy()[idx])).sum()),
-            "won": int(np.nansum(stages[WON].to_numpy()[idx])),
-        }
-        for name, idx in (("train", split.train), ("calibration", split.calibration),
-                          ("test", split.test))
-    ]
+    summary["counts"] = _counts(stages, split)
     ys = {k: stages[k].to_numpy(dtype=float) for k in (SQL, WON_GIVEN_SQL, WON)}
     rows = {
         k: {part: _stage_rows(ys[k], getattr(split, part)) for part in ("train", "calibration")}
@@ -202,39 +260,18 @@ def fit_funnel(
     p = {
         k: known[k]
         if k in known
-        else _fit_stage(X, ys[k], rows[k]["train"], rows[k]["calibration"], spec, model_cfg,
-                        cal_cfg)
+        else _fit_stage(features, ys[k], rows[k]["train"], rows[k]["calibration"], spec, config)
         for k in ys
     }
     two_stage = p[SQL] * p[WON_GIVEN_SQL]
-    test = split.test
-    stage_rows = []
-    for k in (SQL, WON_GIVEN_SQL, WON):
-        t = _stage_rows(ys[k], test)
-        if len(t):
-            stage_rows.append(
-                _metrics_row("stage", k, ys[k][t], p[k][t], rows[k]["train"],
-                             ys[k][rows[k]["train"]])
-            )
-    summary["stages"] = stage_rows
-    t_won = _stage_rows(ys[WON], test)
-    summary["won_comparison"] = (
-        [
-            _metrics_row("method", "two_stage_product", ys[WON][t_won], two_stage[t_won],
-                         rows[WON]["train"], ys[WON][rows[WON]["train"]]),
-            _metrics_row("method", "direct", ys[WON][t_won], p[WON][t_won],
-                         rows[WON]["train"], ys[WON][rows[WON]["train"]]),
-        ]
-        if len(t_won)
-        else []
-    )
+    summary.update(_test_rows(ys, p, two_stage, rows, split.test))
     values = stages[DEAL_VALUE].to_numpy(dtype=float)[split.train]
     values = values[~np.isnan(values)]
     mean_value = float(values.mean()) if len(values) else float("nan")
     expected = two_stage * mean_value
     summary["mean_deal_value"] = mean_value
     summary["expected_value_per_lead"] = (
-        float(expected[test].mean()) if len(values) else float("nan")
+        float(expected[split.test].mean()) if len(values) else float("nan")
     )
     predictions = pd.DataFrame(
         {
@@ -246,3 +283,45 @@ def fit_funnel(
         }
     )
     return FunnelFit(predictions, summary)
+
+
+def _counts(stages: pd.DataFrame, split) -> list[dict]:
+    """Per slice: leads, and how many have a known (and a positive) SQL and won outcome."""
+    sql, won = stages[SQL].to_numpy(), stages[WON].to_numpy()
+    return [
+        {
+            "slice": name,
+            "leads": int(len(idx)),
+            "sql_known": int((~np.isnan(sql[idx])).sum()),
+            "sql": int(np.nansum(sql[idx])),
+            "won_known": int((~np.isnan(won[idx])).sum()),
+            "won": int(np.nansum(won[idx])),
+        }
+        for name, idx in (("train", split.train), ("calibration", split.calibration),
+                          ("test", split.test))
+    ]
+
+
+def _test_rows(ys: dict, p: dict, two_stage: np.ndarray, rows: dict, test: np.ndarray) -> dict:
+    """``stages`` (each stage model on its known test rows) and ``won_comparison``."""
+    stage_rows = []
+    for k in (SQL, WON_GIVEN_SQL, WON):
+        t = _stage_rows(ys[k], test)
+        if len(t):
+            stage_rows.append(
+                _metrics_row("stage", k, ys[k][t], p[k][t], rows[k]["train"],
+                             ys[k][rows[k]["train"]])
+            )
+    t_won = _stage_rows(ys[WON], test)
+    train_won = rows[WON]["train"]
+    comparison = (
+        [
+            _metrics_row("method", "two_stage_product", ys[WON][t_won], two_stage[t_won],
+                         train_won, ys[WON][train_won]),
+            _metrics_row("method", "direct", ys[WON][t_won], p[WON][t_won],
+                         train_won, ys[WON][train_won]),
+        ]
+        if len(t_won)
+        else []
+    )
+    return {"stages": stage_rows, "won_comparison": comparison}

@@ -1,0 +1,349 @@
+"""The recipe: everything a model needs, fit from a training slice and a later calibration slice.
+
+One function, :func:`fit_recipe`, makes every model mqlml ships or reports on: the
+pipeline's model, each rolling-origin backtest fold's, each segment's; the funnel's
+stage models share its model step (:func:`fit_calibrated_model`). So a backtest fold
+measures exactly the procedure that produces the shipped model. Given labelled leads
+and the positions of a training slice and of a later calibration slice, it fits, in order:
+
+1. the leakage audit on the training rows (columns that restate the outcome are excluded);
+2. the feature spec on the training rows' kept columns and their activities before as-of;
+3. the model (:func:`fit_calibrated_model`): drifting numeric columns (monotone, or left
+   to the linear base), the tree-size / recency / linear-base search by early-stopping
+   log loss, LightGBM, and the calibrator on the calibration rows;
+4. the logistic baseline on the training rows;
+5. every threshold policy, the grades and the tiers on the calibration rows' scores.
+
+No row outside the two slices is read. The caller passes labels, won outcomes and deal
+values as known when the model is made (a backtest fold: at its origin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from mqlml.columns import ACTIVITY_TYPE, CREATED_AT, LEAD_ID, OCCURRED_AT
+from mqlml.config import Config, ModelConfig, ThresholdConfig
+from mqlml.features.build import FeatureSpec, build_features, fit_feature_spec, to_matrix
+from mqlml.labels.labelled import LabelledLeads
+from mqlml.model.calibrate import ProbabilityCalibrator, probability_to_score
+from mqlml.model.thresholds import (
+    POLICIES,
+    CapacityThreshold,
+    ExpectedValueThreshold,
+    GradeThresholds,
+    PrecisionThreshold,
+    RecallThreshold,
+    TierThresholds,
+    fit_policy,
+    make_policy,
+)
+from mqlml.model.trees import (
+    BoosterFit,
+    fit_baseline,
+    fit_lightgbm,
+    predict_baseline,
+    predict_raw,
+    recency_weights,
+)
+from mqlml.training.audit import AuditResult, audit_leakage, monotone_for_drifting
+
+#: A fitted MQL threshold policy.
+Threshold = CapacityThreshold | PrecisionThreshold | RecallThreshold | ExpectedValueThreshold
+
+
+@dataclass(frozen=True)
+class CalibratedModel:
+    """LightGBM (on its linear base, if any) with its calibrator and the chosen settings.
+
+    Attributes
+    ----------
+    fit : BoosterFit
+        The booster, how early stopping sized it, and its linear base.
+    calibrator : ProbabilityCalibrator
+        Fit on the calibration rows' raw scores.
+    num_leaves, recency_half_life
+        The settings the search chose.
+    monotone : dict or None
+        Feature column -> +1 / -1 for drifting columns (``model.monotone_drifting``).
+    drifting : tuple of str
+        Numeric columns that drift between the training and calibration rows.
+    """
+
+    fit: BoosterFit
+    calibrator: ProbabilityCalibrator
+    num_leaves: int
+    recency_half_life: float | None
+    monotone: dict[str, int] | None
+    drifting: tuple[str, ...]
+
+    def predict_raw(self, X: np.ndarray) -> np.ndarray:
+        """Log-odds before calibration of feature matrix rows."""
+        return predict_raw(self.fit.booster, X, self.fit.linear)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of feature matrix rows."""
+        return self.calibrator.predict(self.predict_raw(X))
+
+
+def search_model(
+    X: np.ndarray,
+    y: np.ndarray,
+    spec: FeatureSpec,
+    cfg: ModelConfig,
+    monotone: dict[str, int] | None = None,
+    drifting: frozenset[str] = frozenset(),
+) -> tuple[BoosterFit, int, float | None]:
+    """LightGBM, choosing tree size, recency weighting and linear base by early-stopping loss.
+
+    Every combination of ``cfg.num_leaves_search`` (else ``cfg.num_leaves``),
+    ``cfg.recency_half_life_search`` and the linear-base options of ``cfg.linear_base``
+    is fit; the lowest early-stopping log loss wins (the first one on ties). With
+    ``cfg.linear_drifting``, the ``drifting`` columns are left to the linear base.
+
+    Returns
+    -------
+    fit : BoosterFit
+    num_leaves : int
+    recency_half_life : float or None
+    """
+    fits = []
+    linear_options = {"off": (None,), "on": (cfg.linear_base_c,)}.get(
+        cfg.linear_base, (None, cfg.linear_base_c)
+    )
+    for leaves in cfg.num_leaves_search or (cfg.num_leaves,):
+        for half_life in cfg.recency_half_life_search:
+            for linear_c in linear_options:
+                fit = fit_lightgbm(
+                    X,
+                    y,
+                    spec,
+                    cfg.model_copy(update={"num_leaves": leaves}),
+                    monotone,
+                    recency_weights(len(y), half_life),
+                    linear_c,
+                    drifting if cfg.linear_drifting else frozenset(),
+                )
+                fits.append((fit.early_stopping_log_loss, leaves, half_life, fit))
+    _, leaves, half_life, fit = min(fits, key=lambda t: t[0])
+    return fit, leaves, half_life
+
+
+def fit_calibrated_model(
+    *,
+    fit_features: pd.DataFrame,
+    y_fit: np.ndarray,
+    calibration_features: pd.DataFrame,
+    y_calibration: np.ndarray,
+    spec: FeatureSpec,
+    config: Config,
+) -> CalibratedModel:
+    """The recipe's model step: drifting columns, model search, LightGBM, calibration.
+
+    Parameters
+    ----------
+    fit_features, calibration_features : DataFrame
+        Feature rows (``spec.columns``) of the training and the later calibration rows,
+        each in time order.
+    y_fit, y_calibration : ndarray
+        Their 0/1 labels (the pipeline's target, or a funnel stage's).
+    spec : FeatureSpec
+    config : Config
+        Uses ``model``, ``audit`` (drift thresholds) and ``calibration``.
+    """
+    cfg = config.model
+    drifting = (
+        monotone_for_drifting(fit_features, calibration_features, y_fit, spec, config.audit)
+        if cfg.monotone_drifting or cfg.linear_drifting
+        else {}
+    )
+    monotone = drifting if cfg.monotone_drifting else None
+    fit, leaves, half_life = search_model(
+        to_matrix(fit_features, spec), y_fit, spec, cfg, monotone, frozenset(drifting)
+    )
+    raw_cal = predict_raw(fit.booster, to_matrix(calibration_features, spec), fit.linear)
+    calibrator = ProbabilityCalibrator(config.calibration.method).fit(raw_cal, y_calibration)
+    return CalibratedModel(fit, calibrator, leaves, half_life, monotone, tuple(drifting))
+
+
+@dataclass(frozen=True)
+class FittedRecipe:
+    """Everything :func:`fit_recipe` fit: what a model needs to score, grade and route leads.
+
+    Attributes
+    ----------
+    audit : AuditResult
+        The leakage audit of the training rows (``drift`` is left to the caller's report).
+    spec : FeatureSpec
+        Fit on the training rows' kept columns; ``excluded`` says why each other one is out.
+    model : CalibratedModel
+        LightGBM, its linear base, its calibrator and the chosen settings.
+    baseline : Pipeline
+        The logistic baseline, fit on the training rows.
+    policies : dict
+        Every threshold policy that could be fit on the calibration rows, by name.
+    policy_errors : dict
+        Policy name -> why it could not be fit.
+    mql : threshold or None
+        The configured policy (``thresholds.policy``); None when it could not be fit.
+    grades : GradeThresholds
+        Grade cutoffs (learned, or the kept ones of ``thresholds.keep_grades_from``).
+    tiers : TierThresholds or None
+        Nurture / disqualify below the MQL cutoff; None without an MQL policy.
+    """
+
+    audit: AuditResult
+    spec: FeatureSpec
+    model: CalibratedModel
+    baseline: Pipeline
+    policies: dict[str, Threshold]
+    policy_errors: dict[str, str]
+    mql: Threshold | None
+    grades: GradeThresholds
+    tiers: TierThresholds | None
+
+    @property
+    def feature_columns(self) -> tuple[str, ...]:
+        """The model's feature columns."""
+        return self.spec.columns
+
+    def features(
+        self, leads: pd.DataFrame, activities: pd.DataFrame, as_of: pd.Series
+    ) -> pd.DataFrame:
+        """Feature rows of ``leads`` at ``as_of`` (only activities before it)."""
+        return build_features(leads, activities, as_of, self.spec)
+
+    def predict_raw(self, features: pd.DataFrame) -> np.ndarray:
+        """The model's log-odds (before calibration) of feature rows."""
+        return self.model.predict_raw(to_matrix(features, self.spec))
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """Calibrated probabilities of feature rows."""
+        return self.model.predict_proba(to_matrix(features, self.spec))
+
+    def predict_baseline(self, features: pd.DataFrame) -> np.ndarray:
+        """The logistic baseline's probabilities of feature rows."""
+        return predict_baseline(self.baseline, features, self.spec)
+
+
+def fit_recipe(
+    labelled: LabelledLeads,
+    config: Config,
+    *,
+    fit_rows: np.ndarray,
+    calibration_rows: np.ndarray,
+    won: np.ndarray | None = None,
+    deal_value: np.ndarray | None = None,
+    keep_grades: dict | None = None,
+    excluded: Mapping[str, str] | None = None,
+) -> FittedRecipe:
+    """Fit the whole recipe on a training slice and a later calibration slice.
+
+    Parameters
+    ----------
+    labelled : LabelledLeads
+        Labelled leads; only the rows at ``fit_rows`` and ``calibration_rows`` are read.
+    config : Config
+        Every option of ``audit``, ``features``, ``model``, ``calibration`` and
+        ``thresholds`` is honoured (``keep_grades_from`` through ``keep_grades``).
+    fit_rows, calibration_rows : ndarray of int
+        Positions of the training slice and of the later calibration slice, each in
+        time order.
+    won : ndarray, optional
+        Won outcome per lead (NaN while unknown) for the expected-value policy when the
+        target is not itself won; aligned with ``labelled.leads``.
+    deal_value : ndarray, optional
+        Won deal value per lead (NaN otherwise), aligned with ``labelled.leads``.
+    keep_grades : dict, optional
+        Grade cutoffs to keep instead of learning them (read by the caller).
+    excluded : mapping, optional
+        Lead columns kept out of the model beyond this slice's own audit (e.g. those the
+        pipeline's audit excluded), with the reason.
+
+    Returns
+    -------
+    FittedRecipe
+    """
+    y = labelled.y
+    out_at = labelled.outcome_at
+    audit = audit_leakage(
+        labelled.leads.iloc[fit_rows],
+        y[fit_rows],
+        config.audit,
+        out_at.iloc[fit_rows] if out_at is not None else None,
+    )
+    spec = _fit_spec(labelled, fit_rows, {**audit.excluded, **(excluded or {})}, config)
+    rows = np.concatenate([fit_rows, calibration_rows])
+    features = build_features(
+        labelled.leads.iloc[rows], labelled.activities, labelled.as_of.iloc[rows], spec
+    )
+    fit_features, cal_features = features.iloc[: len(fit_rows)], features.iloc[len(fit_rows):]
+    model = fit_calibrated_model(
+        fit_features=fit_features,
+        y_fit=y[fit_rows],
+        calibration_features=cal_features,
+        y_calibration=y[calibration_rows],
+        spec=spec,
+        config=config,
+    )
+    baseline = fit_baseline(fit_features, y[fit_rows], spec)
+    score = probability_to_score(model.predict_proba(to_matrix(cal_features, spec)))
+    cal = calibration_rows
+    policies, errors = fit_policies(
+        config.thresholds,
+        score,
+        y[cal],
+        labelled.leads[CREATED_AT].iloc[cal],
+        won[cal] if won is not None else None,
+        deal_value[cal] if deal_value is not None else None,
+    )
+    mql = policies.get(config.thresholds.policy)
+    grades = GradeThresholds(config.thresholds.grade_shares, keep_grades).fit(score)
+    tiers = (
+        TierThresholds(mql.cutoff_, config.thresholds.disqualify_max_share).fit(score, y[cal])
+        if mql is not None
+        else None
+    )
+    return FittedRecipe(audit, spec, model, baseline, policies, errors, mql, grades, tiers)
+
+
+def _fit_spec(
+    labelled: LabelledLeads, fit_rows: np.ndarray, excluded: dict[str, str], config: Config
+) -> FeatureSpec:
+    """The feature spec of the training rows without the ``excluded`` columns, which it
+    lists with their reasons; activities count only before each lead's as-of."""
+    lab, acts = labelled.leads, labelled.activities
+    train_leads = lab.iloc[fit_rows].drop(columns=[c for c in excluded if c in lab.columns])
+    known = acts[LEAD_ID].map(pd.Series(labelled.as_of.to_numpy(), index=lab[LEAD_ID]))
+    train_acts = acts[acts[LEAD_ID].isin(train_leads[LEAD_ID]) & (acts[OCCURRED_AT] < known)]
+    spec = fit_feature_spec(
+        train_leads,
+        train_acts[[LEAD_ID, ACTIVITY_TYPE]],
+        config.features.windows_days,
+        config.features.min_leads_per_activity_type,
+    )
+    return replace(spec, excluded={**spec.excluded, **excluded})
+
+
+def fit_policies(
+    thr: ThresholdConfig,
+    scores: np.ndarray,
+    y: np.ndarray,
+    created: pd.Series,
+    won: np.ndarray | None,
+    deal: np.ndarray | None,
+) -> tuple[dict[str, Threshold], dict[str, str]]:
+    """Every threshold policy fit on one slice; those that cannot be fit give the reason."""
+    params = thr.model_dump()
+    policies, errors = {}, {}
+    for name in POLICIES:
+        try:
+            policies[name] = fit_policy(make_policy(name, params), scores, y, created, won, deal)
+        except ValueError as exc:
+            errors[name] = str(exc)
+    return policies, errors

@@ -1,0 +1,87 @@
+"""The recipe: the one procedure that makes every model, reading only its two slices."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from mqlml.config import load_config
+from mqlml.data.contract import validate_crm
+from mqlml.labels.labelled import label_history
+from mqlml.labels.split import time_split
+from mqlml.training.funnel import stage_arrays
+from mqlml.training.recipe import fit_recipe
+
+
+def _fingerprint(recipe) -> tuple:
+    return (
+        recipe.model.fit.booster.model_to_string(),
+        recipe.model.calibrator.to_dict(),
+        {k: t.cutoff_ for k, t in recipe.policies.items()},
+        recipe.grades.cutoffs_,
+        recipe.tiers.nurture_cutoff_,
+        recipe.spec.columns,
+    )
+
+
+def test_the_shipped_model_is_the_recipe_on_the_pipelines_split(trained):
+    model, _, crm, cfg = trained
+    lab = label_history(crm, cfg)
+    split = time_split(lab.leads, lab.y, cfg.split_fractions, cfg.split.calibration_positives)
+    st = stage_arrays(lab, cfg)
+    recipe = fit_recipe(
+        lab, cfg, fit_rows=split.train, calibration_rows=split.calibration,
+        won=st.policy_won, deal_value=st.deal_value,
+    )
+    assert recipe.model.fit.booster.model_to_string() == model.booster.model_to_string()
+    assert recipe.model.calibrator.to_dict() == model.calibrator.to_dict()
+    assert {k: t.cutoff_ for k, t in recipe.policies.items()} == {
+        k: t.cutoff_ for k, t in model.policies.items()
+    }
+    assert recipe.grades.cutoffs_ == model.grades.cutoffs_
+    assert recipe.tiers.nurture_cutoff_ == model.tiers.nurture_cutoff_
+    assert recipe.spec == model.spec
+
+
+@pytest.fixture(scope="module")
+def small_labelled(history):
+    cfg = load_config(None, {"model": {"learning_rate": 0.3}})
+    crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
+    return label_history(crm, cfg), cfg
+
+
+def test_rows_outside_the_two_slices_are_never_read(small_labelled):
+    lab, cfg = small_labelled
+    n = len(lab.y)
+    fit_rows, cal_rows = np.arange(0, n // 2), np.arange(n // 2, 3 * n // 4)
+    st = stage_arrays(lab, cfg)
+    kwargs = {"fit_rows": fit_rows, "calibration_rows": cal_rows, "won": st.policy_won,
+              "deal_value": st.deal_value}
+    first = fit_recipe(lab, cfg, **kwargs)
+    # The latest quarter's labels, attributes and deal values turned upside down.
+    later = np.arange(3 * n // 4, n)
+    y = lab.y.copy()
+    y[later] = 1 - y[later]
+    leads = lab.leads.copy()
+    leads.loc[later, "industry"] = leads.loc[later[::-1], "industry"].to_numpy()
+    deal = st.deal_value.copy()
+    deal[later] = 1e9
+    again = fit_recipe(replace(lab, y=y, leads=leads), cfg, **{**kwargs, "deal_value": deal})
+    assert _fingerprint(again) == _fingerprint(first)
+
+
+def test_the_audit_runs_on_the_training_rows_and_keeps_its_columns_out(small_labelled):
+    lab, cfg = small_labelled
+    n = len(lab.y)
+    leaky = lab.leads.assign(disposition=np.where(lab.y == 1, "qualified", "open"))
+    recipe = fit_recipe(
+        replace(lab, leads=leaky), cfg,
+        fit_rows=np.arange(0, n // 2), calibration_rows=np.arange(n // 2, 3 * n // 4),
+        excluded={"industry": "excluded by the caller"},
+    )
+    assert [r["column"] for r in recipe.audit.leakage] == ["disposition"]
+    assert "disposition" not in recipe.feature_columns
+    assert recipe.spec.excluded["disposition"].startswith("leakage audit:")
+    assert "industry" not in recipe.feature_columns
+    assert recipe.spec.excluded["industry"] == "excluded by the caller"
+    assert recipe.mql is not None and recipe.tiers is not None
