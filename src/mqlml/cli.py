@@ -68,7 +68,8 @@ def train_and_save(crm, cfg, echo=typer.echo, labelled=None) -> tuple[Path, obje
     else:
         model, artifacts = run_training(crm, cfg)
     bundle = save_bundle(model, cfg.models_dir)
-    write_report(build_report(model.summary, artifacts["test_predictions"]), bundle / "report.html")
+    report = build_report(model.summary.to_dict(), artifacts["test_predictions"])
+    write_report(report, bundle / "report.html")
     if cfg.tracking.enabled:
         from mqlml.serving.pyfunc import training_holdout
         from mqlml.serving.tracking import log_training, tracking_uri
@@ -193,12 +194,11 @@ def train(
             typer.echo(f"warning: {w.message}", err=True)
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    s = model.summary["metrics_test"]
+    s, mql = model.summary.metrics_test, model.summary.mql_threshold
     typer.echo(
-        f"test ROC AUC {s['model']['roc_auc']:.3f} "
-        f"(baseline {s['baseline_logistic']['roc_auc']:.3f}), "
-        f"MQL cutoff score >= {model.summary['mql_threshold']['cutoff']} "
-        f"({model.summary['mql_threshold']['policy']} policy)",
+        f"test ROC AUC {s.model.roc_auc:.3f} "
+        f"(baseline {s.baseline_logistic.roc_auc:.3f}), "
+        f"MQL cutoff score >= {mql.cutoff} ({mql.policy} policy)",
         err=True,
     )
     typer.echo(str(bundle))
@@ -335,7 +335,7 @@ def report(
         if out.suffix.lower() not in (".html", ".htm"):
             raise MqlmlError(f"--out must be an .html file, got {out}")
         trained = load_bundle(model)
-        written = write_report(build_report(trained.summary), out)
+        written = write_report(build_report(trained.summary.to_dict()), out)
     except MqlmlError as exc:
         _fail(exc)
     typer.echo(f"report {out} ({len(written) - 1} figures and tables in {figures_dir(out)})")

@@ -33,7 +33,7 @@ def test_round_trip_scores_identically(trained, saved):
 
 def test_round_trip_keeps_the_linear_base(linear_trained, tmp_path):
     model, _, crm, _ = linear_trained
-    assert model.linear is not None and model.summary["model"]["linear_base"] is True
+    assert model.linear is not None and model.summary.model.linear_base is True
     path = save_bundle(model, tmp_path / "models")
     assert (path / "linear.json").is_file()
     back = load_bundle(path)
@@ -121,9 +121,9 @@ def test_retraining_can_keep_the_previous_grade_cutoffs(trained, saved, tmp_path
     )
     again, _ = run_training(small, cfg2)
     assert again.grades.cutoffs_ == kept
-    assert again.summary["grades"]["kept_from"] == str(path)
+    assert again.summary.grades.kept_from == str(path)
     # learned with shares 30/30/30, grade A would hold about 30% of leads; kept, about 10%
-    share_a = next(r["share"] for r in again.summary["grades"]["test"] if r["grade"] == "A")
+    share_a = next(r["share"] for r in again.summary.grades.test if r["grade"] == "A")
     assert share_a < 0.2
     with pytest.raises(BundleError, match="cannot keep the grades"):
         (tmp_path / "empty" / "1").mkdir(parents=True)

@@ -243,7 +243,7 @@ def json_round_trip(d):
 
 
 def _policy(model, name):
-    return next(r for r in model.summary["threshold_policies"] if r["policy"] == name)
+    return next(r for r in model.summary.threshold_policies if r["policy"] == name)
 
 
 @pytest.mark.parametrize(
@@ -275,16 +275,16 @@ def test_expected_value_policy_pays_on_the_test_slice(funnel_trained):
 def test_threshold_table_and_tiers_in_the_summary(funnel_trained):
     model, artifacts, _, _ = funnel_trained
     s = model.summary
-    table = s["threshold_table"]
+    table = s.threshold_table
     assert len(table) == 99
     volume = [r["mqls"] for r in table]
     assert volume == sorted(volume, reverse=True)  # a higher cutoff never admits more
-    tiers = s["grades"]["tiers"]
-    assert tiers["nurture_min_score"] <= tiers["mql_min_score"] == model.mql.cutoff_
-    rates = {r["tier"]: r["conversion_rate"] for r in tiers["test"]}
+    tiers = s.grades.tiers
+    assert tiers.nurture_min_score <= tiers.mql_min_score == model.mql.cutoff_
+    rates = {r["tier"]: r["conversion_rate"] for r in tiers.test}
     assert rates["mql"] > rates["nurture"] > rates["disqualify"]
     test = artifacts["test_predictions"]
     assert set(test["tier"]) == {"mql", "nurture", "disqualify"}
     assert (test["is_mql"] == (test["tier"] == "mql")).all()
-    grades = {r["grade"]: r["conversion_rate"] for r in s["grades"]["test"]}
+    grades = {r["grade"]: r["conversion_rate"] for r in s.grades.test}
     assert grades["A"] > grades["B"] > grades["C"] > grades["D"]

@@ -18,8 +18,8 @@ def test_fold_origins_cut_the_latest_share_into_consecutive_periods(n, folds, sh
 
 def test_backtest_reports_every_fold(funnel_trained):
     model, _, _, cfg = funnel_trained
-    bt = model.summary["backtest"]
-    folds = bt["folds"]
+    bt = model.summary.backtest
+    folds = bt.folds
     assert [f["fold"] for f in folds] == [1, 2]
     for f in folds:
         assert "skipped" not in f
@@ -29,13 +29,13 @@ def test_backtest_reports_every_fold(funnel_trained):
     assert folds[0]["test_end"] < folds[1]["test_start"]
     # later folds know more history
     assert folds[1]["train_leads"] > folds[0]["train_leads"]
-    assert {(g["fold"], g["grade"]) for g in bt["grades"]} == {
+    assert {(g["fold"], g["grade"]) for g in bt.grades} == {
         (k, g) for k in (1, 2) for g in "ABCD"
     }
-    assert {m["policy"] for m in bt["movement"]} == {
+    assert {m["policy"] for m in bt.movement} == {
         "capacity", "precision", "recall", "expected_value"
     }
-    for m in bt["movement"]:
+    for m in bt.movement:
         assert m["range"] == m["max_cutoff"] - m["min_cutoff"] >= 0
 
 
@@ -56,7 +56,7 @@ def test_folds_only_train_on_labels_known_before_their_test_period(funnel_traine
         assert fit[CREATED_AT].max() <= cal[CREATED_AT].min()
         assert set(test[LEAD_ID]).isdisjoint(set(fit[LEAD_ID]) | set(cal[LEAD_ID]))
         # the membership is what the summary says
-        row = model.summary["backtest"]["folds"][fold - 1]
+        row = model.summary.backtest.folds[fold - 1]
         assert len(fit) == row["train_leads"] and len(test) == row["test_leads"]
 
 
