@@ -15,7 +15,7 @@ from sklearn.exceptions import NotFittedError
 
 from mqlml.columns import IS_MQL, LEAD_ID, PROBABILITY
 from mqlml.config import Config, config_from_dict, config_to_dict, load_config
-from mqlml.errors import DataValidationError, MqlmlError
+from mqlml.errors import ConfigError, DataValidationError, MqlmlError
 
 #: LeadScorer parameter -> the (section, key) of :class:`mqlml.config.Config` it sets.
 CONFIG_PARAMETERS = {
@@ -115,7 +115,7 @@ class LeadScorer(BaseEstimator):
         if base is None or isinstance(base, str | Path):
             base = load_config(base)
         elif not isinstance(base, Config):
-            raise MqlmlError(
+            raise ConfigError(
                 "config must be a mqlml Config, a path to a YAML file or None, "
                 f"got {type(base).__name__}"
             )
