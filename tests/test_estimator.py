@@ -173,3 +173,38 @@ def test_save_and_load_score_identically(scorer, batch, tmp_path):
     pd.testing.assert_frame_equal(again.score(leads, acts, as_of=t), scorer.score(leads, acts,
                                                                                  as_of=t))
     assert LeadScorer.load(path.parent).model_.mql.cutoff_ == scorer.model_.mql.cutoff_
+
+
+def _flat_export(n=2_400, seed=0):
+    """A one-table export as read from CSV: text cells, a converted flag."""
+    rng = np.random.default_rng(seed)
+    size = rng.choice(["1-10", "51-200", "201-1000"], n)
+    views = rng.poisson(3, n)
+    logit = -2.2 + 0.35 * views + np.where(size == "201-1000", 1.0, 0.0)
+    y = rng.random(n) < 1 / (1 + np.exp(-logit))
+    created = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(np.arange(n) * 3, unit="h")
+    return pd.DataFrame(
+        {
+            "Id": [f"C{i:05d}" for i in range(n)],
+            "Created": created.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+            "Company size": size,
+            "Page views": views.astype(str),
+            "Converted": np.where(y, "Yes", "No"),
+        }
+    )
+
+
+def test_a_flat_config_trains_and_scores_one_export(tmp_path):
+    cfg = load_config(None, {"flat": {"target_column": "Converted", "positive_values": ["yes"],
+                                      "id_column": "Id", "time_column": "Created"},
+                             "thresholds": {"capacity_per_week": 20}})
+    export = _flat_export()
+    scorer = LeadScorer(config=cfg).fit(export)
+    assert scorer.config_.flat is not None and scorer.summary_.metrics_test.model.roc_auc > 0.6
+    rows = export.tail(40).drop(columns="Converted")
+    scored = scorer.score(rows)
+    assert scored[LEAD_ID].tolist() == rows["Id"].tolist()
+    # the same export as a file scores the same
+    path = tmp_path / "new.csv"
+    rows.to_csv(path, index=False)
+    pd.testing.assert_frame_equal(scorer.score(path), scored)
