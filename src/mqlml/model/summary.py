@@ -146,13 +146,17 @@ def _absent_keys():
 
 @dataclass(frozen=True, kw_only=True)
 class LabelCounts(_Section):
-    """How many leads the labelling saw and kept."""
+    """How many leads the labelling saw and kept.
 
-    leads: int
+    A segment model's summary counts only its ``eligible`` leads (and their positives,
+    under ``extra["positive"]``): its leads were labelled with the whole history's.
+    """
+
+    leads: int | None = _later()
     eligible: int
-    immature: int
+    immature: int | None = _later()
     converted_before_as_of: int | None = _later()
-    positives: int
+    positives: int | None = _later()
     extra: dict = _extra()
     _absent: frozenset = _absent_keys()
 
