@@ -1,7 +1,7 @@
 """Does the report name the generator's true drivers?
 
 Trains on a generated history and compares the report's field ranking (mean |score
-points| on the test slice, ``summary["drivers"]["fields"]``) with the generator's own
+points| on the test slice, ``summary.drivers.fields``) with the generator's own
 truth on the same test leads: the true SQL log-odds is additive per business field
 (``history.drivers``), so a field's exact SHAP value is its term minus the term's mean,
 ranked by mean absolute value (``mqlml.synthetic.generate.true_driver_importance``).
@@ -51,7 +51,7 @@ def run(leads: int, seed: int, scale: dict[str, float] | None) -> bool:
     crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
     model, artifacts = fit_history(crm, cfg)
     test_ids = artifacts["slices"].query("slice == 'test'")["lead_id"].to_numpy()
-    rows = model.summary["drivers"]["fields"]
+    rows = model.summary.drivers.fields
     rank = {r["field"]: i + 1 for i, r in enumerate(rows)}
     truth = true_driver_importance(history, test_ids)
     name = "default" if not scale else "scaled " + " ".join(f"{k}={v:g}" for k, v in scale.items())

@@ -165,10 +165,10 @@ def main(argv: list[str] | None = None) -> dict:
     preds, summary = _predict_all(export, X, y, cfg, cut, n)
     fixed = [{"protocol": "fixed holdout", "model": m, **_metrics(y[cut:], preds[m])}
              for m in MODELS]
-    drifting = [r["column"] for r in summary.get("drift_audit", []) if r["out_of_range"] > 0.1]
+    drifting = [r["column"] for r in summary.drift_audit or [] if r["out_of_range"] > 0.1]
     # Like for like: the baseline fit only on the rows mqlml's model learns from (mqlml
     # keeps the newest pre-test rows for its calibrator and thresholds).
-    n_model = summary["periods"][0]["n_leads"]
+    n_model = summary.periods[0].n_leads
     lr_model_rows = _metrics(y[cut:], _logistic(X, y, np.arange(n_model), np.arange(cut, n)))
 
     half = n // 2

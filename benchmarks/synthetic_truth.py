@@ -90,8 +90,8 @@ def main() -> None:
 
     print(
         f"trained on {args.leads:,} leads (seed {args.train_seed}) in {train_s:.1f}s; "
-        f"calibration: {model.summary['calibration']['method']}; "
-        f"trees: {model.summary['model']['best_iteration']}"
+        f"calibration: {model.summary.calibration.method}; "
+        f"trees: {model.summary.model.best_iteration}"
     )
     print(
         f"{'evaluation set':<32} {'leads':>7} {'AUC model':>9} {'AUC truth':>9} "

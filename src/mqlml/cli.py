@@ -167,12 +167,11 @@ def train(
             typer.echo(f"warning: {w.message}", err=True)
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    s = model.summary["metrics_test"]
+    s, mql = model.summary.metrics_test, model.summary.mql_threshold
     typer.echo(
-        f"test ROC AUC {s['model']['roc_auc']:.3f} "
-        f"(baseline {s['baseline_logistic']['roc_auc']:.3f}), "
-        f"MQL cutoff score >= {model.summary['mql_threshold']['cutoff']} "
-        f"({model.summary['mql_threshold']['policy']} policy)",
+        f"test ROC AUC {s.model.roc_auc:.3f} "
+        f"(baseline {s.baseline_logistic.roc_auc:.3f}), "
+        f"MQL cutoff score >= {mql.cutoff} ({mql.policy} policy)",
         err=True,
     )
     typer.echo(str(bundle))
@@ -309,7 +308,7 @@ def report(
         if out.suffix.lower() not in (".html", ".htm"):
             raise MqlmlError(f"--out must be an .html file, got {out}")
         trained = load_bundle(model)
-        written = write_report(build_report(trained.summary), out)
+        written = write_report(build_report(trained.summary.to_dict()), out)
     except MqlmlError as exc:
         _fail(exc)
     typer.echo(f"report {out} ({len(written) - 1} figures and tables in {figures_dir(out)})")

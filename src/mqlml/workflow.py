@@ -86,7 +86,7 @@ def finish_model(model: TrainedModel, inputs: InsightInputs) -> TrainedModel:
         model.linear,
     )
     summary = {}
-    for key, value in model.summary.items():
+    for key, value in model.summary.to_dict().items():
         summary[key] = value
         if key == _INSIGHTS_AFTER:
             summary.update(insights)

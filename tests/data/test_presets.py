@@ -49,11 +49,11 @@ def test_salesforce_example_trains_and_drops_the_sales_filled_status():
     assert "Converted" not in labelled.leads  # restates the outcome: never a feature
     with pytest.warns(LeakageWarning, match="'Lead Status' excluded"):
         model, _ = train_labelled(labelled, cfg)
-    assert model.summary["leakage_audit"][0]["column"] == "Lead Status"
+    assert model.summary.leakage_audit[0]["column"] == "Lead Status"
     assert {"company_size", "page_views", "sessions", "email_domain_type"} <= set(
         model.spec.columns
     )
-    assert model.summary["metrics_test"]["model"]["roc_auc"] > 0.7
+    assert model.summary.metrics_test.model.roc_auc > 0.7
 
 
 def test_hubspot_example_trains():
@@ -61,9 +61,9 @@ def test_hubspot_example_trains():
     labelled = load_flat(EXAMPLES / FILES["hubspot"], cfg)
     assert "Lifecycle Stage" not in labelled.leads
     model, _ = train_labelled(labelled, cfg)
-    assert model.summary["leakage_audit"] == []
-    assert model.summary["label_counts"]["positives"] > 100
-    assert model.summary["metrics_test"]["model"]["roc_auc"] > 0.7
+    assert model.summary.leakage_audit == []
+    assert model.summary.label_counts.positives > 100
+    assert model.summary.metrics_test.model.roc_auc > 0.7
 
 
 def test_preset_names_the_missing_standard_column(tmp_path):

@@ -86,5 +86,5 @@ def test_the_generators_three_strongest_true_drivers_lead_the_report(seed):
     top3 = list(truth.index[:3])
     assert set(top3) == set(DRIVER_SCALE)
     assert truth.iloc[2] >= 1.4 * truth.iloc[3], truth.head(5)
-    report_top5 = [row["field"] for row in model.summary["drivers"]["fields"][:5]]
+    report_top5 = [row["field"] for row in model.summary.drivers.fields[:5]]
     assert set(top3) <= set(report_top5), (truth.head(6).round(3).to_dict(), report_top5)

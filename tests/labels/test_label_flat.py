@@ -69,15 +69,15 @@ def test_time_ordered_flat_export_trains_and_catches_the_planted_leak():
     assert labelled.leads["created_at"].is_monotonic_increasing
     with pytest.warns(LeakageWarning, match="'Disposition' excluded: predicts the outcome"):
         model, artifacts = train_labelled(labelled, cfg)
-    leak = model.summary["leakage_audit"]
+    leak = model.summary.leakage_audit
     assert [(r["column"], r["action"]) for r in leak] == [("Disposition", "excluded")]
     assert "single-column ROC AUC" in leak[0]["evidence"]
     assert "Disposition" not in model.spec.columns
-    assert "leakage audit" in model.summary["excluded_columns"]["Disposition"]
+    assert "leakage audit" in model.summary.excluded_columns["Disposition"]
     # Raw attribute columns stay features, so scoring-time PSI per feature can use them.
     assert {"Company size", "Page views", "Role"} <= set(model.spec.columns)
-    assert model.summary["metrics_test"]["model"]["roc_auc"] > 0.65
-    assert isinstance(model.summary["drift_audit"], list)
+    assert model.summary.metrics_test.model.roc_auc > 0.65
+    assert isinstance(model.summary.drift_audit, list)
     # "Select" means nobody answered: missing, not a category.
     assert "Select" not in model.spec.categorical["Role"]
 
@@ -95,7 +95,7 @@ def test_allowing_the_leak_keeps_it():
         },
     )
     model, _ = train_labelled(label_flat(frame, cfg), cfg)
-    assert model.summary["leakage_audit"][0]["action"] == "allowed"
+    assert model.summary.leakage_audit[0]["action"] == "allowed"
     assert "Disposition" in model.spec.columns
 
 
@@ -113,7 +113,7 @@ def test_flat_export_without_time_column_warns_and_splits_stratified():
     )
     assert any("metrics may be optimistic" in n for n in labelled.notes)
     model, _ = train_labelled(labelled, cfg)
-    assert model.summary["drift_audit"] == []  # periods of a random split mean nothing
+    assert model.summary.drift_audit == []  # periods of a random split mean nothing
 
 
 def test_ordering_number_orders_rows():

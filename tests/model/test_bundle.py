@@ -33,7 +33,7 @@ def test_round_trip_scores_identically(trained, saved):
 
 def test_round_trip_keeps_the_linear_base(linear_trained, tmp_path):
     model, _, crm, _ = linear_trained
-    assert model.linear is not None and model.summary["model"]["linear_base"] is True
+    assert model.linear is not None and model.summary.model.linear_base is True
     path = save_bundle(model, tmp_path / "models")
     assert (path / "linear.json").is_file()
     back = load_bundle(path)
@@ -121,11 +121,37 @@ def test_retraining_can_keep_the_previous_grade_cutoffs(trained, saved, tmp_path
     )
     again, _ = run_training(small, cfg2)
     assert again.grades.cutoffs_ == kept
-    assert again.summary["grades"]["kept_from"] == str(path)
+    assert again.summary.grades.kept_from == str(path)
     # learned with shares 30/30/30, grade A would hold about 30% of leads; kept, about 10%
-    share_a = next(r["share"] for r in again.summary["grades"]["test"] if r["grade"] == "A")
+    share_a = next(r["share"] for r in again.summary.grades.test if r["grade"] == "A")
     assert share_a < 0.2
     with pytest.raises(BundleError, match="cannot keep the grades"):
         (tmp_path / "empty" / "1").mkdir(parents=True)
         (tmp_path / "empty" / "1" / "versions.json").write_text("{}")
         load_grade_cutoffs(tmp_path / "empty" / "1")
+
+
+def test_a_bundle_from_before_the_later_summary_sections_loads(saved):
+    model, path = saved
+    file = path / "metrics.json"
+    d = json.loads(file.read_text())
+    first_format = ("name", "target", "horizon_days", "observation_days", "snapshot_at",
+                    "label_counts", "periods", "metrics_test", "calibration", "model",
+                    "mql_threshold", "grades", "importance", "excluded_columns", "data_notes",
+                    "versions")
+    file.write_text(json.dumps({k: d[k] for k in first_format}))
+    back = load_bundle(path)
+    assert back.summary.drivers is None and back.summary.threshold_table is None
+    assert back.summary.metrics_test.model.roc_auc == model.summary.metrics_test.model.roc_auc
+    # written again, it is the same older file: nothing is invented
+    assert json.dumps(back.summary.to_dict()) == file.read_text()
+
+
+def test_a_metrics_json_without_test_metrics_is_a_corrupt_bundle(saved):
+    _, path = saved
+    file = path / "metrics.json"
+    d = json.loads(file.read_text())
+    del d["metrics_test"]
+    file.write_text(json.dumps(d))
+    with pytest.raises(BundleError, match="corrupt.*TrainingSummary has no 'metrics_test' key"):
+        load_bundle(path)

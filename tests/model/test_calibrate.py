@@ -81,3 +81,20 @@ def test_sigmoid_on_a_few_values_is_exactly_predict_proba(monkeypatch):
     monkeypatch.setattr(calibrate, "_FEW_VALUES", 64)
     with pytest.raises(ValueError, match="infinity"):
         cal.predict([0.5, np.inf])
+
+
+@pytest.mark.parametrize(
+    "params", [{}, {"method": "sigmoid"}, {"method": "isotonic", "selection_fraction": 0.5}]
+)
+def test_follows_the_scikit_learn_contract(params):
+    from sklearn.base import clone
+
+    raw, y, _ = _overconfident(600)
+    cal = ProbabilityCalibrator(**params)
+    assert cal.get_params() == {"method": "auto", "selection_fraction": 0.3, **params}
+    fitted = cal.fit(raw, y)
+    assert fitted is cal and cal.method_ in ("isotonic", "sigmoid")
+    copy = clone(cal)
+    assert copy.get_params() == cal.get_params()
+    assert not hasattr(copy, "method_")  # clone is unfitted
+    assert ProbabilityCalibrator().set_params(**params).get_params() == cal.get_params()

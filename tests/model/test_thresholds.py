@@ -243,7 +243,7 @@ def json_round_trip(d):
 
 
 def _policy(model, name):
-    return next(r for r in model.summary["threshold_policies"] if r["policy"] == name)
+    return next(r for r in model.summary.threshold_policies if r["policy"] == name)
 
 
 @pytest.mark.parametrize(
@@ -275,16 +275,46 @@ def test_expected_value_policy_pays_on_the_test_slice(funnel_trained):
 def test_threshold_table_and_tiers_in_the_summary(funnel_trained):
     model, artifacts, _, _ = funnel_trained
     s = model.summary
-    table = s["threshold_table"]
+    table = s.threshold_table
     assert len(table) == 99
     volume = [r["mqls"] for r in table]
     assert volume == sorted(volume, reverse=True)  # a higher cutoff never admits more
-    tiers = s["grades"]["tiers"]
-    assert tiers["nurture_min_score"] <= tiers["mql_min_score"] == model.mql.cutoff_
-    rates = {r["tier"]: r["conversion_rate"] for r in tiers["test"]}
+    tiers = s.grades.tiers
+    assert tiers.nurture_min_score <= tiers.mql_min_score == model.mql.cutoff_
+    rates = {r["tier"]: r["conversion_rate"] for r in tiers.test}
     assert rates["mql"] > rates["nurture"] > rates["disqualify"]
     test = artifacts["test_predictions"]
     assert set(test["tier"]) == {"mql", "nurture", "disqualify"}
     assert (test["is_mql"] == (test["tier"] == "mql")).all()
-    grades = {r["grade"]: r["conversion_rate"] for r in s["grades"]["test"]}
+    grades = {r["grade"]: r["conversion_rate"] for r in s.grades.test}
     assert grades["A"] > grades["B"] > grades["C"] > grades["D"]
+
+
+@pytest.mark.parametrize(
+    ("cls", "params", "fit_args"),
+    [
+        (CapacityThreshold, {"capacity_per_week": 7.0}, "created"),
+        (PrecisionThreshold, {"target_precision": 0.5}, "y"),
+        (RecallThreshold, {"target_recall": 0.6}, "y"),
+        (ExpectedValueThreshold, {"cost_per_lead": 50.0, "value_per_won": 1000.0}, "y"),
+        (GradeThresholds, {"shares": (0.2, 0.2, 0.2), "keep_cutoffs": None}, ""),
+        (TierThresholds, {"mql_cutoff": 60, "max_lost_share": 0.1}, "y"),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else None,
+)
+def test_thresholds_follow_the_scikit_learn_contract(cls, params, fit_args):
+    from sklearn.base import clone
+
+    t = cls(**params)
+    assert t.get_params() == {**cls().get_params(), **params}
+    assert cls().set_params(**params).get_params() == t.get_params()
+    scores, created = _week_of_leads(np.arange(1, 100))
+    y = (scores > 50).astype(float)
+    extra = {"created": (created,), "y": (y,), "": ()}[fit_args]
+    assert t.fit(scores, *extra) is t
+    assert all(not k.startswith("_") for k in vars(t))
+    fitted = {k for k in vars(t) if k.endswith("_")}
+    assert fitted and set(vars(t)) == set(params) | fitted  # __init__ only stores params
+    copy = clone(t)
+    assert copy.get_params() == t.get_params()
+    assert not any(k.endswith("_") for k in vars(copy))  # a clone is unfitted

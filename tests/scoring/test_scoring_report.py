@@ -83,8 +83,8 @@ def test_without_a_reference_the_report_says_why(small):
 
 def test_training_keeps_a_held_out_reference_and_the_bundle_carries_it(scoring_model, tmp_path):
     model, bundle, _ = scoring_model
-    periods = {p["name"]: p for p in model.summary["periods"]}
-    held_out = periods["calibration"]["n_leads"] + periods["test"]["n_leads"]
+    periods = {p.name: p for p in model.summary.periods}
+    held_out = periods["calibration"].n_leads + periods["test"].n_leads
     assert len(model.reference) == min(REFERENCE_ROWS, held_out)
     assert list(model.reference.columns) == [*model.spec.columns, REFERENCE_SCORE]
     loaded = load_bundle(bundle)
@@ -99,12 +99,12 @@ def test_training_keeps_a_held_out_reference_and_the_bundle_carries_it(scoring_m
 def test_scoring_the_held_out_leads_again_shows_no_drift(scoring_model):
     """The reference's own population, scored at the same moments: nothing moved."""
     model, _, crm = scoring_model
-    periods = {p["name"]: p for p in model.summary["periods"]}
-    start = pd.Timestamp(periods["calibration"]["start"])
-    end = pd.Timestamp(periods["test"]["end"])
+    periods = {p.name: p for p in model.summary.periods}
+    start = pd.Timestamp(periods["calibration"].start)
+    end = pd.Timestamp(periods["test"].end)
     leads = crm.leads[crm.leads[CREATED_AT].between(start, end)].reset_index(drop=True)
     leads = leads.assign(
-        as_of=(leads[CREATED_AT] + pd.Timedelta(days=model.summary["observation_days"]))
+        as_of=(leads[CREATED_AT] + pd.Timedelta(days=model.summary.observation_days))
     )
     checked = check_batch(leads, crm.activities, model)
     report = score_checked(model, checked).report

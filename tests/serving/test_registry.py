@@ -99,7 +99,7 @@ def test_gate_promote_rollback_and_score_through_a_real_server(
     assert _champion(client) == "2"
     assert json.loads(client.get_model_version(NAME, "3").tags[GATE_TAG])["promoted"] is False
     # the gate compared both on the same holdout: the champion's figure is its own test AUC
-    assert g.champion_value == pytest.approx(model.summary["metrics_test"]["model"]["roc_auc"])
+    assert g.champion_value == pytest.approx(model.summary.metrics_test.model.roc_auc)
 
     # 4. batch scoring from the registry equals scoring the champion's bundle
     leads, acts = batch(crm)

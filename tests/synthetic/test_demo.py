@@ -13,7 +13,7 @@ def test_demo_prints_policies_model_vs_rules_and_the_backtest(funnel_trained):
     assert "(99% bootstrap intervals" in text
     for policy in ("capacity*", "precision", "recall", "expected_value"):
         assert f"\n  {policy}" in text
-    rows = model.summary["baselines_equal_volume"]
+    rows = model.summary.baselines_equal_volume
     rules = next(r for r in rows if r["method"] == "current_rules")
     assert f"model vs current rules at equal MQL volume ({rules['mqls']:,} test-slice MQLs" in text
     assert "  current_rules " in text and "  model " in text and "  logistic_baseline " in text

@@ -25,8 +25,8 @@ def test_fold_origins_cut_the_latest_share_into_consecutive_periods(n, folds, sh
 
 def test_backtest_reports_every_fold(funnel_trained):
     model, _, _, cfg = funnel_trained
-    bt = model.summary["backtest"]
-    folds = bt["folds"]
+    bt = model.summary.backtest
+    folds = bt.folds
     assert [f["fold"] for f in folds] == [1, 2]
     for f in folds:
         assert "skipped" not in f
@@ -36,13 +36,13 @@ def test_backtest_reports_every_fold(funnel_trained):
     assert folds[0]["test_end"] < folds[1]["test_start"]
     # later folds know more history
     assert folds[1]["train_leads"] > folds[0]["train_leads"]
-    assert {(g["fold"], g["grade"]) for g in bt["grades"]} == {
+    assert {(g["fold"], g["grade"]) for g in bt.grades} == {
         (k, g) for k in (1, 2) for g in "ABCD"
     }
-    assert {m["policy"] for m in bt["movement"]} == {
+    assert {m["policy"] for m in bt.movement} == {
         "capacity", "precision", "recall", "expected_value"
     }
-    for m in bt["movement"]:
+    for m in bt.movement:
         assert m["range"] == m["max_cutoff"] - m["min_cutoff"] >= 0
 
 
@@ -63,7 +63,7 @@ def test_folds_only_train_on_labels_known_before_their_test_period(funnel_traine
         assert fit[CREATED_AT].max() <= cal[CREATED_AT].min()
         assert set(test[LEAD_ID]).isdisjoint(set(fit[LEAD_ID]) | set(cal[LEAD_ID]))
         # the membership is what the summary says
-        row = model.summary["backtest"]["folds"][fold - 1]
+        row = model.summary.backtest.folds[fold - 1]
         assert len(fit) == row["train_leads"] and len(test) == row["test_leads"]
 
 
@@ -134,7 +134,7 @@ def test_wins_and_deal_values_after_a_folds_origin_change_nothing_in_it(history)
     crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
     lab = label_history(crm, cfg)
     before, art = train_labelled(lab, cfg)
-    fold1 = before.summary["backtest"]["folds"][0]
+    fold1 = before.summary.backtest.folds[0]
     origin = pd.Timestamp(fold1["origin"])
 
     # Every won after the first fold's origin: won later (still before the snapshot) and
@@ -155,7 +155,8 @@ def test_wins_and_deal_values_after_a_folds_origin_change_nothing_in_it(history)
     cal_ids = members.loc[(members["fold"] == 1) & (members["role"] == "calibration"), LEAD_ID]
     assert out.loc[after, LEAD_ID].isin(cal_ids).sum() > 0
     # ...and the expected-value policy was learned in that fold.
-    bt_before, bt_after = before.summary["backtest"], after_model.summary["backtest"]
+    bt_before = before.summary.backtest.to_dict()
+    bt_after = after_model.summary.backtest.to_dict()
     ev = [r for r in bt_before["thresholds"] if r["fold"] == 1 and r["policy"] == "expected_value"]
     assert "cutoff" in ev[0], ev
 

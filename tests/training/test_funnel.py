@@ -73,17 +73,17 @@ def test_horizons_validated(bad):
 
 
 def test_two_stage_and_direct_models_compared_on_the_holdout(funnel_trained):
-    f = funnel_trained[0].summary["funnel"]
-    assert "skipped" not in f
-    assert {r["stage"] for r in f["stages"]} == {"sql", "won_given_sql", "won"}
-    methods = {r["method"]: r for r in f["won_comparison"]}
+    f = funnel_trained[0].summary.funnel
+    assert f.skipped is None
+    assert {r["stage"] for r in f.stages} == {"sql", "won_given_sql", "won"}
+    methods = {r["method"]: r for r in f.won_comparison}
     assert set(methods) == {"two_stage_product", "direct"}
     for r in methods.values():
         assert r["test_positives"] > 0 and r["roc_auc"] > 0.6
         # calibrated: the mean predicted chance of becoming a customer is near the rate
         assert r["mean_probability"] == pytest.approx(r["observed_rate"], abs=0.03)
-    assert f["mean_deal_value"] > 0 and f["expected_value_per_lead"] > 0
-    counts = {r["slice"]: r for r in f["counts"]}
+    assert f.mean_deal_value > 0 and f.expected_value_per_lead > 0
+    counts = {r["slice"]: r for r in f.counts}
     # the latest leads' won outcome is not known yet: fewer known than leads in test
     assert counts["test"]["won_known"] < counts["test"]["leads"]
     assert counts["train"]["won_known"] == counts["train"]["leads"]

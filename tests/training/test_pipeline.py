@@ -14,20 +14,19 @@ from mqlml.training.pipeline import run_training
 def test_summary_reports_periods_metrics_and_accounting(trained):
     model, artifacts, crm, _ = trained
     s = model.summary
-    c = s["label_counts"]
-    assert c["eligible"] + c["immature"] + c["converted_before_as_of"] == len(crm.leads)
-    assert c["immature"] > 0 and c["converted_before_as_of"] > 0
-    periods = s["periods"]
-    assert [p["name"] for p in periods] == ["train", "calibration", "test"]
-    assert periods[0]["end"] <= periods[1]["start"] <= periods[1]["end"] <= periods[2]["start"]
-    assert sum(p["n_leads"] for p in periods) == c["eligible"]
-    for name in ("model", "baseline_logistic"):
-        m = s["metrics_test"][name]
-        assert {"roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile"} <= set(m)
-    assert s["metrics_test"]["model"]["roc_auc"] > 0.7
-    assert len(artifacts["test_predictions"]) == periods[2]["n_leads"]
-    assert s["calibration"]["method"] in ("isotonic", "sigmoid")
-    assert 1 <= s["mql_threshold"]["cutoff"] <= 99
+    c = s.label_counts
+    assert c.eligible + c.immature + c.converted_before_as_of == len(crm.leads)
+    assert c.immature > 0 and c.converted_before_as_of > 0
+    periods = s.periods
+    assert [p.name for p in periods] == ["train", "calibration", "test"]
+    assert periods[0].end <= periods[1].start <= periods[1].end <= periods[2].start
+    assert sum(p.n_leads for p in periods) == c.eligible
+    for m in (s.metrics_test.model, s.metrics_test.baseline_logistic):
+        assert all(x == x for x in (m.roc_auc, m.pr_auc, m.brier, m.log_loss, m.lift_top_decile))
+    assert s.metrics_test.model.roc_auc > 0.7
+    assert len(artifacts["test_predictions"]) == periods[2].n_leads
+    assert s.calibration.method in ("isotonic", "sigmoid")
+    assert 1 <= s.mql_threshold.cutoff <= 99
 
 
 def _retrain_with_outcomes_removed(trained, slice_name):
@@ -42,7 +41,7 @@ def _retrain_with_outcomes_removed(trained, slice_name):
     assert drop, f"the {slice_name} slice has conversions to remove"
     outcomes = crm.outcomes[~crm.outcomes[LEAD_ID].isin(drop)]
     cfg2 = cfg.model_copy(
-        update={"data": cfg.data.model_copy(update={"snapshot_at": model.summary["snapshot_at"]})}
+        update={"data": cfg.data.model_copy(update={"snapshot_at": model.summary.snapshot_at})}
     )
     changed = CrmData(crm.leads, crm.activities, outcomes, crm.notes)
     return run_training(changed, cfg2)
@@ -60,8 +59,8 @@ def test_test_slice_outcomes_never_reach_model_calibration_or_thresholds(trained
     }
     assert other.tiers.nurture_cutoff_ == model.tiers.nurture_cutoff_
     # ...while the test metrics do see them (the check above is not vacuous)
-    before = model.summary["metrics_test"]["model"]["n_positive"]
-    assert other.summary["metrics_test"]["model"]["n_positive"] < before
+    before = model.summary.metrics_test.model.n_positive
+    assert other.summary.metrics_test.model.n_positive < before
 
 
 def test_calibration_is_fit_on_the_calibration_slice_not_the_model(trained):
@@ -101,5 +100,5 @@ def test_training_is_deterministic(history):
     b, _ = run_training(crm, cfg)
     assert a.booster.model_to_string() == b.booster.model_to_string()
     assert np.isclose(
-        a.summary["metrics_test"]["model"]["roc_auc"], b.summary["metrics_test"]["model"]["roc_auc"]
+        a.summary.metrics_test.model.roc_auc, b.summary.metrics_test.model.roc_auc
     )

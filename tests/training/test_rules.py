@@ -138,8 +138,8 @@ def test_compare_at_equal_volume_by_hand():
 
 def test_model_vs_current_rules_in_the_summary(funnel_trained):
     s = funnel_trained[0].summary
-    rows = {r["method"]: r for r in s["baselines_equal_volume"]}
+    rows = {r["method"]: r for r in s.baselines_equal_volume}
     assert set(rows) == {"current_rules", "model", "logistic_baseline"}
     assert len({r["mqls"] for r in rows.values()}) == 1  # equal MQL volume
     assert rows["current_rules"]["mqls"] > 0
-    assert s["rules"]["name"] == "marketing-automation-rules-2025"
+    assert s.rules.name == "marketing-automation-rules-2025"

@@ -94,7 +94,7 @@ def seg_trained():
 
 
 def _rows(model) -> dict:
-    return {r["segment"]: r for r in model.summary["segment_models"]}
+    return {r["segment"]: r for r in model.summary.segment_models}
 
 
 def test_segment_models_without_a_segment_column_is_a_config_error():
@@ -105,13 +105,13 @@ def test_segment_models_without_a_segment_column_is_a_config_error():
 def test_each_segment_model_keeps_the_global_split(seg_trained):
     model, artifacts, labelled, _ = seg_trained
     slices = artifacts["slices"].assign(region=labelled.leads[REGION].to_numpy())
-    assert "partner" in (model.segment_models or {}), model.summary["segment_models"]
+    assert "partner" in (model.segment_models or {}), model.summary.segment_models
     sub = model.segment_models["partner"]
     mine = slices[slices[REGION] == "partner"]
-    for period in sub.summary["periods"]:
-        members = mine[mine["slice"] == period["name"]]
-        assert period["n_leads"] == len(members)
-        assert pd.Timestamp(period["end"]) == labelled.leads.loc[members.index, CREATED_AT].max()
+    for period in sub.summary.periods:
+        members = mine[mine["slice"] == period.name]
+        assert period.n_leads == len(members)
+        assert pd.Timestamp(period.end) == labelled.leads.loc[members.index, CREATED_AT].max()
     # the segment model never reads the routing column (constant within its segment)
     assert REGION not in sub.spec.columns and REGION in model.spec.columns
 

@@ -35,6 +35,7 @@ from mqlml.errors import BundleError, MqlmlError
 from mqlml.features.build import FeatureSpec
 from mqlml.model.calibrate import ProbabilityCalibrator
 from mqlml.model.linear import LinearBase
+from mqlml.model.summary import TrainingSummary
 from mqlml.model.thresholds import (
     CapacityThreshold,
     GradeThresholds,
@@ -75,7 +76,8 @@ class TrainedModel:
     grades: GradeThresholds
     spec: FeatureSpec
     config: Config
-    summary: dict
+    #: What the training measured (a dict in the ``metrics.json`` form is converted).
+    summary: TrainingSummary
     #: Tiers below the MQL line (nurture / disqualify); None in bundles from before tiers.
     tiers: TierThresholds | None = None
     #: Every fitted MQL threshold policy by name (``mql`` is the one in use).
@@ -90,6 +92,10 @@ class TrainedModel:
     segment_column: str | None = None
     #: The linear base the trees start from (the model's log-odds is both), or None.
     linear: LinearBase | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        if isinstance(self.summary, dict):
+            object.__setattr__(self, "summary", TrainingSummary.from_dict(self.summary))
 
     def predict_raw(self, X, **kwargs):
         """The model's log-odds (before calibration) of feature matrix rows."""
@@ -142,8 +148,8 @@ def _thresholds_dict(model: TrainedModel) -> dict:
         }
     if model.policies:
         out["policies"] = {k: threshold_to_dict(v) for k, v in model.policies.items()}
-    if "threshold_table" in model.summary:
-        out["threshold_table"] = model.summary["threshold_table"]
+    if model.summary.threshold_table is not None:
+        out["threshold_table"] = model.summary.threshold_table
     return out
 
 
@@ -208,7 +214,7 @@ def _write_files(model: TrainedModel, out: Path) -> None:
         yaml.safe_dump(config_to_dict(model.config), sort_keys=False), encoding="utf-8"
     )
     _dump_json({"bundle_format": BUNDLE_FORMAT, **library_versions()}, out / "versions.json")
-    _dump_json(model.summary, out / "metrics.json")
+    _dump_json(model.summary.to_dict(), out / "metrics.json")
     if model.reference is not None:
         model.reference.to_parquet(out / REFERENCE_FILE, index=False)
     if model.linear is not None:
@@ -337,7 +343,7 @@ def load_bundle(path: str | Path) -> TrainedModel:
             yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")),
             str(path / "config.yaml"),
         )
-        summary = _load_json(path / "metrics.json")
+        summary = TrainingSummary.from_dict(_load_json(path / "metrics.json"))
         reference = (
             io.read_table(path / REFERENCE_FILE) if (path / REFERENCE_FILE).is_file() else None
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import special
+from sklearn.base import BaseEstimator
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
@@ -31,7 +32,7 @@ def probability_to_score(probability) -> np.ndarray:
     return np.clip(np.rint(100 * p), 1, 99).astype(int)
 
 
-class ProbabilityCalibrator:
+class ProbabilityCalibrator(BaseEstimator):
     """Map raw model log-odds to calibrated probabilities.
 
     Parameters
@@ -52,7 +53,7 @@ class ProbabilityCalibrator:
         Log loss of each method on the selection part (``auto`` only).
     """
 
-    def __init__(self, method: str = "auto", selection_fraction: float = 0.3):
+    def __init__(self, method: str = "auto", *, selection_fraction: float = 0.3):
         self.method = method
         self.selection_fraction = selection_fraction
 

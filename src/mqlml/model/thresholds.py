@@ -44,6 +44,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from mqlml.columns import TIER_DISQUALIFY, TIER_MQL, TIER_NURTURE
 
@@ -75,7 +76,7 @@ def _check_scores(scores) -> np.ndarray:
     return s.astype(int)
 
 
-class CapacityThreshold:
+class CapacityThreshold(BaseEstimator):
     """MQL cutoff from sales capacity: admit about ``capacity_per_week`` leads a week.
 
     Parameters
@@ -129,7 +130,7 @@ class CapacityThreshold:
         return np.asarray(scores) >= self.cutoff_
 
 
-class GradeThresholds:
+class GradeThresholds(BaseEstimator):
     """Grades A-D from score cutoffs learned as shares of leads.
 
     Parameters
@@ -220,7 +221,7 @@ def _check_labels(y, n: int, name: str = "y") -> np.ndarray:
     return arr
 
 
-class PrecisionThreshold:
+class PrecisionThreshold(BaseEstimator):
     """MQL cutoff from a target MQL -> conversion rate.
 
     Parameters
@@ -266,7 +267,7 @@ class PrecisionThreshold:
         return np.asarray(scores) >= self.cutoff_
 
 
-class RecallThreshold:
+class RecallThreshold(BaseEstimator):
     """MQL cutoff from a target share of conversions captured.
 
     Parameters
@@ -310,7 +311,7 @@ class RecallThreshold:
         return np.asarray(scores) >= self.cutoff_
 
 
-class ExpectedValueThreshold:
+class ExpectedValueThreshold(BaseEstimator):
     """MQL cutoff where working a lead starts to pay: ``P(won) * value - cost > 0``.
 
     A score ``s`` means a ``s / 100`` chance of reaching the target stage (scores are
@@ -339,7 +340,7 @@ class ExpectedValueThreshold:
         Whether a score of 99 has positive expected value.
     """
 
-    def __init__(self, cost_per_lead: float = 500.0, value_per_won: float | None = None):
+    def __init__(self, cost_per_lead: float = 500.0, *, value_per_won: float | None = None):
         self.cost_per_lead = cost_per_lead
         self.value_per_won = value_per_won
 
@@ -406,7 +407,7 @@ class ExpectedValueThreshold:
         return np.asarray(scores) >= self.cutoff_
 
 
-class TierThresholds:
+class TierThresholds(BaseEstimator):
     """Tiers: ``mql`` at or above the MQL cutoff; below it ``nurture`` or ``disqualify``.
 
     Disqualified are the lowest scores that together hold at most ``max_lost_share`` of
@@ -474,7 +475,9 @@ def make_policy(name: str, params: dict):
     if name == "recall":
         return RecallThreshold(params["target_recall"])
     if name == "expected_value":
-        return ExpectedValueThreshold(params["cost_per_lead"], params.get("value_per_won"))
+        return ExpectedValueThreshold(
+            params["cost_per_lead"], value_per_won=params.get("value_per_won")
+        )
     raise ValueError(f"policy must be one of {POLICIES}, got {name!r}")
 
 
@@ -499,7 +502,7 @@ def fit_policy(threshold, scores, y, created_at, won=None, deal_value=None):
 
 def threshold_to_dict(threshold) -> dict:
     """A threshold's policy, parameters and fitted attributes as plain JSON values."""
-    params = {k: v for k, v in vars(threshold).items() if not k.endswith("_")}
+    params = threshold.get_params()
     fitted = {k: v for k, v in vars(threshold).items() if k.endswith("_")}
     return {"policy": policy_name(threshold), "params": params, "fitted": fitted}
 

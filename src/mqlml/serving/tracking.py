@@ -33,6 +33,7 @@ from mqlml import __version__
 from mqlml.columns import PROBABILITY
 from mqlml.config import Config, TrackingConfig, config_to_dict
 from mqlml.errors import BundleError, MqlmlError, RegistryError
+from mqlml.model.summary import TrainingSummary
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 #: The registry alias of the version in use.
@@ -91,17 +92,18 @@ def _experiment_id(config: Config, uri: str) -> str:
     )
 
 
-def _metrics(summary: dict) -> dict[str, float]:
+def _metrics(summary: TrainingSummary) -> dict[str, float]:
     metrics = {}
-    for name, m in summary["metrics_test"].items():
-        for k, v in m.items():
+    for name, m in summary.metrics_test.by_name().items():
+        for k, v in m.to_dict().items():
             if v == v:  # NaN is not a metric
                 metrics[f"test.{name}.{k}"] = float(v)
-    metrics["mql.cutoff"] = float(summary["mql_threshold"]["cutoff"])
-    for k, v in summary["mql_threshold"]["test"].items():
+    mql = summary.mql_threshold
+    metrics["mql.cutoff"] = float(mql.cutoff)
+    for k, v in mql.test.to_dict().items():
         if v == v:
             metrics[f"test.mql.{k}"] = float(v)
-    metrics["model.best_iteration"] = float(summary["model"]["best_iteration"])
+    metrics["model.best_iteration"] = float(summary.model.best_iteration)
     return metrics
 
 

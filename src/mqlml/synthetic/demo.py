@@ -12,6 +12,7 @@ from mqlml.columns import CREATED_AT, LEAD_ID, SCORE
 from mqlml.config import load_config
 from mqlml.data.contract import validate_crm
 from mqlml.data.files import write_table
+from mqlml.model.summary import TrainingSummary
 from mqlml.synthetic.generate import generate_history, write_history
 
 #: New leads of the fresh batch: those created in the last days of a second history.
@@ -30,13 +31,13 @@ def _pct(row: dict, key: str) -> str:
     return f"{v:.0%} [{lo:.0%}–{hi:.0%}]"
 
 
-def _policy_lines(summary: dict) -> list[str]:
+def _policy_lines(summary: TrainingSummary) -> list[str]:
     """The threshold policy table: what each policy's cutoff bought on the test slice."""
     lines = [
         f"{'policy':<15}{'target':>9}{'cutoff':>7}  {'MQLs/week':<17}{'MQL->SQL':<17}"
         f"{'MQL->won':<17}{'SQLs captured':<17}"
     ]
-    for r in summary.get("threshold_policies", []):
+    for r in summary.threshold_policies or []:
         if "error" in r:
             lines.append(f"{r['policy']:<15} not learned: {r['error']}")
             continue
@@ -54,15 +55,15 @@ def _policy_lines(summary: dict) -> list[str]:
     return lines
 
 
-def threshold_lines(s: dict, level: float = 0.95) -> list[str]:
+def threshold_lines(s: TrainingSummary, level: float = 0.95) -> list[str]:
     """What the demo prints about thresholds: policies, equal-volume baselines, backtest."""
     out = ["", "MQL threshold policies, learned on the calibration slice, measured on the test "
            "slice", f"({level:.0%} bootstrap intervals; * = the policy in use):"]
     out += [("  " + line).rstrip() for line in _policy_lines(s)]
-    eq = s.get("baselines_equal_volume", [])
+    eq = s.baselines_equal_volume or []
     if eq:
         ref = eq[0]
-        title = "model vs current rules" if "rules" in s else "model vs logistic regression"
+        title = "model vs current rules" if s.rules is not None else "model vs logistic regression"
         out += ["", f"{title} at equal MQL volume ({ref['mqls']:,} test-slice MQLs each):"]
         for r in eq:
             out.append(
@@ -71,11 +72,11 @@ def threshold_lines(s: dict, level: float = 0.95) -> list[str]:
                 f"{r['extra_sqls_vs_reference']:+,} SQLs, "
                 f"{r['extra_customers_vs_reference']:+,} customers vs {ref['method']}"
             )
-    bt = s.get("backtest")
-    if bt:
-        out += ["", f"rolling-origin backtest ({len(bt['folds'])} folds; each trains only on "
+    bt = s.backtest
+    if bt is not None:
+        out += ["", f"rolling-origin backtest ({len(bt.folds)} folds; each trains only on "
                 "labels known before its test period):"]
-        for r in bt["folds"]:
+        for r in bt.folds:
             if "skipped" in r:
                 out.append(f"  fold {r['fold']}: skipped ({r['skipped']})")
                 continue
@@ -86,7 +87,7 @@ def threshold_lines(s: dict, level: float = 0.95) -> list[str]:
                 f"{r.get('mql_rate', float('nan')):.1%}"
             )
         moves = ", ".join(
-            f"{m['policy']} {m['min_cutoff']}–{m['max_cutoff']}" for m in bt["movement"]
+            f"{m['policy']} {m['min_cutoff']}–{m['max_cutoff']}" for m in bt.movement or []
         )
         out.append(f"  learned cutoffs across folds: {moves}")
     return out
@@ -134,14 +135,14 @@ def run_demo(
     scored_path = write_table(scored, out / "scored_leads.csv")
     batch_path = write_table(batch, out / "fresh_batch_leads.csv")
 
-    m = model.summary["metrics_test"]
-    mql = model.summary["mql_threshold"]
+    m = model.summary.metrics_test
+    mql = model.summary.mql_threshold
     figures = {
-        "roc_auc": m["model"]["roc_auc"],
-        "baseline_roc_auc": m["baseline_logistic"]["roc_auc"],
-        "brier": m["model"]["brier"],
-        "lift_top_decile": m["model"]["lift_top_decile"],
-        "mql_cutoff": mql["cutoff"],
+        "roc_auc": m.model.roc_auc,
+        "baseline_roc_auc": m.baseline_logistic.roc_auc,
+        "brier": m.model.brier,
+        "lift_top_decile": m.model.lift_top_decile,
+        "mql_cutoff": mql.cutoff,
         "fresh_batch_leads": len(scored),
         "fresh_batch_mqls": int(scored["is_mql"].sum()),
         "seconds": time.perf_counter() - started,
@@ -159,18 +160,16 @@ def run_demo(
         f"top-decile lift {figures['lift_top_decile']:.1f}x"
     )
     echo(
-        f"MQL cutoff score >= {mql['cutoff']} for {mql['capacity_per_week']:g} leads/week; "
-        f"test: {mql['test']['mqls_per_week']:.0f} MQLs/week converting at "
-        f"{mql['test']['mql_conversion_rate']:.1%}"
+        f"MQL cutoff score >= {mql.cutoff} for {mql.capacity_per_week:g} leads/week; "
+        f"test: {mql.test.mqls_per_week:.0f} MQLs/week converting at "
+        f"{mql.test.mql_conversion_rate:.1%}"
     )
     for line in threshold_lines(model.summary, model.config.thresholds.interval_level):
         echo(line)
-    if "baselines_equal_volume" in model.summary:
-        figures["equal_volume"] = model.summary["baselines_equal_volume"]
-    if "backtest" in model.summary:
-        figures["backtest_roc_auc"] = [
-            r.get("roc_auc") for r in model.summary["backtest"]["folds"]
-        ]
+    if model.summary.baselines_equal_volume is not None:
+        figures["equal_volume"] = model.summary.baselines_equal_volume
+    if model.summary.backtest is not None:
+        figures["backtest_roc_auc"] = [r.get("roc_auc") for r in model.summary.backtest.folds]
     echo("")
     echo(
         f"fresh batch: {len(scored):,} leads scored, {figures['fresh_batch_mqls']:,} MQLs, grades "
