@@ -187,12 +187,18 @@ def field_columns(field: str, spec: FeatureSpec) -> list[str]:
 
 def _equal_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Group of each row by its values in ``columns`` (missing equals missing), and the
-    first row of each group; groups are numbered in order of first appearance."""
-    group = np.zeros(len(columns[0]), dtype=np.int64)
+    first row of each group."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    bound = 1  # key < bound
     for values in columns:
         codes, uniques = pd.factorize(values)
-        group, _ = pd.factorize(group * (len(uniques) + 1) + (codes + 1))
-    return group, np.unique(group, return_index=True)[1]
+        if bound * (len(uniques) + 1) >= 2**62:  # renumber densely before key overflows
+            key = np.unique(key, return_inverse=True)[1]
+            bound = int(key.max()) + 1
+        key = key * (len(uniques) + 1) + (codes + 1)
+        bound *= len(uniques) + 1
+    _, first, group = np.unique(key, return_index=True, return_inverse=True)
+    return group, first
 
 
 def sentences(features: pd.DataFrame, fields: np.ndarray, spec: FeatureSpec) -> np.ndarray:
