@@ -459,8 +459,12 @@ class FeatureSpec:
         return tuple(c for c in self.columns if c in self.categorical)
 
 
-def _derived_columns(leads: pd.DataFrame) -> dict[str, pd.Series]:
-    """The derived fit attributes as Series indexed like ``leads``."""
+def derived_columns(leads: pd.DataFrame) -> dict[str, pd.Series]:
+    """The fit attributes derived from raw personal text, as Series indexed like ``leads``.
+
+    ``email_domain_type`` from ``email``, ``seniority`` and ``department`` from
+    ``job_title``; a lead table without those columns derives nothing from them.
+    """
     out = {}
     if "email" in leads:
         out["email_domain_type"] = email_domain_type(leads["email"])
@@ -475,7 +479,7 @@ def _with_derived(frame: pd.DataFrame, leads: pd.DataFrame) -> dict[str, pd.Seri
     Derived attributes replace same-named columns and come last. Rows are matched by
     position, not by index label, so a repeated index cannot duplicate rows.
     """
-    derived = _derived_columns(leads)
+    derived = derived_columns(leads)
     columns = {c: frame[c] for c in frame.columns if c not in derived}
     columns.update(derived)
     return columns
