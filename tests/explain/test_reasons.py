@@ -151,7 +151,7 @@ def leads_and_fields(draw):
     return pd.DataFrame(frame), fields.astype(object)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(leads_and_fields())
 def test_sentences_of_a_batch_are_those_of_each_lead_alone(data):
     features, fields = data

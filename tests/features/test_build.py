@@ -258,7 +258,7 @@ def _one_at_a_time(func, s):
     return pd.concat([func(s.iloc[[i]]) for i in range(len(s))])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(text_series())
 def test_email_type_of_a_column_is_that_of_each_address_alone(emails):
     whole = email_domain_type(emails)
@@ -272,7 +272,7 @@ def test_email_type_of_a_column_is_that_of_each_address_alone(emails):
     assert (whole[emails.isna().to_numpy()] == "missing").all()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(text_series())
 def test_job_titles_of_a_column_are_those_of_each_title_alone(titles):
     whole = parse_job_title(titles)
@@ -305,7 +305,7 @@ def lead_tables(draw):
     return leads, make_activities(leads, per_lead=draw(st.integers(1, 3)), seed=n)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lead_tables())
 def test_features_and_matrix_of_a_batch_are_those_of_each_lead_alone(tables):
     leads, acts = tables
