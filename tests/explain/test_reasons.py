@@ -1,6 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mqlml.explain.reasons import field_sentence, level_sentence, sentences
 from mqlml.features.build import FeatureSpec
@@ -116,3 +118,51 @@ def test_sentences_fill_the_slots_of_many_leads():
         ["No activity yet", "Visited the pricing page 3 times in the last 7 days"],
         ["Visited the pricing page 3 times in the last 7 days", None],
     ]
+
+
+# --- one implementation for one lead and for a batch -------------------------------------
+
+_FIELDS = ["pricing_page_view", "demo_request", "other", "engagement", "recency"]
+_FIELDS += ["email_domain_type", "lead_source", "employees"]
+COUNT = st.integers(0, 3).map(float)
+DAYS = st.floats(0, 200) | st.just(np.nan) | st.just(-0.0)
+NUMBER = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.0, -0.0, 12.0])
+
+
+@st.composite
+def leads_and_fields(draw):
+    n = draw(st.integers(1, 15))
+
+    def column(values):
+        return draw(st.lists(values, min_size=n, max_size=n))
+
+    frame = {}
+    for t in ("pricing_page_view", "demo_request", "other", "all"):
+        counts = np.array([column(COUNT) for _ in range(3)]).cumsum(axis=0)
+        frame.update({f"n_{t}_{w}d": counts[k] for k, w in enumerate((7, 30, 90))})
+    for t in ("pricing_page_view", "demo_request", "other", "activity"):
+        frame[f"days_since_last_{t}"] = column(DAYS)
+    frame["active_days_90d"] = column(COUNT)
+    frame["employees"] = column(NUMBER)
+    for c, levels in SPEC.categorical.items():
+        frame[c] = pd.Categorical(column(st.sampled_from([*levels, None])), categories=levels)
+    k = draw(st.integers(1, 3))
+    fields = np.array(column(st.lists(st.sampled_from([*_FIELDS, None]), min_size=k, max_size=k)))
+    return pd.DataFrame(frame), fields.astype(object)
+
+
+@settings(max_examples=100, deadline=None)
+@given(leads_and_fields())
+def test_sentences_of_a_batch_are_those_of_each_lead_alone(data):
+    features, fields = data
+    whole = sentences(features, fields, SPEC)
+    alone = np.vstack(
+        [sentences(features.iloc[[i]], fields[[i]], SPEC) for i in range(len(features))]
+    )
+    assert whole.tolist() == alone.tolist()
+    for i, j in zip(*np.nonzero(pd.notna(fields)), strict=True):
+        assert whole[i, j] == field_sentence(features.iloc[i], fields[i, j], SPEC)
+
+
+def test_zero_reads_alike_whatever_its_sign():
+    assert field_sentence({"employees": -0.0}, "employees", SPEC) == "Employees: 0"

@@ -1,6 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import make_activities, make_leads
 from mqlml.columns import ACTIVITY_TYPE, CREATED_AT, EMAIL, LEAD_ID, OCCURRED_AT
@@ -26,6 +28,12 @@ from mqlml.features.build import (
         ("Marketing Manager", "manager", "marketing"),
         ("HR Business Partner", "unknown", "hr"),
         ("Marketing Intern", "student", "marketing"),
+        ("  Vice-President, Sales ", "vp", "sales"),
+        ("VP/Head of IT", "vp", "it_engineering"),
+        ("Co-Founder & CEO", "c_level", "executive"),
+        ("HR | People (Talent)", "unknown", "hr"),
+        ("Lead\x0bEngineer", "manager", "it_engineering"),
+        ("Président Directeur", "unknown", "other"),
         ("", "unknown", "other"),
         (None, "unknown", "other"),
     ],
@@ -169,3 +177,168 @@ def test_rare_activity_types_pool_into_other(small_leads, small_activities):
     lead = rare[LEAD_ID].iloc[0]
     pos = small_leads.index[small_leads[LEAD_ID] == lead][0]
     assert f.loc[pos, "n_other_90d"] >= 1
+
+
+# --- one implementation for one lead and for a batch -------------------------------------
+# Each derived value is a function of its own row only: a whole column gives exactly what
+# its rows give one at a time (a REST request scores one lead, a batch a million).
+
+_WORDS = [
+    "vice president",
+    "Vice-President",
+    "VP",
+    "head of",
+    "CEO",
+    "co-founder",
+    "director",
+    "manager",
+    "engineer",
+    "marketing",
+    "sales",
+    "IT",
+    "data",
+    "HR",
+    "student",
+    "intern",
+    "@gmail.com",
+    "@GMAIL.COM",
+    "@acme.io",
+    "@yahoo.co.uk",
+    "o'neil",
+    "a.b",
+    "@",
+    ".",
+    "1-10",
+    "51-200",
+    "Software",
+    "Retail",
+]
+_ODD = [
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\r",
+    "\x0b",
+    "\x0c",
+    "\x1c",
+    "\x1f",
+    "\x85",
+    "\xa0",
+    "\u2003",
+    "\u200b",
+    "é",
+    "İ",
+    "ß",
+    "К",
+    "ﬁ",
+    "/",
+    ",",
+    "&",
+    "|",
+    "(",
+    ")",
+]
+TEXT = st.lists(
+    st.sampled_from(_WORDS) | st.sampled_from(_ODD) | st.text(max_size=3), max_size=5
+).map("".join)
+VALUE = TEXT | st.sampled_from([None, np.nan, pd.NA, "", " "])
+
+
+@st.composite
+def text_series(draw, min_size=1, max_size=30):
+    values = draw(st.lists(VALUE, min_size=min_size, max_size=max_size))
+    dtype = draw(st.sampled_from([object, "str"]))
+    # A repeated, unordered index: values follow their position, never their label.
+    index = draw(st.lists(st.integers(0, 5), min_size=len(values), max_size=len(values)))
+    return pd.Series(values, index=index, dtype=dtype)
+
+
+def _one_at_a_time(func, s):
+    return pd.concat([func(s.iloc[[i]]) for i in range(len(s))])
+
+
+@settings(max_examples=100, deadline=None)
+@given(text_series())
+def test_email_type_of_a_column_is_that_of_each_address_alone(emails):
+    whole = email_domain_type(emails)
+    pd.testing.assert_series_equal(whole, _one_at_a_time(email_domain_type, emails))
+    assert whole.index.equals(emails.index) and set(whole) <= {
+        "business",
+        "free",
+        "invalid",
+        "missing",
+    }
+    assert (whole[emails.isna().to_numpy()] == "missing").all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(text_series())
+def test_job_titles_of_a_column_are_those_of_each_title_alone(titles):
+    whole = parse_job_title(titles)
+    pd.testing.assert_frame_equal(whole, _one_at_a_time(parse_job_title, titles))
+    assert whole.index.equals(titles.index)
+
+
+_TRAIN_LEADS = make_leads(200, seed=4).assign(employees=np.arange(200.0))
+_TRAIN_ACTS = make_activities(_TRAIN_LEADS, seed=4)
+_SPEC = fit_feature_spec(_TRAIN_LEADS, _TRAIN_ACTS)
+NUMBER = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([None, -0.0, 7])
+
+
+@st.composite
+def lead_tables(draw):
+    n = draw(st.integers(1, 12))
+    column = st.lists(VALUE, min_size=n, max_size=n)
+    leads = pd.DataFrame(
+        {
+            LEAD_ID: [f"N{i}" for i in range(n)],
+            CREATED_AT: pd.Timestamp("2025-03-01", tz="UTC"),
+            EMAIL: draw(column),
+            "job_title": draw(column),
+            "company_size": draw(column),
+            "industry": draw(column),
+            "employees": draw(st.lists(NUMBER, min_size=n, max_size=n)),
+        },
+        index=draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)),
+    )
+    return leads, make_activities(leads, per_lead=draw(st.integers(1, 3)), seed=n)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lead_tables())
+def test_features_and_matrix_of_a_batch_are_those_of_each_lead_alone(tables):
+    leads, acts = tables
+    as_of = pd.Timestamp("2025-04-01", tz="UTC")
+    whole = build_features(leads, acts, as_of, _SPEC)
+    alone = [build_features(leads.iloc[[i]], acts, as_of, _SPEC) for i in range(len(leads))]
+    pd.testing.assert_frame_equal(whole, pd.concat(alone), check_exact=True)
+    np.testing.assert_array_equal(
+        to_matrix(whole, _SPEC), np.vstack([to_matrix(f, _SPEC) for f in alone])
+    )
+    counts: dict[str, int] = {}
+    for i in range(len(leads)):
+        for c, k in unseen_category_counts(leads.iloc[[i]], _SPEC).items():
+            counts[c] = counts.get(c, 0) + k
+    assert unseen_category_counts(leads, _SPEC) == counts
+
+
+def test_levels_are_matched_as_text_and_unseen_or_missing_values_are_missing():
+    spec = fit_feature_spec(_TRAIN_LEADS.assign(flag=[True, False] * 100), _TRAIN_ACTS)
+    leads = _TRAIN_LEADS.head(4).assign(
+        industry=["Software", "software", None, "Aerospace"], flag=[True, False, None, True]
+    )
+    f = build_features(leads, _TRAIN_ACTS, "2026-01-01", spec)
+    assert f["industry"].astype(object).where(f["industry"].notna(), None).tolist() == [
+        "Software",
+        None,
+        None,
+        None,
+    ]
+    assert f["flag"].astype(object).where(f["flag"].notna(), None).tolist() == [
+        "True",
+        "False",
+        None,
+        "True",
+    ]
+    assert unseen_category_counts(leads, spec) == {"industry": 2}

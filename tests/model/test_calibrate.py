@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mqlml.model.calibrate import ProbabilityCalibrator, probability_to_score
 
@@ -64,23 +66,49 @@ def test_errors():
         ProbabilityCalibrator().predict([0.0])
 
 
-def test_sigmoid_on_a_few_values_is_exactly_predict_proba(monkeypatch):
-    import mqlml.model.calibrate as calibrate
+_RNG = np.random.default_rng(0)
+_RAW = _RNG.normal(size=2000) * 3
+_Y = (_RNG.random(2000) < 1 / (1 + np.exp(-_RAW))).astype(int)
+FITTED = {m: ProbabilityCalibrator(m).fit(_RAW, _Y) for m in ("isotonic", "sigmoid")}
+LOG_ODDS = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.0, -0.0, 710.0])
 
-    rng = np.random.default_rng(0)
-    raw = rng.normal(size=2000) * 3
-    y = (rng.random(2000) < 1 / (1 + np.exp(-raw))).astype(int)
-    cal = ProbabilityCalibrator("sigmoid").fit(raw, y)
-    values = np.concatenate([rng.normal(size=40) * s for s in (0.1, 1, 30, 300)] + [[0.0, 710]])
-    chunks = [values[i : i + 7] for i in range(0, len(values), 7)] + [values[0]]
-    few = [cal.predict(c) for c in chunks]
-    monkeypatch.setattr(calibrate, "_FEW_VALUES", -1)
-    for a, c in zip(few, chunks, strict=True):
-        b = cal.predict(c)
-        assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
-    monkeypatch.setattr(calibrate, "_FEW_VALUES", 64)
-    with pytest.raises(ValueError, match="infinity"):
-        cal.predict([0.5, np.inf])
+
+def _by_definition(cal: ProbabilityCalibrator, raw: np.ndarray) -> np.ndarray:
+    """scikit-learn's own mapping (its input checks included), clipped like predict."""
+    if cal.method_ == "isotonic":
+        p = cal.model_.predict(raw)
+    else:
+        p = cal.model_.predict_proba(raw.reshape(-1, 1))[:, 1]
+    return np.clip(p, 1e-4, 1 - 1e-4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(sorted(FITTED)),
+    st.lists(LOG_ODDS, min_size=1, max_size=40),
+    st.integers(1, 7),
+)
+def test_calibrating_a_batch_equals_calibrating_its_parts(method, values, size):
+    cal = FITTED[method]
+    raw = np.array(values)
+    parts = [raw[i : i + size] for i in range(0, len(raw), size)]
+    if not np.isfinite(raw).all():
+        with pytest.raises(ValueError, match="raw must be finite log-odds"):
+            cal.predict(raw)
+        for part in parts:
+            if not np.isfinite(part).all():
+                with pytest.raises(ValueError, match="raw must be finite log-odds"):
+                    cal.predict(part)
+        return
+    whole = cal.predict(raw)
+    assert whole.shape == raw.shape and whole.dtype == np.float64
+    np.testing.assert_array_equal(whole, np.concatenate([cal.predict(p) for p in parts]))
+    np.testing.assert_array_equal(whole, _by_definition(cal, raw))
+
+
+def test_non_finite_log_odds_are_an_error_naming_where():
+    with pytest.raises(ValueError, match=r"in 2 of 3 values \(first at position 1: inf\)"):
+        FITTED["sigmoid"].predict([0.5, np.inf, np.nan])
 
 
 @pytest.mark.parametrize(

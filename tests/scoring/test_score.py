@@ -1,3 +1,6 @@
+from dataclasses import replace
+
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,9 +18,9 @@ from mqlml.columns import (
     reason_text,
 )
 from mqlml.errors import DataValidationError
-from mqlml.explain.contributions import field_contributions, field_points
+from mqlml.explain.contributions import field_contributions, field_points, shap_tables_for
 from mqlml.features.build import build_features, to_matrix
-from mqlml.scoring.score import resolve_as_of, score_leads
+from mqlml.scoring.score import resolve_as_of, score_features, score_leads
 
 
 def test_one_row_per_lead_in_input_order(trained):
@@ -117,17 +120,20 @@ def test_empty_batch(trained):
 
 
 def test_fast_treeshap_tables_give_the_same_reasons_as_pred_contrib(trained):
-    # A model with its per-leaf tables built scores every batch through them; a fresh copy
-    # of it (no tables, a small batch) goes through LightGBM's pred_contrib.
-    from dataclasses import replace
-
+    # A model whose per-leaf tables are built scores every batch through them; a model on
+    # its own copy of the same trees (no tables, a small batch) goes through pred_contrib.
     model, _, crm, _ = trained
     leads = crm.leads.head(500)
-    plain_model = replace(model)
-    assert plain_model.shap_tables_for(len(leads)) is None
+
+    def copy():
+        return replace(model, booster=lgb.Booster(model_str=model.booster.model_to_string()))
+
+    plain_model, fast_model = copy(), copy()
+    assert shap_tables_for(plain_model, n_rows=len(leads)) is None
     plain = score_leads(plain_model, leads, crm.activities, as_of="2025-06-30")
-    fast_model = replace(model)
-    assert fast_model.shap_tables_for(10**6) is fast_model.shap_tables_for(1)
+    tables = shap_tables_for(fast_model)
+    assert shap_tables_for(fast_model, n_rows=1) is tables
+    assert shap_tables_for(plain_model, n_rows=1) is None
     fast = score_leads(fast_model, leads, crm.activities, as_of="2025-06-30")
     points = [c for c in SCORE_COLUMNS if c.endswith("_points")]
     text = [c for c in SCORE_COLUMNS if c not in points and c != "probability"]
@@ -136,3 +142,17 @@ def test_fast_treeshap_tables_give_the_same_reasons_as_pred_contrib(trained):
     np.testing.assert_allclose(
         fast[points].to_numpy(), plain[points].to_numpy(), rtol=0, atol=0.1 + 1e-9
     )
+
+
+def test_lightgbm_threads_change_no_value(trained):
+    # num_threads is the public setting of the prediction calls: it changes speed only.
+    model, _, crm, _ = trained
+    leads = crm.leads.head(300)
+    features = build_features(leads, crm.activities, "2025-06-30", model.spec)
+    default = score_features(model, features)
+    for threads in (1, 2):
+        pd.testing.assert_frame_equal(
+            score_features(model, features, num_threads=threads), default, check_exact=True
+        )
+    with pytest.raises(ValueError, match="num_threads must be a positive integer"):
+        score_features(model, features, num_threads=0)

@@ -21,7 +21,6 @@ Typing after validation:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,34 +164,6 @@ class Checked:
         if checked.naive:
             self.naive[column] = checked.naive
         return checked
-
-
-# --- kept for mqlml.features.build until its own text path is one implementation ----------
-
-#: Up to this many rows, ``ascii_texts`` gives the values (features' per-value path).
-_FEW_ROWS = 64
-# Control characters that string libraries disagree about as whitespace.
-_ODD_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
-
-
-def ascii_texts(s: pd.Series) -> list | None:
-    """A few values as ASCII ``str`` or ``None`` (missing), or ``None`` when not all are so.
-
-    Only :mod:`mqlml.features.build` still uses this; the data layer no longer does.
-    """
-    if len(s) > _FEW_ROWS:
-        return None
-    out: list = []
-    for v in s.tolist():
-        if isinstance(v, str):
-            if not v.isascii() or _ODD_CONTROL.search(v):
-                return None
-            out.append(v)
-        elif v is None or v is pd.NA or (isinstance(v, float) and v != v):
-            out.append(None)
-        else:
-            return None
-    return out
 
 
 # --- per-table checks ------------------------------------------------------------------

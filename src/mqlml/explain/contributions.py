@@ -27,6 +27,7 @@ and the integer score differs from base score plus points by at most 0.5 (roundi
 from __future__ import annotations
 
 import os
+import weakref
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -36,6 +37,7 @@ import pandas as pd
 from mqlml.explain.reasons import representative_axis_label, representative_column, sentences
 from mqlml.features.build import BEHAVIOUR, FeatureSpec, field_label
 from mqlml.features.fields import field_matrix
+from mqlml.model.bundle import TrainedModel
 from mqlml.model.calibrate import ProbabilityCalibrator
 from mqlml.model.linear import LinearBase
 
@@ -45,20 +47,40 @@ _SCORE_LO, _SCORE_HI = 0.5, 99.5
 MIN_REASON_POINTS = 0.05
 
 
-#: Up to this many rows LightGBM predicts on one thread: waking its thread pool costs more
-#: than the trees, and on a busy machine a late thread stalls the whole request.
-FEW_ROWS_ONE_THREAD = 64
+#: With ``num_threads=None`` (the default of the prediction calls) LightGBM predicts up to
+#: this many rows on one thread, more on its default thread pool. Threads never change a
+#: value, since each row is predicted on its own: for a few rows, waking the pool costs
+#: more than the trees, and on a busy machine a late thread stalls the whole request.
+ONE_THREAD_MAX_ROWS = 64
 
 
-def few_rows_threads(n_rows: int) -> dict:
-    """Extra ``Booster.predict`` arguments for ``n_rows`` rows (rows are predicted alike)."""
-    return {"num_threads": 1} if n_rows <= FEW_ROWS_ONE_THREAD else {}
+def prediction_threads(n_rows: int, num_threads: int | None = None) -> dict:
+    """``Booster.predict`` keyword arguments for ``n_rows`` rows.
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows to predict.
+    num_threads : int or None
+        Threads for LightGBM; None: one for up to :data:`ONE_THREAD_MAX_ROWS` rows (a
+        single-lead request), LightGBM's default for more.
+    """
+    if num_threads is not None:
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be a positive integer or None, got {num_threads}")
+        return {"num_threads": int(num_threads)}
+    return {"num_threads": 1} if n_rows <= ONE_THREAD_MAX_ROWS else {}
 
 
-def feature_contributions(booster: lgb.Booster, X: np.ndarray) -> tuple[np.ndarray, float]:
-    """Exact TreeSHAP log-odds contributions per feature column, and the base value."""
+def feature_contributions(
+    booster: lgb.Booster, X: np.ndarray, *, num_threads: int | None = None
+) -> tuple[np.ndarray, float]:
+    """Exact TreeSHAP log-odds contributions per feature column, and the base value.
+
+    ``num_threads`` as in :func:`prediction_threads`.
+    """
     if len(X):
-        contrib = booster.predict(X, pred_contrib=True, **few_rows_threads(len(X)))
+        contrib = booster.predict(X, pred_contrib=True, **prediction_threads(len(X), num_threads))
         return contrib[:, :-1], float(contrib[0, -1])
     # The base value is the same for every row: read it off any row.
     one = booster.predict(np.full((1, X.shape[1]), np.nan), pred_contrib=True)
@@ -93,34 +115,73 @@ def shap_tables(booster: lgb.Booster, spec: FeatureSpec) -> ShapTables:
     return ShapTables(compiled, base, tuple(fields))
 
 
+#: Tables built per booster, kept while the booster lives: (spec they were built for, tables).
+_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _kept_tables(booster: lgb.Booster, spec: FeatureSpec, build: bool) -> ShapTables | None:
+    kept = _TABLES.get(booster)
+    if kept is not None and (kept[0] is spec or kept[0] == spec):
+        return kept[1]
+    if not build:
+        return None
+    tables = shap_tables(booster, spec)
+    _TABLES[booster] = (spec, tables)
+    return tables
+
+
+def shap_tables_for(model: TrainedModel, *, n_rows: int | None = None) -> ShapTables | None:
+    """The per-leaf TreeSHAP tables of ``model``, or None where ``pred_contrib`` is cheaper.
+
+    Tables are built once per model (a few CPU seconds for a large one) and kept while its
+    booster lives.
+
+    Parameters
+    ----------
+    model : TrainedModel
+        The model whose reasons are computed.
+    n_rows : int or None
+        Rows about to be explained. None: build the tables now (a server loading a model);
+        else the tables when they are built already or when a batch of ``n_rows`` repays
+        building them (:data:`FAST_SHAP_MIN_ROWS`), otherwise None.
+    """
+    build = n_rows is None or n_rows >= FAST_SHAP_MIN_ROWS
+    return _kept_tables(model.booster, model.spec, build)
+
+
 def field_contributions(
     booster: lgb.Booster,
     X: np.ndarray,
     spec: FeatureSpec,
     tables: ShapTables | None = None,
     linear: LinearBase | None = None,
+    *,
+    num_threads: int | None = None,
 ) -> tuple[pd.DataFrame, float]:
     """Log-odds contributions per business field, and the base value (exact TreeSHAP).
 
-    With ``tables`` (from :func:`shap_tables`), or for :data:`FAST_SHAP_MIN_ROWS` rows or
-    more, through the per-leaf tables of :mod:`mqlml.explain.fastshap`; else LightGBM's
-    ``pred_contrib``. Both give the same values. With the ``linear`` base the trees start
-    from, its exact (additive) contributions are added: they sum with the trees' to the
-    model's log-odds.
+    With ``tables`` (from :func:`shap_tables` or :func:`shap_tables_for`), or for
+    :data:`FAST_SHAP_MIN_ROWS` rows or more, through the per-leaf tables of
+    :mod:`mqlml.explain.fastshap`; else LightGBM's ``pred_contrib``. Both give the same
+    values. With the ``linear`` base the trees start from, its exact (additive)
+    contributions are added: they sum with the trees' to the model's log-odds.
+    ``num_threads`` as in :func:`prediction_threads` (the tables' default: every core).
     """
     if tables is None and len(X) >= FAST_SHAP_MIN_ROWS:
-        tables = shap_tables(booster, spec)
+        tables = _kept_tables(booster, spec, build=True)
     if tables is None or linear is not None:
         m, order = field_matrix(spec)
     if tables is not None:
         from mqlml.explain.fastshap import contributions
 
         contrib = contributions(
-            tables.compiled, np.ascontiguousarray(X, dtype=np.float64), os.cpu_count() or 1
+            tables.compiled,
+            np.ascontiguousarray(X, dtype=np.float64),
+            prediction_threads(len(X), num_threads).get("num_threads", os.cpu_count() or 1),
         )
         fields, base = list(tables.fields), tables.base
     else:
-        contrib, base = feature_contributions(booster, X)
+        contrib, base = feature_contributions(booster, X, num_threads=num_threads)
         contrib, fields = contrib @ m, order
     if linear is not None:
         lin, lin_base = linear.contributions(X)

@@ -59,8 +59,6 @@ LEVEL_PHRASES: dict[str, dict[str, str]] = {
     },
     "country": {"other": "Based in another country"},
 }
-#: Up to this many leads, :func:`sentences` builds every sentence without grouping.
-_FEW_LEADS = 64
 _LEVEL_TEMPLATES = {
     "company_size": "Company size {} employees",
     "industry": "Industry: {}",
@@ -145,7 +143,8 @@ def _numeric_sentence(field: str, value) -> str:
     v = float(value) if value is not None and value is not pd.NA else float("nan")
     if math.isnan(v):
         return f"{field_label(field)} not known"
-    return f"{field_label(field)}: {v:g}"
+    # + 0.0 turns -0.0 into 0.0: equal values read alike ("0", never "-0").
+    return f"{field_label(field)}: {v + 0.0:g}"
 
 
 def field_sentence(row, field: str, spec: FeatureSpec) -> str:
@@ -186,8 +185,27 @@ def field_columns(field: str, spec: FeatureSpec) -> list[str]:
     return [field]
 
 
+def _equal_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Group of each row by its values in ``columns`` (missing equals missing), and the
+    first row of each group."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    bound = 1  # key < bound
+    for values in columns:
+        codes, uniques = pd.factorize(values)
+        if bound * (len(uniques) + 1) >= 2**62:  # renumber densely before key overflows
+            key = np.unique(key, return_inverse=True)[1]
+            bound = int(key.max()) + 1
+        key = key * (len(uniques) + 1) + (codes + 1)
+        bound *= len(uniques) + 1
+    _, first, group = np.unique(key, return_index=True, return_inverse=True)
+    return group, first
+
+
 def sentences(features: pd.DataFrame, fields: np.ndarray, spec: FeatureSpec) -> np.ndarray:
     """Sentences for ``fields[i, j]`` of lead ``i`` (``None`` entries stay ``None``).
+
+    Each sentence is :func:`field_sentence` of the lead's values; leads with equal values
+    in a field's columns share one call, so a million leads cost a few thousand calls.
 
     Parameters
     ----------
@@ -200,27 +218,18 @@ def sentences(features: pd.DataFrame, fields: np.ndarray, spec: FeatureSpec) -> 
     """
     out = np.full(fields.shape, None, dtype=object)
     present = pd.notna(fields)
-    if len(features) <= _FEW_LEADS:
-        # A few leads (a REST request): grouping equal values costs more than it saves.
-        rows, slots = np.nonzero(present)
-        needed = {c for f in set(fields[rows, slots]) for c in field_columns(f, spec)}
-        values = {c: features[c].tolist() for c in needed}
-        for i, j in zip(rows, slots, strict=True):
-            row = {c: v[i] for c, v in values.items()}
-            out[i, j] = field_sentence(row, fields[i, j], spec)
-        return out
+    arrays: dict[str, np.ndarray] = {}
     for field in pd.unique(fields[present]):
         rows, slots = np.nonzero(present & (fields == field))
-        sub = features.iloc[rows][field_columns(field, spec)]
-        # Leads with the same values get the same sentence: build each one once.
-        key = sub.groupby(list(sub.columns), dropna=False, observed=True, sort=False).ngroup()
-        first = ~key.duplicated().to_numpy()
-        unique = sub[first].to_dict("records")
-        text = np.array([field_sentence(r, field, spec) for r in unique], dtype=object)
-        order = key.to_numpy()[first]
-        lookup = np.empty(len(unique), dtype=object)
-        lookup[order] = text
-        out[rows, slots] = lookup[key.to_numpy()]
+        columns = field_columns(field, spec)
+        for c in columns:
+            if c not in arrays:
+                arrays[c] = features[c].to_numpy()
+        values = [arrays[c][rows] for c in columns]
+        group, first = _equal_rows(values)
+        firsts = zip(*(v[first].tolist() for v in values), strict=True)
+        text = [field_sentence(dict(zip(columns, r, strict=True)), field, spec) for r in firsts]
+        out[rows, slots] = np.asarray(text, dtype=object)[group]
     return out
 
 

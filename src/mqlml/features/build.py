@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
-from mqlml.data.contract import ascii_texts
+_T = TypeVar("_T")
 
 # --- derived fit attributes -----------------------------------------------
 
@@ -71,14 +73,28 @@ EMAIL_INVALID = "invalid"
 EMAIL_MISSING = "missing"
 
 
-# Per-call pandas string methods cost far more than the regexes themselves on the few rows
-# of a REST request. For ASCII text Python's str and re give exactly what pandas' string
-# methods give (pandas runs Python's re, or RE2 where RE2 agrees on ASCII), so those values
-# are classified one by one in Python; other text takes the pandas path.
-_FAST_MAX_ROWS = 64
+def _per_distinct(
+    values: pd.Series, func: Callable[[str | None], _T]
+) -> tuple[list[_T], np.ndarray]:
+    """``func`` of each distinct value as text (``None``: missing), and each value's position.
+
+    ``results[positions]`` is ``func`` of every value in order; missing values point to
+    the last result, ``func(None)``. ``func`` runs once per distinct value, so a column of a
+    million leads costs a hash of each value plus a few thousand calls, and one lead costs
+    one call: the same code serves a REST request and a batch.
+    """
+    codes, uniques = pd.factorize(values)
+    results = [func(v if isinstance(v, str) else str(v)) for v in uniques]
+    results.append(func(None))
+    return results, np.where(codes < 0, len(results) - 1, codes)
+
+
+def _text_column(values: list[str], positions: np.ndarray, index: pd.Index) -> pd.Series:
+    return pd.Series(np.asarray(values, dtype=object).take(positions), index=index, dtype="str")
 
 
 def _email_type(value: str | None) -> str:
+    """The domain type of one address (Python's ``str`` and ``re`` semantics)."""
     if value is None:
         return EMAIL_MISSING
     s = value.strip().lower()
@@ -91,23 +107,10 @@ def email_domain_type(emails: pd.Series) -> pd.Series:
     """Classify email addresses as ``business``, ``free``, ``invalid`` or ``missing``.
 
     Only this derived category is ever used as a feature; the address itself is not.
+    Surrounding whitespace (as Python's ``str.strip`` defines it) and case are ignored.
     """
-    plain = ascii_texts(emails)
-    if plain is not None:
-        return pd.Series([_email_type(v) for v in plain], index=emails.index, dtype="str")
-    s = emails.astype("string").str.strip().str.lower()
-    valid = s.str.match(_EMAIL_RE).fillna(False).astype(bool)
-    domain = s.str.rsplit("@", n=1).str[-1]
-    out = np.where(
-        s.isna(),
-        EMAIL_MISSING,
-        np.where(
-            ~valid,
-            EMAIL_INVALID,
-            np.where(domain.isin(FREE_EMAIL_DOMAINS).fillna(False), EMAIL_FREE, EMAIL_BUSINESS),
-        ),
-    )
-    return pd.Series(out, index=emails.index, dtype="str")
+    types, positions = _per_distinct(emails, _email_type)
+    return _text_column(types, positions, emails.index)
 
 
 # Ordered: the first pattern that matches wins, so "Vice President" beats "President"
@@ -320,25 +323,16 @@ _DEPARTMENT_RES = tuple((label, re.compile(p)) for label, p in _DEPARTMENT_RULES
 
 
 def _title_parts(title: str | None) -> tuple[str, str]:
-    """(seniority, department) of one ASCII title: :func:`parse_job_title` for one value."""
+    """(seniority, department) of one title (Python's ``str`` and ``re`` semantics)."""
     if title is None:
         return SENIORITY_UNKNOWN, DEPARTMENT_OTHER
     t = _WHITESPACE.sub(" ", _TITLE_PUNCT.sub(" ", title.lower())).strip()
     seniority = next((lab for lab, rx in _SENIORITY_RES if rx.search(t)), SENIORITY_UNKNOWN)
+    # "vice president" contains "president"; the c-level rule must not claim it.
     if _VICE_PRESIDENT.search(t):
         seniority = "vp"
     department = next((lab for lab, rx in _DEPARTMENT_RES if rx.search(t)), DEPARTMENT_OTHER)
     return seniority, department
-
-
-def _first_match(titles: pd.Series, rules: tuple[tuple[str, str], ...], default: str) -> pd.Series:
-    out = pd.Series(default, index=titles.index, dtype="object")
-    unset = pd.Series(True, index=titles.index)
-    for label, pattern in rules:
-        hit = titles.str.contains(pattern, regex=True).fillna(False).astype(bool) & unset
-        out[hit] = label
-        unset &= ~hit
-    return out.astype("str")
 
 
 def parse_job_title(titles: pd.Series) -> pd.DataFrame:
@@ -352,24 +346,14 @@ def parse_job_title(titles: pd.Series) -> pd.DataFrame:
         Columns ``seniority`` (student, c_level, vp, director, manager,
         individual_contributor, unknown) and ``department``, indexed like ``titles``.
     """
-    plain = ascii_texts(titles)
-    if plain is not None:
-        parsed = [_title_parts(v) for v in plain]
-        return pd.DataFrame(
-            {
-                "seniority": pd.Series([p[0] for p in parsed], index=titles.index, dtype="str"),
-                "department": pd.Series([p[1] for p in parsed], index=titles.index, dtype="str"),
-            },
-            index=titles.index,
-        )
-    t = titles.astype("string").str.lower().str.replace(r"[/,&|()]", " ", regex=True)
-    t = t.str.replace(r"\s+", " ", regex=True).str.strip()
-    seniority = _first_match(t, _SENIORITY_RULES, SENIORITY_UNKNOWN)
-    # "vice president" contains "president"; the c-level rule must not claim it.
-    is_vp = t.str.contains(_VICE_PRESIDENT).fillna(False).astype(bool)
-    seniority[is_vp] = "vp"
-    department = _first_match(t, _DEPARTMENT_RULES, DEPARTMENT_OTHER)
-    return pd.DataFrame({"seniority": seniority, "department": department}, index=titles.index)
+    parts, positions = _per_distinct(titles, _title_parts)
+    return pd.DataFrame(
+        {
+            "seniority": _text_column([p[0] for p in parts], positions, titles.index),
+            "department": _text_column([p[1] for p in parts], positions, titles.index),
+        },
+        index=titles.index,
+    )
 
 
 # --- feature spec ------------------------------------------------------------
@@ -475,17 +459,12 @@ class FeatureSpec:
         return tuple(c for c in self.columns if c in self.categorical)
 
 
-def _derived_fit(leads: pd.DataFrame) -> pd.DataFrame:
-    out = pd.DataFrame(index=leads.index)
-    if "email" in leads:
-        out["email_domain_type"] = email_domain_type(leads["email"])
-    if "job_title" in leads:
-        out = out.join(parse_job_title(leads["job_title"]))
-    return out
+def derived_columns(leads: pd.DataFrame) -> dict[str, pd.Series]:
+    """The fit attributes derived from raw personal text, as Series indexed like ``leads``.
 
-
-def _derived_columns(leads: pd.DataFrame) -> dict[str, pd.Series]:
-    """The derived fit attributes as Series indexed like ``leads``."""
+    ``email_domain_type`` from ``email``, ``seniority`` and ``department`` from
+    ``job_title``; a lead table without those columns derives nothing from them.
+    """
     out = {}
     if "email" in leads:
         out["email_domain_type"] = email_domain_type(leads["email"])
@@ -494,10 +473,16 @@ def _derived_columns(leads: pd.DataFrame) -> dict[str, pd.Series]:
     return out
 
 
-def _with_derived(frame: pd.DataFrame, leads: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` plus the derived fit attributes (they replace same-named columns)."""
-    derived = _derived_fit(leads)
-    return frame.drop(columns=[c for c in derived if c in frame]).join(derived)
+def _with_derived(frame: pd.DataFrame, leads: pd.DataFrame) -> dict[str, pd.Series]:
+    """The columns of ``frame`` (rows of ``leads``) plus the derived fit attributes.
+
+    Derived attributes replace same-named columns and come last. Rows are matched by
+    position, not by index label, so a repeated index cannot duplicate rows.
+    """
+    derived = derived_columns(leads)
+    columns = {c: frame[c] for c in frame.columns if c not in derived}
+    columns.update(derived)
+    return columns
 
 
 def _activity_columns(types: tuple[str, ...], windows: tuple[int, ...]) -> list[tuple[str, str]]:
@@ -541,14 +526,13 @@ def fit_feature_spec(
     groups: dict[str, str] = {}
     fields: dict[str, str] = {}
 
-    attrs = leads.drop(columns=[c for c in leads.columns if c in _NEVER_FEATURES])
     for c in leads.columns:
         if c in ("email", "job_title"):
             excluded[c] = "raw personal text; derived features are used instead"
-    attrs = _with_derived(attrs, leads)
+    kept = leads.drop(columns=[c for c in leads.columns if c in _NEVER_FEATURES])
+    attrs = _with_derived(kept, leads)
     n = max(len(leads), 1)
-    for c in attrs.columns:
-        s = attrs[c]
+    for c, s in attrs.items():
         if is_datetime64_any_dtype(s):
             excluded[c] = "a date: dates are not used as features"
         elif s.isna().all():
@@ -580,7 +564,7 @@ def fit_feature_spec(
     for col, fld in act_cols:
         fields[col] = fld
         groups[fld] = BEHAVIOUR
-    columns = tuple([c for c in attrs.columns if c in fields] + [c for c, _ in act_cols])
+    columns = tuple([c for c in attrs if c in fields] + [c for c, _ in act_cols])
     return FeatureSpec(
         activity_types=types,
         windows_days=windows,
@@ -610,24 +594,16 @@ def _category_dtype(levels: tuple[str, ...]) -> pd.CategoricalDtype:
     return pd.CategoricalDtype(categories=list(levels))
 
 
-def _level_codes(values: pd.Series, levels: tuple[str, ...]) -> np.ndarray | None:
-    """Level positions of a few text values (-1: missing or unseen), else ``None``.
+@functools.lru_cache(maxsize=256)
+def _level_positions(levels: tuple[str, ...]) -> dict[str, int]:
+    return {v: i for i, v in enumerate(levels)}
 
-    What ``pd.Categorical`` of the values would hold, without its per-call cost; only for
-    values that are all text or missing, so no conversion to text is involved.
-    """
-    if len(values) > _FAST_MAX_ROWS:
-        return None
-    pos = {v: i for i, v in enumerate(levels)}
-    codes = []
-    for v in values.tolist():
-        if isinstance(v, str):
-            codes.append(pos.get(v, -1))
-        elif v is None or v is pd.NA or (isinstance(v, float) and v != v):
-            codes.append(-1)
-        else:
-            return None
-    return np.asarray(codes, dtype=np.int64)
+
+def _level_codes(values: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
+    """Position of each value, as text, in ``levels``; -1 when missing or never seen."""
+    pos = _level_positions(levels)
+    codes, positions = _per_distinct(values, lambda v: -1 if v is None else pos.get(v, -1))
+    return np.asarray(codes, dtype=np.int64).take(positions)
 
 
 def build_features(
@@ -656,25 +632,12 @@ def build_features(
     as_of_ns = _as_of_array(leads, as_of)
     out: dict[str, np.ndarray | pd.Series] = {}
 
-    if leads.index.is_unique:
-        # What _with_derived gives, without joining frames (same index, so same rows).
-        attrs = {c: leads[c] for c in leads.columns}
-        attrs.update(_derived_columns(leads))
-    else:
-        attrs = _with_derived(leads, leads)
+    attrs = _with_derived(leads, leads)
     for c in spec.columns:
         if c in spec.categorical:
-            levels = list(spec.categorical[c])
-            codes = _level_codes(attrs[c], spec.categorical[c]) if c in attrs else None
-            if codes is not None:
-                out[c] = pd.Categorical.from_codes(
-                    codes, dtype=_category_dtype(spec.categorical[c])
-                )
-                continue
-            vals = attrs[c].astype("string") if c in attrs else pd.Series(pd.NA, index=leads.index)
             # Values the model never saw become missing (counted by unseen_category_counts).
-            vals = vals.astype(object).where(vals.isin(levels).fillna(False).astype(bool))
-            out[c] = pd.Categorical(vals, categories=levels)
+            codes = _level_codes(attrs[c], spec.categorical[c]) if c in attrs else np.full(n, -1)
+            out[c] = pd.Categorical.from_codes(codes, dtype=_category_dtype(spec.categorical[c]))
         elif c in spec.numeric_attributes:
             out[c] = (
                 pd.to_numeric(attrs[c], errors="coerce").to_numpy(dtype=float)
@@ -741,29 +704,25 @@ def _activity_features(
     return out
 
 
+#: :func:`to_matrix` copies the numeric columns this many rows at a time (bounded memory).
+_MATRIX_BLOCK_ROWS = 65_536
+
+
 def to_matrix(features: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
     """The float matrix LightGBM sees: categoricals as their level codes, missing as NaN."""
+    X = np.empty((len(features), len(spec.columns)))
+    at = {c: j for j, c in enumerate(spec.columns)}
     plain = [c for c in spec.columns if c not in spec.categorical]
-    if len(features) <= _FAST_MAX_ROWS and (features.dtypes[plain] == np.float64).all():
-        # One block for the float columns: per-column access costs a REST request dearly.
-        X = np.empty((len(features), len(spec.columns)))
-        at = {c: j for j, c in enumerate(spec.columns)}
-        X[:, [at[c] for c in plain]] = features[plain].to_numpy(dtype=float)
-        for c in spec.categorical_columns:
-            codes = features[c].cat.codes.to_numpy().astype(float)
-            codes[codes < 0] = np.nan
-            X[:, at[c]] = codes
-        return X
-    cols = []
-    for c in spec.columns:
-        s = features[c]
-        if c in spec.categorical:
-            codes = s.cat.codes.to_numpy().astype(float)
-            codes[codes < 0] = np.nan
-            cols.append(codes)
-        else:
-            cols.append(s.to_numpy(dtype=float))
-    return np.column_stack(cols) if cols else np.empty((len(features), 0))
+    if plain:
+        # The numeric columns as one block: column by column costs a single lead dearly.
+        cols = [at[c] for c in plain]
+        for start in range(0, len(features), _MATRIX_BLOCK_ROWS):
+            block = features.iloc[start : start + _MATRIX_BLOCK_ROWS][plain]
+            X[start : start + len(block), cols] = block.to_numpy(dtype=float, na_value=np.nan)
+    for c in spec.categorical_columns:
+        codes = features[c].cat.codes.to_numpy()
+        X[:, at[c]] = np.where(codes < 0, np.nan, codes)
+    return X
 
 
 def unseen_category_counts(leads: pd.DataFrame, spec: FeatureSpec) -> dict[str, int]:
@@ -773,8 +732,8 @@ def unseen_category_counts(leads: pd.DataFrame, spec: FeatureSpec) -> dict[str, 
     for c, levels in spec.categorical.items():
         if c not in attrs:
             continue
-        s = attrs[c].dropna().astype(str)
-        k = int((~s.isin(levels)).sum())
+        unseen = (_level_codes(attrs[c], levels) < 0) & attrs[c].notna().to_numpy()
+        k = int(unseen.sum())
         if k:
             counts[c] = k
     return counts

@@ -13,7 +13,6 @@ sub-bundle (the same files) per segment that scores with its own model.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import platform
@@ -100,26 +99,6 @@ class TrainedModel:
     def predict_raw(self, X, **kwargs):
         """The model's log-odds (before calibration) of feature matrix rows."""
         return predict_raw(self.booster, X, self.linear, **kwargs)
-
-    @functools.cached_property
-    def shap_tables(self):
-        """This model's per-leaf TreeSHAP tables (:class:`mqlml.explain.contributions.ShapTables`).
-
-        Built on first use (a few CPU seconds for a large model), then kept with the model.
-        """
-        from mqlml.explain.contributions import shap_tables
-
-        return shap_tables(self.booster, self.spec)
-
-    def shap_tables_for(self, n_rows: int):
-        """The tables when they are built already or a batch of ``n_rows`` repays building
-        them (:data:`mqlml.explain.contributions.FAST_SHAP_MIN_ROWS`); else None (use
-        ``pred_contrib``)."""
-        from mqlml.explain.contributions import FAST_SHAP_MIN_ROWS
-
-        if "shap_tables" in self.__dict__ or n_rows >= FAST_SHAP_MIN_ROWS:
-            return self.shap_tables
-        return None
 
 
 def library_versions() -> dict[str, str]:

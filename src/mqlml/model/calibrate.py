@@ -21,8 +21,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
 _EPS = 1e-4
-#: Up to this many values, the sigmoid is applied directly (see ``_apply``).
-_FEW_VALUES = 64
 METHODS = ("auto", "isotonic", "sigmoid")
 
 
@@ -95,20 +93,30 @@ class ProbabilityCalibrator(BaseEstimator):
     def _apply(method: str, model, raw: np.ndarray) -> np.ndarray:
         if method == "isotonic":
             return model.predict(raw)
-        few = raw.size <= _FEW_VALUES and np.isfinite(raw).all()
-        if few and model.coef_.shape == (1, 1):
-            # predict_proba's own arithmetic without its input checks (which cost a
-            # single-lead request more than the arithmetic); non-finite input still raises.
-            return special.expit(raw.reshape(-1, 1) @ model.coef_.T + model.intercept_)[:, 0]
-        return model.predict_proba(raw.reshape(-1, 1))[:, 1]
+        # Platt scaling, the logistic of a line in the log-odds: what predict_proba computes
+        # for one feature, written out so that one lead does not pay its input checks.
+        with np.errstate(over="ignore"):  # a huge line value is a probability of 0 or 1
+            return special.expit(raw * model.coef_[0, 0] + model.intercept_[0])
 
     def predict(self, raw) -> np.ndarray:
-        """Calibrated probabilities, clipped to [1e-4, 1 - 1e-4]."""
+        """Calibrated probabilities, clipped to [1e-4, 1 - 1e-4].
+
+        Raises
+        ------
+        ValueError
+            When ``raw`` holds NaN or infinite values (log-odds are finite numbers).
+        """
         if not hasattr(self, "method_"):
             raise RuntimeError("ProbabilityCalibrator is not fitted; call fit first")
-        raw = np.asarray(raw, dtype=float)
+        raw = np.asarray(raw, dtype=float).reshape(-1)
         if raw.size == 0:
             return np.empty(0)
+        bad = np.flatnonzero(~np.isfinite(raw))
+        if len(bad):
+            raise ValueError(
+                "raw must be finite log-odds, got NaN or infinity in "
+                f"{len(bad)} of {raw.size} values (first at position {bad[0]}: {raw[bad[0]]})"
+            )
         p = self._apply(self.method_, self.model_, raw)
         return np.clip(p, _EPS, 1 - _EPS)
 

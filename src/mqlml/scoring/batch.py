@@ -84,7 +84,7 @@ from mqlml.data.validate import (
     show,
 )
 from mqlml.errors import DataValidationError, MqlmlError
-from mqlml.features.build import FeatureSpec, _derived_fit, build_features
+from mqlml.features.build import FeatureSpec, build_features, derived_columns
 from mqlml.model.bundle import TrainedModel
 from mqlml.scoring.score import score_routed
 from mqlml.scoring.scoring_report import drift_report, drift_warning
@@ -165,7 +165,7 @@ def _derived_sources() -> dict[str, str]:
     out = {}
     for source in (EMAIL, JOB_TITLE):
         probe = pd.DataFrame({source: pd.Series([], dtype="str")})
-        out.update({c: source for c in _derived_fit(probe).columns})
+        out.update({c: source for c in derived_columns(probe)})
     return out
 
 

@@ -29,10 +29,11 @@ from mqlml.columns import (
 from mqlml.errors import DataValidationError
 from mqlml.explain.contributions import (
     explain_lead,
-    few_rows_threads,
     field_contributions,
     field_points,
     lead_reasons,
+    prediction_threads,
+    shap_tables_for,
 )
 from mqlml.features.build import build_features, to_matrix
 from mqlml.model.bundle import TrainedModel
@@ -40,17 +41,20 @@ from mqlml.model.calibrate import probability_to_score
 from mqlml.model.segments import MISSING_SEGMENT, segment_values
 
 
-def score_features(model: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:
+def score_features(
+    model: TrainedModel, features: pd.DataFrame, *, num_threads: int | None = None
+) -> pd.DataFrame:
     """Score already-built feature rows (index kept): the scoring columns without ``lead_id``.
 
     Reasons are the business fields that raised the score most (3) and lowered it most
     (2), each as a plain sentence with its score points (see :mod:`mqlml.explain.contributions`):
     ``base_score`` + the reasons' points + ``other_points`` = the score, within 1 point.
+    ``num_threads``: LightGBM's threads, as in
+    :func:`mqlml.explain.contributions.prediction_threads` (None: one thread for a few
+    rows); they change how fast, never what is scored.
     """
     X = to_matrix(features, model.spec)
-    threads = few_rows_threads(len(X))
-    # predict_raw's call, on one thread for a few rows.
-    raw = model.predict_raw(X, **threads)
+    raw = model.predict_raw(X, **prediction_threads(len(X), num_threads))
     probability = model.calibrator.predict(raw)
     score = probability_to_score(probability)
     grades = model.grades.predict(score)
@@ -66,7 +70,12 @@ def score_features(model: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:
         else np.where(is_mql, TIER_MQL, TIER_NURTURE),
     }
     per_field, base_raw = field_contributions(
-        model.booster, X, model.spec, model.shap_tables_for(len(X)), model.linear
+        model.booster,
+        X,
+        model.spec,
+        shap_tables_for(model, n_rows=len(X)),
+        model.linear,
+        num_threads=num_threads,
     )
     points, base_score = field_points(per_field, base_raw, model.calibrator)
     r = lead_reasons(

@@ -272,12 +272,12 @@ class LeadScoringModel(mlflow.pyfunc.PythonModel):
         self._model = load_bundle(context.artifacts[BUNDLE_ARTIFACT])
         # Served models answer one lead at a time: build the TreeSHAP tables and compile
         # their kernels now, not on the first request.
-        from mqlml.explain.contributions import field_contributions
+        from mqlml.explain.contributions import field_contributions, shap_tables_for
 
         for model in (self._model, *(self._model.segment_models or {}).values()):
             probe = np.full((1, len(model.spec.columns)), np.nan)
             field_contributions(
-                model.booster, probe, model.spec, model.shap_tables, model.linear
+                model.booster, probe, model.spec, shap_tables_for(model), model.linear
             )
 
     @property
