@@ -156,10 +156,12 @@ class LeadScorer(BaseEstimator):
 
         cfg = self.build_config()
         if cfg.flat is not None and activities is None and outcomes is None:
-            from mqlml.data.flat import label_flat
+            from mqlml.data.flat import flat_export
+            from mqlml.labels.flat import label_flat
 
-            frame, source = _read(leads, "export", export=True)
-            model, artifacts = fit_labelled(label_flat(frame, cfg, source), cfg)
+            frame, source = _read(leads, "export")
+            labelled = label_flat(flat_export(frame, cfg, source=source), cfg)
+            model, artifacts = fit_labelled(labelled, cfg)
         else:
             model, artifacts = fit_history(_crm(leads, activities, outcomes, cfg), cfg)
         return self._set_fitted(model, artifacts.get("test_predictions"))
@@ -315,7 +317,7 @@ class LeadScorer(BaseEstimator):
         return cls(config=model.config)._set_fitted(model, None)
 
 
-def _read(table, name: str, *, export: bool = False) -> tuple[pd.DataFrame | None, str]:
+def _read(table, name: str) -> tuple[pd.DataFrame | None, str]:
     """A table given as a DataFrame or a file, and the name messages use for it."""
     if table is None or isinstance(table, pd.DataFrame):
         return table, name
@@ -323,7 +325,7 @@ def _read(table, name: str, *, export: bool = False) -> tuple[pd.DataFrame | Non
         from mqlml.data import files
 
         path = Path(table)
-        return (files.read_export(path) if export else files.read_table(path)), str(path)
+        return files.read_table(path), str(path)
     raise DataValidationError(
         [f"{name}: expected a pandas DataFrame or a file path, got {type(table).__name__}"]
     )
@@ -352,11 +354,11 @@ def _checked(model, leads, activities, as_of):
     """The batch checked as ``mqlml score`` checks it; any rejected row is an error."""
     from mqlml.scoring.batch import check_batch
 
-    if model.config.flat is not None and activities is None:
-        from mqlml.data.flat import scoring_leads
+    if model.config.flat is not None:  # as `mqlml score` reads a flat model's batches
+        from mqlml.data.flat import flat_batch
 
-        frame, source = _read(leads, "export", export=True)
-        frame = scoring_leads(frame, model.config, source)
+        frame, source = _read(leads, "export")
+        frame = flat_batch(frame, model.config.flat, source=source)
     else:
         frame, source = _read(leads, "leads")
     acts, acts_source = _read(activities, "activities")

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from mqlml.explain.reasons import representative_axis_label, representative_column, sentences
-from mqlml.features.build import BEHAVIOUR, FeatureSpec, field_label
+from mqlml.features.build import FeatureSpec, field_label
 from mqlml.features.fields import field_matrix
 from mqlml.model.bundle import TrainedModel
 from mqlml.model.calibrate import ProbabilityCalibrator
@@ -456,8 +456,3 @@ def global_drivers(
         out["by_segment"] = by
         out["segment_column"] = segment_column
     return out
-
-
-def top_behaviours(drivers: dict, k: int = 3) -> list[str]:
-    """The ``k`` behaviour fields with the largest mean absolute points."""
-    return [r["field"] for r in drivers["fields"] if r["group"] == BEHAVIOUR][:k]

@@ -361,7 +361,6 @@ def parse_job_title(titles: pd.Series) -> pd.DataFrame:
 FIT = "fit"
 BEHAVIOUR = "behaviour"
 OTHER_ACTIVITY = "other"
-DAY = pd.Timedelta(days=1)
 
 #: Lead columns that are never features: identifiers, raw personal data, and times.
 _NEVER_FEATURES = {"lead_id", "created_at", "email", "job_title", "as_of"}

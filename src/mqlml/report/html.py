@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from mqlml.columns import LABEL, PROBABILITY
@@ -38,27 +37,6 @@ from mqlml.report.figures import (
     roc_figure,
     score_distribution_figure,
 )
-
-# --- data for the charts, computed once at training time -------------------------
-
-
-def lift_table(test: pd.DataFrame, n_bins: int = 10) -> list[dict]:
-    """Conversion per score decile of a frame with ``label`` and ``probability``."""
-    order = np.argsort(-test[PROBABILITY].to_numpy(), kind="stable")
-    y = test[LABEL].to_numpy()[order]
-    parts = np.array_split(np.arange(len(y)), n_bins)
-    base = y.mean() if len(y) else float("nan")
-    return [
-        {
-            "decile": i + 1,
-            "leads": len(ix),
-            "conversion_rate": float(y[ix].mean()),
-            "lift": float(y[ix].mean() / base) if base else float("nan"),
-        }
-        for i, ix in enumerate(parts)
-        if len(ix)
-    ]
-
 
 # --- what the templates show ----------------------------------------------------------
 
