@@ -26,9 +26,7 @@ from mqlml.training.funnel import FunnelFit, fit_funnel
 from mqlml.training.rules import load_rules
 from mqlml.training.segments import SegmentModels, fit_segment_models, segment_rows
 
-# label_history and LabelledLeads live in mqlml.labels; they stay importable from here.
-__all__ = ["TrainingRun", "label_history", "LabelledLeads", "run_training", "train_labelled",
-           "training_run"]
+__all__ = ["TrainingRun", "run_training", "train_labelled", "training_run"]
 
 
 @dataclass(frozen=True)
