@@ -189,6 +189,7 @@ def _wait_until_up(proc: subprocess.Popen, port: int, log: Path, timeout: float)
 def _train_and_register(tmp: Path, n_leads: int, seed: int):
     from mqlml.config import load_config
     from mqlml.data.contract import validate_crm
+    from mqlml.labels.labelled import label_history
     from mqlml.model.bundle import save_bundle
     from mqlml.serving.pyfunc import lead_rows, training_holdout
     from mqlml.serving.tracking import log_training
@@ -203,7 +204,7 @@ def _train_and_register(tmp: Path, n_leads: int, seed: int):
     crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
     model, artifacts = fit_history(crm, cfg)
     bundle = save_bundle(model, cfg.models_dir)
-    tracked = log_training(cfg, bundle, model, training_holdout(crm, artifacts, cfg))
+    tracked = log_training(cfg, bundle, model, training_holdout(label_history(crm, cfg), artifacts))
     if not (tracked.gate and tracked.gate.promoted):
         raise SystemExit(f"the model did not become champion: {tracked.gate}")
     newest = crm.leads.sort_values("created_at").tail(1000).reset_index(drop=True)

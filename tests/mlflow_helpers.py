@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from mqlml.cli import app
 from mqlml.columns import CREATED_AT, LEAD_ID, SCORE_COLUMNS
 from mqlml.config import config_to_dict, load_config
+from mqlml.labels.labelled import label_history
 from mqlml.model.bundle import save_bundle
 from mqlml.serving.pyfunc import lead_rows, training_holdout
 from mqlml.serving.tracking import log_training
@@ -89,7 +90,7 @@ def config_for(cfg, uri: str, name: str, models_dir: Path, **sections):
 def register(model, artifacts, crm, cfg):
     """Save ``model``'s bundle, log it and register it through the gate, as training does."""
     bundle = save_bundle(model, cfg.models_dir)
-    tracked = log_training(cfg, bundle, model, training_holdout(crm, artifacts, cfg))
+    tracked = log_training(cfg, bundle, model, training_holdout(label_history(crm, cfg), artifacts))
     return bundle, tracked
 
 

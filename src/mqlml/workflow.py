@@ -109,12 +109,13 @@ def train_and_save(
     Parameters
     ----------
     crm : CrmData or None
-        Validated tables (also used for the MLflow hold-out sample); None in flat mode.
+        Validated tables; None when ``labelled`` is given.
     cfg : Config
     echo : callable
         Receives progress lines (``err=True`` for those meant for standard error).
     labelled : LabelledLeads, optional
-        Labelled leads (flat mode) used instead of labelling ``crm``.
+        Labelled leads (flat mode, presets) used instead of labelling ``crm``; the MLflow
+        input example and the registry gate's hold-out rows come from them either way.
 
     Returns
     -------
@@ -125,17 +126,16 @@ def train_and_save(
     # Reports and tracking load jinja2 and MLflow: only when a model is saved.
     from mqlml.report.html import build_report, write_report
 
-    if labelled is not None:
-        model, artifacts = fit_labelled(labelled, cfg)
-    else:
-        model, artifacts = fit_history(crm, cfg)
+    if labelled is None:
+        labelled = label_history(crm, cfg)
+    model, artifacts = fit_labelled(labelled, cfg)
     bundle = save_bundle(model, cfg.models_dir)
     write_report(build_report(model.summary, artifacts["test_predictions"]), bundle / "report.html")
     if cfg.tracking.enabled:
         from mqlml.serving.pyfunc import training_holdout
         from mqlml.serving.tracking import log_training, tracking_uri
 
-        tracked = log_training(cfg, bundle, model, training_holdout(crm, artifacts, cfg))
+        tracked = log_training(cfg, bundle, model, training_holdout(labelled, artifacts))
         echo(f"MLflow run {tracked.run_id} in {tracking_uri(cfg.tracking)}", err=True)
         if tracked.gate is not None:
             g = tracked.gate

@@ -226,3 +226,36 @@ def test_gate_rule(metric, min_auc, min_improvement, new, champion, promoted, sa
     ok, reason = gate(metric, min_auc, min_improvement, new, champion)
     assert ok is promoted
     assert says in reason
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize(
+    ("config", "export"),
+    [("hubspot.yaml", "hubspot_contacts.csv"), ("salesforce.yaml", "salesforce_leads.csv")],
+)
+def test_flat_exports_train_with_tracking_on(config, export, tmp_path, monkeypatch):
+    """The README's flat-mode trainings log and register a model with tracking on (the
+    default): the input example and the gate's hold-out come from the labelled export."""
+    from typer.testing import CliRunner
+
+    from mqlml.cli import app
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    res = CliRunner().invoke(
+        app,
+        ["train", "--config", str(EXAMPLES / config), "--data", str(EXAMPLES / export),
+         "--models-dir", str(tmp_path / "models")],
+    )
+    assert res.exit_code == 0, res.output
+    assert "it is now champion" in res.output
+    name = config.split(".")[0] + "-example"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert int(client.get_model_version_by_alias(name, CHAMPION).version) == 1
+    logged = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
+    rows = logged.input_example  # leads of the labelled export, as the pyfunc takes them
+    assert isinstance(rows, pd.DataFrame) and len(rows) > 0
+    scored = logged.predict(rows)
+    assert len(scored) == len(rows) and scored["score"].between(1, 99).all()

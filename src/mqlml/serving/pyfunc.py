@@ -48,10 +48,9 @@ from mqlml.columns import (
     LEAD_ID,
     OCCURRED_AT,
 )
-from mqlml.config import Config
-from mqlml.data.contract import CrmData, empty_activities, validate_activities, validate_leads
+from mqlml.data.contract import empty_activities, validate_activities, validate_leads
 from mqlml.errors import DataValidationError, MqlmlError
-from mqlml.labels.labelling import training_as_of
+from mqlml.labels.labelled import LabelledLeads
 from mqlml.model.bundle import TrainedModel, load_bundle
 from mqlml.scoring.score import score_leads
 
@@ -245,23 +244,30 @@ class Holdout:
     y: np.ndarray
 
 
-def training_holdout(crm: CrmData, artifacts: dict, config: Config) -> Holdout:
+def training_holdout(labelled: LabelledLeads, artifacts: dict) -> Holdout:
     """The test slice of a training as pyfunc rows scored at each lead's training as-of.
+
+    Works for every way in (three CRM tables, a flat export, a preset): the labelled leads
+    hold each lead's attributes and as-of as training saw them.
 
     Parameters
     ----------
-    crm : CrmData
-        The validated history the model was trained on.
+    labelled : LabelledLeads
+        The labelled leads the model was trained on.
     artifacts : dict
-        From :func:`mqlml.training.pipeline.run_training`; its ``test_predictions`` name the leads
-        and their labels.
-    config : Config
-        The training configuration (for the observation window).
+        From :func:`mqlml.training.pipeline.run_training`; its ``test_predictions`` name
+        the leads and their labels.
     """
     test = artifacts["test_predictions"]
-    leads = crm.leads.set_index(LEAD_ID).loc[test[LEAD_ID]].reset_index()
-    as_of = training_as_of(leads, config.features.observation_days)
-    return Holdout(lead_rows(leads, crm.activities, as_of), test[LABEL].to_numpy(dtype=float))
+    pos = pd.Index(labelled.leads[LEAD_ID]).get_indexer(test[LEAD_ID])
+    if (pos < 0).any():
+        raise MqlmlError(
+            f"{int((pos < 0).sum())} test leads are not among the labelled leads: "
+            "the artifacts come from another training"
+        )
+    leads = labelled.leads.iloc[pos].reset_index(drop=True)
+    as_of = labelled.as_of.iloc[pos].reset_index(drop=True)
+    return Holdout(lead_rows(leads, labelled.activities, as_of), test[LABEL].to_numpy(float))
 
 
 class LeadScoringModel(mlflow.pyfunc.PythonModel):
