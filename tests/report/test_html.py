@@ -287,3 +287,27 @@ def test_templates_are_package_data_found_from_the_installed_package():
     ]["mqlml"]
     for name in needed:
         assert any(fnmatch.fnmatch(f"report/templates/{name}", g) for g in globs), name
+
+
+@pytest.mark.parametrize(
+    ("policy", "target", "says"),
+    [
+        ("capacity", 100, "With sales capacity 100 leads/week, the MQL cutoff is score ≥ 15"),
+        ("precision", 0.3, "MQL conversion rate of at least 30% (precision policy), the MQL "
+                           "cutoff is score ≥ 15"),
+        ("recall", 0.8, "capture at least 80% of conversions (recall policy)"),
+        ("expected_value", 500, "expected value exceeds its cost of 500 (expected-value policy)"),
+    ],
+)
+def test_the_report_names_the_policy_that_set_the_mql_line(summary, policy, target, says):
+    s = copy.deepcopy(summary)
+    s["mql_threshold"].update(policy=policy, target=target, cutoff=15, capacity_per_week=100)
+    s["mql_threshold"]["test"]["mqls_per_week"] = 142.0
+    page = build_report(s).html
+    for part in ("summary", "thresholds"):
+        text = re.split(rf"<h2 id=['\"]{part}['\"]>", page)[1].split("<h2 ")[0]
+        assert says in text
+        over = "42% over the sales capacity of 100 leads/week"
+        assert (over in text) == (policy != "capacity")
+        if policy != "capacity":
+            assert "With sales capacity" not in text

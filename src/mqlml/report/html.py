@@ -179,6 +179,31 @@ def _pct(v) -> str:
     return "–" if v is None or v != v else f"{v:.0%}"
 
 
+def mql_line(mql: dict) -> str:
+    """The MQL cutoff in words, naming the policy that set it and what it was asked for."""
+    policy, cutoff = mql.get("policy", "capacity"), mql["cutoff"]
+    target = mql.get("target", mql["capacity_per_week"])
+    asked = {
+        "capacity": f"With sales capacity {target:g} leads/week",
+        "precision": f"Set for an MQL conversion rate of at least {_pct(target)} "
+        "(precision policy)",
+        "recall": f"Set to capture at least {_pct(target)} of conversions (recall policy)",
+        "expected_value": f"Set where a lead's expected value exceeds its cost of {target:g} "
+        "(expected-value policy)",
+    }.get(policy, f"Set by the {policy} policy")
+    return f"{asked}, the MQL cutoff is score ≥ {cutoff}"
+
+
+def _capacity_note(mql: dict) -> str:
+    """Under a policy other than capacity: how the MQL volume compares with capacity."""
+    if mql.get("policy", "capacity") == "capacity" or not mql.get("capacity_per_week"):
+        return ""
+    per_week, capacity = mql["test"]["mqls_per_week"], mql["capacity_per_week"]
+    change = per_week / capacity - 1
+    side = "over" if change > 0 else "under"
+    return f" ({abs(change):.0%} {side} the sales capacity of {capacity:g} leads/week)"
+
+
 def leaders_summary(summary: dict) -> list[str]:
     """The summary for leaders: a few sentences with the figures that matter."""
     m = summary["metrics_test"]
@@ -194,10 +219,10 @@ def leaders_summary(summary: dict) -> list[str]:
     if mql:
         t = mql["test"]
         out.append(
-            f"With sales capacity {mql['capacity_per_week']:g} leads/week the MQL cutoff is score "
-            f"≥ {mql['cutoff']}: {t['mqls_per_week']:.0f} MQLs/week on the test period, "
+            f"{mql_line(mql)}: {t['mqls_per_week']:.0f} MQLs/week on the test period, "
             f"converting at {_pct(t['mql_conversion_rate'])} and capturing "
-            f"{_pct(t['share_of_conversions_captured'])} of all conversions."
+            f"{_pct(t['share_of_conversions_captured'])} of all conversions"
+            f"{_capacity_note(mql)}."
         )
     d = summary.get("drivers")
     if d and d.get("fields"):
@@ -269,8 +294,7 @@ def _quality_section(summary: dict, figs: _Figures, test: pd.DataFrame | None) -
 class ThresholdsSection:
     """The MQL cutoff, grades, tiers and the optional threshold parts."""
 
-    capacity_per_week: str
-    cutoff: str
+    mql_line: str
     mql_test: Table | None
     grades: Table | None
     tiers: list[Block] | None
@@ -281,8 +305,7 @@ def _thresholds_section(summary: dict) -> ThresholdsSection:
     mql = summary.get("mql_threshold")
     grades = summary.get("grades") or {}
     return ThresholdsSection(
-        capacity_per_week=f"{mql['capacity_per_week']:g}" if mql else "",
-        cutoff=str(mql["cutoff"]) if mql else "",
+        mql_line=mql_line(mql) + _capacity_note(mql) if mql else "",
         mql_test=_table([{"slice": "test", **mql["test"]}]) if mql else None,
         grades=_table(grades["test"]) if grades.get("test") else None,
         tiers=_blocks(grades["tiers"]) if grades.get("tiers") else None,
