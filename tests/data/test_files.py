@@ -130,3 +130,29 @@ def test_read_table_utf16_tab_export(tmp_path):
     df = read_table(path)
     assert list(df.columns) == ["Lead ID", "Company"]
     assert df.iloc[0].tolist() == ["007", "Café"]
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, then put the old one back."""
+    import os
+
+    old = os.umask(0o022)
+    yield lambda mask: os.umask(mask)
+    os.umask(old)
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
+@pytest.mark.parametrize("name", ["out.csv", "out.parquet", "report.html"])
+def test_written_files_get_the_users_mode_not_a_private_one(tmp_path, umask, mask, mode, name):
+    from mqlml.data.files import write_all
+
+    umask(mask)
+    frame = pd.DataFrame({"a": [1]})
+    content = "<p>x</p>" if name.endswith(".html") else frame
+    one = (write_text(content, tmp_path / name) if isinstance(content, str)
+           else write_table(content, tmp_path / name))
+    assert one.stat().st_mode & 0o777 == mode
+    (both,) = write_all([(tmp_path / "again" / name, content)])
+    assert both.stat().st_mode & 0o777 == mode
+    assert not list(tmp_path.rglob("*.tmp"))

@@ -155,3 +155,15 @@ def test_a_metrics_json_without_test_metrics_is_a_corrupt_bundle(saved):
     file.write_text(json.dumps(d))
     with pytest.raises(BundleError, match="corrupt.*TrainingSummary has no 'metrics_test' key"):
         load_bundle(path)
+
+
+def test_a_bundle_folder_gets_the_users_mode(trained, tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = save_bundle(trained[0], tmp_path / "models", "perm")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o755
+    assert (path / "metrics.json").stat().st_mode & 0o777 == 0o644

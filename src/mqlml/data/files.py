@@ -164,6 +164,33 @@ def read_resource(name: str) -> str:
     return resource.read_text(encoding="utf-8")
 
 
+def _umask() -> int:
+    """The process's file-creation mask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def temp_file_beside(path: Path) -> Path:
+    """An empty temporary file in ``path``'s folder, to be renamed over ``path``.
+
+    Its mode is what any new file of the user gets (``0o666`` less the umask), not
+    ``tempfile``'s private ``0o600``: scored files and reports are for others to read.
+    """
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    os.chmod(name, 0o666 & ~_umask())
+    return Path(name)
+
+
+def temp_dir_beside(folder: Path, *, prefix: str) -> Path:
+    """A new temporary folder inside ``folder`` with the mode of any new folder of the user
+    (``0o777`` less the umask), to be renamed into place when complete."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
+    os.chmod(tmp, 0o777 & ~_umask())
+    return tmp
+
+
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Write through a temporary file in the same directory, then rename over ``path``.
 
@@ -171,9 +198,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = temp_file_beside(path)
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -243,11 +268,7 @@ def write_all(items: Sequence[tuple[str | Path, pd.DataFrame | str]]) -> list[Pa
             if isinstance(content, pd.DataFrame):
                 fmt = table_format(path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(
-                prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-            )
-            os.close(fd)
-            tmp = Path(tmp_name)
+            tmp = temp_file_beside(path)
             pending.append((tmp, path))
             if isinstance(content, str):
                 tmp.write_text(content, encoding="utf-8")

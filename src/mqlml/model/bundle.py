@@ -18,7 +18,6 @@ import os
 import platform
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from importlib.metadata import version as _dist_version
 from pathlib import Path
@@ -166,7 +165,7 @@ def save_bundle(model: TrainedModel, models_dir: Path, name: str | None = None) 
     name = name or model.config.name
     base = Path(models_dir) / name
     base.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=base))
+    tmp = io.temp_dir_beside(base, prefix=".incoming-")
     try:
         _write_files(model, tmp)
         while True:
