@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numba
@@ -108,76 +108,112 @@ def compile_model(
             f"fast field contributions need one tree per iteration, got {per_iter} "
             "(multiclass models are not supported)"
         )
-    cols: dict[str, list] = {
-        k: []
-        for k in (
-            "kind", "feature", "threshold", "missing", "default_left", "left", "right", "bit",
-            "cats_at", "table_at", "n_leaf_fields", "fields_at", "k",
-        )
-    }
-    cats: list[int] = []
-    fields: list[int] = []
-    leaves: list[tuple[int, np.ndarray, float, np.ndarray, int]] = []  # node, z, v, col, nf
-    tree_start = [0]
-    table_size = 0
-
+    flat = _Flat()
     for info in dump["tree_info"]:
-        # (node, path feature -> (bit, share of rows following the path at its splits))
-        stack: list[tuple[dict, dict[int, tuple[int, float]]]] = [(info["tree_structure"], {})]
-        while stack:
-            node, path = stack.pop()
-            if "split_feature" not in node:
-                feats = sorted(path, key=lambda f: path[f][0])
-                k = len(feats)
-                if k > MAX_PATH_FEATURES:
-                    raise ValueError(
-                        f"a leaf of tree {info['tree_index']} splits on {k} distinct features; "
-                        f"at most {MAX_PATH_FEATURES} are supported"
-                    )
-                z = np.array([path[f][1] for f in feats])
-                leaf_fields = sorted({int(feature_to_field[f]) for f in feats})
-                col = np.array([leaf_fields.index(int(feature_to_field[f])) for f in feats])
-                nf = len(leaf_fields)
-                _append(cols, kind=_LEAF, table_at=table_size, n_leaf_fields=nf,
-                        fields_at=len(fields), cats_at=len(cats), k=k)
-                fields += leaf_fields
-                leaves.append((table_size, z, float(node["leaf_value"]), col, nf))
-                table_size += (1 << k) * nf
-                continue
-            f = int(node["split_feature"])
-            if node["decision_type"] == "==":
-                kind, thr = _CATEGORICAL, 0.0
-                node_cats = sorted(int(c) for c in str(node["threshold"]).split("||"))
-            else:
-                kind, thr, node_cats = _NUMERICAL, float(node["threshold"]), []
-            bit = path[f][0] if f in path else len(path)
-            count = float(node["internal_count"])
-            _append(cols, kind=kind, feature=f, threshold=thr,
-                    missing=_MISSING[node.get("missing_type", "None")],
-                    default_left=bool(node.get("default_left", True)), bit=bit,
-                    cats_at=len(cats), k=len(path))
-            cats += node_cats
-            # Children are numbered when popped; push right first so left comes next.
-            children = []
-            for side in ("right_child", "left_child"):
-                child = node[side]
-                child_count = float(child.get("internal_count", child.get("leaf_count", 0)))
-                share = child_count / count if count > 0 else 0.0
-                prev = path[f][1] if f in path else 1.0
-                children.append((child, {**path, f: (bit, prev * share)}))
-            stack += children
-        tree_start.append(len(cols["kind"]))
+        _flatten_tree(flat, info, feature_to_field)
+        flat.tree_start.append(len(flat.cols["kind"]))
+    _link_children(dump, flat.cols, flat.tree_start)
+    packed = _pack(flat.cols, flat.tree_start, _leaf_tables(flat), flat.fields, pack_bits)
+    return _compiled(flat, packed, n_features=int(booster.num_feature()), n_fields=n_fields)
 
+
+@dataclass
+class _Flat:
+    """Nodes of all trees in pre-order, as columns, filled by :func:`_flatten_tree`."""
+
+    cols: dict[str, list] = field(default_factory=lambda: {k: [] for k in _DEFAULTS})
+    cats: list[int] = field(default_factory=list)
+    fields: list[int] = field(default_factory=list)
+    # per leaf: (table_at, z, leaf value, table column of each path feature, n_leaf_fields)
+    leaves: list[tuple[int, np.ndarray, float, np.ndarray, int]] = field(default_factory=list)
+    tree_start: list[int] = field(default_factory=lambda: [0])
+    table_size: int = 0
+
+
+def _flatten_tree(flat: _Flat, info: dict, feature_to_field: np.ndarray) -> None:
+    """Nothing; appends the nodes of one dumped tree to ``flat`` in pre-order."""
+    # (node, path feature -> (bit, share of rows following the path at its splits))
+    stack: list[tuple[dict, dict[int, tuple[int, float]]]] = [(info["tree_structure"], {})]
+    while stack:
+        node, path = stack.pop()
+        if "split_feature" not in node:
+            _add_leaf(flat, node, path, feature_to_field, info["tree_index"])
+        else:
+            stack += _add_split(flat, node, path)
+
+
+def _add_leaf(
+    flat: _Flat,
+    node: dict,
+    path: dict[int, tuple[int, float]],
+    feature_to_field: np.ndarray,
+    tree_index: int,
+) -> None:
+    """Nothing; appends a leaf and reserves its contribution table in ``flat``."""
+    feats = sorted(path, key=lambda f: path[f][0])
+    k = len(feats)
+    if k > MAX_PATH_FEATURES:
+        raise ValueError(
+            f"a leaf of tree {tree_index} splits on {k} distinct features; "
+            f"at most {MAX_PATH_FEATURES} are supported"
+        )
+    z = np.array([path[f][1] for f in feats])
+    leaf_fields = sorted({int(feature_to_field[f]) for f in feats})
+    col = np.array([leaf_fields.index(int(feature_to_field[f])) for f in feats])
+    nf = len(leaf_fields)
+    _append(flat.cols, kind=_LEAF, table_at=flat.table_size, n_leaf_fields=nf,
+            fields_at=len(flat.fields), cats_at=len(flat.cats), k=k)
+    flat.fields += leaf_fields
+    flat.leaves.append((flat.table_size, z, float(node["leaf_value"]), col, nf))
+    flat.table_size += (1 << k) * nf
+
+
+def _add_split(
+    flat: _Flat, node: dict, path: dict[int, tuple[int, float]]
+) -> list[tuple[dict, dict[int, tuple[int, float]]]]:
+    """The children of a split node (right first) with their paths, after appending it."""
+    f = int(node["split_feature"])
+    if node["decision_type"] == "==":
+        kind, thr = _CATEGORICAL, 0.0
+        node_cats = sorted(int(c) for c in str(node["threshold"]).split("||"))
+    else:
+        kind, thr, node_cats = _NUMERICAL, float(node["threshold"]), []
+    bit = path[f][0] if f in path else len(path)
+    count = float(node["internal_count"])
+    _append(flat.cols, kind=kind, feature=f, threshold=thr,
+            missing=_MISSING[node.get("missing_type", "None")],
+            default_left=bool(node.get("default_left", True)), bit=bit,
+            cats_at=len(flat.cats), k=len(path))
+    flat.cats += node_cats
+    # Children are numbered when popped; push right first so left comes next.
+    children = []
+    for side in ("right_child", "left_child"):
+        child = node[side]
+        child_count = float(child.get("internal_count", child.get("leaf_count", 0)))
+        share = child_count / count if count > 0 else 0.0
+        prev = path[f][1] if f in path else 1.0
+        children.append((child, {**path, f: (bit, prev * share)}))
+    return children
+
+
+def _leaf_tables(flat: _Flat) -> np.ndarray:
+    """All leaves' contribution tables, concatenated at their ``table_at``."""
+    tables = np.zeros(flat.table_size)
+    for at, z, v, col, nf in flat.leaves:
+        _leaf_table(z, v, col.astype(np.int64), nf, tables[at : at + (1 << len(z)) * nf])
+    return tables
+
+
+def _compiled(
+    flat: _Flat, packed: dict[str, np.ndarray], *, n_features: int, n_fields: int
+) -> CompiledModel:
+    """The :class:`CompiledModel` from the flattened nodes and the packed subtrees."""
+    cols, tree_start = flat.cols, flat.tree_start
     n_nodes = len(cols["kind"])
-    _link_children(dump, cols, tree_start)
-    cats_at = np.append(np.asarray(cols["cats_at"], dtype=np.int64), len(cats))
+    cats_at = np.append(np.asarray(cols["cats_at"], dtype=np.int64), len(flat.cats))
     kind = np.asarray(cols["kind"], dtype=np.int8)
     is_leaf = kind == _LEAF
     tree_of = np.repeat(np.arange(len(tree_start) - 1), np.diff(tree_start))
-    tables = np.zeros(table_size)
-    for at, z, v, col, nf in leaves:
-        _leaf_table(z, v, col.astype(np.int64), nf, tables[at : at + (1 << len(z)) * nf])
-    packed = _pack(cols, tree_start, tables, fields, pack_bits)
     return CompiledModel(
         tree_start=np.asarray(tree_start, dtype=np.int64),
         split_start=_starts(tree_of[~is_leaf], len(tree_start) - 1),
@@ -198,10 +234,10 @@ def compile_model(
         right=np.asarray(cols["right"], dtype=np.int64),
         bit=np.asarray(cols["bit"], dtype=np.int64),
         cats_at=cats_at[: n_nodes + 1] if n_nodes else np.zeros(1, dtype=np.int64),
-        cats=np.asarray(cats, dtype=np.int64),
+        cats=np.asarray(flat.cats, dtype=np.int64),
         fields=packed["fields"],
         tables=packed["tables"],
-        n_features=int(booster.num_feature()),
+        n_features=n_features,
         n_fields=int(n_fields),
     )
 
