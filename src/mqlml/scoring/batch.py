@@ -438,7 +438,6 @@ def check_batch(
     mapping = model.config.data.column_mapping
     required = required_lead_columns(model)
     frame, acts, fatal = _tables(leads, activities, mapping, required, source, activities_source)
-    n = len(frame)
     use_as_of_column = as_of is None and AS_OF in frame.columns
     # Checked in this order, so a row's reasons read created_at, as_of, then attributes.
     read = (*required[:2], AS_OF, *required[2:]) if use_as_of_column else required
@@ -447,17 +446,30 @@ def check_batch(
     fatal.extend(p for p in problems if not p.per_row)
     if fatal:
         raise DataValidationError(messages(fatal))
+    moments = typed.pop(AS_OF) if use_as_of_column else _given_moment(as_of, now, frame.index)
+    rejects = _row_rejects(len(frame), problems, typed[CREATED_AT], moments)
+    notes: list[str] = []
+    if ignored:
+        notes.append(f"{source}: ignored columns the model does not read: {quoted(ignored)}")
+    assert acts is not None
+    usable_acts = _usable_activities(acts, typed[LEAD_ID], activities_source, rejects, notes)
+    return _split_batch(typed, moments, usable_acts, rejects, ignored=ignored, notes=notes)
+
+
+def _given_moment(as_of, now: pd.Timestamp | None, index: pd.Index) -> pd.Series:
+    """The scoring moment of every lead: ``as_of`` if given, else ``now``, else the clock."""
+    clock = as_of if as_of is not None else (now if now is not None else
+                                             pd.Timestamp.now(tz="UTC"))
+    return _scoring_moment(clock, len(index), index)
+
+
+def _row_rejects(
+    n: int, problems: list[Problem], created: pd.Series, moments: pd.Series
+) -> _Rejects:
+    """The rejects of the per-row problems, and of leads created after their scoring moment."""
     rejects = _Rejects(n)
     for problem in problems:
         rejects.add(problem)
-    if use_as_of_column:
-        moments = typed.pop(AS_OF)
-    else:
-        clock = as_of if as_of is not None else (now if now is not None else
-                                                 pd.Timestamp.now(tz="UTC"))
-        moments = _scoring_moment(clock, n, frame.index)
-
-    created = typed[CREATED_AT]
     in_range = ~out_of_years(created) & ~out_of_years(moments)
     late = (in_range & (created > moments)).fillna(False).to_numpy(dtype=bool)
     rejects.add_each(
@@ -466,23 +478,30 @@ def check_batch(
         lambda p: f"{CREATED_AT} is after the scoring time: {show(created.iloc[p])} vs "
         f"{AS_OF} {show(moments.iloc[p])}",
     )
+    return rejects
 
-    notes: list[str] = []
-    if ignored:
-        notes.append(f"{source}: ignored columns the model does not read: {quoted(ignored)}")
-    assert acts is not None
-    keep_acts = _usable_activities(acts, typed[LEAD_ID], activities_source, rejects, notes)
+
+def _split_batch(
+    typed: dict[str, pd.Series],
+    moments: pd.Series,
+    usable_acts: pd.DataFrame,
+    rejects: _Rejects,
+    *,
+    ignored: tuple[str, ...],
+    notes: list[str],
+) -> CheckedBatch:
+    """The :class:`CheckedBatch`: leads not rejected with their moments and activities."""
     rejected = rejects.mask()
     keep = ~rejected
     leads_out = pd.DataFrame({c: s[keep] for c, s in typed.items()}).reset_index(drop=True)
     kept_ids = set(leads_out[LEAD_ID])
-    keep_acts = keep_acts[keep_acts[LEAD_ID].isin(kept_ids)].reset_index(drop=True)
+    keep_acts = usable_acts[usable_acts[LEAD_ID].isin(kept_ids)].reset_index(drop=True)
     return CheckedBatch(
         leads=leads_out,
         as_of=moments[keep].reset_index(drop=True).rename(AS_OF),
         activities=keep_acts,
         rejects=rejects.frame(typed[LEAD_ID]) if rejected.any() else empty_rejects(),
-        n_input=n,
+        n_input=len(moments),
         ignored_columns=ignored,
         notes=tuple(notes),
     )
