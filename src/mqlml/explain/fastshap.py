@@ -259,71 +259,30 @@ def _pack(
     the go-left decision of each of its splits (the next ``s`` bits), and holds the sum of
     its leaves' table rows for those bits.
     """
-    left = np.asarray(cols["left"])
-    right = np.asarray(cols["right"])
-    is_leaf = np.asarray(cols["kind"]) == _LEAF
-    k = np.asarray(cols["k"])
-    bit = np.asarray(cols["bit"])
-    n_nodes = len(left)
-    n_splits = np.zeros(n_nodes, dtype=np.int64)
-    parent = np.full(n_nodes, -1)
-    for node in range(n_nodes - 1, -1, -1):  # children come after parents
-        if not is_leaf[node]:
-            n_splits[node] = 1 + n_splits[left[node]] + n_splits[right[node]]
-            parent[left[node]] = parent[right[node]] = node
-    packable = ~is_leaf & (k + n_splits <= pack_bits)
-    sub_root = np.full(n_nodes, -1, dtype=np.int64)
-    decision_bit = np.zeros(n_nodes, dtype=np.int64)
+    nodes = _Nodes.of(cols)
+    n_splits, parent = _subtree_sizes(nodes)
+    packable = ~nodes.is_leaf & (nodes.k + n_splits <= pack_bits)
+    sub_root = np.full(len(parent), -1, dtype=np.int64)
+    decision_bit = np.zeros(len(parent), dtype=np.int64)
     units: list[list[int]] = []
     tables: list[np.ndarray] = []
     fields: list[int] = []
     unit_start = [0]
     at = 0
-
-    def leaf_table(leaf: int) -> np.ndarray:
-        nf = cols["n_leaf_fields"][leaf]
-        a = cols["table_at"][leaf]
-        return leaf_tables[a : a + (1 << k[leaf]) * nf].reshape(-1, nf)
-
     for t in range(len(tree_start) - 1):
         for node in range(tree_start[t], tree_start[t + 1]):
             if packable[node] and (parent[node] < 0 or not packable[parent[node]]):
-                # in-subtree splits in pre-order, and every leaf with its path from here
-                splits, paths = [], []
-                stack: list[tuple[int, list[tuple[int, bool]]]] = [(node, [])]
-                while stack:
-                    n, path = stack.pop()
-                    if is_leaf[n]:
-                        paths.append((n, path))
-                        continue
-                    splits.append(n)
-                    stack.append((right[n], [*path, (n, False)]))
-                    stack.append((left[n], [*path, (n, True)]))
-                base = int(k[node])
-                for j, n in enumerate(sorted(splits)):
-                    sub_root[n] = node
-                    decision_bit[n] = base + j
-                unit_fields = sorted(
-                    {f for leaf, _ in paths for f in _fields_of(cols, leaf_fields, leaf)}
+                table, unit_fields = _merged_table(
+                    cols, nodes, leaf_tables, leaf_fields, node, sub_root, decision_bit
                 )
-                p = np.arange(1 << (base + len(splits)), dtype=np.int64)
-                table = np.zeros((len(p), len(unit_fields)))
-                for leaf, path in paths:
-                    code = p & ((1 << base) - 1)
-                    for n, went_left in path:
-                        goes_left = (p >> decision_bit[n]) & 1
-                        code |= (goes_left != int(went_left)).astype(np.int64) << bit[n]
-                    cols_of = [unit_fields.index(f) for f in _fields_of(cols, leaf_fields, leaf)]
-                    table[:, cols_of] += leaf_table(leaf)[code]
-                units.append([node, at, len(unit_fields), len(fields)])
-            elif is_leaf[node] and parent[node] < 0:
+            elif nodes.is_leaf[node] and parent[node] < 0:
                 continue  # a tree of one leaf: no feature contributes
-            elif is_leaf[node] and not packable[parent[node]]:
-                table = leaf_table(node)
+            elif nodes.is_leaf[node] and not packable[parent[node]]:
+                table = _leaf_rows(cols, nodes, leaf_tables, node)
                 unit_fields = _fields_of(cols, leaf_fields, node)
-                units.append([node, at, len(unit_fields), len(fields)])
             else:
                 continue
+            units.append([node, at, len(unit_fields), len(fields)])
             tables.append(table.ravel())
             fields += unit_fields
             at += table.size
@@ -340,6 +299,98 @@ def _pack(
         "fields": np.asarray(fields, dtype=np.int64),
         "tables": np.concatenate(tables) if tables else np.zeros(0),
     }
+
+
+@dataclass(frozen=True)
+class _Nodes:
+    """The node columns :func:`_pack` reads, as arrays."""
+
+    left: np.ndarray
+    right: np.ndarray
+    is_leaf: np.ndarray
+    k: np.ndarray
+    bit: np.ndarray
+
+    @classmethod
+    def of(cls, cols: dict[str, list]) -> _Nodes:
+        """The arrays of ``cols``."""
+        return cls(
+            left=np.asarray(cols["left"]),
+            right=np.asarray(cols["right"]),
+            is_leaf=np.asarray(cols["kind"]) == _LEAF,
+            k=np.asarray(cols["k"]),
+            bit=np.asarray(cols["bit"]),
+        )
+
+
+def _subtree_sizes(nodes: _Nodes) -> tuple[np.ndarray, np.ndarray]:
+    """Number of splits in the subtree of every node, and every node's parent (-1: root)."""
+    n_nodes = len(nodes.left)
+    n_splits = np.zeros(n_nodes, dtype=np.int64)
+    parent = np.full(n_nodes, -1)
+    left, right = nodes.left, nodes.right
+    for node in range(n_nodes - 1, -1, -1):  # children come after parents
+        if not nodes.is_leaf[node]:
+            n_splits[node] = 1 + n_splits[left[node]] + n_splits[right[node]]
+            parent[left[node]] = parent[right[node]] = node
+    return n_splits, parent
+
+
+def _leaf_rows(
+    cols: dict[str, list], nodes: _Nodes, leaf_tables: np.ndarray, leaf: int
+) -> np.ndarray:
+    """The contribution table of ``leaf`` as ``(2^k, n_leaf_fields)``."""
+    nf = cols["n_leaf_fields"][leaf]
+    a = cols["table_at"][leaf]
+    return leaf_tables[a : a + (1 << nodes.k[leaf]) * nf].reshape(-1, nf)
+
+
+def _subtree_paths(
+    nodes: _Nodes, root: int
+) -> tuple[list[int], list[tuple[int, list[tuple[int, bool]]]]]:
+    """The splits under ``root`` in pre-order, and every leaf with its path from ``root``."""
+    splits, paths = [], []
+    stack: list[tuple[int, list[tuple[int, bool]]]] = [(root, [])]
+    while stack:
+        n, path = stack.pop()
+        if nodes.is_leaf[n]:
+            paths.append((n, path))
+            continue
+        splits.append(n)
+        stack.append((nodes.right[n], [*path, (n, False)]))
+        stack.append((nodes.left[n], [*path, (n, True)]))
+    return splits, paths
+
+
+def _merged_table(
+    cols: dict[str, list],
+    nodes: _Nodes,
+    leaf_tables: np.ndarray,
+    leaf_fields: list[int],
+    node: int,
+    sub_root: np.ndarray,
+    decision_bit: np.ndarray,
+) -> tuple[np.ndarray, list[int]]:
+    """The merged table of the subtree at ``node`` and its fields; numbers its decisions.
+
+    Sets ``sub_root`` and ``decision_bit`` of the subtree's splits.
+    """
+    splits, paths = _subtree_paths(nodes, node)
+    base = int(nodes.k[node])
+    for j, n in enumerate(sorted(splits)):
+        sub_root[n] = node
+        decision_bit[n] = base + j
+    unit_fields = sorted({f for leaf, _ in paths for f in _fields_of(cols, leaf_fields, leaf)})
+    p = np.arange(1 << (base + len(splits)), dtype=np.int64)
+    table = np.zeros((len(p), len(unit_fields)))
+    for leaf, path in paths:
+        code = p & ((1 << base) - 1)
+        for n, went_left in path:
+            goes_left = (p >> decision_bit[n]) & 1
+            code |= (goes_left != int(went_left)).astype(np.int64) << nodes.bit[n]
+        cols_of = [unit_fields.index(f) for f in _fields_of(cols, leaf_fields, leaf)]
+        table[:, cols_of] += _leaf_rows(cols, nodes, leaf_tables, leaf)[code]
+    return table, unit_fields
 
 
 def _fields_of(cols: dict[str, list], leaf_fields: list[int], leaf: int) -> list[int]:
