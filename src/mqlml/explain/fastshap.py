@@ -606,8 +606,24 @@ def field_contributions_fast(
     ValueError
         On a shape mismatch, a field index out of range or an unsupported model.
     """
-    feature_to_field = np.asarray(feature_to_field, dtype=np.int64)
     n_feat = booster.num_feature()
+    X, feature_to_field = _checked_inputs(n_feat, X, feature_to_field, n_fields, chunk_rows)
+    # The base value is the same for every row: the trees' expected values summed.
+    base = float(booster.predict(np.full((1, n_feat), np.nan), pred_contrib=True)[0, -1])
+    model = compile_model(booster, feature_to_field, n_fields)
+    threads = max(1, n_threads or os.cpu_count() or 1)
+    out = np.empty((len(X), n_fields))
+    for start in range(0, len(X), chunk_rows):
+        chunk = np.ascontiguousarray(X[start : start + chunk_rows], dtype=np.float64)
+        out[start : start + len(chunk)] = contributions(model, chunk, threads)
+    return out, base
+
+
+def _checked_inputs(
+    n_feat: int, X: np.ndarray, feature_to_field: np.ndarray, n_fields: int, chunk_rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` and ``feature_to_field`` as arrays, checked against the model's feature count."""
+    feature_to_field = np.asarray(feature_to_field, dtype=np.int64)
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[1] != n_feat:
         raise ValueError(f"X must have shape (n, {n_feat}) for this model, got {X.shape}")
@@ -623,12 +639,4 @@ def field_contributions_fast(
         )
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows}")
-    # The base value is the same for every row: the trees' expected values summed.
-    base = float(booster.predict(np.full((1, n_feat), np.nan), pred_contrib=True)[0, -1])
-    model = compile_model(booster, feature_to_field, n_fields)
-    threads = max(1, n_threads or os.cpu_count() or 1)
-    out = np.empty((len(X), n_fields))
-    for start in range(0, len(X), chunk_rows):
-        chunk = np.ascontiguousarray(X[start : start + chunk_rows], dtype=np.float64)
-        out[start : start + len(chunk)] = contributions(model, chunk, threads)
-    return out, base
+    return X, feature_to_field
