@@ -567,6 +567,41 @@ def score_checked(
     """
     if not isinstance(chunk_rows, int) or chunk_rows < 1:
         raise MqlmlError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+    scored, sample, unseen = _score_chunks(model, batch, chunk_rows, progress)
+    if len(scored) + len(batch.rejects) != batch.n_input:  # pragma: no cover - a bug
+        raise RuntimeError(
+            f"{batch.n_input} input rows but {len(scored)} scored and {len(batch.rejects)} "
+            "rejected"
+        )
+    drift = drift_report(model.reference, sample, scored[SCORE].to_numpy(), model.spec)
+    warning = drift_warning(drift)
+    report = {
+        "rows": {
+            "input": batch.n_input,
+            "scored": len(scored),
+            "rejected": len(batch.rejects),
+            "mqls": int(scored[IS_MQL].sum()),
+        },
+        "ignored_columns": list(batch.ignored_columns),
+        "rejected_by_column": _rejected_by_column(batch.rejects),
+        "unseen_categories": dict(unseen.most_common()),
+        "notes": list(batch.notes),
+        "drift": drift,
+        "warnings": [warning] if warning else [],
+    }
+    notes = list(batch.notes)
+    if unseen:
+        notes.append(
+            "category values the model never saw, scored as unknown: "
+            + ", ".join(f"{c} ({plural(k, 'lead')})" for c, k in unseen.most_common())
+        )
+    return ScoredBatch(scored, batch.rejects, report, tuple(report["warnings"]), tuple(notes))
+
+
+def _score_chunks(
+    model: TrainedModel, batch: CheckedBatch, chunk_rows: int, progress: Progress | None
+) -> tuple[pd.DataFrame, pd.DataFrame, Counter[str]]:
+    """The scores of every lead, a feature sample for drift, and unseen category counts."""
     spec = model.spec
     leads, n = batch.leads, len(batch.leads)
     # Activities sorted by their lead's position, so each chunk takes one contiguous slice.
@@ -593,37 +628,7 @@ def score_checked(
         unseen.update(_unseen_categories(chunk, features, spec))
         if progress is not None:
             progress(stop, n)
-    scored = pd.concat(parts, ignore_index=True)
-    if len(scored) + len(batch.rejects) != batch.n_input:  # pragma: no cover - a bug
-        raise RuntimeError(
-            f"{batch.n_input} input rows but {len(scored)} scored and {len(batch.rejects)} "
-            "rejected"
-        )
-    drift = drift_report(
-        model.reference, pd.concat(samples), scored[SCORE].to_numpy(), spec
-    )
-    warning = drift_warning(drift)
-    report = {
-        "rows": {
-            "input": batch.n_input,
-            "scored": len(scored),
-            "rejected": len(batch.rejects),
-            "mqls": int(scored[IS_MQL].sum()),
-        },
-        "ignored_columns": list(batch.ignored_columns),
-        "rejected_by_column": _rejected_by_column(batch.rejects),
-        "unseen_categories": dict(unseen.most_common()),
-        "notes": list(batch.notes),
-        "drift": drift,
-        "warnings": [warning] if warning else [],
-    }
-    notes = list(batch.notes)
-    if unseen:
-        notes.append(
-            "category values the model never saw, scored as unknown: "
-            + ", ".join(f"{c} ({plural(k, 'lead')})" for c, k in unseen.most_common())
-        )
-    return ScoredBatch(scored, batch.rejects, report, tuple(report["warnings"]), tuple(notes))
+    return pd.concat(parts, ignore_index=True), pd.concat(samples), unseen
 
 
 # --- the file edge ------------------------------------------------------------------------
@@ -713,22 +718,31 @@ def score_files(
     out = Path(out)
     io.table_format(out)
     rejects_path, report_path = output_paths(out)
-    lead_frame = io.read_table(leads)
-    if model.config.flat is not None:
-        lead_frame = flat_batch(lead_frame, model.config.flat, source=str(leads))
-    act_frame = io.read_table(activities) if activities is not None else None
-    checked = check_batch(
-        lead_frame,
-        act_frame,
-        model,
-        as_of,
-        source=str(leads),
-        activities_source=str(activities),
-        now=now,
-    )
+    lead_frame, act_frame = _read_batch(model, leads, activities)
+    checked = check_batch(lead_frame, act_frame, model, as_of, source=str(leads),
+                          activities_source=str(activities), now=now)
     result = score_checked(model, checked, chunk_rows=chunk_rows, progress=progress)
-    seconds = time.perf_counter() - started
-    report = {
+    report = _run_report(
+        model, result, leads=leads, activities=activities, out=out, rejects_path=rejects_path,
+        as_of=as_of, seconds=time.perf_counter() - started,
+    )
+    _write_together(result, report, out=out, rejects_path=rejects_path, report_path=report_path)
+    return BatchRun(out, rejects_path, report_path, result, time.perf_counter() - started)
+
+
+def _run_report(
+    model: TrainedModel,
+    result: ScoredBatch,
+    *,
+    leads: str | Path,
+    activities: str | Path | None,
+    out: Path,
+    rejects_path: Path,
+    as_of,
+    seconds: float,
+) -> dict:
+    """The JSON report of a run: its files, model and scoring moment, then the batch report."""
+    return {
         "leads": str(leads),
         "activities": None if activities is None else str(activities),
         "output": str(out),
@@ -738,6 +752,12 @@ def score_files(
         **result.report,
         "seconds": round(seconds, 3),
     }
+
+
+def _write_together(
+    result: ScoredBatch, report: dict, *, out: Path, rejects_path: Path, report_path: Path
+) -> None:
+    """Nothing; writes the rejects, the JSON report and the scored leads (last) atomically."""
     io.write_all(
         [
             (rejects_path, result.rejects),
@@ -745,4 +765,14 @@ def score_files(
             (out, result.scored),
         ]
     )
-    return BatchRun(out, rejects_path, report_path, result, time.perf_counter() - started)
+
+
+def _read_batch(
+    model: TrainedModel, leads: str | Path, activities: str | Path | None
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The batch's leads (from a flat export in flat mode) and activities as read."""
+    lead_frame = io.read_table(leads)
+    if model.config.flat is not None:
+        lead_frame = flat_batch(lead_frame, model.config.flat, source=str(leads))
+    act_frame = io.read_table(activities) if activities is not None else None
+    return lead_frame, act_frame
