@@ -1038,8 +1038,19 @@ def _sql_logit(
     factors 1 it is bit-identical to the generator before per-field terms existed (x * 1.0
     and h / 2 + h / 2 are exact); the per-field terms add up to it to rounding.
     """
+    logit, terms = _sql_fit_logit(lead, scale)
+    logit = _add_sql_behaviour(logit, terms, lead, obs, scale)
+    no_activity = np.isnan(obs.days_since_last)
+    recency = SQL_RECENCY * np.exp(-np.nan_to_num(obs.days_since_last) / SQL_RECENCY_SCALE_DAYS)
+    terms["recency"] = scale["recency"] * np.where(no_activity, SQL_NO_ACTIVITY, recency)
+    return logit + terms["recency"], terms
+
+
+def _sql_fit_logit(
+    lead: dict[str, np.ndarray], scale: dict[str, float]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Intercept plus the fit terms of the SQL log-odds, and the (scaled) term per fit field."""
     size_names = COMPANY_SIZES + ("missing",)
-    pricing_mult = _table(SQL_PRICING_SIZE_MULTIPLIER, size_names)
     sen, dep = lead["seniority"], lead["department"]
     terms = {
         "email_domain_type": _table(SQL_EMAIL, EMAIL_TYPES)[lead["email_type"]],
@@ -1061,7 +1072,17 @@ def _sql_logit(
     logit = logit + (dm_sen + dm_dep)
     terms["seniority"] = terms["seniority"] + dm_sen
     terms["department"] = terms["department"] + dm_dep
+    return logit, terms
 
+
+def _add_sql_behaviour(
+    logit: np.ndarray,
+    terms: dict[str, np.ndarray],
+    lead: dict[str, np.ndarray],
+    obs: _Observed,
+    scale: dict[str, float],
+) -> np.ndarray:
+    """``logit`` plus the behaviour terms (counts, pricing x size, flags); adds to ``terms``."""
     log_counts = np.log1p(obs.counts)
     beta = _table(SQL_LOG1P_COUNT, ACTIVITY_TYPES)
     beta_scaled = beta * np.array([scale[t] for t in ACTIVITY_TYPES])
@@ -1070,6 +1091,7 @@ def _sql_logit(
         terms[t] = beta_scaled[k] * log_counts[:, k]
 
     # interaction: pricing visits matter more for larger companies
+    pricing_mult = _table(SQL_PRICING_SIZE_MULTIPLIER, COMPANY_SIZES + ("missing",))
     half_inter = (pricing_mult[lead["size"]] - 1.0) * beta[_PRICING] * log_counts[:, _PRICING] / 2
     inter_pricing = scale["pricing_page_view"] * half_inter
     inter_size = scale[C.COMPANY_SIZE] * half_inter
@@ -1087,11 +1109,7 @@ def _sql_logit(
         flag = scale[field] * flag
         logit = logit + flag
         terms[field] = terms[field] + flag
-
-    no_activity = np.isnan(obs.days_since_last)
-    recency = SQL_RECENCY * np.exp(-np.nan_to_num(obs.days_since_last) / SQL_RECENCY_SCALE_DAYS)
-    terms["recency"] = scale["recency"] * np.where(no_activity, SQL_NO_ACTIVITY, recency)
-    return logit + terms["recency"], terms
+    return logit
 
 
 def _won_logit(lead: dict[str, np.ndarray], obs: _Observed) -> np.ndarray:
