@@ -142,24 +142,9 @@ def refine_rules(
     y = np.asarray(y, dtype=float)
     rows = []
     for f in fields:
-        scored = []
-        masks: set[bytes] = set()
-        for r in candidate_rules(features, f, spec):
-            # Windows often select the same leads: keep the first (shortest) wording only.
-            key = np.packbits(r.mask[train]).tobytes()
-            if key in masks:
-                continue
-            masks.add(key)
-            st = _stats(r.mask[train], y[train])
-            if (
-                st["leads"] >= min_leads
-                and st["support"] >= min_support
-                and st["lift"] == st["lift"]
-            ):
-                scored.append((st["lift"], r))
+        scored = _rules_by_train_lift(features, f, spec, y, train, min_support, min_leads)
         if not scored:
             continue
-        scored.sort(key=lambda t: -t[0])
         chosen = [t for t in scored[:per_field] if t[0] > 1]
         if scored[-1][0] < 1:
             chosen.append(scored[-1])
@@ -178,6 +163,35 @@ def refine_rules(
                 }
             )
     return rows
+
+
+def _rules_by_train_lift(
+    features: pd.DataFrame,
+    field: str,
+    spec: FeatureSpec,
+    y: np.ndarray,
+    train: np.ndarray,
+    min_support: float,
+    min_leads: int,
+) -> list[tuple[float, Rule]]:
+    """(train lift, rule) of the field's distinct, well-supported rules, highest lift first."""
+    scored = []
+    masks: set[bytes] = set()
+    for r in candidate_rules(features, field, spec):
+        # Windows often select the same leads: keep the first (shortest) wording only.
+        key = np.packbits(r.mask[train]).tobytes()
+        if key in masks:
+            continue
+        masks.add(key)
+        st = _stats(r.mask[train], y[train])
+        if (
+            st["leads"] >= min_leads
+            and st["support"] >= min_support
+            and st["lift"] == st["lift"]
+        ):
+            scored.append((st["lift"], r))
+    scored.sort(key=lambda t: -t[0])
+    return scored
 
 
 # --- points scorecard -----------------------------------------------------------
