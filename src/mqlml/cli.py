@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mqlml.errors import MqlmlError
+
+if TYPE_CHECKING:
+    from mqlml.model.summary import TrainingSummary
 
 app = typer.Typer(
     help="mqlml: learn which marketing leads convert, score new leads, explain why.",
@@ -123,9 +126,41 @@ def train(
     ] = None,
 ) -> None:
     """Train from CRM history (or one flat export); print the path of the model bundle."""
-    from mqlml.labels.flat import OptimisticSplitWarning
-    from mqlml.training.audit import LeakageWarning
+    overrides = _train_overrides(
+        name=name, models_dir=models_dir, no_tracking=no_tracking, policy=policy,
+        capacity=capacity, target_precision=target_precision, target_recall=target_recall,
+        cost_per_lead=cost_per_lead, value_per_won=value_per_won, rules=rules,
+        keep_grades=keep_grades, backtest_folds=backtest_folds, segment_column=segment_column,
+    )
+    try:
+        cfg = _load_config(config, overrides)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            bundle, model = _train_from(data, cfg)
+    except MqlmlError as exc:
+        _fail(exc)
+    _echo_warnings(caught)
+    typer.echo(_test_figures_line(model.summary), err=True)
+    typer.echo(str(bundle))
 
+
+def _train_overrides(
+    *,
+    name: str | None,
+    models_dir: Path | None,
+    no_tracking: bool,
+    policy: str | None,
+    capacity: float | None,
+    target_precision: float | None,
+    target_recall: float | None,
+    cost_per_lead: float | None,
+    value_per_won: float | None,
+    rules: Path | None,
+    keep_grades: Path | None,
+    backtest_folds: int | None,
+    segment_column: str | None,
+) -> dict:
+    """Configuration overrides (nested dict) from the flags of ``mqlml train`` that were given."""
     overrides: dict = {}
     thresholds = {
         k: v
@@ -154,27 +189,30 @@ def train(
         overrides["models_dir"] = str(models_dir)
     if no_tracking:
         overrides["tracking"] = {"enabled": False}
-    try:
-        cfg = _load_config(config, overrides)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            bundle, model = _train_from(data, cfg)
-    except MqlmlError as exc:
-        _fail(exc)
+    return overrides
+
+
+def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Nothing; shows warnings caught while training, those about the data plainly."""
+    from mqlml.labels.flat import OptimisticSplitWarning
+    from mqlml.training.audit import LeakageWarning
+
     for w in caught:
         if issubclass(w.category, (LeakageWarning, OptimisticSplitWarning)):
             # Said plainly, without a source line: they are about the data, not the code.
             typer.echo(f"warning: {w.message}", err=True)
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    s, mql = model.summary.metrics_test, model.summary.mql_threshold
-    typer.echo(
+
+
+def _test_figures_line(summary: TrainingSummary) -> str:
+    """One line: the test ROC AUC of model and baseline, and the MQL cutoff and policy."""
+    s, mql = summary.metrics_test, summary.mql_threshold
+    return (
         f"test ROC AUC {s.model.roc_auc:.3f} "
         f"(baseline {s.baseline_logistic.roc_auc:.3f}), "
-        f"MQL cutoff score >= {mql.cutoff} ({mql.policy} policy)",
-        err=True,
+        f"MQL cutoff score >= {mql.cutoff} ({mql.policy} policy)"
     )
-    typer.echo(str(bundle))
 
 
 @app.command()

@@ -405,8 +405,25 @@ def global_drivers(
         }
         for i in order
     ]
+    out = {
+        "fields": rows,
+        "groups": _group_drivers(points, spec, mean_abs, total),
+        "sample": _chart_sample(points, features, spec, fields[:SAMPLE_FIELDS], seed),
+        "n_leads": len(vals),
+    }
+    if segments is not None:
+        out["by_segment"] = _segment_drivers(points, segments, fields[:SEGMENT_FIELDS])
+        out["segment_column"] = segment_column
+    return out
+
+
+def _group_drivers(
+    points: pd.DataFrame, spec: FeatureSpec, mean_abs: np.ndarray, total: float
+) -> list[dict]:
+    """Rows per field group: fields, mean absolute points and share of the field effects."""
+    vals = points.to_numpy(dtype=float)
     groups = []
-    for g in sorted({r["group"] for r in rows}):
+    for g in sorted({spec.groups[f] for f in points.columns}):
         idx = [i for i, f in enumerate(points.columns) if spec.groups[f] == g]
         # A group's effect on a lead is the sum of its fields' points, then averaged.
         g_abs = float(np.abs(vals[:, idx].sum(axis=1)).mean()) if len(vals) else 0.0
@@ -418,10 +435,20 @@ def global_drivers(
                 "share_of_field_effects": float(mean_abs[idx].sum() / total),
             }
         )
+    return groups
 
+
+def _chart_sample(
+    points: pd.DataFrame,
+    features: pd.DataFrame,
+    spec: FeatureSpec,
+    sample_fields: list[str],
+    seed: int,
+) -> dict:
+    """Points and representative values of up to :data:`SAMPLE_LEADS` leads, for the charts."""
     rng = np.random.default_rng(seed)
-    take = np.sort(rng.choice(len(vals), size=min(SAMPLE_LEADS, len(vals)), replace=False))
-    sample_fields = fields[:SAMPLE_FIELDS]
+    n = len(points)
+    take = np.sort(rng.choice(n, size=min(SAMPLE_LEADS, n), replace=False))
     sample = {
         "fields": sample_fields,
         "labels": [field_label(f) for f in sample_fields],
@@ -438,21 +465,22 @@ def global_drivers(
             sample["values"].append(None)
         else:
             sample["values"].append(_json_floats(features[col].to_numpy(dtype=float)[take], 2))
-    out = {"fields": rows, "groups": groups, "sample": sample, "n_leads": len(vals)}
+    return sample
 
-    if segments is not None:
-        seg = pd.Series(np.asarray(segments, dtype=object)).fillna("(missing)").astype(str)
-        top = seg.value_counts().index[:MAX_SEGMENTS]
-        seg = seg.where(seg.isin(top), "other")
-        show = fields[:SEGMENT_FIELDS]
-        by = []
-        for name, idx in seg.groupby(seg, sort=False).groups.items():
-            ix = np.asarray(idx)
-            row = {"segment": name, "leads": len(ix)}
-            for f in show:
-                row[field_label(f)] = float(np.abs(points[f].to_numpy()[ix]).mean())
-            by.append(row)
-        by.sort(key=lambda r: -r["leads"])
-        out["by_segment"] = by
-        out["segment_column"] = segment_column
-    return out
+
+def _segment_drivers(
+    points: pd.DataFrame, segments: pd.Series, show: list[str]
+) -> list[dict]:
+    """Rows per segment (largest first, the small ones pooled as "other"): mean |points|."""
+    seg = pd.Series(np.asarray(segments, dtype=object)).fillna("(missing)").astype(str)
+    top = seg.value_counts().index[:MAX_SEGMENTS]
+    seg = seg.where(seg.isin(top), "other")
+    by = []
+    for name, idx in seg.groupby(seg, sort=False).groups.items():
+        ix = np.asarray(idx)
+        row = {"segment": name, "leads": len(ix)}
+        for f in show:
+            row[field_label(f)] = float(np.abs(points[f].to_numpy()[ix]).mean())
+        by.append(row)
+    by.sort(key=lambda r: -r["leads"])
+    return by

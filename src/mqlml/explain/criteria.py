@@ -142,24 +142,9 @@ def refine_rules(
     y = np.asarray(y, dtype=float)
     rows = []
     for f in fields:
-        scored = []
-        masks: set[bytes] = set()
-        for r in candidate_rules(features, f, spec):
-            # Windows often select the same leads: keep the first (shortest) wording only.
-            key = np.packbits(r.mask[train]).tobytes()
-            if key in masks:
-                continue
-            masks.add(key)
-            st = _stats(r.mask[train], y[train])
-            if (
-                st["leads"] >= min_leads
-                and st["support"] >= min_support
-                and st["lift"] == st["lift"]
-            ):
-                scored.append((st["lift"], r))
+        scored = _rules_by_train_lift(features, f, spec, y, train, min_support, min_leads)
         if not scored:
             continue
-        scored.sort(key=lambda t: -t[0])
         chosen = [t for t in scored[:per_field] if t[0] > 1]
         if scored[-1][0] < 1:
             chosen.append(scored[-1])
@@ -178,6 +163,35 @@ def refine_rules(
                 }
             )
     return rows
+
+
+def _rules_by_train_lift(
+    features: pd.DataFrame,
+    field: str,
+    spec: FeatureSpec,
+    y: np.ndarray,
+    train: np.ndarray,
+    min_support: float,
+    min_leads: int,
+) -> list[tuple[float, Rule]]:
+    """(train lift, rule) of the field's distinct, well-supported rules, highest lift first."""
+    scored = []
+    masks: set[bytes] = set()
+    for r in candidate_rules(features, field, spec):
+        # Windows often select the same leads: keep the first (shortest) wording only.
+        key = np.packbits(r.mask[train]).tobytes()
+        if key in masks:
+            continue
+        masks.add(key)
+        st = _stats(r.mask[train], y[train])
+        if (
+            st["leads"] >= min_leads
+            and st["support"] >= min_support
+            and st["lift"] == st["lift"]
+        ):
+            scored.append((st["lift"], r))
+    scored.sort(key=lambda t: -t[0])
+    return scored
 
 
 # --- points scorecard -----------------------------------------------------------
@@ -270,7 +284,36 @@ def learn_scorecard(
         ``equal_volume`` (rows: method, mqls, conversions, conversion_rate on test).
     """
     y = np.asarray(y, dtype=float)
-    bands, owners = [], []
+    bands = _reference_bands(features, fields, spec, train, min_support)
+    if not bands:
+        return {}
+    rows, total = _fit_points(bands, y, train)
+    threshold = _equal_volume_threshold(total[calibration], model_score[calibration], mql_cutoff)
+    yt = y[test]
+    two = len(np.unique(yt)) == 2
+    auc = float(roc_auc_score(yt, total[test])) if two else float("nan")
+    model_auc = float(roc_auc_score(yt, model_score[test])) if two else float("nan")
+    return {
+        "rows": rows,
+        "threshold": threshold,
+        "points_to_double_odds": POINTS_TO_DOUBLE_ODDS,
+        "roc_auc_test": auc,
+        "model_roc_auc_test": model_auc,
+        "equal_volume": _equal_volume_rows(
+            yt, model_score[test] >= mql_cutoff, total[test], threshold
+        ),
+    }
+
+
+def _reference_bands(
+    features: pd.DataFrame,
+    fields: list[str],
+    spec: FeatureSpec,
+    train: np.ndarray,
+    min_support: float,
+) -> list[tuple[str, str, np.ndarray, bool]]:
+    """(field, condition, mask, is reference) per band of the fields with two bands or more."""
+    bands = []
     for f in fields:
         fb = scorecard_bands(features, f, spec, train, min_support)
         if len(fb) < 2:
@@ -279,9 +322,13 @@ def learn_scorecard(
         ref = int(np.argmax([m[train].sum() for _, m in fb]))
         for i, (t, m) in enumerate(fb):
             bands.append((f, t, m, i == ref))
-            owners.append(f)
-    if not bands:
-        return {}
+    return bands
+
+
+def _fit_points(
+    bands: list[tuple[str, str, np.ndarray, bool]], y: np.ndarray, train: np.ndarray
+) -> tuple[list[dict], np.ndarray]:
+    """Scorecard rows (field, rule, points, train_share) and every lead's total points."""
     free = [b for b in bands if not b[3]]
     X = np.column_stack([b[2] for b in free]).astype(float) if free else np.zeros((len(y), 0))
     lr = LogisticRegression(C=1.0, max_iter=2000).fit(X[train], y[train].astype(int))
@@ -301,43 +348,44 @@ def learn_scorecard(
                 "train_share": float(m[train].mean()),
             }
         )
-    n_model_cal = int((model_score[calibration] >= mql_cutoff).sum())
-    cal_totals = total[calibration]
+    return rows, total
+
+
+def _equal_volume_threshold(
+    cal_totals: np.ndarray, cal_model_score: np.ndarray, mql_cutoff: int
+) -> int:
+    """The lowest points threshold giving at most the model's MQL count on calibration."""
+    n_model_cal = int((cal_model_score >= mql_cutoff).sum())
     candidates = np.unique(cal_totals)
     ok = [c for c in candidates if (cal_totals >= c).sum() <= n_model_cal]
-    threshold = int(min(ok)) if ok else int(candidates.max()) + 1
-    yt = y[test]
-    two = len(np.unique(yt)) == 2
-    auc = float(roc_auc_score(yt, total[test])) if two else float("nan")
-    model_auc = float(roc_auc_score(yt, model_score[test])) if two else float("nan")
+    return int(min(ok)) if ok else int(candidates.max()) + 1
 
-    def _volume(name: str, selected: np.ndarray) -> dict:
-        n = int(selected.sum())
-        return {
-            "method": name,
-            "mqls": n,
-            "conversions": int(yt[selected].sum()),
-            "conversion_rate": float(yt[selected].mean()) if n else float("nan"),
-            "share_of_conversions": float(yt[selected].sum() / yt.sum()) if yt.sum() else 0.0,
-        }
 
-    model_sel = model_score[test] >= mql_cutoff
-    card_sel = total[test] >= threshold
+def _equal_volume_rows(
+    yt: np.ndarray, model_sel: np.ndarray, card_total: np.ndarray, threshold: int
+) -> list[dict]:
+    """:func:`_volume` rows on test: the model's MQLs, the scorecard's and as many by points."""
+    card_sel = card_total >= threshold
     # At exactly the model's MQL count on test: the scorecard's best leads by points.
-    order = np.argsort(-total[test], kind="stable")
+    order = np.argsort(-card_total, kind="stable")
     card_same = np.zeros(len(yt), dtype=bool)
     card_same[order[: int(model_sel.sum())]] = True
+    return [
+        _volume("model (score ≥ cutoff)", model_sel, yt),
+        _volume("points scorecard at its threshold", card_sel, yt),
+        _volume("points scorecard, same number of MQLs as the model", card_same, yt),
+    ]
+
+
+def _volume(name: str, selected: np.ndarray, yt: np.ndarray) -> dict:
+    """JSON-safe row: how many test leads ``selected`` picks and how many of them convert."""
+    n = int(selected.sum())
     return {
-        "rows": rows,
-        "threshold": threshold,
-        "points_to_double_odds": POINTS_TO_DOUBLE_ODDS,
-        "roc_auc_test": auc,
-        "model_roc_auc_test": model_auc,
-        "equal_volume": [
-            _volume("model (score ≥ cutoff)", model_sel),
-            _volume("points scorecard at its threshold", card_sel),
-            _volume("points scorecard, same number of MQLs as the model", card_same),
-        ],
+        "method": name,
+        "mqls": n,
+        "conversions": int(yt[selected].sum()),
+        "conversion_rate": float(yt[selected].mean()) if n else float("nan"),
+        "share_of_conversions": float(yt[selected].sum() / yt.sum()) if yt.sum() else 0.0,
     }
 
 

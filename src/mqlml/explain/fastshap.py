@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numba
@@ -108,76 +108,112 @@ def compile_model(
             f"fast field contributions need one tree per iteration, got {per_iter} "
             "(multiclass models are not supported)"
         )
-    cols: dict[str, list] = {
-        k: []
-        for k in (
-            "kind", "feature", "threshold", "missing", "default_left", "left", "right", "bit",
-            "cats_at", "table_at", "n_leaf_fields", "fields_at", "k",
-        )
-    }
-    cats: list[int] = []
-    fields: list[int] = []
-    leaves: list[tuple[int, np.ndarray, float, np.ndarray, int]] = []  # node, z, v, col, nf
-    tree_start = [0]
-    table_size = 0
-
+    flat = _Flat()
     for info in dump["tree_info"]:
-        # (node, path feature -> (bit, share of rows following the path at its splits))
-        stack: list[tuple[dict, dict[int, tuple[int, float]]]] = [(info["tree_structure"], {})]
-        while stack:
-            node, path = stack.pop()
-            if "split_feature" not in node:
-                feats = sorted(path, key=lambda f: path[f][0])
-                k = len(feats)
-                if k > MAX_PATH_FEATURES:
-                    raise ValueError(
-                        f"a leaf of tree {info['tree_index']} splits on {k} distinct features; "
-                        f"at most {MAX_PATH_FEATURES} are supported"
-                    )
-                z = np.array([path[f][1] for f in feats])
-                leaf_fields = sorted({int(feature_to_field[f]) for f in feats})
-                col = np.array([leaf_fields.index(int(feature_to_field[f])) for f in feats])
-                nf = len(leaf_fields)
-                _append(cols, kind=_LEAF, table_at=table_size, n_leaf_fields=nf,
-                        fields_at=len(fields), cats_at=len(cats), k=k)
-                fields += leaf_fields
-                leaves.append((table_size, z, float(node["leaf_value"]), col, nf))
-                table_size += (1 << k) * nf
-                continue
-            f = int(node["split_feature"])
-            if node["decision_type"] == "==":
-                kind, thr = _CATEGORICAL, 0.0
-                node_cats = sorted(int(c) for c in str(node["threshold"]).split("||"))
-            else:
-                kind, thr, node_cats = _NUMERICAL, float(node["threshold"]), []
-            bit = path[f][0] if f in path else len(path)
-            count = float(node["internal_count"])
-            _append(cols, kind=kind, feature=f, threshold=thr,
-                    missing=_MISSING[node.get("missing_type", "None")],
-                    default_left=bool(node.get("default_left", True)), bit=bit,
-                    cats_at=len(cats), k=len(path))
-            cats += node_cats
-            # Children are numbered when popped; push right first so left comes next.
-            children = []
-            for side in ("right_child", "left_child"):
-                child = node[side]
-                child_count = float(child.get("internal_count", child.get("leaf_count", 0)))
-                share = child_count / count if count > 0 else 0.0
-                prev = path[f][1] if f in path else 1.0
-                children.append((child, {**path, f: (bit, prev * share)}))
-            stack += children
-        tree_start.append(len(cols["kind"]))
+        _flatten_tree(flat, info, feature_to_field)
+        flat.tree_start.append(len(flat.cols["kind"]))
+    _link_children(dump, flat.cols, flat.tree_start)
+    packed = _pack(flat.cols, flat.tree_start, _leaf_tables(flat), flat.fields, pack_bits)
+    return _compiled(flat, packed, n_features=int(booster.num_feature()), n_fields=n_fields)
 
+
+@dataclass
+class _Flat:
+    """Nodes of all trees in pre-order, as columns, filled by :func:`_flatten_tree`."""
+
+    cols: dict[str, list] = field(default_factory=lambda: {k: [] for k in _DEFAULTS})
+    cats: list[int] = field(default_factory=list)
+    fields: list[int] = field(default_factory=list)
+    # per leaf: (table_at, z, leaf value, table column of each path feature, n_leaf_fields)
+    leaves: list[tuple[int, np.ndarray, float, np.ndarray, int]] = field(default_factory=list)
+    tree_start: list[int] = field(default_factory=lambda: [0])
+    table_size: int = 0
+
+
+def _flatten_tree(flat: _Flat, info: dict, feature_to_field: np.ndarray) -> None:
+    """Nothing; appends the nodes of one dumped tree to ``flat`` in pre-order."""
+    # (node, path feature -> (bit, share of rows following the path at its splits))
+    stack: list[tuple[dict, dict[int, tuple[int, float]]]] = [(info["tree_structure"], {})]
+    while stack:
+        node, path = stack.pop()
+        if "split_feature" not in node:
+            _add_leaf(flat, node, path, feature_to_field, info["tree_index"])
+        else:
+            stack += _add_split(flat, node, path)
+
+
+def _add_leaf(
+    flat: _Flat,
+    node: dict,
+    path: dict[int, tuple[int, float]],
+    feature_to_field: np.ndarray,
+    tree_index: int,
+) -> None:
+    """Nothing; appends a leaf and reserves its contribution table in ``flat``."""
+    feats = sorted(path, key=lambda f: path[f][0])
+    k = len(feats)
+    if k > MAX_PATH_FEATURES:
+        raise ValueError(
+            f"a leaf of tree {tree_index} splits on {k} distinct features; "
+            f"at most {MAX_PATH_FEATURES} are supported"
+        )
+    z = np.array([path[f][1] for f in feats])
+    leaf_fields = sorted({int(feature_to_field[f]) for f in feats})
+    col = np.array([leaf_fields.index(int(feature_to_field[f])) for f in feats])
+    nf = len(leaf_fields)
+    _append(flat.cols, kind=_LEAF, table_at=flat.table_size, n_leaf_fields=nf,
+            fields_at=len(flat.fields), cats_at=len(flat.cats), k=k)
+    flat.fields += leaf_fields
+    flat.leaves.append((flat.table_size, z, float(node["leaf_value"]), col, nf))
+    flat.table_size += (1 << k) * nf
+
+
+def _add_split(
+    flat: _Flat, node: dict, path: dict[int, tuple[int, float]]
+) -> list[tuple[dict, dict[int, tuple[int, float]]]]:
+    """The children of a split node (right first) with their paths, after appending it."""
+    f = int(node["split_feature"])
+    if node["decision_type"] == "==":
+        kind, thr = _CATEGORICAL, 0.0
+        node_cats = sorted(int(c) for c in str(node["threshold"]).split("||"))
+    else:
+        kind, thr, node_cats = _NUMERICAL, float(node["threshold"]), []
+    bit = path[f][0] if f in path else len(path)
+    count = float(node["internal_count"])
+    _append(flat.cols, kind=kind, feature=f, threshold=thr,
+            missing=_MISSING[node.get("missing_type", "None")],
+            default_left=bool(node.get("default_left", True)), bit=bit,
+            cats_at=len(flat.cats), k=len(path))
+    flat.cats += node_cats
+    # Children are numbered when popped; push right first so left comes next.
+    children = []
+    for side in ("right_child", "left_child"):
+        child = node[side]
+        child_count = float(child.get("internal_count", child.get("leaf_count", 0)))
+        share = child_count / count if count > 0 else 0.0
+        prev = path[f][1] if f in path else 1.0
+        children.append((child, {**path, f: (bit, prev * share)}))
+    return children
+
+
+def _leaf_tables(flat: _Flat) -> np.ndarray:
+    """All leaves' contribution tables, concatenated at their ``table_at``."""
+    tables = np.zeros(flat.table_size)
+    for at, z, v, col, nf in flat.leaves:
+        _leaf_table(z, v, col.astype(np.int64), nf, tables[at : at + (1 << len(z)) * nf])
+    return tables
+
+
+def _compiled(
+    flat: _Flat, packed: dict[str, np.ndarray], *, n_features: int, n_fields: int
+) -> CompiledModel:
+    """The :class:`CompiledModel` from the flattened nodes and the packed subtrees."""
+    cols, tree_start = flat.cols, flat.tree_start
     n_nodes = len(cols["kind"])
-    _link_children(dump, cols, tree_start)
-    cats_at = np.append(np.asarray(cols["cats_at"], dtype=np.int64), len(cats))
+    cats_at = np.append(np.asarray(cols["cats_at"], dtype=np.int64), len(flat.cats))
     kind = np.asarray(cols["kind"], dtype=np.int8)
     is_leaf = kind == _LEAF
     tree_of = np.repeat(np.arange(len(tree_start) - 1), np.diff(tree_start))
-    tables = np.zeros(table_size)
-    for at, z, v, col, nf in leaves:
-        _leaf_table(z, v, col.astype(np.int64), nf, tables[at : at + (1 << len(z)) * nf])
-    packed = _pack(cols, tree_start, tables, fields, pack_bits)
     return CompiledModel(
         tree_start=np.asarray(tree_start, dtype=np.int64),
         split_start=_starts(tree_of[~is_leaf], len(tree_start) - 1),
@@ -198,10 +234,10 @@ def compile_model(
         right=np.asarray(cols["right"], dtype=np.int64),
         bit=np.asarray(cols["bit"], dtype=np.int64),
         cats_at=cats_at[: n_nodes + 1] if n_nodes else np.zeros(1, dtype=np.int64),
-        cats=np.asarray(cats, dtype=np.int64),
+        cats=np.asarray(flat.cats, dtype=np.int64),
         fields=packed["fields"],
         tables=packed["tables"],
-        n_features=int(booster.num_feature()),
+        n_features=n_features,
         n_fields=int(n_fields),
     )
 
@@ -223,71 +259,30 @@ def _pack(
     the go-left decision of each of its splits (the next ``s`` bits), and holds the sum of
     its leaves' table rows for those bits.
     """
-    left = np.asarray(cols["left"])
-    right = np.asarray(cols["right"])
-    is_leaf = np.asarray(cols["kind"]) == _LEAF
-    k = np.asarray(cols["k"])
-    bit = np.asarray(cols["bit"])
-    n_nodes = len(left)
-    n_splits = np.zeros(n_nodes, dtype=np.int64)
-    parent = np.full(n_nodes, -1)
-    for node in range(n_nodes - 1, -1, -1):  # children come after parents
-        if not is_leaf[node]:
-            n_splits[node] = 1 + n_splits[left[node]] + n_splits[right[node]]
-            parent[left[node]] = parent[right[node]] = node
-    packable = ~is_leaf & (k + n_splits <= pack_bits)
-    sub_root = np.full(n_nodes, -1, dtype=np.int64)
-    decision_bit = np.zeros(n_nodes, dtype=np.int64)
+    nodes = _Nodes.of(cols)
+    n_splits, parent = _subtree_sizes(nodes)
+    packable = ~nodes.is_leaf & (nodes.k + n_splits <= pack_bits)
+    sub_root = np.full(len(parent), -1, dtype=np.int64)
+    decision_bit = np.zeros(len(parent), dtype=np.int64)
     units: list[list[int]] = []
     tables: list[np.ndarray] = []
     fields: list[int] = []
     unit_start = [0]
     at = 0
-
-    def leaf_table(leaf: int) -> np.ndarray:
-        nf = cols["n_leaf_fields"][leaf]
-        a = cols["table_at"][leaf]
-        return leaf_tables[a : a + (1 << k[leaf]) * nf].reshape(-1, nf)
-
     for t in range(len(tree_start) - 1):
         for node in range(tree_start[t], tree_start[t + 1]):
             if packable[node] and (parent[node] < 0 or not packable[parent[node]]):
-                # in-subtree splits in pre-order, and every leaf with its path from here
-                splits, paths = [], []
-                stack: list[tuple[int, list[tuple[int, bool]]]] = [(node, [])]
-                while stack:
-                    n, path = stack.pop()
-                    if is_leaf[n]:
-                        paths.append((n, path))
-                        continue
-                    splits.append(n)
-                    stack.append((right[n], [*path, (n, False)]))
-                    stack.append((left[n], [*path, (n, True)]))
-                base = int(k[node])
-                for j, n in enumerate(sorted(splits)):
-                    sub_root[n] = node
-                    decision_bit[n] = base + j
-                unit_fields = sorted(
-                    {f for leaf, _ in paths for f in _fields_of(cols, leaf_fields, leaf)}
+                table, unit_fields = _merged_table(
+                    cols, nodes, leaf_tables, leaf_fields, node, sub_root, decision_bit
                 )
-                p = np.arange(1 << (base + len(splits)), dtype=np.int64)
-                table = np.zeros((len(p), len(unit_fields)))
-                for leaf, path in paths:
-                    code = p & ((1 << base) - 1)
-                    for n, went_left in path:
-                        goes_left = (p >> decision_bit[n]) & 1
-                        code |= (goes_left != int(went_left)).astype(np.int64) << bit[n]
-                    cols_of = [unit_fields.index(f) for f in _fields_of(cols, leaf_fields, leaf)]
-                    table[:, cols_of] += leaf_table(leaf)[code]
-                units.append([node, at, len(unit_fields), len(fields)])
-            elif is_leaf[node] and parent[node] < 0:
+            elif nodes.is_leaf[node] and parent[node] < 0:
                 continue  # a tree of one leaf: no feature contributes
-            elif is_leaf[node] and not packable[parent[node]]:
-                table = leaf_table(node)
+            elif nodes.is_leaf[node] and not packable[parent[node]]:
+                table = _leaf_rows(cols, nodes, leaf_tables, node)
                 unit_fields = _fields_of(cols, leaf_fields, node)
-                units.append([node, at, len(unit_fields), len(fields)])
             else:
                 continue
+            units.append([node, at, len(unit_fields), len(fields)])
             tables.append(table.ravel())
             fields += unit_fields
             at += table.size
@@ -304,6 +299,98 @@ def _pack(
         "fields": np.asarray(fields, dtype=np.int64),
         "tables": np.concatenate(tables) if tables else np.zeros(0),
     }
+
+
+@dataclass(frozen=True)
+class _Nodes:
+    """The node columns :func:`_pack` reads, as arrays."""
+
+    left: np.ndarray
+    right: np.ndarray
+    is_leaf: np.ndarray
+    k: np.ndarray
+    bit: np.ndarray
+
+    @classmethod
+    def of(cls, cols: dict[str, list]) -> _Nodes:
+        """The arrays of ``cols``."""
+        return cls(
+            left=np.asarray(cols["left"]),
+            right=np.asarray(cols["right"]),
+            is_leaf=np.asarray(cols["kind"]) == _LEAF,
+            k=np.asarray(cols["k"]),
+            bit=np.asarray(cols["bit"]),
+        )
+
+
+def _subtree_sizes(nodes: _Nodes) -> tuple[np.ndarray, np.ndarray]:
+    """Number of splits in the subtree of every node, and every node's parent (-1: root)."""
+    n_nodes = len(nodes.left)
+    n_splits = np.zeros(n_nodes, dtype=np.int64)
+    parent = np.full(n_nodes, -1)
+    left, right = nodes.left, nodes.right
+    for node in range(n_nodes - 1, -1, -1):  # children come after parents
+        if not nodes.is_leaf[node]:
+            n_splits[node] = 1 + n_splits[left[node]] + n_splits[right[node]]
+            parent[left[node]] = parent[right[node]] = node
+    return n_splits, parent
+
+
+def _leaf_rows(
+    cols: dict[str, list], nodes: _Nodes, leaf_tables: np.ndarray, leaf: int
+) -> np.ndarray:
+    """The contribution table of ``leaf`` as ``(2^k, n_leaf_fields)``."""
+    nf = cols["n_leaf_fields"][leaf]
+    a = cols["table_at"][leaf]
+    return leaf_tables[a : a + (1 << nodes.k[leaf]) * nf].reshape(-1, nf)
+
+
+def _subtree_paths(
+    nodes: _Nodes, root: int
+) -> tuple[list[int], list[tuple[int, list[tuple[int, bool]]]]]:
+    """The splits under ``root`` in pre-order, and every leaf with its path from ``root``."""
+    splits, paths = [], []
+    stack: list[tuple[int, list[tuple[int, bool]]]] = [(root, [])]
+    while stack:
+        n, path = stack.pop()
+        if nodes.is_leaf[n]:
+            paths.append((n, path))
+            continue
+        splits.append(n)
+        stack.append((nodes.right[n], [*path, (n, False)]))
+        stack.append((nodes.left[n], [*path, (n, True)]))
+    return splits, paths
+
+
+def _merged_table(
+    cols: dict[str, list],
+    nodes: _Nodes,
+    leaf_tables: np.ndarray,
+    leaf_fields: list[int],
+    node: int,
+    sub_root: np.ndarray,
+    decision_bit: np.ndarray,
+) -> tuple[np.ndarray, list[int]]:
+    """The merged table of the subtree at ``node`` and its fields; numbers its decisions.
+
+    Sets ``sub_root`` and ``decision_bit`` of the subtree's splits.
+    """
+    splits, paths = _subtree_paths(nodes, node)
+    base = int(nodes.k[node])
+    for j, n in enumerate(sorted(splits)):
+        sub_root[n] = node
+        decision_bit[n] = base + j
+    unit_fields = sorted({f for leaf, _ in paths for f in _fields_of(cols, leaf_fields, leaf)})
+    p = np.arange(1 << (base + len(splits)), dtype=np.int64)
+    table = np.zeros((len(p), len(unit_fields)))
+    for leaf, path in paths:
+        code = p & ((1 << base) - 1)
+        for n, went_left in path:
+            goes_left = (p >> decision_bit[n]) & 1
+            code |= (goes_left != int(went_left)).astype(np.int64) << nodes.bit[n]
+        cols_of = [unit_fields.index(f) for f in _fields_of(cols, leaf_fields, leaf)]
+        table[:, cols_of] += _leaf_rows(cols, nodes, leaf_tables, leaf)[code]
+    return table, unit_fields
 
 
 def _fields_of(cols: dict[str, list], leaf_fields: list[int], leaf: int) -> list[int]:
@@ -519,8 +606,24 @@ def field_contributions_fast(
     ValueError
         On a shape mismatch, a field index out of range or an unsupported model.
     """
-    feature_to_field = np.asarray(feature_to_field, dtype=np.int64)
     n_feat = booster.num_feature()
+    X, feature_to_field = _checked_inputs(n_feat, X, feature_to_field, n_fields, chunk_rows)
+    # The base value is the same for every row: the trees' expected values summed.
+    base = float(booster.predict(np.full((1, n_feat), np.nan), pred_contrib=True)[0, -1])
+    model = compile_model(booster, feature_to_field, n_fields)
+    threads = max(1, n_threads or os.cpu_count() or 1)
+    out = np.empty((len(X), n_fields))
+    for start in range(0, len(X), chunk_rows):
+        chunk = np.ascontiguousarray(X[start : start + chunk_rows], dtype=np.float64)
+        out[start : start + len(chunk)] = contributions(model, chunk, threads)
+    return out, base
+
+
+def _checked_inputs(
+    n_feat: int, X: np.ndarray, feature_to_field: np.ndarray, n_fields: int, chunk_rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` and ``feature_to_field`` as arrays, checked against the model's feature count."""
+    feature_to_field = np.asarray(feature_to_field, dtype=np.int64)
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[1] != n_feat:
         raise ValueError(f"X must have shape (n, {n_feat}) for this model, got {X.shape}")
@@ -536,12 +639,4 @@ def field_contributions_fast(
         )
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows}")
-    # The base value is the same for every row: the trees' expected values summed.
-    base = float(booster.predict(np.full((1, n_feat), np.nan), pred_contrib=True)[0, -1])
-    model = compile_model(booster, feature_to_field, n_fields)
-    threads = max(1, n_threads or os.cpu_count() or 1)
-    out = np.empty((len(X), n_fields))
-    for start in range(0, len(X), chunk_rows):
-        chunk = np.ascontiguousarray(X[start : start + chunk_rows], dtype=np.float64)
-        out[start : start + len(chunk)] = contributions(model, chunk, threads)
-    return out, base
+    return X, feature_to_field

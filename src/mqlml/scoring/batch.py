@@ -438,7 +438,6 @@ def check_batch(
     mapping = model.config.data.column_mapping
     required = required_lead_columns(model)
     frame, acts, fatal = _tables(leads, activities, mapping, required, source, activities_source)
-    n = len(frame)
     use_as_of_column = as_of is None and AS_OF in frame.columns
     # Checked in this order, so a row's reasons read created_at, as_of, then attributes.
     read = (*required[:2], AS_OF, *required[2:]) if use_as_of_column else required
@@ -447,17 +446,30 @@ def check_batch(
     fatal.extend(p for p in problems if not p.per_row)
     if fatal:
         raise DataValidationError(messages(fatal))
+    moments = typed.pop(AS_OF) if use_as_of_column else _given_moment(as_of, now, frame.index)
+    rejects = _row_rejects(len(frame), problems, typed[CREATED_AT], moments)
+    notes: list[str] = []
+    if ignored:
+        notes.append(f"{source}: ignored columns the model does not read: {quoted(ignored)}")
+    assert acts is not None
+    usable_acts = _usable_activities(acts, typed[LEAD_ID], activities_source, rejects, notes)
+    return _split_batch(typed, moments, usable_acts, rejects, ignored=ignored, notes=notes)
+
+
+def _given_moment(as_of, now: pd.Timestamp | None, index: pd.Index) -> pd.Series:
+    """The scoring moment of every lead: ``as_of`` if given, else ``now``, else the clock."""
+    clock = as_of if as_of is not None else (now if now is not None else
+                                             pd.Timestamp.now(tz="UTC"))
+    return _scoring_moment(clock, len(index), index)
+
+
+def _row_rejects(
+    n: int, problems: list[Problem], created: pd.Series, moments: pd.Series
+) -> _Rejects:
+    """The rejects of the per-row problems, and of leads created after their scoring moment."""
     rejects = _Rejects(n)
     for problem in problems:
         rejects.add(problem)
-    if use_as_of_column:
-        moments = typed.pop(AS_OF)
-    else:
-        clock = as_of if as_of is not None else (now if now is not None else
-                                                 pd.Timestamp.now(tz="UTC"))
-        moments = _scoring_moment(clock, n, frame.index)
-
-    created = typed[CREATED_AT]
     in_range = ~out_of_years(created) & ~out_of_years(moments)
     late = (in_range & (created > moments)).fillna(False).to_numpy(dtype=bool)
     rejects.add_each(
@@ -466,23 +478,30 @@ def check_batch(
         lambda p: f"{CREATED_AT} is after the scoring time: {show(created.iloc[p])} vs "
         f"{AS_OF} {show(moments.iloc[p])}",
     )
+    return rejects
 
-    notes: list[str] = []
-    if ignored:
-        notes.append(f"{source}: ignored columns the model does not read: {quoted(ignored)}")
-    assert acts is not None
-    keep_acts = _usable_activities(acts, typed[LEAD_ID], activities_source, rejects, notes)
+
+def _split_batch(
+    typed: dict[str, pd.Series],
+    moments: pd.Series,
+    usable_acts: pd.DataFrame,
+    rejects: _Rejects,
+    *,
+    ignored: tuple[str, ...],
+    notes: list[str],
+) -> CheckedBatch:
+    """The :class:`CheckedBatch`: leads not rejected with their moments and activities."""
     rejected = rejects.mask()
     keep = ~rejected
     leads_out = pd.DataFrame({c: s[keep] for c, s in typed.items()}).reset_index(drop=True)
     kept_ids = set(leads_out[LEAD_ID])
-    keep_acts = keep_acts[keep_acts[LEAD_ID].isin(kept_ids)].reset_index(drop=True)
+    keep_acts = usable_acts[usable_acts[LEAD_ID].isin(kept_ids)].reset_index(drop=True)
     return CheckedBatch(
         leads=leads_out,
         as_of=moments[keep].reset_index(drop=True).rename(AS_OF),
         activities=keep_acts,
         rejects=rejects.frame(typed[LEAD_ID]) if rejected.any() else empty_rejects(),
-        n_input=n,
+        n_input=len(moments),
         ignored_columns=ignored,
         notes=tuple(notes),
     )
@@ -548,6 +567,41 @@ def score_checked(
     """
     if not isinstance(chunk_rows, int) or chunk_rows < 1:
         raise MqlmlError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+    scored, sample, unseen = _score_chunks(model, batch, chunk_rows, progress)
+    if len(scored) + len(batch.rejects) != batch.n_input:  # pragma: no cover - a bug
+        raise RuntimeError(
+            f"{batch.n_input} input rows but {len(scored)} scored and {len(batch.rejects)} "
+            "rejected"
+        )
+    drift = drift_report(model.reference, sample, scored[SCORE].to_numpy(), model.spec)
+    warning = drift_warning(drift)
+    report = {
+        "rows": {
+            "input": batch.n_input,
+            "scored": len(scored),
+            "rejected": len(batch.rejects),
+            "mqls": int(scored[IS_MQL].sum()),
+        },
+        "ignored_columns": list(batch.ignored_columns),
+        "rejected_by_column": _rejected_by_column(batch.rejects),
+        "unseen_categories": dict(unseen.most_common()),
+        "notes": list(batch.notes),
+        "drift": drift,
+        "warnings": [warning] if warning else [],
+    }
+    notes = list(batch.notes)
+    if unseen:
+        notes.append(
+            "category values the model never saw, scored as unknown: "
+            + ", ".join(f"{c} ({plural(k, 'lead')})" for c, k in unseen.most_common())
+        )
+    return ScoredBatch(scored, batch.rejects, report, tuple(report["warnings"]), tuple(notes))
+
+
+def _score_chunks(
+    model: TrainedModel, batch: CheckedBatch, chunk_rows: int, progress: Progress | None
+) -> tuple[pd.DataFrame, pd.DataFrame, Counter[str]]:
+    """The scores of every lead, a feature sample for drift, and unseen category counts."""
     spec = model.spec
     leads, n = batch.leads, len(batch.leads)
     # Activities sorted by their lead's position, so each chunk takes one contiguous slice.
@@ -574,37 +628,7 @@ def score_checked(
         unseen.update(_unseen_categories(chunk, features, spec))
         if progress is not None:
             progress(stop, n)
-    scored = pd.concat(parts, ignore_index=True)
-    if len(scored) + len(batch.rejects) != batch.n_input:  # pragma: no cover - a bug
-        raise RuntimeError(
-            f"{batch.n_input} input rows but {len(scored)} scored and {len(batch.rejects)} "
-            "rejected"
-        )
-    drift = drift_report(
-        model.reference, pd.concat(samples), scored[SCORE].to_numpy(), spec
-    )
-    warning = drift_warning(drift)
-    report = {
-        "rows": {
-            "input": batch.n_input,
-            "scored": len(scored),
-            "rejected": len(batch.rejects),
-            "mqls": int(scored[IS_MQL].sum()),
-        },
-        "ignored_columns": list(batch.ignored_columns),
-        "rejected_by_column": _rejected_by_column(batch.rejects),
-        "unseen_categories": dict(unseen.most_common()),
-        "notes": list(batch.notes),
-        "drift": drift,
-        "warnings": [warning] if warning else [],
-    }
-    notes = list(batch.notes)
-    if unseen:
-        notes.append(
-            "category values the model never saw, scored as unknown: "
-            + ", ".join(f"{c} ({plural(k, 'lead')})" for c, k in unseen.most_common())
-        )
-    return ScoredBatch(scored, batch.rejects, report, tuple(report["warnings"]), tuple(notes))
+    return pd.concat(parts, ignore_index=True), pd.concat(samples), unseen
 
 
 # --- the file edge ------------------------------------------------------------------------
@@ -694,22 +718,31 @@ def score_files(
     out = Path(out)
     io.table_format(out)
     rejects_path, report_path = output_paths(out)
-    lead_frame = io.read_table(leads)
-    if model.config.flat is not None:
-        lead_frame = flat_batch(lead_frame, model.config.flat, source=str(leads))
-    act_frame = io.read_table(activities) if activities is not None else None
-    checked = check_batch(
-        lead_frame,
-        act_frame,
-        model,
-        as_of,
-        source=str(leads),
-        activities_source=str(activities),
-        now=now,
-    )
+    lead_frame, act_frame = _read_batch(model, leads, activities)
+    checked = check_batch(lead_frame, act_frame, model, as_of, source=str(leads),
+                          activities_source=str(activities), now=now)
     result = score_checked(model, checked, chunk_rows=chunk_rows, progress=progress)
-    seconds = time.perf_counter() - started
-    report = {
+    report = _run_report(
+        model, result, leads=leads, activities=activities, out=out, rejects_path=rejects_path,
+        as_of=as_of, seconds=time.perf_counter() - started,
+    )
+    _write_together(result, report, out=out, rejects_path=rejects_path, report_path=report_path)
+    return BatchRun(out, rejects_path, report_path, result, time.perf_counter() - started)
+
+
+def _run_report(
+    model: TrainedModel,
+    result: ScoredBatch,
+    *,
+    leads: str | Path,
+    activities: str | Path | None,
+    out: Path,
+    rejects_path: Path,
+    as_of,
+    seconds: float,
+) -> dict:
+    """The JSON report of a run: its files, model and scoring moment, then the batch report."""
+    return {
         "leads": str(leads),
         "activities": None if activities is None else str(activities),
         "output": str(out),
@@ -719,6 +752,12 @@ def score_files(
         **result.report,
         "seconds": round(seconds, 3),
     }
+
+
+def _write_together(
+    result: ScoredBatch, report: dict, *, out: Path, rejects_path: Path, report_path: Path
+) -> None:
+    """Nothing; writes the rejects, the JSON report and the scored leads (last) atomically."""
     io.write_all(
         [
             (rejects_path, result.rejects),
@@ -726,4 +765,14 @@ def score_files(
             (out, result.scored),
         ]
     )
-    return BatchRun(out, rejects_path, report_path, result, time.perf_counter() - started)
+
+
+def _read_batch(
+    model: TrainedModel, leads: str | Path, activities: str | Path | None
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The batch's leads (from a flat export in flat mode) and activities as read."""
+    lead_frame = io.read_table(leads)
+    if model.config.flat is not None:
+        lead_frame = flat_batch(lead_frame, model.config.flat, source=str(leads))
+    act_frame = io.read_table(activities) if activities is not None else None
+    return lead_frame, act_frame

@@ -1038,8 +1038,19 @@ def _sql_logit(
     factors 1 it is bit-identical to the generator before per-field terms existed (x * 1.0
     and h / 2 + h / 2 are exact); the per-field terms add up to it to rounding.
     """
+    logit, terms = _sql_fit_logit(lead, scale)
+    logit = _add_sql_behaviour(logit, terms, lead, obs, scale)
+    no_activity = np.isnan(obs.days_since_last)
+    recency = SQL_RECENCY * np.exp(-np.nan_to_num(obs.days_since_last) / SQL_RECENCY_SCALE_DAYS)
+    terms["recency"] = scale["recency"] * np.where(no_activity, SQL_NO_ACTIVITY, recency)
+    return logit + terms["recency"], terms
+
+
+def _sql_fit_logit(
+    lead: dict[str, np.ndarray], scale: dict[str, float]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Intercept plus the fit terms of the SQL log-odds, and the (scaled) term per fit field."""
     size_names = COMPANY_SIZES + ("missing",)
-    pricing_mult = _table(SQL_PRICING_SIZE_MULTIPLIER, size_names)
     sen, dep = lead["seniority"], lead["department"]
     terms = {
         "email_domain_type": _table(SQL_EMAIL, EMAIL_TYPES)[lead["email_type"]],
@@ -1061,7 +1072,17 @@ def _sql_logit(
     logit = logit + (dm_sen + dm_dep)
     terms["seniority"] = terms["seniority"] + dm_sen
     terms["department"] = terms["department"] + dm_dep
+    return logit, terms
 
+
+def _add_sql_behaviour(
+    logit: np.ndarray,
+    terms: dict[str, np.ndarray],
+    lead: dict[str, np.ndarray],
+    obs: _Observed,
+    scale: dict[str, float],
+) -> np.ndarray:
+    """``logit`` plus the behaviour terms (counts, pricing x size, flags); adds to ``terms``."""
     log_counts = np.log1p(obs.counts)
     beta = _table(SQL_LOG1P_COUNT, ACTIVITY_TYPES)
     beta_scaled = beta * np.array([scale[t] for t in ACTIVITY_TYPES])
@@ -1070,6 +1091,7 @@ def _sql_logit(
         terms[t] = beta_scaled[k] * log_counts[:, k]
 
     # interaction: pricing visits matter more for larger companies
+    pricing_mult = _table(SQL_PRICING_SIZE_MULTIPLIER, COMPANY_SIZES + ("missing",))
     half_inter = (pricing_mult[lead["size"]] - 1.0) * beta[_PRICING] * log_counts[:, _PRICING] / 2
     inter_pricing = scale["pricing_page_view"] * half_inter
     inter_size = scale[C.COMPANY_SIZE] * half_inter
@@ -1087,11 +1109,7 @@ def _sql_logit(
         flag = scale[field] * flag
         logit = logit + flag
         terms[field] = terms[field] + flag
-
-    no_activity = np.isnan(obs.days_since_last)
-    recency = SQL_RECENCY * np.exp(-np.nan_to_num(obs.days_since_last) / SQL_RECENCY_SCALE_DAYS)
-    terms["recency"] = scale["recency"] * np.where(no_activity, SQL_NO_ACTIVITY, recency)
-    return logit + terms["recency"], terms
+    return logit
 
 
 def _won_logit(lead: dict[str, np.ndarray], obs: _Observed) -> np.ndarray:
@@ -1132,6 +1150,7 @@ def _generate_with_intended(
     )
     scale = _check_driver_scale(driver_scale)
 
+    # The order of the draws below fixes the output for a seed: do not reorder them.
     rng = np.random.default_rng(seed)
     start_s = int(start_ts.value // 1_000_000_000)
     snapshot_s = start_s + days * _DAY
@@ -1148,7 +1167,63 @@ def _generate_with_intended(
     q_won = _sigmoid(_won_logit(lead, obs))
     as_of = created_s + obs_s
 
-    # --- SQL -----------------------------------------------------------------------
+    sql = _draw_sql(rng, obs, p_sql, created_s=created_s, obs_s=obs_s, sql_h=sql_h)
+    deals = _draw_won_lost(rng, lead, sql, q_won, as_of=as_of, won_h=won_h)
+    _add_burst_before_sql(rng, events, sql, as_of=as_of, created_s=created_s)
+
+    lead_ids = _lead_ids(n)
+    history = SyntheticHistory(
+        leads=_leads_table(lead_ids, created_s, lead),
+        activities=_activities_table(events, lead_ids, created_s, snapshot_s),
+        outcomes=_outcomes_table(lead_ids, sql, deals, snapshot_s),
+        truth=_truth_table(lead_ids, as_of, p_sql, p_sql * q_won, sql.fast),
+        snapshot_at=pd.Timestamp(snapshot_s * 1_000_000_000, tz="UTC").as_unit("us"),
+        drivers=pd.DataFrame(
+            {C.LEAD_ID: pd.Series(lead_ids, dtype="str")}
+            | {field: sql_terms[field] for field in DRIVER_FIELDS}
+        ),
+    )
+    return history, _intended_table(lead_ids, lead, intent, obs, sql.in_horizon)
+
+
+@dataclass(frozen=True)
+class _SqlDraw:
+    """Who reaches SQL, how, and when (epoch seconds; -1 for never)."""
+
+    fast: np.ndarray  # converted before as-of, shortly after an early request / form
+    in_horizon: np.ndarray  # SQL in (as_of, as_of + horizon]
+    late: np.ndarray  # SQL after the horizon
+    sql_s: np.ndarray
+
+    @property
+    def reached(self) -> np.ndarray:
+        """Whether the lead ever reaches SQL."""
+        return self.fast | self.in_horizon | self.late
+
+
+@dataclass(frozen=True)
+class _WonLost:
+    """Won / lost flags, their times (epoch seconds) and the deal value per lead."""
+
+    won: np.ndarray
+    won_s: np.ndarray
+    lost: np.ndarray
+    lost_s: np.ndarray
+    deal: np.ndarray
+
+
+def _draw_sql(
+    rng: np.random.Generator,
+    obs: _Observed,
+    p_sql: np.ndarray,
+    *,
+    created_s: np.ndarray,
+    obs_s: int,
+    sql_h: int,
+) -> _SqlDraw:
+    """The SQL draw: fast converters, SQL within the horizon with probability p_sql, late."""
+    n = len(p_sql)
+    as_of = created_s + obs_s
     # Fast converters: SQL shortly after an early demo / trial request (or, rarely, form).
     has_req = obs.first_request >= 0
     has_form = obs.first_form >= 0
@@ -1172,11 +1247,23 @@ def _generate_with_intended(
         [created_s + fast_from + fast_delay, as_of + delay, as_of + late_delay],
         default=-1,
     )
-    reached_sql = fast | in_horizon | late
+    return _SqlDraw(fast=fast, in_horizon=in_horizon, late=late, sql_s=sql_s)
 
-    # --- won / lost --------------------------------------------------------------
-    won = (fast | in_horizon) & (rng.random(n) < q_won)
-    won_late = late & (rng.random(n) < q_won)
+
+def _draw_won_lost(
+    rng: np.random.Generator,
+    lead: dict[str, np.ndarray],
+    sql: _SqlDraw,
+    q_won: np.ndarray,
+    *,
+    as_of: np.ndarray,
+    won_h: int,
+) -> _WonLost:
+    """The won / lost draw after SQL, with times and deal values."""
+    n = len(q_won)
+    sql_s = sql.sql_s
+    won = (sql.fast | sql.in_horizon) & (rng.random(n) < q_won)
+    won_late = sql.late & (rng.random(n) < q_won)
     won_end = as_of + won_h * _DAY
     left = np.maximum(won_end - sql_s, 1)
     frac = rng.beta(1.5, 2.5, n)
@@ -1187,16 +1274,30 @@ def _generate_with_intended(
     won_s = np.where(won, sql_s + won_delay, np.maximum(sql_s, won_end) + after_horizon)
     won = won | won_late
     lost_s = sql_s + ((_LOST_MIN_DAYS + rng.gamma(_LOST_SHAPE, _LOST_SCALE_DAYS, n)) * _DAY)
-    lost = reached_sql & ~won
-    won_s = won_s.astype(np.int64)
-    lost_s = lost_s.astype(np.int64)
+    lost = sql.reached & ~won
     deal = np.exp(
         np.log(np.asarray(DEAL_MEDIAN, dtype=float)[lead["size"]]) + rng.normal(0, DEAL_SIGMA, n)
     )
-    deal = np.round(deal, -1)
+    return _WonLost(
+        won=won, won_s=won_s.astype(np.int64), lost=lost, lost_s=lost_s.astype(np.int64),
+        deal=np.round(deal, -1),
+    )
 
-    # --- behaviour burst before SQL (future of as-of: leaks the outcome) -----------
-    bursting = np.flatnonzero(in_horizon | late)
+
+def _add_burst_before_sql(
+    rng: np.random.Generator,
+    events: _Events,
+    sql: _SqlDraw,
+    *,
+    as_of: np.ndarray,
+    created_s: np.ndarray,
+) -> None:
+    """Nothing; adds to ``events`` the burst of behaviour just before a later SQL.
+
+    The burst lies in the future of as-of, so a feature that looks past it leaks the outcome.
+    """
+    sql_s = sql.sql_s
+    bursting = np.flatnonzero(sql.in_horizon | sql.late)
     w_start = np.maximum(as_of[bursting], sql_s[bursting] - BURST_WINDOW_DAYS * _DAY)
     w_len = sql_s[bursting] - w_start  # >= 1 second
     burst_counts = {
@@ -1214,29 +1315,42 @@ def _generate_with_intended(
         at = sql_s[who] - 1 - back
         events.add(who, at - created_s[who], kind, _draw_details(rng, kind, len(who)))
 
-    # --- assemble the tables -----------------------------------------------------
+
+def _lead_ids(n: int) -> np.ndarray:
+    """Lead ids ``L0000001`` ... as an object array (at least 7 digits)."""
     width = max(7, len(str(n)))
-    lead_ids = np.char.add("L", np.char.zfill(np.arange(1, n + 1).astype(str), width)).astype(
+    return np.char.add("L", np.char.zfill(np.arange(1, n + 1).astype(str), width)).astype(
         object
     )
 
-    size_names = np.array(COMPANY_SIZES + (None,), dtype=object)
-    leads = pd.DataFrame(
+
+def _names(vocabulary: tuple[str | None, ...], codes: np.ndarray) -> pd.Series:
+    """The names of ``codes`` in ``vocabulary`` as a ``str`` Series."""
+    return pd.Series(np.array(vocabulary, dtype=object)[codes], dtype="str")
+
+
+def _leads_table(
+    lead_ids: np.ndarray, created_s: np.ndarray, lead: dict[str, np.ndarray]
+) -> pd.DataFrame:
+    """The exported leads table."""
+    return pd.DataFrame(
         {
             C.LEAD_ID: pd.Series(lead_ids, dtype="str"),
             C.CREATED_AT: _to_utc(created_s),
             C.EMAIL: pd.Series(lead["email"], dtype="str"),
             C.JOB_TITLE: pd.Series(lead["job_title"], dtype="str"),
-            C.COMPANY_SIZE: pd.Series(size_names[lead["size"]], dtype="str"),
-            C.INDUSTRY: pd.Series(np.array(INDUSTRIES, dtype=object)[lead["industry"]],
-                                  dtype="str"),
-            C.COUNTRY: pd.Series(np.array(COUNTRIES, dtype=object)[lead["country"]],
-                                 dtype="str"),
-            C.LEAD_SOURCE: pd.Series(np.array(LEAD_SOURCES, dtype=object)[lead["source"]],
-                                     dtype="str"),
+            C.COMPANY_SIZE: _names(COMPANY_SIZES + (None,), lead["size"]),
+            C.INDUSTRY: _names(INDUSTRIES, lead["industry"]),
+            C.COUNTRY: _names(COUNTRIES, lead["country"]),
+            C.LEAD_SOURCE: _names(LEAD_SOURCES, lead["source"]),
         }
     )
 
+
+def _activities_table(
+    events: _Events, lead_ids: np.ndarray, created_s: np.ndarray, snapshot_s: int
+) -> pd.DataFrame:
+    """The exported activities table: events before the snapshot, by lead, time and kind."""
     ev_lead, ev_offset, ev_kind, ev_detail = events.arrays()
     ev_time = created_s[ev_lead] + ev_offset
     keep = ev_time < snapshot_s
@@ -1249,63 +1363,73 @@ def _generate_with_intended(
     )
     detail_vocab = np.array([s for g in _DETAIL_GROUPS for s in g], dtype=object)
     detail_offsets = np.concatenate([[0], np.cumsum([len(g) for g in _DETAIL_GROUPS])[:-1]])
-    activities = pd.DataFrame(
+    return pd.DataFrame(
         {
             C.LEAD_ID: pd.Series(lead_ids[ev_lead], dtype="str"),
             C.OCCURRED_AT: _to_utc(ev_time),
-            C.ACTIVITY_TYPE: pd.Series(np.array(ACTIVITY_TYPES, dtype=object)[ev_kind],
-                                       dtype="str"),
+            C.ACTIVITY_TYPE: _names(ACTIVITY_TYPES, ev_kind),
             C.DETAIL: pd.Series(detail_vocab[detail_offsets[ev_kind] + ev_detail], dtype="str"),
         }
     )
 
-    has_row = reached_sql & (sql_s < snapshot_s)
-    rows = np.flatnonzero(has_row)
-    won_known = won[rows] & (won_s[rows] < snapshot_s)
-    lost_known = lost[rows] & (lost_s[rows] < snapshot_s)
-    outcomes = pd.DataFrame(
+
+def _outcomes_table(
+    lead_ids: np.ndarray, sql: _SqlDraw, deals: _WonLost, snapshot_s: int
+) -> pd.DataFrame:
+    """The exported outcomes table: one row per lead with SQL before the snapshot."""
+    rows = np.flatnonzero(sql.reached & (sql.sql_s < snapshot_s))
+    won_known = deals.won[rows] & (deals.won_s[rows] < snapshot_s)
+    lost_known = deals.lost[rows] & (deals.lost_s[rows] < snapshot_s)
+    return pd.DataFrame(
         {
             C.LEAD_ID: pd.Series(lead_ids[rows], dtype="str"),
-            C.SQL_AT: _to_utc(sql_s[rows]),
-            C.WON_AT: _to_utc(won_s[rows], won_known),
-            C.LOST_AT: _to_utc(lost_s[rows], lost_known),
-            C.DEAL_VALUE: pd.Series(np.where(won_known, deal[rows], np.nan), dtype="float64"),
+            C.SQL_AT: _to_utc(sql.sql_s[rows]),
+            C.WON_AT: _to_utc(deals.won_s[rows], won_known),
+            C.LOST_AT: _to_utc(deals.lost_s[rows], lost_known),
+            C.DEAL_VALUE: pd.Series(
+                np.where(won_known, deals.deal[rows], np.nan), dtype="float64"
+            ),
         }
     )
 
-    truth = pd.DataFrame(
+
+def _truth_table(
+    lead_ids: np.ndarray,
+    as_of: np.ndarray,
+    p_sql: np.ndarray,
+    p_won: np.ndarray,
+    converted: np.ndarray,
+) -> pd.DataFrame:
+    """The truth table: as-of time and true SQL / won probabilities per lead."""
+    return pd.DataFrame(
         {
             C.LEAD_ID: pd.Series(lead_ids, dtype="str"),
             C.AS_OF: _to_utc(as_of),
             C.TRUE_P_SQL: p_sql,
-            C.TRUE_P_WON: p_sql * q_won,
-            C.CONVERTED_BEFORE_AS_OF: fast,
+            C.TRUE_P_WON: p_won,
+            C.CONVERTED_BEFORE_AS_OF: converted,
         }
     )
-    snapshot_at = pd.Timestamp(snapshot_s * 1_000_000_000, tz="UTC").as_unit("us")
 
-    intended = pd.DataFrame(
+
+def _intended_table(
+    lead_ids: np.ndarray,
+    lead: dict[str, np.ndarray],
+    intent: np.ndarray,
+    obs: _Observed,
+    sql_within_horizon: np.ndarray,
+) -> pd.DataFrame:
+    """The intended (latent) attributes per lead, for tests."""
+    return pd.DataFrame(
         {
             C.LEAD_ID: pd.Series(lead_ids, dtype="str"),
-            "seniority": pd.Series(np.array(SENIORITIES, dtype=object)[lead["seniority"]],
-                                   dtype="str"),
-            "department": pd.Series(np.array(DEPARTMENTS, dtype=object)[lead["department"]],
-                                    dtype="str"),
-            "email_type": pd.Series(np.array(EMAIL_TYPES, dtype=object)[lead["email_type"]],
-                                    dtype="str"),
+            "seniority": _names(SENIORITIES, lead["seniority"]),
+            "department": _names(DEPARTMENTS, lead["department"]),
+            "email_type": _names(EMAIL_TYPES, lead["email_type"]),
             "intent": intent,
             "engaged_before_as_of": (
                 obs.counts[:, [_PRICING, _FORM, _DEMO, _TRIAL]].sum(axis=1) > 0
             ),
-            "sql_within_horizon": in_horizon,
+            "sql_within_horizon": sql_within_horizon,
         }
     )
-    drivers = pd.DataFrame(
-        {C.LEAD_ID: pd.Series(lead_ids, dtype="str")}
-        | {field: sql_terms[field] for field in DRIVER_FIELDS}
-    )
-    history = SyntheticHistory(
-        leads=leads, activities=activities, outcomes=outcomes, truth=truth,
-        snapshot_at=snapshot_at, drivers=drivers,
-    )
-    return history, intended
