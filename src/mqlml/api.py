@@ -62,15 +62,16 @@ def train(
     return LeadScorer(config=config).fit(leads, activities, outcomes)
 
 
-def load_model(path_or_uri: str | Path) -> LeadScorer:
-    """A fitted :class:`LeadScorer` from a bundle folder or ``models:/<name>@<alias>``.
+def load_model(path_or_uri: str | Path, *, tracking_uri: str | None = None) -> LeadScorer:
+    """A fitted :class:`LeadScorer` from a bundle folder, a model folder (its champion, else
+    its newest version) or ``models:/<name>@<alias>`` (see :meth:`LeadScorer.load`).
 
     Raises
     ------
     BundleError
         When the model cannot be found or read.
     """
-    return LeadScorer.load(path_or_uri)
+    return LeadScorer.load(path_or_uri, tracking_uri=tracking_uri)
 
 
 def _scorer(model) -> LeadScorer:

@@ -215,15 +215,36 @@ def _test_figures_line(summary: TrainingSummary) -> str:
     )
 
 
+ModelOption = Annotated[
+    str,
+    typer.Option(
+        help="A bundle version folder (models/<name>/<version>); a model folder "
+        "(models/<name>: the registry's champion if its MLflow store knows one, else the "
+        "newest version); or models:/<name>@<alias> or models:/<name>/<version>."
+    ),
+]
+ModelStoreOption = Annotated[
+    str | None,
+    typer.Option(
+        help="MLflow tracking URI to resolve --model in (default: the store its bundles "
+        "were registered in, else $MLFLOW_TRACKING_URI; for models:/ also ./mlflow.db)."
+    ),
+]
+
+
+def _resolve(model: str, tracking_uri: str | None, *, say: bool = True):
+    """The model ``--model`` names, said on stderr (which version, and why that one)."""
+    from mqlml.serving.tracking import resolve_model
+
+    resolved = resolve_model(model, tracking_uri=tracking_uri)
+    if say:
+        typer.echo(resolved.describe(), err=True)
+    return resolved
+
+
 @app.command()
 def score(
-    model: Annotated[
-        Path,
-        typer.Option(
-            help="Model bundle (a version dir, or models/<name>), or an MLflow model URI "
-            "such as models:/<name>@champion."
-        ),
-    ],
+    model: ModelOption,
     leads: Annotated[Path, typer.Option(help="Leads to score (CSV/TSV, .xlsx or Parquet).")],
     out: Annotated[Path, typer.Option(help="Output file (.csv or .parquet).")],
     activities: Annotated[Path | None, typer.Option(help="Their activities.")] = None,
@@ -234,6 +255,7 @@ def score(
     chunk_rows: Annotated[
         int, typer.Option(help="Leads scored at a time (bounds memory on large batches).")
     ] = 50_000,
+    tracking_uri: ModelStoreOption = None,
 ) -> None:
     """Score a batch of leads: probability, score, grade, is_mql and the top reasons.
 
@@ -241,16 +263,15 @@ def score(
     the reason; drift against the training data goes to OUT's report (scored.report.json).
     """
     from mqlml.data.files import table_format
-    from mqlml.model.bundle import load_bundle
     from mqlml.scoring.batch import score_files
-    from mqlml.serving.tracking import is_model_uri, load_registered_bundle
 
     try:
         table_format(out)
-        trained = load_registered_bundle(str(model)) if is_model_uri(model) else load_bundle(model)
+        resolved = _resolve(model, tracking_uri)
         with _ScoringProgress() as progress:
             run = score_files(
-                trained, leads, out, activities, as_of, chunk_rows=chunk_rows, progress=progress
+                resolved.model, leads, out, activities, as_of, chunk_rows=chunk_rows,
+                progress=progress, model_record=resolved.to_dict(),
             )
     except MqlmlError as exc:
         _fail(exc)
@@ -335,18 +356,19 @@ def rollback(
 
 @app.command()
 def report(
-    model: Annotated[Path, typer.Option(help="Model bundle (a version dir, or models/<name>).")],
+    model: ModelOption,
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
+    tracking_uri: ModelStoreOption = None,
 ) -> None:
     """Write the leaders' HTML report of a trained model (figures as PNG beside it)."""
-    from mqlml.model.bundle import load_bundle
     from mqlml.report.html import build_report, figures_dir, write_report
 
     try:
         if out.suffix.lower() not in (".html", ".htm"):
             raise MqlmlError(f"--out must be an .html file, got {out}")
-        trained = load_bundle(model)
-        written = write_report(build_report(trained.summary.to_dict()), out)
+        resolved = _resolve(model, tracking_uri)
+        page = build_report(resolved.model.summary.to_dict(), model_line=resolved.describe())
+        written = write_report(page, out)
     except MqlmlError as exc:
         _fail(exc)
     typer.echo(f"report {out} ({len(written) - 1} figures and tables in {figures_dir(out)})")
@@ -354,7 +376,7 @@ def report(
 
 @app.command()
 def explain(
-    model: Annotated[Path, typer.Option(help="Model bundle (a version dir, or models/<name>).")],
+    model: ModelOption,
     lead_id: Annotated[str, typer.Option("--lead-id", help="The lead to explain.")],
     leads: Annotated[
         Path, typer.Option(help="Leads file (CSV/TSV, .xlsx or Parquet) holding the lead.")
@@ -364,16 +386,17 @@ def explain(
         str | None,
         typer.Option(help="Scoring time (default: the lead's as_of column, else now)."),
     ] = None,
+    tracking_uri: ModelStoreOption = None,
 ) -> None:
     """Why one lead scored what it did: its score and every field's points, in words."""
     from mqlml.data.contract import empty_activities, validate_activities, validate_leads
     from mqlml.data.files import read_table
     from mqlml.errors import DataValidationError
-    from mqlml.model.bundle import load_bundle
     from mqlml.scoring.score import explain_leads
 
     try:
-        trained = load_bundle(model)
+        resolved = _resolve(model, tracking_uri, say=False)  # said in the output's header
+        trained = resolved.model
         mapping = trained.config.data.column_mapping
         lead_frame = validate_leads(read_table(leads), str(leads), mapping.get("leads"))
         one = lead_frame[lead_frame["lead_id"] == lead_id]
@@ -391,6 +414,7 @@ def explain(
     except MqlmlError as exc:
         _fail(exc)
     row = scored.iloc[0]
+    typer.echo(resolved.describe())
     typer.echo(
         f"lead {lead_id}: score {row['score']} (probability {row['probability']:.1%}), "
         f"grade {row['grade']}, {'MQL' if row['is_mql'] else 'not an MQL'}"

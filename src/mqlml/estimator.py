@@ -68,6 +68,9 @@ class LeadScorer(BaseEstimator):
         ``[False, True]``: the columns of :meth:`predict_proba` (converts or not).
     test_predictions_ : DataFrame or None
         The test slice's leads with their predictions and labels (None after :meth:`load`).
+    loaded_from_ : ResolvedModel
+        After :meth:`load` only: the model's name, version, source and how that version
+        was chosen.
 
     Examples
     --------
@@ -297,19 +300,35 @@ class LeadScorer(BaseEstimator):
         return save_bundle(model, Path(path), name)
 
     @classmethod
-    def load(cls, path: str | Path) -> LeadScorer:
-        """A fitted scorer from a bundle folder or an MLflow URI (``models:/name@alias``).
+    def load(cls, path: str | Path, *, tracking_uri: str | None = None) -> LeadScorer:
+        """A fitted scorer from a model reference, resolved as ``mqlml score --model`` does.
+
+        Parameters
+        ----------
+        path : str or path
+            A bundle version folder, a model folder (the registry's champion when its
+            MLflow store knows one, else the newest version), ``models:/<name>@<alias>``
+            or ``models:/<name>/<version>`` (see
+            :func:`mqlml.serving.tracking.resolve_model`).
+        tracking_uri : str, optional
+            The MLflow store to resolve the reference in.
+
+        Returns
+        -------
+        LeadScorer
+            Fitted; ``loaded_from_`` says which model version it is and why that one.
 
         Raises
         ------
         BundleError
             When the bundle is missing, corrupt, or written by incompatible versions.
         """
-        from mqlml.model.bundle import load_bundle
-        from mqlml.serving.tracking import is_model_uri, load_registered_bundle
+        from mqlml.serving.tracking import resolve_model
 
-        model = load_registered_bundle(str(path)) if is_model_uri(path) else load_bundle(path)
-        return cls.from_model(model)
+        resolved = resolve_model(path, tracking_uri=tracking_uri)
+        scorer = cls.from_model(resolved.model)
+        scorer.loaded_from_ = resolved
+        return scorer
 
     @classmethod
     def from_model(cls, model) -> LeadScorer:

@@ -141,3 +141,91 @@ def test_registry_config_errors_name_the_key(registry, message):
     with pytest.raises(ConfigError) as err:
         load_config(None, {"registry": registry})
     assert message in str(err.value)
+
+
+# --- one resolution of --model (issue 19, item 3) ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_versions(trained, tmp_path_factory):
+    """``resolved`` registered twice in a SQLite store, then version 1 promoted by hand:
+    version 2 is the newest folder, version 1 the champion."""
+    from mlflow_helpers import champion_store
+
+    tmp = tmp_path_factory.mktemp("resolve")
+    uri, cfg, first, _ = champion_store(trained, tmp, "resolved")
+    model, artifacts, crm, _ = trained
+    second, tracked = register(model, artifacts, crm, cfg)
+    assert tracked.gate.promoted and tracked.gate.version == "2"
+    code, out = _cli("promote", "--name", "resolved", "--version", "1", "--tracking-uri", uri)
+    assert code == 0, out
+    return uri, tmp, first, second, crm
+
+
+def test_model_folder_scores_with_the_champion_and_says_so(two_versions, monkeypatch):
+    uri, tmp, first, second, crm = two_versions
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    elsewhere = tmp / "elsewhere-folder"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    leads, acts = batch(crm)
+    leads.to_csv("leads.csv", index=False)
+    acts.to_csv("activities.csv", index=False)
+    res = CliRunner().invoke(
+        app,
+        ["score", "--model", str(first.parent), "--leads", "leads.csv",
+         "--activities", "activities.csv", "--as-of", "2026-01-05", "--out", "scored.csv"],
+    )
+    assert res.exit_code == 0, res.output
+    assert "model resolved version 1 (" in res.stderr and "the champion in" in res.stderr
+    report = json.loads((elsewhere / "scored.report.json").read_text())
+    assert report["model"]["name"] == "resolved" and report["model"]["version"] == "1"
+    assert report["model"]["source"] == str(first)
+    assert not (elsewhere / "mlflow.db").exists()
+
+
+def test_resolve_model_forms(two_versions, monkeypatch):
+    from mqlml import load_model
+    from mqlml.serving.tracking import resolve_model
+
+    uri, tmp, first, second, _ = two_versions
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    folder = first.parent
+    assert resolve_model(second).version == "2"
+    assert resolve_model(folder).version == "1"
+    by_alias = resolve_model("models:/resolved@champion", tracking_uri=uri)
+    assert (by_alias.version, by_alias.source) == ("1", "models:/resolved@champion")
+    assert resolve_model("models:/resolved/2", tracking_uri=uri).version == "2"
+    assert load_model(folder).loaded_from_.version == "1"
+    # a store that knows no champion of this name: the newest, said so
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'other.db'}")
+    (tmp / "models" / "copy").mkdir()
+    (tmp / "models" / "copy" / "3").symlink_to(second)
+    newest = resolve_model(tmp / "models" / "copy")
+    assert newest.version == "3" and newest.chosen_by.startswith("the newest (")
+
+
+def test_explain_and_report_accept_a_registry_uri(two_versions, tmp_path, monkeypatch):
+    uri, tmp, first, second, crm = two_versions
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    leads, acts = batch(crm)
+    leads.to_csv(tmp_path / "leads.csv", index=False)
+    lead_id = leads["lead_id"].iloc[-1]
+    code, out = _cli("explain", "--model", "models:/resolved@champion", "--lead-id", lead_id,
+                     "--leads", tmp_path / "leads.csv", "--as-of", "2026-01-05")
+    assert code == 0, out
+    header = "model resolved version 1 (models:/resolved@champion): the 'champion' alias"
+    assert header in out and out.index(header) < out.index(f"lead {lead_id}: score")
+    page = tmp_path / "report.html"
+    code, out = _cli("report", "--model", "models:/resolved@champion", "--out", page)
+    assert code == 0, out
+    assert "model resolved version 1 (models:/resolved@champion)" in page.read_text()
+
+
+def test_registry_uri_from_a_folder_without_a_store_creates_none(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    monkeypatch.chdir(tmp_path)
+    code, out = _cli("score", "--model", "models:/resolved@champion", "--leads", "x.csv",
+                     "--out", "y.csv")
+    assert code == 2 and "no MLflow store at sqlite:///mlflow.db" in out
+    assert not (tmp_path / "mlflow.db").exists()

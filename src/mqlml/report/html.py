@@ -562,6 +562,8 @@ class Page:
     rules_vs_model: RulesVsModelSection
     segments: SegmentsSection
     data: DataSection
+    #: Which model this is and how it was chosen (``mqlml report``); empty in training.
+    model_line: str = ""
 
 
 @functools.cache
@@ -591,7 +593,9 @@ class Report:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
-def build_report(summary, test: pd.DataFrame | None = None) -> Report:
+def build_report(
+    summary, test: pd.DataFrame | None = None, *, model_line: str = ""
+) -> Report:
     """Render the report of a training summary.
 
     Parameters
@@ -602,6 +606,8 @@ def build_report(summary, test: pd.DataFrame | None = None) -> Report:
     test : DataFrame, optional
         Test-slice predictions (``label``, ``probability``), only needed for summaries
         written before the ``evaluation`` key existed.
+    model_line : str, optional
+        Which model version this is and how it was chosen, shown under the title.
 
     Returns
     -------
@@ -626,6 +632,7 @@ def build_report(summary, test: pd.DataFrame | None = None) -> Report:
         rules_vs_model=_rules_vs_model_section(data),
         segments=_segments_section(data),
         data=_data_section(data),
+        model_line=model_line,
     )
     html = _environment().get_template("report.html.j2").render(page=page)
     tables = {}

@@ -44,7 +44,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +119,11 @@ class CheckedBatch:
         Input columns the model does not read.
     notes : tuple of str
         Facts about the batch worth printing (ignored activities, ...).
+    as_of_source : {"given", "column", "now"}
+        Where the scoring moment came from: the ``as_of`` argument, the batch's ``as_of``
+        column, or the clock (the default, warned about).
+    activities_given : bool
+        Whether an activities table came with the batch (it may hold no usable rows).
     """
 
     leads: pd.DataFrame
@@ -128,6 +133,8 @@ class CheckedBatch:
     n_input: int
     ignored_columns: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    as_of_source: str = "given"
+    activities_given: bool = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -453,7 +460,9 @@ def check_batch(
         notes.append(f"{source}: ignored columns the model does not read: {quoted(ignored)}")
     assert acts is not None
     usable_acts = _usable_activities(acts, typed[LEAD_ID], activities_source, rejects, notes)
-    return _split_batch(typed, moments, usable_acts, rejects, ignored=ignored, notes=notes)
+    checked = _split_batch(typed, moments, usable_acts, rejects, ignored=ignored, notes=notes)
+    source_of_moment = "column" if use_as_of_column else ("given" if as_of is not None else "now")
+    return replace(checked, as_of_source=source_of_moment, activities_given=activities is not None)
 
 
 def _given_moment(as_of, now: pd.Timestamp | None, index: pd.Index) -> pd.Series:
@@ -575,7 +584,10 @@ def score_checked(
         )
     drift = drift_report(model.reference, sample, scored[SCORE].to_numpy(), model.spec)
     warning = drift_warning(drift)
+    said = [*([warning] if warning else []), *_input_warnings(model, batch)]
     report = {
+        "as_of": _moment_record(batch),
+        "as_of_source": batch.as_of_source,
         "rows": {
             "input": batch.n_input,
             "scored": len(scored),
@@ -587,7 +599,7 @@ def score_checked(
         "unseen_categories": dict(unseen.most_common()),
         "notes": list(batch.notes),
         "drift": drift,
-        "warnings": [warning] if warning else [],
+        "warnings": said,
     }
     notes = list(batch.notes)
     if unseen:
@@ -596,6 +608,48 @@ def score_checked(
             + ", ".join(f"{c} ({plural(k, 'lead')})" for c, k in unseen.most_common())
         )
     return ScoredBatch(scored, batch.rejects, report, tuple(report["warnings"]), tuple(notes))
+
+
+#: Said when a batch brings no activities to a model that reads them.
+NO_ACTIVITIES_WARNING = (
+    "no activities given: every behaviour feature is zero/missing, so scores reflect fit "
+    "only (pass the leads' activities, e.g. mqlml score --activities FILE)"
+)
+
+
+def uses_activities(model: TrainedModel) -> bool:
+    """Whether the model (or a segment model) has features computed from activities."""
+    return any(
+        spec.groups.get(spec.fields.get(c, c)) == "behaviour" and bool(spec.activity_types)
+        for spec in _specs(model)
+        for c in spec.columns
+    )
+
+
+def _moment_record(batch: CheckedBatch) -> str | None:
+    """The scoring moment as ISO text; the range when the batch's column gives several."""
+    if len(batch.as_of) == 0:
+        return None
+    lo, hi = batch.as_of.min(), batch.as_of.max()
+    return lo.isoformat() if lo == hi else f"{lo.isoformat()}..{hi.isoformat()}"
+
+
+def _input_warnings(model: TrainedModel, batch: CheckedBatch) -> list[str]:
+    """In words: what the batch lacks that the scores depend on."""
+    out = []
+    if len(batch.activities) == 0 and uses_activities(model):
+        out.append(
+            NO_ACTIVITIES_WARNING
+            if not batch.activities_given
+            else NO_ACTIVITIES_WARNING.replace("no activities given", "no usable activities of "
+                                               "these leads in the activities given")
+        )
+    if batch.as_of_source == "now" and len(batch.as_of):
+        out.append(
+            "no scoring moment given (no --as-of, no as_of column): every lead is scored as of "
+            f"now, {batch.as_of.iloc[0].isoformat()}; pass --as-of to reproduce these scores"
+        )
+    return out
 
 
 def _score_chunks(
@@ -678,6 +732,7 @@ def score_files(
     chunk_rows: int = CHUNK_ROWS,
     progress: Progress | None = None,
     now: pd.Timestamp | None = None,
+    model_record: Mapping[str, object] | None = None,
 ) -> BatchRun:
     """Read a batch, check it, score it and write the output, rejects and report.
 
@@ -703,6 +758,10 @@ def score_files(
         Called as ``progress(done, total)`` after each chunk.
     now : Timestamp, optional
         The current time when no ``as_of`` is given (tests); default the clock.
+    model_record : mapping, optional
+        Which model this is (``name``, ``version``, ``source``, ``chosen_by``), as
+        resolved from the user's reference; recorded as the report's ``model``. Default:
+        the model's name only.
 
     Returns
     -------
@@ -724,7 +783,7 @@ def score_files(
     result = score_checked(model, checked, chunk_rows=chunk_rows, progress=progress)
     report = _run_report(
         model, result, leads=leads, activities=activities, out=out, rejects_path=rejects_path,
-        as_of=as_of, seconds=time.perf_counter() - started,
+        model_record=model_record, seconds=time.perf_counter() - started,
     )
     _write_together(result, report, out=out, rejects_path=rejects_path, report_path=report_path)
     return BatchRun(out, rejects_path, report_path, result, time.perf_counter() - started)
@@ -738,17 +797,21 @@ def _run_report(
     activities: str | Path | None,
     out: Path,
     rejects_path: Path,
-    as_of,
+    model_record: Mapping[str, object] | None,
     seconds: float,
 ) -> dict:
-    """The JSON report of a run: its files, model and scoring moment, then the batch report."""
+    """The JSON report of a run: its files and model, then the batch report (with its
+    scoring moment and warnings)."""
+    record = dict(model_record or {})
+    record.setdefault("name", model.config.name)
+    for key in ("version", "source"):
+        record.setdefault(key, None)
     return {
         "leads": str(leads),
         "activities": None if activities is None else str(activities),
         "output": str(out),
         "rejects": str(rejects_path),
-        "model": model.config.name,
-        "as_of": None if as_of is None else str(as_of),
+        "model": record,
         **result.report,
         "seconds": round(seconds, 3),
     }

@@ -388,7 +388,10 @@ def log_training(config: Config, bundle_dir: Path, model, holdout) -> TrackedTra
             if decision.champion_value is not None:
                 figures[f"holdout.champion.{decision.metric}"] = decision.champion_value
             mlflow.log_metrics(figures)
-        return TrackedTraining(run.info.run_id, info.model_uri, decision)
+        tracked = TrackedTraining(run.info.run_id, info.model_uri, decision)
+    # After the run: the logged artifacts are the bundle as trained, this file says where.
+    record_registration(bundle_dir, uri, tracked, config.name)
+    return tracked
 
 
 @dataclass(frozen=True)
@@ -486,3 +489,217 @@ def load_registered_bundle(model_uri: str, uri: str | None = None):
             f"model {model_uri} is not an mqlml model (it is {type(python_model).__name__})"
         )
     return python_model.trained
+
+
+# --- one resolution of a model reference ---------------------------------------------------
+
+#: File a registered bundle keeps: the store, run and registry version it was registered as.
+REGISTRATION_FILE = "registration.json"
+
+
+@dataclass(frozen=True, eq=False)
+class ResolvedModel:
+    """A model reference resolved to one model, and which one it is.
+
+    Attributes
+    ----------
+    model : TrainedModel
+        The model.
+    name : str
+        Its name (the config's ``name``, also the registered model's name).
+    version : str or None
+        The bundle version folder, or the registry version for a ``models:/`` URI
+        (None for a ``runs:/`` URI).
+    source : str
+        The bundle folder or the MLflow model URI it was read from.
+    chosen_by : str
+        How the version was chosen, in words (printed and recorded in outputs).
+    """
+
+    model: object
+    name: str
+    version: str | None
+    source: str
+    chosen_by: str
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The record written into outputs (``scored.report.json``'s ``model``)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "source": self.source,
+            "chosen_by": self.chosen_by,
+        }
+
+    def describe(self) -> str:
+        """One line: ``model demo version 1 (models/demo/1): the registry's champion``."""
+        version = f" version {self.version}" if self.version else ""
+        return f"model {self.name}{version} ({self.source}): {self.chosen_by}"
+
+
+def _absolute_uri(uri: str) -> str:
+    # A relative SQLite path means "in the cwd at training time": pin it for later readers.
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+    return uri
+
+
+def _store_exists(uri: str) -> bool:
+    """False for a local SQLite store whose file is absent: reading it would create it."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///")).is_file()
+    return True
+
+
+def record_registration(bundle_dir: Path, uri: str, tracked: TrackedTraining, name: str) -> None:
+    """Nothing; writes :data:`REGISTRATION_FILE` into the bundle: where it is registered.
+
+    :func:`resolve_model` reads it to find the registry (and its champion) of a model
+    folder without guessing a store, and to map a registry version to its folder.
+    """
+    from mqlml.data.files import write_text
+
+    version = None if tracked.gate is None else tracked.gate.version
+    record = {
+        "tracking_uri": _absolute_uri(uri),
+        "run_id": tracked.run_id,
+        "registered_model": name if version is not None else None,
+        "registry_version": version,
+    }
+    write_text(json.dumps(record, indent=2) + "\n", Path(bundle_dir) / REGISTRATION_FILE)
+
+
+def _registration(bundle_dir: Path) -> dict:
+    try:
+        return json.loads((bundle_dir / REGISTRATION_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _version_folders(folder: Path) -> list[Path]:
+    return sorted(
+        (p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()),
+        key=lambda p: int(p.name),
+    )
+
+
+def _folder_store(versions: list[Path], tracking_uri_: str | None) -> str | None:
+    """The store the folder's bundles were registered in: given, recorded, else configured."""
+    if tracking_uri_:
+        return tracking_uri_
+    for v in reversed(versions):
+        recorded = _registration(v).get("tracking_uri")
+        if recorded:
+            return recorded
+    return os.environ.get("MLFLOW_TRACKING_URI") or None
+
+
+def _champion_folder(name: str, versions: list[Path], store: str) -> tuple[Path | None, str]:
+    """The folder of ``name``'s champion in ``store`` (None: no champion known or not here)."""
+    from mlflow.exceptions import MlflowException
+
+    client = _connect(store)
+    try:
+        champion = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None, f"no {CHAMPION!r} alias for {name!r} in {store}"
+    wanted = str(champion.version)
+    for v in versions:
+        rec = _registration(v)
+        if rec.get("registry_version") == wanted and rec.get("registered_model") == name:
+            return v, f"registry version {wanted}, the {CHAMPION} in {store}"
+    # Bundles registered before registration files: the run's bundle tag names the folder.
+    tag = (client.get_run(champion.run_id).data.tags or {}).get("mqlml.bundle", "")
+    for v in versions:
+        if tag and Path(tag).parts[-2:] == (v.parent.name, v.name):
+            return v, f"registry version {wanted}, the {CHAMPION} in {store}"
+    return None, f"the {CHAMPION} (registry version {wanted} in {store}) is not in this folder"
+
+
+def _resolve_folder(path: Path, tracking_uri_: str | None) -> ResolvedModel:
+    from mqlml.model.bundle import load_bundle
+
+    if not path.is_dir():
+        raise BundleError(f"model bundle {path} does not exist")
+    if (path / "versions.json").is_file():
+        model = load_bundle(path)
+        return ResolvedModel(model, model.config.name, path.name, str(path), "the folder given")
+    versions = _version_folders(path)
+    if not versions:
+        raise BundleError(
+            f"{path} is neither a model bundle (no versions.json) nor a folder of versions"
+        )
+    store = _folder_store(versions, tracking_uri_)
+    if store is not None and _store_exists(store):
+        recorded = [_registration(v).get("registered_model") for v in reversed(versions)]
+        name = next((n for n in recorded if n), path.name)
+        folder, why = _champion_folder(name, versions, store)
+        if folder is not None:
+            return ResolvedModel(load_bundle(folder), name, folder.name, str(folder), why)
+    else:
+        why = "no MLflow store recorded in its bundles or set in MLFLOW_TRACKING_URI"
+    model = load_bundle(versions[-1])
+    return ResolvedModel(
+        model, model.config.name, versions[-1].name, str(versions[-1]), f"the newest ({why})"
+    )
+
+
+def _resolve_uri(ref: str, tracking_uri_: str | None) -> ResolvedModel:
+    from mlflow.exceptions import MlflowException
+
+    store = tracking_uri_ or tracking_uri(TrackingConfig())
+    if not _store_exists(store):
+        raise BundleError(
+            f"model {ref}: there is no MLflow store at {store} (no such file here); run from "
+            "the folder that holds it or set MLFLOW_TRACKING_URI"
+        )
+    version, name = None, None
+    match = re.fullmatch(r"models:/([^/@]+)(?:@([^/]+)|/([^/]+))", ref)
+    if match:
+        name, alias, number = match.groups()
+        client = _connect(store)
+        try:
+            version = (
+                str(client.get_model_version_by_alias(name, alias).version) if alias else number
+            )
+        except MlflowException as exc:
+            raise BundleError(
+                f"model {ref} could not be loaded from {store}: {exc.message}"
+            ) from None
+        chosen = f"the {alias!r} alias in {store}" if alias else f"the version given, in {store}"
+    else:
+        chosen = f"the run given, in {store}"
+    model = load_registered_bundle(ref, store)
+    return ResolvedModel(model, name or model.config.name, version, ref, chosen)
+
+
+def resolve_model(ref: str | Path, *, tracking_uri: str | None = None) -> ResolvedModel:
+    """The model a ``--model`` reference means; every command and ``mqlml.load_model`` use it.
+
+    Parameters
+    ----------
+    ref : str or path
+        A bundle version folder (``models/<name>/<version>``); a model folder
+        (``models/<name>``): the version the registry's ``champion`` alias points at when
+        the bundles record the MLflow store they were registered in (or
+        ``$MLFLOW_TRACKING_URI`` / ``tracking_uri`` names one) and it knows a champion,
+        else the newest version; or an MLflow URI ``models:/<name>@<alias>``,
+        ``models:/<name>/<version>``, ``runs:/<id>/model``.
+    tracking_uri : str, optional
+        The MLflow store; default for a folder its bundles' record, else
+        ``$MLFLOW_TRACKING_URI``; for a URI ``$MLFLOW_TRACKING_URI``, else ``mlflow.db``
+        in the working directory. A local SQLite store that does not exist is never
+        created.
+
+    Returns
+    -------
+    ResolvedModel
+
+    Raises
+    ------
+    BundleError
+        When the reference names no readable model, saying where it looked.
+    """
+    if is_model_uri(ref):
+        return _resolve_uri(str(ref), tracking_uri)
+    return _resolve_folder(Path(ref), tracking_uri)
