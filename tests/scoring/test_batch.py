@@ -464,3 +464,51 @@ def test_dates_outside_the_supported_years_are_rejects(scoring_model, fresh, tmp
         "created_at is outside the years 1900-2199: '-1-01-01'",
         "created_at is outside the years 1900-2199: '9999-12-31'",
     ]
+
+
+# --- what the batch lacks, said in words (issue 19, item 4) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("with_activities", "as_of", "expected"),
+    [
+        (False, "snapshot", ["no activities given: every behaviour feature is zero/missing"]),
+        (True, None, ["no scoring moment given (no --as-of, no as_of column): every lead is "
+                      "scored as of now, 2030-01-01T00:00:00+00:00"]),
+        (False, None, ["no activities given", "no scoring moment given"]),
+        (True, "snapshot", []),
+    ],
+)
+def test_batch_without_activities_or_moment_is_warned_and_recorded(
+    scoring_model, fresh, tmp_path, with_activities, as_of, expected
+):
+    leads, acts, snapshot = fresh
+    moment = snapshot if as_of == "snapshot" else None
+    run = _run(scoring_model[0], tmp_path, leads, acts if with_activities else None, moment)
+    report = json.loads(run.report_path.read_text())
+    said = [w for w in report["warnings"] if "PSI" not in w]
+    assert len(said) == len(expected)
+    for warning, start in zip(said, expected, strict=True):
+        assert warning.startswith(start)
+    assert run.result.warnings == tuple(report["warnings"])
+    recorded = pd.Timestamp(snapshot if moment is not None else NOW)
+    recorded = recorded.tz_localize("UTC") if recorded.tzinfo is None else recorded
+    assert report["as_of"] == recorded.isoformat()
+    assert report["as_of_source"] == ("given" if moment is not None else "now")
+
+
+def test_cli_says_the_missing_activities_and_moment_and_records_the_model(
+    scoring_model, fresh, tmp_path
+):
+    leads, _, _ = fresh
+    path, _ = _write(tmp_path, leads)
+    res = CliRunner().invoke(app, ["score", "--model", str(scoring_model[1]), "--leads",
+                                   str(path), "--out", str(tmp_path / "s.csv")])
+    assert res.exit_code == 0, res.output
+    assert "warning: no activities given: every behaviour feature is zero/missing, so " \
+           "scores reflect fit only" in res.stderr
+    assert "warning: no scoring moment given" in res.stderr
+    report = json.loads((tmp_path / "s.report.json").read_text())
+    assert report["model"]["version"] == scoring_model[1].name
+    assert report["model"]["source"] == str(scoring_model[1])
+    assert report["as_of"] is not None

@@ -1,5 +1,7 @@
 """What the demo prints about thresholds, from a real training summary."""
 
+import pandas as pd
+
 from mqlml.synthetic.demo import DEMO_BACKTEST_FOLDS, RULES_EXAMPLE, threshold_lines
 
 
@@ -21,3 +23,30 @@ def test_demo_prints_policies_model_vs_rules_and_the_backtest(funnel_trained):
     assert "  fold 1  test " in text and "  fold 2  test " in text
     assert "learned cutoffs across folds: capacity " in text
     assert not any(line != line.rstrip() for line in text.splitlines())
+
+
+def test_the_demo_fresh_batch_rescored_with_the_printed_command_gives_its_mqls(tmp_path):
+    import json
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from mqlml.cli import app
+    from mqlml.synthetic.demo import run_demo
+    from mqlml.synthetic.generate import generate_history
+
+    lines: list[str] = []
+    result = run_demo(tmp_path / "demo", 3_000, seed=7, echo=lines.append, rules=None)
+    command = next(line for line in lines if line.startswith("re-score it: "))
+    args = shlex.split(command.removeprefix("re-score it: "))
+    assert args[:2] == ["mqlml", "score"] and "--activities" in args and "--as-of" in args
+    res = CliRunner().invoke(app, args[2:])
+    assert res.exit_code == 0, res.output
+    assert "warning: no" not in res.stderr
+    report = json.loads((tmp_path / "demo" / "rescored_leads.report.json").read_text())
+    assert report["rows"]["mqls"] == result["figures"]["fresh_batch_mqls"]
+    assert report["model"]["version"] == "1"
+    # the batch's leads are new leads: none shares an id with the training history
+    history = generate_history(3_000, 7).leads["lead_id"]
+    batch = pd.read_csv(tmp_path / "demo" / "fresh_batch_leads.csv", dtype=str)["lead_id"]
+    assert len(batch) and not set(batch) & set(history.astype(str))

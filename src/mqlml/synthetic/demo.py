@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +15,7 @@ from mqlml.config import load_config
 from mqlml.data.contract import validate_crm
 from mqlml.data.files import write_table
 from mqlml.model.summary import TrainingSummary
+from mqlml.scoring.batch import score_files
 from mqlml.synthetic.generate import generate_history, write_history
 
 #: New leads of the fresh batch: those created in the last days of a second history.
@@ -93,6 +96,48 @@ def threshold_lines(s: TrainingSummary, level: float = 0.95) -> list[str]:
     return out
 
 
+#: Prefix of the fresh batch's lead ids: its leads are new, never the history's.
+FRESH_ID_PREFIX = "new-"
+
+
+@dataclass(frozen=True)
+class FreshBatch:
+    """The demo's fresh batch as written: its files and its scoring moment."""
+
+    leads: Path
+    activities: Path
+    as_of: str
+
+    def command(self, model: Path, out: Path) -> str:
+        """The ``mqlml score`` command that scores this batch as the demo did."""
+        return shlex.join(
+            ["mqlml", "score", "--model", str(model), "--leads", str(self.leads),
+             "--activities", str(self.activities), "--as-of", self.as_of, "--out", str(out)]
+        )
+
+
+def fresh_batch(n_leads: int, seed: int, out: Path) -> FreshBatch:
+    """Write the leads created in the last :data:`FRESH_BATCH_DAYS` days of a new history,
+    with their activities, as ``fresh_batch_leads.csv`` and ``fresh_batch_activities.csv``.
+
+    Their lead ids carry :data:`FRESH_ID_PREFIX` so that they never collide with the
+    training history's; the scoring moment is the new history's snapshot.
+    """
+    fresh = generate_history(n_leads, seed)
+    cutoff = fresh.snapshot_at - pd.Timedelta(days=FRESH_BATCH_DAYS)
+    batch = fresh.leads[fresh.leads[CREATED_AT] > cutoff].reset_index(drop=True)
+    acts = fresh.activities[fresh.activities[LEAD_ID].isin(batch[LEAD_ID])]
+    batch = batch.assign(**{LEAD_ID: FRESH_ID_PREFIX + batch[LEAD_ID].astype("str")})
+    acts = acts.assign(**{LEAD_ID: FRESH_ID_PREFIX + acts[LEAD_ID].astype("str")})
+    as_of = pd.Timestamp(fresh.snapshot_at)
+    as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
+    return FreshBatch(
+        leads=write_table(batch, out / "fresh_batch_leads.csv"),
+        activities=write_table(acts.reset_index(drop=True), out / "fresh_batch_activities.csv"),
+        as_of=as_of.isoformat(),
+    )
+
+
 def run_demo(
     out: Path,
     n_leads: int = 20_000,
@@ -101,7 +146,6 @@ def run_demo(
     rules: Path | None = RULES_EXAMPLE,
 ) -> dict:
     """Generate, train, report and score; return where everything is and the headline figures."""
-    from mqlml.scoring.score import score_leads
     from mqlml.workflow import train_and_save
 
     started = time.perf_counter()
@@ -126,14 +170,11 @@ def run_demo(
     crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
     bundle, model, _ = train_and_save(crm, cfg, echo=lambda *a, **k: echo(*a))
 
-    fresh = generate_history(max(n_leads // 4, 2_000), seed + 1)
-    cutoff = fresh.snapshot_at - pd.Timedelta(days=FRESH_BATCH_DAYS)
-    batch = fresh.leads[fresh.leads[CREATED_AT] > cutoff].reset_index(drop=True)
-    batch_acts = fresh.activities[fresh.activities[LEAD_ID].isin(batch[LEAD_ID])]
-    batch_crm = validate_crm(batch, batch_acts, fresh.outcomes.iloc[:0], cfg.data)
-    scored = score_leads(model, batch_crm.leads, batch_crm.activities, as_of=fresh.snapshot_at)
-    scored_path = write_table(scored, out / "scored_leads.csv")
-    batch_path = write_table(batch, out / "fresh_batch_leads.csv")
+    fresh = fresh_batch(max(n_leads // 4, 2_000), seed + 1, out)
+    run = score_files(model, fresh.leads, out / "scored_leads.csv", fresh.activities,
+                      fresh.as_of, model_record={"name": cfg.name, "version": bundle.name,
+                                                 "source": str(bundle)})
+    scored, scored_path, batch_path = run.result.scored, run.output, fresh.leads
 
     m = model.summary.metrics_test
     mql = model.summary.mql_threshold
@@ -151,7 +192,7 @@ def run_demo(
     echo("")
     echo(f"model bundle      {bundle}")
     echo(f"training summary  {bundle / 'report.html'}")
-    echo(f"scored batch      {scored_path}  (input {batch_path})")
+    echo(f"scored batch      {scored_path}  (input {batch_path}, {fresh.activities})")
     echo(f"history           {data_paths['leads'].parent}")
     echo("")
     echo(
@@ -176,5 +217,6 @@ def run_demo(
         + ", ".join(f"{g} {n}" for g, n in grades.items())
         + f"; top score {int(scored[SCORE].max()) if len(scored) else 0}"
     )
+    echo(f"re-score it: {fresh.command(bundle, out / 'rescored_leads.csv')}")
     echo(f"done in {figures['seconds']:.0f}s")
     return {"bundle": bundle, "scored": scored_path, "figures": figures}
