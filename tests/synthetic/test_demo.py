@@ -1,6 +1,7 @@
 """What the demo prints about thresholds, from a real training summary."""
 
 import pandas as pd
+import pytest
 
 from mqlml.synthetic.demo import DEMO_BACKTEST_FOLDS, RULES_EXAMPLE, threshold_lines
 
@@ -25,6 +26,8 @@ def test_demo_prints_policies_model_vs_rules_and_the_backtest(funnel_trained):
     assert not any(line != line.rstrip() for line in text.splitlines())
 
 
+# The report's figures on a small history may warn about matplotlib's legend placement.
+@pytest.mark.filterwarnings("ignore:Creating legend with loc:UserWarning")
 def test_the_demo_fresh_batch_rescored_with_the_printed_command_gives_its_mqls(tmp_path):
     import json
     import shlex
