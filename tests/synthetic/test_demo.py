@@ -43,7 +43,7 @@ def test_the_demo_fresh_batch_rescored_with_the_printed_command_gives_its_mqls(t
     command = next(line for line in lines if line.startswith("re-score it: "))
     args = shlex.split(command.removeprefix("re-score it: "))
     assert args[:2] == ["mqlml", "score"] and "--activities" in args and "--as-of" in args
-    res = CliRunner().invoke(app, args[2:])
+    res = CliRunner().invoke(app, args[1:])
     assert res.exit_code == 0, res.output
     assert "warning: no" not in res.stderr
     report = json.loads((tmp_path / "demo" / "rescored_leads.report.json").read_text())
