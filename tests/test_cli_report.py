@@ -52,7 +52,8 @@ def test_explain_command_breaks_one_lead_down(bundle, trained, tmp_path):
     ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
-    lines = res.output.splitlines()
+    header, *lines = res.output.splitlines()
+    assert header.startswith("model lead-scoring version 1 (") and "the folder given" in header
     assert lines[0].startswith(f"lead {lead_id}: score ")
     score = int(lines[0].split("score ")[1].split(" ")[0])
     # the last line adds it up: base + points = unrounded score -> score
