@@ -1,5 +1,7 @@
 """The command line, end to end: generate -> train -> score, and errors without tracebacks."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -139,3 +141,19 @@ def test_train_rules_and_keep_grades_paths_are_checked_first(tmp_path):
     assert res.exit_code == 2 and "rules file" in res.output and "does not exist" in res.output
     res = _run("train", "--data", data, "--no-tracking", "--keep-grades", tmp_path / "old")
     assert res.exit_code == 2 and "model bundle" in res.output and "does not exist" in res.output
+
+
+# --- issue 19, items 5 and 7: train progress and tables, example config, score --config ---
+
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "example.yaml"
+
+
+def test_shipped_example_config_trains_on_generated_data(tmp_path):
+    data = tmp_path / "d"
+    assert _run("generate", "--leads", 3000, "--seed", 3, "--out", data).exit_code == 0
+    res = _run(
+        "train", "--data", data, "--config", EXAMPLE_CONFIG, "--no-tracking",
+        "--models-dir", tmp_path / "models",
+    )
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "models" / "lead-scoring").is_dir()

@@ -73,6 +73,8 @@ class CalibratedModel:
         Feature column -> +1 / -1 for drifting columns (``model.monotone_drifting``).
     drifting : tuple of str
         Numeric columns that drift between the training and calibration rows.
+    num_threads : int or None
+        LightGBM threads when predicting (``model.num_threads``).
     """
 
     fit: BoosterFit
@@ -81,10 +83,11 @@ class CalibratedModel:
     recency_half_life: float | None
     monotone: dict[str, int] | None
     drifting: tuple[str, ...]
+    num_threads: int | None = None
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         """Log-odds before calibration of feature matrix rows."""
-        return predict_raw(self.fit.booster, X, self.fit.linear)
+        return predict_raw(self.fit.booster, X, self.fit.linear, num_threads=self.num_threads)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of feature matrix rows."""
@@ -166,9 +169,16 @@ def fit_calibrated_model(
     fit, leaves, half_life = search_model(
         to_matrix(fit_features, spec), y_fit, spec, cfg, monotone, frozenset(drifting)
     )
-    raw_cal = predict_raw(fit.booster, to_matrix(calibration_features, spec), fit.linear)
+    raw_cal = predict_raw(
+        fit.booster,
+        to_matrix(calibration_features, spec),
+        fit.linear,
+        num_threads=cfg.num_threads,
+    )
     calibrator = ProbabilityCalibrator(config.calibration.method).fit(raw_cal, y_calibration)
-    return CalibratedModel(fit, calibrator, leaves, half_life, monotone, tuple(drifting))
+    return CalibratedModel(
+        fit, calibrator, leaves, half_life, monotone, tuple(drifting), cfg.num_threads
+    )
 
 
 @dataclass(frozen=True)
