@@ -87,7 +87,12 @@ from mqlml.errors import DataValidationError, MqlmlError
 from mqlml.features.build import FeatureSpec, build_features, derived_columns
 from mqlml.model.bundle import TrainedModel
 from mqlml.scoring.score import score_routed
-from mqlml.scoring.scoring_report import drift_report, drift_warning
+from mqlml.scoring.scoring_report import (
+    drift_report,
+    drift_warning,
+    unseen_category_note,
+    unseen_category_values,
+)
 
 #: Columns of the rejects file.
 REJECT_COLUMNS = ("lead_id", "row", "column", "reason")
@@ -523,21 +528,35 @@ def _unseen_categories(
     """Per categorical feature, the leads with a value the model never saw.
 
     What :func:`mqlml.features.build.unseen_category_counts` counts, read off the features
-    already built (an unseen value is missing there while the lead had one) instead of
-    deriving the job-title and email fields a second time.
+    already built (see :func:`_unseen_values`).
+    """
+    return {c: sum(v.values()) for c, v in _unseen_values(leads, features, spec).items()}
+
+
+def _unseen_values(
+    leads: pd.DataFrame, features: pd.DataFrame, spec: FeatureSpec
+) -> dict[str, Counter[str]]:
+    """Per categorical feature, the values the model never saw, with their lead counts.
+
+    Read off the features already built (an unseen value is missing there while the lead
+    had one); derived fields (job-title department, ...) always hold a value, and are
+    derived again only for the few leads whose value is unseen, to name it.
     """
     derived = _derived_sources()
     out = {}
     for c in spec.categorical_columns:
-        if c in derived:  # derived fields always hold a value (e.g. "missing", "unknown")
+        if c in derived:
             had_value = np.ones(len(leads), dtype=bool)
         elif c in leads:
             had_value = leads[c].notna().to_numpy()
         else:
             continue
-        k = int((had_value & features[c].isna().to_numpy()).sum())
-        if k:
-            out[c] = k
+        unseen = had_value & features[c].isna().to_numpy()
+        if not unseen.any():
+            continue
+        rows = leads.loc[unseen]
+        values = derived_columns(rows)[c] if c in derived else rows[c]
+        out[c] = Counter(values.astype(str).tolist())
     return out
 
 
@@ -567,7 +586,8 @@ def score_checked(
     """
     if not isinstance(chunk_rows, int) or chunk_rows < 1:
         raise MqlmlError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
-    scored, sample, unseen = _score_chunks(model, batch, chunk_rows, progress)
+    scored, sample, unseen_values = _score_chunks(model, batch, chunk_rows, progress)
+    unseen = Counter({c: sum(v.values()) for c, v in unseen_values.items()})
     if len(scored) + len(batch.rejects) != batch.n_input:  # pragma: no cover - a bug
         raise RuntimeError(
             f"{batch.n_input} input rows but {len(scored)} scored and {len(batch.rejects)} "
@@ -585,23 +605,21 @@ def score_checked(
         "ignored_columns": list(batch.ignored_columns),
         "rejected_by_column": _rejected_by_column(batch.rejects),
         "unseen_categories": dict(unseen.most_common()),
+        "unseen_category_values": unseen_category_values(unseen_values),
         "notes": list(batch.notes),
         "drift": drift,
         "warnings": [warning] if warning else [],
     }
     notes = list(batch.notes)
     if unseen:
-        notes.append(
-            "category values the model never saw, scored as unknown: "
-            + ", ".join(f"{c} ({plural(k, 'lead')})" for c, k in unseen.most_common())
-        )
+        notes.append(unseen_category_note(unseen_values))
     return ScoredBatch(scored, batch.rejects, report, tuple(report["warnings"]), tuple(notes))
 
 
 def _score_chunks(
     model: TrainedModel, batch: CheckedBatch, chunk_rows: int, progress: Progress | None
-) -> tuple[pd.DataFrame, pd.DataFrame, Counter[str]]:
-    """The scores of every lead, a feature sample for drift, and unseen category counts."""
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Counter[str]]]:
+    """The scores of every lead, a feature sample for drift, and unseen category values."""
     spec = model.spec
     leads, n = batch.leads, len(batch.leads)
     # Activities sorted by their lead's position, so each chunk takes one contiguous slice.
@@ -612,7 +630,7 @@ def _score_chunks(
     rng = np.random.default_rng(0)
     share = min(1.0, DRIFT_SAMPLE_ROWS / max(n, 1))
     parts, samples = [], []
-    unseen: Counter[str] = Counter()
+    unseen: dict[str, Counter[str]] = {}
     if progress is not None:
         progress(0, n)
     for start in range(0, max(n, 1), chunk_rows):
@@ -625,7 +643,8 @@ def _score_chunks(
         scored.insert(0, LEAD_ID, chunk[LEAD_ID].to_numpy())
         parts.append(scored[list(SCORE_COLUMNS)])
         samples.append(features[rng.random(len(features)) < share])
-        unseen.update(_unseen_categories(chunk, features, spec))
+        for c, values in _unseen_values(chunk, features, spec).items():
+            unseen.setdefault(c, Counter()).update(values)
         if progress is not None:
             progress(stop, n)
     return pd.concat(parts, ignore_index=True), pd.concat(samples), unseen
