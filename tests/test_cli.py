@@ -148,12 +148,37 @@ def test_train_rules_and_keep_grades_paths_are_checked_first(tmp_path):
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "example.yaml"
 
 
-def test_shipped_example_config_trains_on_generated_data(tmp_path):
-    data = tmp_path / "d"
+@pytest.fixture(scope="module")
+def example_trained(tmp_path_factory):
+    """The README's synthetic command with the shipped example config, as a new user runs it."""
+    tmp = tmp_path_factory.mktemp("example")
+    data = tmp / "d"
     assert _run("generate", "--leads", 3000, "--seed", 3, "--out", data).exit_code == 0
     res = _run(
         "train", "--data", data, "--config", EXAMPLE_CONFIG, "--no-tracking",
-        "--models-dir", tmp_path / "models",
+        "--models-dir", tmp / "models",
     )
+    return tmp, data, res
+
+
+def test_shipped_example_config_trains_on_generated_data(example_trained):
+    tmp, _, res = example_trained
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "models" / "lead-scoring").is_dir()
+    assert (tmp / "models" / "lead-scoring").is_dir()
+
+
+def test_score_config_data_section_maps_the_batch_columns(example_trained):
+    tmp, data, res = example_trained
+    assert res.exit_code == 0, res.output
+    bundle = res.stdout.strip().splitlines()[-1]
+    leads = pd.read_csv(data / "leads.csv").rename(columns={"lead_id": "Lead ID"})
+    leads.head(300).to_csv(tmp / "export.csv", index=False)
+    args = ["score", "--model", bundle, "--leads", tmp / "export.csv", "--as-of", "2026-01-01"]
+    without = _run(*args, "--out", tmp / "a.csv")
+    assert without.exit_code == 2 and "lead_id" in without.output
+    (tmp / "mapping.yaml").write_text(
+        "data:\n  column_mapping:\n    leads:\n      Lead ID: lead_id\n", encoding="utf-8"
+    )
+    res = _run(*args, "--out", tmp / "b.csv", "--config", tmp / "mapping.yaml")
+    assert res.exit_code == 0, res.output
+    assert len(pd.read_csv(tmp / "b.csv")) == 300

@@ -234,6 +234,13 @@ def score(
     chunk_rows: Annotated[
         int, typer.Option(help="Leads scored at a time (bounds memory on large batches).")
     ] = 50_000,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML configuration whose data: section (column_mapping, dates) replaces "
+            "the model's for this batch (default: the model's own)."
+        ),
+    ] = None,
 ) -> None:
     """Score a batch of leads: probability, score, grade, is_mql and the top reasons.
 
@@ -248,6 +255,8 @@ def score(
     try:
         table_format(out)
         trained = load_registered_bundle(str(model)) if is_model_uri(model) else load_bundle(model)
+        if config is not None:
+            trained = _with_data_settings(trained, _load_config(config, {}))
         with _ScoringProgress() as progress:
             run = score_files(
                 trained, leads, out, activities, as_of, chunk_rows=chunk_rows, progress=progress
@@ -260,6 +269,19 @@ def score(
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"rejects {run.rejects_path}; report {run.report_path}", err=True)
     typer.echo(run.summary)
+
+
+def _with_data_settings(trained, cfg):
+    """The model with the given config's ``data`` section in place of its own.
+
+    How the batch's files are read and renamed (``data.column_mapping``, date order) is a
+    property of the export, which may differ from the one the model was trained on; what
+    the model learned is not touched.
+    """
+    import dataclasses
+
+    config = trained.config.model_copy(update={"data": cfg.data})
+    return dataclasses.replace(trained, config=config)
 
 
 class _ScoringProgress:
