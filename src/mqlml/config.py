@@ -42,6 +42,11 @@ class DataConfig(_Strict):
     )
     #: End of the data (the export time). Default: the latest timestamp in any table.
     snapshot_at: str | None = None
+    #: Slash dates (05/01/2026) are read in one order per column: day first when a value
+    #: such as 21/12/2025 says so, month first when one such as 12/21/2025 does. When every
+    #: value could be either, this decides (true: day/month/year); unset, month first with
+    #: a warning.
+    dayfirst: bool | None = None
 
 
 class FeatureConfig(_Strict):

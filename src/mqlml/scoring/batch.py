@@ -287,7 +287,11 @@ _MODEL_READS = " (the model reads them; a column may be empty, but must be there
 
 
 def _checked_activities(
-    activities, source: str, mapping: Mapping[str, str] | None, fatal: list[Problem]
+    activities,
+    source: str,
+    mapping: Mapping[str, str] | None,
+    fatal: list[Problem],
+    dayfirst: bool | None = None,
 ) -> Checked | None:
     """The typed activities in input order (rows with problems kept, as NaT / missing)
     and their problems; ``None`` when the table is unusable (problems added to ``fatal``)."""
@@ -301,7 +305,9 @@ def _checked_activities(
     if missing is not None:
         fatal.append(missing)
         return None
-    checked = check_activities(mapped, source=source, years=True)
+    checked = check_activities(
+        mapped, source=source, years=True, dayfirst=dayfirst
+    )
     of_table = [p for p in checked.problems if not p.per_row]
     if of_table:
         fatal.extend(of_table)
@@ -364,7 +370,10 @@ def _checked_leads(
     for column in columns[1:]:
         raw = frame[column]
         if column in (CREATED_AT, AS_OF):
-            dates = check_datetimes(raw, source=source, column=column, required=True, years=True)
+            dates = check_datetimes(
+                raw, source=source, column=column, required=True, years=True,
+                dayfirst=model.config.data.dayfirst,
+            )
             typed[column], found = dates.parsed, dates.problems
         elif column in numeric:
             typed[column], found = check_numbers(raw, source=source, column=column)
@@ -377,14 +386,22 @@ def _checked_leads(
 
 
 def _tables(
-    leads, activities, mapping, required: tuple[str, ...], source: str, activities_source: str
+    leads,
+    activities,
+    mapping,
+    required: tuple[str, ...],
+    source: str,
+    activities_source: str,
+    dayfirst: bool | None = None,
 ) -> tuple[pd.DataFrame, Checked | None, list[Problem]]:
     """Both tables mapped, the leads with the columns the model reads, and the problems
     that stop the batch so far; raised at once when the leads are unusable."""
     fatal: list[Problem] = []
     frame, found = map_columns(leads, source=source, table="leads", mapping=mapping.get("leads"))
     fatal.extend(found)
-    acts = _checked_activities(activities, activities_source, mapping.get("activities"), fatal)
+    acts = _checked_activities(
+        activities, activities_source, mapping.get("activities"), fatal, dayfirst
+    )
     if frame is not None:
         missing = missing_columns(
             frame, source=source, table="leads", required=required, why=_MODEL_READS
@@ -442,7 +459,10 @@ def check_batch(
     """
     mapping = model.config.data.column_mapping
     required = required_lead_columns(model)
-    frame, acts, fatal = _tables(leads, activities, mapping, required, source, activities_source)
+    frame, acts, fatal = _tables(
+        leads, activities, mapping, required, source, activities_source,
+        model.config.data.dayfirst,
+    )
     use_as_of_column = as_of is None and AS_OF in frame.columns
     # Checked in this order, so a row's reasons read created_at, as_of, then attributes.
     read = (*required[:2], AS_OF, *required[2:]) if use_as_of_column else required
