@@ -182,3 +182,18 @@ def test_score_config_data_section_maps_the_batch_columns(example_trained):
     res = _run(*args, "--out", tmp / "b.csv", "--config", tmp / "mapping.yaml")
     assert res.exit_code == 0, res.output
     assert len(pd.read_csv(tmp / "b.csv")) == 300
+
+
+def test_train_prints_each_stage_with_its_seconds(example_trained):
+    import re
+
+    _, _, res = example_trained
+    assert res.exit_code == 0, res.output
+    stages = re.findall(r"^([a-z][a-z0-9 /()]+): ([0-9]+\.[0-9]) s$", res.stderr, re.M)
+    names = [s for s, _ in stages]
+    assert names[:5] == [
+        "labels", "audit and features", "model search", "calibration and thresholds",
+        "evaluation",
+    ]
+    assert names[-3:] == ["explanations", "save", "report"]
+    assert "funnel" in names

@@ -71,11 +71,18 @@ def _train_from(data: Path | None, cfg):
                 f"set flat.path, got {export}"
             )
         bundle, model, _ = train_and_save(
-            None, cfg, echo=typer.echo, labelled=load_flat(export, cfg)
+            None, cfg, echo=typer.echo, labelled=load_flat(export, cfg), progress=_stage_line
         )
     else:
-        bundle, model, _ = train_and_save(load_crm(data, cfg.data), cfg, echo=typer.echo)
+        bundle, model, _ = train_and_save(
+            load_crm(data, cfg.data), cfg, echo=typer.echo, progress=_stage_line
+        )
     return bundle, model
+
+
+def _stage_line(stage: str, seconds: float) -> None:
+    """One line on standard error per finished training stage."""
+    typer.echo(f"{stage}: {seconds:.1f} s", err=True)
 
 
 @app.command()

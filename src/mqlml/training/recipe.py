@@ -52,6 +52,7 @@ from mqlml.model.trees import (
     recency_weights,
 )
 from mqlml.training.audit import AuditResult, audit_leakage, monotone_for_drifting
+from mqlml.training.progress import Stages
 
 #: A fitted MQL threshold policy.
 Threshold = CapacityThreshold | PrecisionThreshold | RecallThreshold | ExpectedValueThreshold
@@ -251,6 +252,7 @@ def fit_recipe(
     deal_value: np.ndarray | None = None,
     keep_grades: dict | None = None,
     excluded: Mapping[str, str] | None = None,
+    stages: Stages | None = None,
 ) -> FittedRecipe:
     """Fit the whole recipe on a training slice and a later calibration slice.
 
@@ -274,6 +276,8 @@ def fit_recipe(
     excluded : mapping, optional
         Lead columns kept out of the model beyond this slice's own audit (e.g. those the
         pipeline's audit excluded), with the reason.
+    stages : Stages, optional
+        Told as audit and features, model search, and calibration and thresholds finish.
 
     Returns
     -------
@@ -293,6 +297,8 @@ def fit_recipe(
         labelled.leads.iloc[rows], labelled.activities, labelled.as_of.iloc[rows], spec
     )
     fit_features, cal_features = features.iloc[: len(fit_rows)], features.iloc[len(fit_rows):]
+    stages = stages or Stages()
+    stages.done("audit and features")
     model = fit_calibrated_model(
         fit_features=fit_features,
         y_fit=y[fit_rows],
@@ -302,6 +308,7 @@ def fit_recipe(
         config=config,
     )
     baseline = fit_baseline(fit_features, y[fit_rows], spec)
+    stages.done("model search")
     score = probability_to_score(model.predict_proba(to_matrix(cal_features, spec)))
     cal = calibration_rows
     policies, errors = fit_policies(
@@ -319,6 +326,7 @@ def fit_recipe(
         if mql is not None
         else None
     )
+    stages.done("calibration and thresholds")
     return FittedRecipe(audit, spec, model, baseline, policies, errors, mql, grades, tiers)
 
 
