@@ -197,3 +197,15 @@ def test_train_prints_each_stage_with_its_seconds(example_trained):
     ]
     assert names[-3:] == ["explanations", "save", "report"]
     assert "funnel" in names
+
+
+def test_train_prints_the_policy_and_comparison_tables_the_demo_prints(example_trained):
+    from mqlml.model.bundle import load_bundle
+    from mqlml.report.text import threshold_lines
+
+    _, _, res = example_trained
+    assert res.exit_code == 0, res.output
+    model = load_bundle(res.stdout.strip().splitlines()[-1])
+    lines = threshold_lines(model.summary, model.config.thresholds.interval_level)
+    assert any("model vs logistic regression at equal MQL volume" in line for line in lines)
+    assert "\n".join(lines) in res.stderr
