@@ -776,7 +776,7 @@ def out_of_years(parsed: pd.Series) -> pd.Series:
 
 
 def _text_dates(
-    raw: pd.Series, source: str, column: str, dayfirst: bool | None
+    raw: pd.Series, source: str, column: str, dayfirst: bool | None, warn: bool = True
 ) -> tuple[pd.Series, pd.Series, int, list[str]]:
     """Text parsed to UTC: the times, the values that are not dates, how many parsed
     values had no zone, and a note on slash dates (a warning when their order is a guess)."""
@@ -799,7 +799,7 @@ def _text_dates(
             f"{order.example}, all read as {read} ({why}); prefer ISO 8601 (2024-03-05)"
         )
         notes.append(message)
-        if order.basis == "default":
+        if order.basis == "default" and warn:
             warnings.warn(message, UserWarning, stacklevel=4)
     return parsed, bad, naive, notes
 
@@ -812,6 +812,7 @@ def check_datetimes(
     required: bool,
     years: bool = False,
     dayfirst: bool | None = None,
+    warn_ambiguous: bool = True,
 ) -> DateColumn:
     """Parse a date/time column to UTC and report what is not a date/time.
 
@@ -832,6 +833,8 @@ def check_datetimes(
     dayfirst : bool, optional
         Order of slash dates when every one is ambiguous (``data.dayfirst``); unset, they
         are read month first with a warning naming the column and an example.
+    warn_ambiguous : bool
+        Whether that warning is raised (else it is only among the notes).
 
     Returns
     -------
@@ -856,7 +859,7 @@ def check_datetimes(
                                     expected=expected))
         return DateColumn(pd.Series(pd.NaT, index=raw.index, dtype=DATETIME_DTYPE), bad, problems)
     else:
-        parsed, bad, naive, notes = _text_dates(raw, source, column, dayfirst)
+        parsed, bad, naive, notes = _text_dates(raw, source, column, dayfirst, warn_ambiguous)
         _add(
             problems,
             rows_problem(bad, raw, source=source, column=column, what="not a date/time",

@@ -42,6 +42,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -305,9 +306,11 @@ def _checked_activities(
     if missing is not None:
         fatal.append(missing)
         return None
-    checked = check_activities(
-        mapped, source=source, years=True, dayfirst=dayfirst
-    )
+    with warnings.catch_warnings():
+        # An ambiguous slash-date column is read month first (or by data.dayfirst) as in
+        # training; scoring does not stop on that warning.
+        warnings.simplefilter("ignore", UserWarning)
+        checked = check_activities(mapped, source=source, years=True, dayfirst=dayfirst)
     of_table = [p for p in checked.problems if not p.per_row]
     if of_table:
         fatal.extend(of_table)
@@ -372,7 +375,7 @@ def _checked_leads(
         if column in (CREATED_AT, AS_OF):
             dates = check_datetimes(
                 raw, source=source, column=column, required=True, years=True,
-                dayfirst=model.config.data.dayfirst,
+                dayfirst=model.config.data.dayfirst, warn_ambiguous=False,
             )
             typed[column], found = dates.parsed, dates.problems
         elif column in numeric:
