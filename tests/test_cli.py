@@ -1,5 +1,7 @@
 """The command line, end to end: generate -> train -> score, and errors without tracebacks."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -139,3 +141,71 @@ def test_train_rules_and_keep_grades_paths_are_checked_first(tmp_path):
     assert res.exit_code == 2 and "rules file" in res.output and "does not exist" in res.output
     res = _run("train", "--data", data, "--no-tracking", "--keep-grades", tmp_path / "old")
     assert res.exit_code == 2 and "model bundle" in res.output and "does not exist" in res.output
+
+
+# --- issue 19, items 5 and 7: train progress and tables, example config, score --config ---
+
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "example.yaml"
+
+
+@pytest.fixture(scope="module")
+def example_trained(tmp_path_factory):
+    """The README's synthetic command with the shipped example config, as a new user runs it."""
+    tmp = tmp_path_factory.mktemp("example")
+    data = tmp / "d"
+    assert _run("generate", "--leads", 3000, "--seed", 3, "--out", data).exit_code == 0
+    res = _run(
+        "train", "--data", data, "--config", EXAMPLE_CONFIG, "--no-tracking",
+        "--models-dir", tmp / "models",
+    )
+    return tmp, data, res
+
+
+def test_shipped_example_config_trains_on_generated_data(example_trained):
+    tmp, _, res = example_trained
+    assert res.exit_code == 0, res.output
+    assert (tmp / "models" / "lead-scoring").is_dir()
+
+
+def test_score_config_data_section_maps_the_batch_columns(example_trained):
+    tmp, data, res = example_trained
+    assert res.exit_code == 0, res.output
+    bundle = res.stdout.strip().splitlines()[-1]
+    leads = pd.read_csv(data / "leads.csv").rename(columns={"lead_id": "Lead ID"})
+    leads.head(300).to_csv(tmp / "export.csv", index=False)
+    args = ["score", "--model", bundle, "--leads", tmp / "export.csv", "--as-of", "2026-01-01"]
+    without = _run(*args, "--out", tmp / "a.csv")
+    assert without.exit_code == 2 and "lead_id" in without.output
+    (tmp / "mapping.yaml").write_text(
+        "data:\n  column_mapping:\n    leads:\n      Lead ID: lead_id\n", encoding="utf-8"
+    )
+    res = _run(*args, "--out", tmp / "b.csv", "--config", tmp / "mapping.yaml")
+    assert res.exit_code == 0, res.output
+    assert len(pd.read_csv(tmp / "b.csv")) == 300
+
+
+def test_train_prints_each_stage_with_its_seconds(example_trained):
+    import re
+
+    _, _, res = example_trained
+    assert res.exit_code == 0, res.output
+    stages = re.findall(r"^([a-z][a-z0-9 /()]+): ([0-9]+\.[0-9]) s$", res.stderr, re.M)
+    names = [s for s, _ in stages]
+    assert names[:5] == [
+        "labels", "audit and features", "model search", "calibration and thresholds",
+        "evaluation",
+    ]
+    assert names[-3:] == ["explanations", "save", "report"]
+    assert "funnel" in names
+
+
+def test_train_prints_the_policy_and_comparison_tables_the_demo_prints(example_trained):
+    from mqlml.model.bundle import load_bundle
+    from mqlml.report.text import threshold_lines
+
+    _, _, res = example_trained
+    assert res.exit_code == 0, res.output
+    model = load_bundle(res.stdout.strip().splitlines()[-1])
+    lines = threshold_lines(model.summary, model.config.thresholds.interval_level)
+    assert any("model vs logistic regression at equal MQL volume" in line for line in lines)
+    assert "\n".join(lines) in res.stderr

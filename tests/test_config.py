@@ -68,3 +68,13 @@ def test_missing_file():
 def test_threshold_funnel_backtest_gate_settings_are_validated(over, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(None, over)
+
+
+@pytest.mark.parametrize(("threads", "expected"), [(None, None), (0, 0), (3, 3)])
+def test_model_num_threads_setting(threads, expected):
+    assert load_config(None, {"model": {"num_threads": threads}}).model.num_threads == expected
+
+
+def test_negative_num_threads_is_refused():
+    with pytest.raises(ConfigError, match="model.num_threads must be 0 or a positive integer"):
+        load_config(None, {"model": {"num_threads": -2}})

@@ -71,11 +71,18 @@ def _train_from(data: Path | None, cfg):
                 f"set flat.path, got {export}"
             )
         bundle, model, _ = train_and_save(
-            None, cfg, echo=typer.echo, labelled=load_flat(export, cfg)
+            None, cfg, echo=typer.echo, labelled=load_flat(export, cfg), progress=_stage_line
         )
     else:
-        bundle, model, _ = train_and_save(load_crm(data, cfg.data), cfg, echo=typer.echo)
+        bundle, model, _ = train_and_save(
+            load_crm(data, cfg.data), cfg, echo=typer.echo, progress=_stage_line
+        )
     return bundle, model
+
+
+def _stage_line(stage: str, seconds: float) -> None:
+    """One line on standard error per finished training stage."""
+    typer.echo(f"{stage}: {seconds:.1f} s", err=True)
 
 
 @app.command()
@@ -140,7 +147,11 @@ def train(
     except MqlmlError as exc:
         _fail(exc)
     _echo_warnings(caught)
+    from mqlml.report.text import threshold_lines
+
     typer.echo(_test_figures_line(model.summary), err=True)
+    for line in threshold_lines(model.summary, cfg.thresholds.interval_level):
+        typer.echo(line, err=True)
     typer.echo(str(bundle))
 
 
@@ -256,6 +267,13 @@ def score(
         int, typer.Option(help="Leads scored at a time (bounds memory on large batches).")
     ] = 50_000,
     tracking_uri: ModelStoreOption = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML configuration whose data: section (column_mapping, dates) replaces "
+            "the model's for this batch (default: the model's own)."
+        ),
+    ] = None,
 ) -> None:
     """Score a batch of leads: probability, score, grade, is_mql and the top reasons.
 
@@ -268,9 +286,12 @@ def score(
     try:
         table_format(out)
         resolved = _resolve(model, tracking_uri)
+        trained = resolved.model
+        if config is not None:
+            trained = _with_data_settings(trained, _load_config(config, {}))
         with _ScoringProgress() as progress:
             run = score_files(
-                resolved.model, leads, out, activities, as_of, chunk_rows=chunk_rows,
+                trained, leads, out, activities, as_of, chunk_rows=chunk_rows,
                 progress=progress, model_record=resolved.to_dict(),
             )
     except MqlmlError as exc:
@@ -281,6 +302,19 @@ def score(
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"rejects {run.rejects_path}; report {run.report_path}", err=True)
     typer.echo(run.summary)
+
+
+def _with_data_settings(trained, cfg):
+    """The model with the given config's ``data`` section in place of its own.
+
+    How the batch's files are read and renamed (``data.column_mapping``, date order) is a
+    property of the export, which may differ from the one the model was trained on; what
+    the model learned is not touched.
+    """
+    import dataclasses
+
+    config = trained.config.model_copy(update={"data": cfg.data})
+    return dataclasses.replace(trained, config=config)
 
 
 class _ScoringProgress:

@@ -23,6 +23,7 @@ from mqlml.model.bundle import TrainedModel, save_bundle
 from mqlml.scoring.scoring_report import reference_sample
 from mqlml.training.evaluation import InsightInputs
 from mqlml.training.pipeline import training_run
+from mqlml.training.progress import StageCallback, Stages, as_stages
 
 
 def _print(message: str = "", err: bool = False) -> None:
@@ -33,7 +34,12 @@ def _print(message: str = "", err: bool = False) -> None:
 _INSIGHTS_AFTER = "drift_audit"
 
 
-def fit_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedModel, dict]:
+def fit_labelled(
+    labelled: LabelledLeads,
+    config: Config,
+    *,
+    progress: Stages | StageCallback | None = None,
+) -> tuple[TrainedModel, dict]:
     """Train on labelled leads, with explanations in the summary and a drift reference.
 
     :func:`mqlml.training.pipeline.train_labelled`, then for the model and each segment
@@ -44,6 +50,9 @@ def fit_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedModel,
     ----------
     labelled : LabelledLeads
     config : Config
+    progress : callable or Stages, optional
+        Called as ``progress(stage, seconds)`` as each stage finishes (those of
+        :func:`~mqlml.training.pipeline.training_run`, then explanations); None: silent.
 
     Returns
     -------
@@ -51,7 +60,8 @@ def fit_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedModel,
     artifacts : dict
         As :func:`mqlml.training.pipeline.run_training` returns.
     """
-    run = training_run(labelled, config)
+    stages = as_stages(progress)
+    run = training_run(labelled, config, progress=stages)
     model = finish_model(run.model, run.insights)
     if model.segment_models:
         model = replace(
@@ -61,6 +71,7 @@ def fit_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedModel,
                 for name, sub in model.segment_models.items()
             },
         )
+    stages.done("explanations")
     return model, run.artifacts
 
 
@@ -103,6 +114,7 @@ def train_and_save(
     *,
     echo: Callable = _print,
     labelled: LabelledLeads | None = None,
+    progress: StageCallback | None = None,
 ) -> tuple[Path, TrainedModel, dict]:
     """Train; save the bundle and its HTML summary; log to MLflow.
 
@@ -116,6 +128,9 @@ def train_and_save(
     labelled : LabelledLeads, optional
         Labelled leads (flat mode, presets) used instead of labelling ``crm``; the MLflow
         input example and the registry gate's hold-out rows come from them either way.
+    progress : callable, optional
+        Called as ``progress(stage, seconds)`` as each stage finishes: labels, those of
+        :func:`fit_labelled`, save, report and tracking; None: silent.
 
     Returns
     -------
@@ -126,11 +141,15 @@ def train_and_save(
     # Reports and tracking load jinja2 and MLflow: only when a model is saved.
     from mqlml.report.html import build_report, write_report
 
+    stages = Stages(progress)
     if labelled is None:
         labelled = label_history(crm, cfg)
-    model, artifacts = fit_labelled(labelled, cfg)
+        stages.done("labels")
+    model, artifacts = fit_labelled(labelled, cfg, progress=stages)
     bundle = save_bundle(model, cfg.models_dir)
+    stages.done("save")
     write_report(build_report(model.summary, artifacts["test_predictions"]), bundle / "report.html")
+    stages.done("report")
     if cfg.tracking.enabled:
         from mqlml.serving.pyfunc import training_holdout
         from mqlml.serving.tracking import log_training, tracking_uri
@@ -141,4 +160,5 @@ def train_and_save(
             g = tracked.gate
             verdict = "is now champion" if g.promoted else "was not promoted"
             echo(f"registered {g.name} version {g.version}; it {verdict}: {g.reason}", err=True)
+        stages.done("tracking")
     return bundle, model, artifacts

@@ -643,7 +643,8 @@ def test_load_crm_missing_directory(tmp_path):
 
 def test_slash_dates_are_read_month_first_and_noted():
     leads = make_leads(**{CREATED_AT: ["03/05/2024", "5 March 2024", "2024-03-05", "Mar 5 2024"]})
-    crm = validate_crm(leads, None, None)
+    with pytest.warns(UserWarning, match="every one could be either; set data.dayfirst"):
+        crm = validate_crm(leads, None, None)
     assert (crm.leads[CREATED_AT] == ts("2024-03-05")).all()
     assert any("1 value of created_at use a slash date" in n for n in crm.notes)
 

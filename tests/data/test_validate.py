@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -60,14 +62,28 @@ def test_cleaning_a_column_equals_cleaning_each_row(values, dtype):
 @_SETTINGS
 @given(columns, dtypes)
 def test_parsing_dates_of_a_column_equals_parsing_each_row(values, dtype):
+    # Unless a slash date fixes the day/month order of the column (tested below): then
+    # the column's order applies to rows that alone would be ambiguous.
+    from hypothesis import assume
+
+    from mqlml.data.validate import slash_date_order
+
+    text = [v.strip() for v in values if isinstance(v, str)]
+    order = slash_date_order(text)
+    assume(order is None or order.basis != "values")
     s = _series(values, dtype)
-    whole = check_datetimes(s, source="t", column=CREATED_AT, required=True, years=True)
+    whole = check_datetimes(
+        s, source="t", column=CREATED_AT, required=True, years=True, dayfirst=False
+    )
     rows = [
-        check_datetimes(s.iloc[[i]], source="t", column=CREATED_AT, required=True, years=True)
+        check_datetimes(
+            s.iloc[[i]], source="t", column=CREATED_AT, required=True, years=True, dayfirst=False
+        )
         for i in range(len(s))
     ]
     pd.testing.assert_series_equal(whole.parsed, pd.concat([r.parsed for r in rows]))
-    pd.testing.assert_series_equal(to_utc(s), _row_by_row(to_utc, s))
+    utc = functools.partial(to_utc, dayfirst=False)
+    pd.testing.assert_series_equal(utc(s), _row_by_row(utc, s))
     assert whole.naive == sum(r.naive for r in rows)
     assert _reasons_by_row(whole.problems) == _reasons_by_row(
         [p for i, r in enumerate(rows) for p in _shifted(r.problems, i)]
@@ -161,3 +177,51 @@ def test_mapping_and_missing_columns():
     missing = missing_columns(mapped, source="t", table="leads")
     assert "missing required column 'created_at'" in missing.message
     assert "e.g. {'Created': 'created_at'}" in missing.message
+
+
+# --- issue 19, item 7a: slash dates take one day/month order per column ----------------
+
+
+@pytest.mark.parametrize(
+    ("values", "dayfirst", "expected"),
+    [
+        (["05/01/2026", "21/12/2025"], None, ["2026-01-05", "2025-12-21"]),
+        (["05/01/2026", "12/21/2025"], None, ["2026-05-01", "2025-12-21"]),
+        (["05/01/2026", "03/02/2026"], True, ["2026-01-05", "2026-02-03"]),
+        (["05/01/2026", "03/02/2026"], False, ["2026-05-01", "2026-03-02"]),
+        (["21/12/2025", "13/01/2026", "12/31/2025"], None, ["2025-12-21", "2026-01-13", None]),
+    ],
+)
+def test_slash_dates_take_one_order_per_column(values, dayfirst, expected):
+    from mqlml.data.validate import check_datetimes
+
+    out = check_datetimes(
+        pd.Series(values, dtype="str"), source="leads", column="created_at", required=False,
+        dayfirst=dayfirst,
+    )
+    want = pd.Series(pd.to_datetime(expected, utc=True)).astype(out.parsed.dtype)
+    pd.testing.assert_series_equal(out.parsed, want, check_names=False)
+    assert out.bad.tolist() == [e is None for e in expected]
+
+
+def test_a_column_of_only_ambiguous_slash_dates_warns_naming_column_and_example():
+    from mqlml.data.validate import check_datetimes
+
+    with pytest.warns(UserWarning, match=r"created_at use a slash date such as 05/01/2026.*"
+                      r"data\.dayfirst"):
+        out = check_datetimes(
+            pd.Series(["05/01/2026", "03/02/2026"], dtype="str"), source="leads",
+            column="created_at", required=True,
+        )
+    assert out.parsed.iloc[0] == pd.Timestamp("2026-05-01", tz="UTC")
+
+
+def test_data_dayfirst_setting_reaches_the_crm_checks():
+    from conftest import make_leads
+    from mqlml.config import DataConfig
+    from mqlml.data.contract import validate_crm
+
+    leads = make_leads(4)
+    leads["created_at"] = ["05/01/2026", "03/02/2026", "04/02/2026", "06/02/2026"]
+    crm = validate_crm(leads, None, None, config=DataConfig(dayfirst=True))
+    assert crm.leads["created_at"].min() == pd.Timestamp("2026-01-05", tz="UTC")

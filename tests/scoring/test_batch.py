@@ -270,7 +270,13 @@ def test_unseen_categories_are_scored_as_unknown_and_counted(scoring_model, fres
     report = json.loads(run.report_path.read_text())
     assert report["unseen_categories"] == {"industry": 10, "country": 3}
     assert len(_read(run.output)) == len(leads)
-    assert any("industry (10 leads), country (3 leads)" in n for n in run.result.notes)
+    assert any(
+        "industry (10 leads: 'Space Mining' 10), country (3 leads: 'Atlantis' 3)" in n
+        for n in run.result.notes
+    )
+    assert report["unseen_category_values"] == {
+        "industry": {"Space Mining": 10}, "country": {"Atlantis": 3}
+    }
     # scored exactly as if the value were missing
     blank = leads.copy()
     blank.loc[:9, "industry"] = ""

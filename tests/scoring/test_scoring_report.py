@@ -127,3 +127,23 @@ def test_report_json_is_written_beside_the_output(scoring_model, tmp_path):
     assert report["warnings"] and "employees (" in report["warnings"][0]
     assert run.result.warnings == tuple(report["warnings"])
     assert report["rows"]["input"] == 200 and report["output"] == str(run.output)
+
+
+def test_unseen_category_note_names_up_to_five_values_per_column_with_counts():
+    from collections import Counter
+
+    from mqlml.scoring.scoring_report import unseen_category_note, unseen_category_values
+
+    unseen = {
+        "country": Counter({"Atlantis": 1}),
+        "industry": Counter({f"v{i}": 10 - i for i in range(7)}),
+    }
+    values = unseen_category_values(unseen)
+    assert list(values) == ["industry", "country"]
+    assert values["industry"] == {f"v{i}": 10 - i for i in range(5)}
+    note = unseen_category_note(unseen)
+    assert note.endswith(
+        "industry (49 leads: 'v0' 10, 'v1' 9, 'v2' 8, 'v3' 7, 'v4' 6 and 2 more values), "
+        "country (1 lead: 'Atlantis' 1)"
+    )
+

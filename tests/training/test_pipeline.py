@@ -102,3 +102,24 @@ def test_training_is_deterministic(history):
     assert np.isclose(
         a.summary.metrics_test.model.roc_auc, b.summary.metrics_test.model.roc_auc
     )
+
+
+def test_training_reports_each_stage_once_in_order_and_is_silent_by_default(history, capsys):
+    from mqlml.config import load_config
+    from mqlml.data.contract import validate_crm
+    from mqlml.labels.labelled import label_history
+    from mqlml.training.pipeline import training_run
+
+    cfg = load_config(None, {"tracking": {"enabled": False}, "backtest": {"folds": 2}})
+    crm = validate_crm(history.leads, history.activities, history.outcomes, cfg.data)
+    lab = label_history(crm, cfg)
+    seen = []
+    training_run(lab, cfg, progress=lambda stage, s: seen.append((stage, s)))
+    names = [s for s, _ in seen]
+    assert names[:4] == [
+        "audit and features", "model search", "calibration and thresholds", "evaluation"
+    ]
+    assert names[-2:] == ["backtest fold 1/2", "backtest fold 2/2"]
+    assert all(s >= 0 for _, s in seen)
+    training_run(lab, cfg)
+    assert capsys.readouterr() == ("", "")

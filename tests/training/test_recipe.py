@@ -85,3 +85,33 @@ def test_the_audit_runs_on_the_training_rows_and_keeps_its_columns_out(small_lab
     assert "industry" not in recipe.feature_columns
     assert recipe.spec.excluded["industry"] == "excluded by the caller"
     assert recipe.mql is not None and recipe.tiers is not None
+
+
+@pytest.mark.parametrize("threads", [None, 0, 1, 2])
+def test_lightgbm_gets_the_thread_setting_when_fitting_and_predicting(threads, monkeypatch):
+    import os
+
+    import lightgbm as lgb
+
+    from mqlml.config import ModelConfig
+    from mqlml.model.trees import lightgbm_params, lightgbm_threads, predict_raw
+
+    expected = len(os.sched_getaffinity(0)) if threads is None else threads
+    assert lightgbm_params(ModelConfig(num_threads=threads))["num_threads"] == expected
+    seen = {}
+    real = lgb.Booster.predict
+
+    def spy(self, X, **kwargs):
+        seen.update(kwargs)
+        return real(self, X, **kwargs)
+
+    monkeypatch.setattr(lgb.Booster, "predict", spy)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    booster = lgb.train(
+        {"objective": "binary", "verbosity": -1, "num_threads": 1},
+        lgb.Dataset(X, (X[:, 0] > 0).astype(float)),
+        num_boost_round=3,
+    )
+    predict_raw(booster, X, num_threads=threads)
+    assert seen["num_threads"] == lightgbm_threads(threads) == expected

@@ -149,6 +149,8 @@ class Checked:
     notes: list[str] = field(default_factory=list)
     naive: dict[str, int] = field(default_factory=dict)
     filled_sql: pd.Series | None = None
+    #: Order of slash dates a column leaves open (``data.dayfirst``).
+    dayfirst: bool | None = None
 
     def add(self, problems) -> None:
         """Record problems (``None`` entries are skipped)."""
@@ -158,7 +160,7 @@ class Checked:
                   years: bool = False):
         """:func:`~mqlml.data.validate.check_datetimes`, its findings recorded here."""
         checked = check_datetimes(raw, source=source, column=column, required=required,
-                                  years=years)
+                                  years=years, dayfirst=self.dayfirst)
         self.add(checked.problems)
         self.notes.extend(checked.notes)
         if checked.naive:
@@ -169,7 +171,9 @@ class Checked:
 # --- per-table checks ------------------------------------------------------------------
 
 
-def _prepare(df, source: str, table: str, mapping: Mapping[str, str] | None) -> Checked:
+def _prepare(
+    df, source: str, table: str, mapping: Mapping[str, str] | None, dayfirst: bool | None = None
+) -> Checked:
     """Mapping and required columns; the frame comes back with a fresh position index."""
     mapped, problems = map_columns(df, source=source, table=table, mapping=mapping)
     if mapped is None:
@@ -177,11 +181,15 @@ def _prepare(df, source: str, table: str, mapping: Mapping[str, str] | None) -> 
     missing = missing_columns(mapped, source=source, table=table)
     if missing is not None:
         return Checked(None, [*problems, missing])
-    return Checked(mapped, problems)
+    return Checked(mapped, problems, dayfirst=dayfirst)
 
 
 def check_leads(
-    df: pd.DataFrame, *, source: str = "leads", mapping: Mapping[str, str] | None = None
+    df: pd.DataFrame,
+    *,
+    source: str = "leads",
+    mapping: Mapping[str, str] | None = None,
+    dayfirst: bool | None = None,
 ) -> Checked:
     """Check and type the leads table, keeping the input row order.
 
@@ -198,7 +206,7 @@ def check_leads(
     -------
     Checked
     """
-    checked = _prepare(df, source, "leads", mapping)
+    checked = _prepare(df, source, "leads", mapping, dayfirst)
     if checked.frame is None:
         return checked
     df = checked.frame
@@ -235,6 +243,7 @@ def check_activities(
     source: str = "activities",
     mapping: Mapping[str, str] | None = None,
     years: bool = False,
+    dayfirst: bool | None = None,
 ) -> Checked:
     """Check and type the activities table on its own, keeping the input row order.
 
@@ -254,7 +263,7 @@ def check_activities(
     Checked
         Rows with problems are kept (NaT / missing where a value was unusable).
     """
-    checked = _prepare(df, source, "activities", mapping)
+    checked = _prepare(df, source, "activities", mapping, dayfirst)
     if checked.frame is None:
         return checked
     df = checked.frame
@@ -296,7 +305,11 @@ def check_activities(
 
 
 def check_outcomes(
-    df: pd.DataFrame, *, source: str = "outcomes", mapping: Mapping[str, str] | None = None
+    df: pd.DataFrame,
+    *,
+    source: str = "outcomes",
+    mapping: Mapping[str, str] | None = None,
+    dayfirst: bool | None = None,
 ) -> Checked:
     """Check and type the outcomes table on its own, keeping the input row order.
 
@@ -315,7 +328,7 @@ def check_outcomes(
     -------
     Checked
     """
-    checked = _prepare(df, source, "outcomes", mapping)
+    checked = _prepare(df, source, "outcomes", mapping, dayfirst)
     if checked.frame is None:
         return checked
     df = checked.frame
@@ -563,21 +576,26 @@ def validate_crm(
     config = config or DataConfig()
     names = {t: (sources or {}).get(t, t) for t in TABLES}
     maps = config.column_mapping
-    checks = {"leads": check_leads(leads, source=names["leads"], mapping=maps.get("leads"))}
+    day = config.dayfirst
+    checks = {
+        "leads": check_leads(
+            leads, source=names["leads"], mapping=maps.get("leads"), dayfirst=day
+        )
+    }
     absent_notes: list[str] = []
     if activities is None:
         checks["activities"] = Checked(empty_activities())
         absent_notes.append("no activities table: features use lead attributes only (0 activities)")
     else:
         checks["activities"] = check_activities(
-            activities, source=names["activities"], mapping=maps.get("activities")
+            activities, source=names["activities"], mapping=maps.get("activities"), dayfirst=day
         )
     if outcomes is None:
         checks["outcomes"] = Checked(empty_outcomes())
         absent_notes.append("no outcomes table: no lead is known to have reached SQL")
     else:
         checks["outcomes"] = check_outcomes(
-            outcomes, source=names["outcomes"], mapping=maps.get("outcomes")
+            outcomes, source=names["outcomes"], mapping=maps.get("outcomes"), dayfirst=day
         )
 
     notes = absent_notes + [n for c in checks.values() for n in c.notes]

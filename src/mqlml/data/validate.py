@@ -53,7 +53,7 @@ _HAS_ZONE = re.compile(
     r"[0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?[ \t\n\r\f\v]*"
     r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?|[Uu][Tt][Cc]|[Gg][Mm][Tt])[ \t\n\r\f\v]*$"
 )
-_SLASH_DATE = re.compile(r"^[0-9]{1,2}/[0-9]{1,2}/[0-9]{2,4}")
+_SLASH_DATE = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})/[0-9]{2,4}")
 # Plain numbers whose text a float reproduces: no leading zeros, separators or symbols.
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _PLAIN_INTEGER = re.compile(r"[+-]?(?:0|[1-9][0-9]*)")
@@ -474,29 +474,70 @@ def clean_attribute(s: pd.Series, name: str, *, text_columns=()) -> pd.Series:
     return cleaned.series() if num is None else num
 
 
-def to_utc(values: pd.Series) -> pd.Series:
+def to_utc(values: pd.Series, *, dayfirst: bool | None = None) -> pd.Series:
     """Dates and times in any common format or time zone as UTC (NaT when not a date/time).
 
-    ISO 8601 first (vectorised); other formats value by value (slash dates as
-    month/day/year). Times without a zone are taken as UTC. Words that parsers read
-    relative to the moment of parsing (``now``, ``today``) are not dates: the result
-    could not be reproduced. Each distinct value is parsed once.
+    ISO 8601 first (vectorised); other formats value by value. Slash dates take one order
+    for the whole column (:func:`slash_date_order`). Times without a zone are taken as
+    UTC. Words that parsers read relative to the moment of parsing (``now``, ``today``)
+    are not dates: the result could not be reproduced. Each distinct value is parsed once.
 
     Parameters
     ----------
     values : Series
         Text (stripped here; empty is missing).
+    dayfirst : bool, optional
+        Order of slash dates when the column's values leave it open (``data.dayfirst``).
 
     Returns
     -------
     Series
         dtype :data:`DATETIME_DTYPE`, aligned with ``values``.
     """
-    return _parse_utc(_cleaned(values))
+    return _parse_utc(_cleaned(values), dayfirst)[0]
 
 
-def _parse_utc(cleaned: _Cleaned) -> pd.Series:
-    """:func:`to_utc` of cleaned text."""
+@dataclass(frozen=True)
+class SlashOrder:
+    """How a column's slash dates (``05/01/2026``) are read.
+
+    ``dayfirst`` is the order; ``basis`` says what decided it: ``"values"`` (some value
+    has a first part above 12, or a second), ``"setting"`` (``data.dayfirst``) or
+    ``"default"`` (month first: every value was ambiguous and nothing was set);
+    ``example`` is a value that decided it, or an ambiguous one.
+    """
+
+    dayfirst: bool
+    basis: str
+    example: str
+
+
+def slash_date_order(values, dayfirst: bool | None = None) -> SlashOrder | None:
+    """The one day/month order of a column's slash dates, decided by all of them.
+
+    ``21/12/2025`` can only be day first, so one such value makes the whole column day
+    first (``05/01/2026`` beside it is 5 January); ``12/21/2025`` makes it month first.
+    When both kinds occur the more frequent wins (the others then fail to parse). When
+    every value is ambiguous, ``dayfirst`` decides, else month first. None: no slash dates.
+    """
+    slash = [v for v in values if v is not None and _SLASH_DATE.search(v)]
+    if not slash:
+        return None
+    parts = [tuple(int(x) for x in _SLASH_DATE.search(v).groups()) for v in slash]
+    day_first = [v for v, (a, b) in zip(slash, parts, strict=True) if a > 12 >= b]
+    month_first = [v for v, (a, b) in zip(slash, parts, strict=True) if b > 12 >= a]
+    if day_first or month_first:
+        first = len(day_first) >= len(month_first)
+        return SlashOrder(first, "values", (day_first if first else month_first)[0])
+    if dayfirst is not None:
+        return SlashOrder(bool(dayfirst), "setting", slash[0])
+    return SlashOrder(False, "default", slash[0])
+
+
+def _parse_utc(
+    cleaned: _Cleaned, dayfirst: bool | None = None
+) -> tuple[pd.Series, SlashOrder | None]:
+    """:func:`to_utc` of cleaned text, and how its slash dates were read."""
     dates = [v if v is not None and v.lower() not in _RELATIVE_WORDS else None
              for v in cleaned.values]
     text = pd.Series([*dates, None], dtype="str")  # the last one: missing rows (code -1)
@@ -505,11 +546,26 @@ def _parse_utc(cleaned: _Cleaned) -> pd.Series:
         out = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
         out = out.astype(DATETIME_DTYPE)
         rest = text.notna() & out.isna()
+        order = slash_date_order(text[rest].tolist(), dayfirst) if rest.any() else None
         if rest.any():
             out[rest] = pd.to_datetime(
-                text[rest], utc=True, errors="coerce", format="mixed"
+                text[rest], utc=True, errors="coerce", format="mixed",
+                dayfirst=order is not None and order.dayfirst,
             ).astype(DATETIME_DTYPE)
-    return pd.Series(out.array.take(cleaned.codes), index=cleaned.index, name=cleaned.name)
+        if order is not None:
+            # A value that only fits the other order is not read that way: the column has one.
+            against = text.map(lambda v: _against_order(v, order.dayfirst), na_action="ignore")
+            out[rest & against.fillna(False).astype(bool)] = pd.NaT
+    parsed = pd.Series(out.array.take(cleaned.codes), index=cleaned.index, name=cleaned.name)
+    return parsed, order
+
+
+def _against_order(value: str, dayfirst: bool) -> bool:
+    match = _SLASH_DATE.search(value)
+    if match is None:
+        return False
+    a, b = int(match.group(1)), int(match.group(2))
+    return b > 12 >= a if dayfirst else a > 12 >= b
 
 
 # --- the columns of a table --------------------------------------------------------------
@@ -720,22 +776,31 @@ def out_of_years(parsed: pd.Series) -> pd.Series:
 
 
 def _text_dates(
-    raw: pd.Series, source: str, column: str
+    raw: pd.Series, source: str, column: str, dayfirst: bool | None, warn: bool = True
 ) -> tuple[pd.Series, pd.Series, int, list[str]]:
     """Text parsed to UTC: the times, the values that are not dates, how many parsed
-    values had no zone, and a note on slash dates."""
+    values had no zone, and a note on slash dates (a warning when their order is a guess)."""
     cleaned = _cleaned(raw)
-    parsed = _parse_utc(cleaned)
+    parsed, order = _parse_utc(cleaned, dayfirst)
     ok = parsed.notna().to_numpy()
     bad = pd.Series(cleaned.rows(lambda v: True) & ~ok, index=raw.index)
     naive = int((cleaned.rows(lambda v: _HAS_ZONE.search(v) is None) & ok).sum())
     slash = int((cleaned.rows(lambda v: _SLASH_DATE.search(v) is not None) & ok).sum())
     notes = []
-    if slash:
-        notes.append(
+    if slash and order is not None:
+        read = "day/month/year" if order.dayfirst else "month/day/year"
+        why = {
+            "values": f"{order.example} fits only that order",
+            "setting": f"data.dayfirst is {str(order.dayfirst).lower()}",
+            "default": "every one could be either; set data.dayfirst to decide",
+        }[order.basis]
+        message = (
             f"{source}: {plural(slash, 'value')} of {column} use a slash date such as "
-            "03/05/2024, read as month/day/year; prefer ISO 8601 (2024-03-05)"
+            f"{order.example}, all read as {read} ({why}); prefer ISO 8601 (2024-03-05)"
         )
+        notes.append(message)
+        if order.basis == "default" and warn:
+            warnings.warn(message, UserWarning, stacklevel=4)
     return parsed, bad, naive, notes
 
 
@@ -746,6 +811,8 @@ def check_datetimes(
     column: str,
     required: bool,
     years: bool = False,
+    dayfirst: bool | None = None,
+    warn_ambiguous: bool = True,
 ) -> DateColumn:
     """Parse a date/time column to UTC and report what is not a date/time.
 
@@ -763,6 +830,11 @@ def check_datetimes(
         Whether an empty value is a problem.
     years : bool
         Whether dates outside :data:`YEARS` are problems.
+    dayfirst : bool, optional
+        Order of slash dates when every one is ambiguous (``data.dayfirst``); unset, they
+        are read month first with a warning naming the column and an example.
+    warn_ambiguous : bool
+        Whether that warning is raised (else it is only among the notes).
 
     Returns
     -------
@@ -787,7 +859,7 @@ def check_datetimes(
                                     expected=expected))
         return DateColumn(pd.Series(pd.NaT, index=raw.index, dtype=DATETIME_DTYPE), bad, problems)
     else:
-        parsed, bad, naive, notes = _text_dates(raw, source, column)
+        parsed, bad, naive, notes = _text_dates(raw, source, column, dayfirst, warn_ambiguous)
         _add(
             problems,
             rows_problem(bad, raw, source=source, column=column, what="not a date/time",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -30,9 +31,25 @@ class BoosterFit:
     linear: LinearBase | None = None
 
 
+def lightgbm_threads(num_threads: int | None = None) -> int:
+    """The thread count LightGBM gets: ``num_threads``, or the CPUs this process may use.
+
+    LightGBM's own default (0, OpenMP's) takes every logical core of the machine, even
+    those a container or ``taskset`` withholds; with more threads than free cores its
+    threads spin waiting on each other, and a fit that takes a second alone took minutes
+    under load. 0 keeps LightGBM's default.
+    """
+    if num_threads is not None:
+        return int(num_threads)
+    if hasattr(os, "sched_getaffinity"):
+        return max(len(os.sched_getaffinity(0)), 1)
+    return max(os.cpu_count() or 1, 1)
+
+
 def lightgbm_params(cfg: ModelConfig) -> dict:
     """LightGBM parameters from the model config (deterministic for a given seed)."""
     return {
+        "num_threads": lightgbm_threads(cfg.num_threads),
         "objective": "binary",
         "learning_rate": cfg.learning_rate,
         "num_leaves": cfg.num_leaves,
@@ -143,10 +160,19 @@ def fit_lightgbm(
 
 
 def predict_raw(
-    booster: lgb.Booster, X: np.ndarray, linear: LinearBase | None = None, **kwargs
+    booster: lgb.Booster,
+    X: np.ndarray,
+    linear: LinearBase | None = None,
+    *,
+    num_threads: int | None = None,
+    **kwargs,
 ) -> np.ndarray:
-    """The model's log-odds (before calibration): the trees', plus the linear base's."""
-    raw = booster.predict(X, raw_score=True, **kwargs)
+    """The model's log-odds (before calibration): the trees', plus the linear base's.
+
+    ``num_threads`` as in :func:`lightgbm_threads` (LightGBM's predict ignores the
+    thread count the booster was trained with).
+    """
+    raw = booster.predict(X, raw_score=True, num_threads=lightgbm_threads(num_threads), **kwargs)
     return raw + linear.decision_function(X) if linear is not None else raw
 
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -87,7 +88,12 @@ from mqlml.errors import DataValidationError, MqlmlError
 from mqlml.features.build import FeatureSpec, build_features, derived_columns
 from mqlml.model.bundle import TrainedModel
 from mqlml.scoring.score import score_routed
-from mqlml.scoring.scoring_report import drift_report, drift_warning
+from mqlml.scoring.scoring_report import (
+    drift_report,
+    drift_warning,
+    unseen_category_note,
+    unseen_category_values,
+)
 
 #: Columns of the rejects file.
 REJECT_COLUMNS = ("lead_id", "row", "column", "reason")
@@ -289,7 +295,11 @@ _MODEL_READS = " (the model reads them; a column may be empty, but must be there
 
 
 def _checked_activities(
-    activities, source: str, mapping: Mapping[str, str] | None, fatal: list[Problem]
+    activities,
+    source: str,
+    mapping: Mapping[str, str] | None,
+    fatal: list[Problem],
+    dayfirst: bool | None = None,
 ) -> Checked | None:
     """The typed activities in input order (rows with problems kept, as NaT / missing)
     and their problems; ``None`` when the table is unusable (problems added to ``fatal``)."""
@@ -303,7 +313,11 @@ def _checked_activities(
     if missing is not None:
         fatal.append(missing)
         return None
-    checked = check_activities(mapped, source=source, years=True)
+    with warnings.catch_warnings():
+        # An ambiguous slash-date column is read month first (or by data.dayfirst) as in
+        # training; scoring does not stop on that warning.
+        warnings.simplefilter("ignore", UserWarning)
+        checked = check_activities(mapped, source=source, years=True, dayfirst=dayfirst)
     of_table = [p for p in checked.problems if not p.per_row]
     if of_table:
         fatal.extend(of_table)
@@ -366,7 +380,10 @@ def _checked_leads(
     for column in columns[1:]:
         raw = frame[column]
         if column in (CREATED_AT, AS_OF):
-            dates = check_datetimes(raw, source=source, column=column, required=True, years=True)
+            dates = check_datetimes(
+                raw, source=source, column=column, required=True, years=True,
+                dayfirst=model.config.data.dayfirst, warn_ambiguous=False,
+            )
             typed[column], found = dates.parsed, dates.problems
         elif column in numeric:
             typed[column], found = check_numbers(raw, source=source, column=column)
@@ -379,14 +396,22 @@ def _checked_leads(
 
 
 def _tables(
-    leads, activities, mapping, required: tuple[str, ...], source: str, activities_source: str
+    leads,
+    activities,
+    mapping,
+    required: tuple[str, ...],
+    source: str,
+    activities_source: str,
+    dayfirst: bool | None = None,
 ) -> tuple[pd.DataFrame, Checked | None, list[Problem]]:
     """Both tables mapped, the leads with the columns the model reads, and the problems
     that stop the batch so far; raised at once when the leads are unusable."""
     fatal: list[Problem] = []
     frame, found = map_columns(leads, source=source, table="leads", mapping=mapping.get("leads"))
     fatal.extend(found)
-    acts = _checked_activities(activities, activities_source, mapping.get("activities"), fatal)
+    acts = _checked_activities(
+        activities, activities_source, mapping.get("activities"), fatal, dayfirst
+    )
     if frame is not None:
         missing = missing_columns(
             frame, source=source, table="leads", required=required, why=_MODEL_READS
@@ -444,7 +469,10 @@ def check_batch(
     """
     mapping = model.config.data.column_mapping
     required = required_lead_columns(model)
-    frame, acts, fatal = _tables(leads, activities, mapping, required, source, activities_source)
+    frame, acts, fatal = _tables(
+        leads, activities, mapping, required, source, activities_source,
+        model.config.data.dayfirst,
+    )
     use_as_of_column = as_of is None and AS_OF in frame.columns
     # Checked in this order, so a row's reasons read created_at, as_of, then attributes.
     read = (*required[:2], AS_OF, *required[2:]) if use_as_of_column else required
@@ -532,21 +560,35 @@ def _unseen_categories(
     """Per categorical feature, the leads with a value the model never saw.
 
     What :func:`mqlml.features.build.unseen_category_counts` counts, read off the features
-    already built (an unseen value is missing there while the lead had one) instead of
-    deriving the job-title and email fields a second time.
+    already built (see :func:`_unseen_values`).
+    """
+    return {c: sum(v.values()) for c, v in _unseen_values(leads, features, spec).items()}
+
+
+def _unseen_values(
+    leads: pd.DataFrame, features: pd.DataFrame, spec: FeatureSpec
+) -> dict[str, Counter[str]]:
+    """Per categorical feature, the values the model never saw, with their lead counts.
+
+    Read off the features already built (an unseen value is missing there while the lead
+    had one); derived fields (job-title department, ...) always hold a value, and are
+    derived again only for the few leads whose value is unseen, to name it.
     """
     derived = _derived_sources()
     out = {}
     for c in spec.categorical_columns:
-        if c in derived:  # derived fields always hold a value (e.g. "missing", "unknown")
+        if c in derived:
             had_value = np.ones(len(leads), dtype=bool)
         elif c in leads:
             had_value = leads[c].notna().to_numpy()
         else:
             continue
-        k = int((had_value & features[c].isna().to_numpy()).sum())
-        if k:
-            out[c] = k
+        unseen = had_value & features[c].isna().to_numpy()
+        if not unseen.any():
+            continue
+        rows = leads.loc[unseen]
+        values = derived_columns(rows)[c] if c in derived else rows[c]
+        out[c] = Counter(values.astype(str).tolist())
     return out
 
 
@@ -576,7 +618,8 @@ def score_checked(
     """
     if not isinstance(chunk_rows, int) or chunk_rows < 1:
         raise MqlmlError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
-    scored, sample, unseen = _score_chunks(model, batch, chunk_rows, progress)
+    scored, sample, unseen_values = _score_chunks(model, batch, chunk_rows, progress)
+    unseen = Counter({c: sum(v.values()) for c, v in unseen_values.items()})
     if len(scored) + len(batch.rejects) != batch.n_input:  # pragma: no cover - a bug
         raise RuntimeError(
             f"{batch.n_input} input rows but {len(scored)} scored and {len(batch.rejects)} "
@@ -597,16 +640,14 @@ def score_checked(
         "ignored_columns": list(batch.ignored_columns),
         "rejected_by_column": _rejected_by_column(batch.rejects),
         "unseen_categories": dict(unseen.most_common()),
+        "unseen_category_values": unseen_category_values(unseen_values),
         "notes": list(batch.notes),
         "drift": drift,
         "warnings": said,
     }
     notes = list(batch.notes)
     if unseen:
-        notes.append(
-            "category values the model never saw, scored as unknown: "
-            + ", ".join(f"{c} ({plural(k, 'lead')})" for c, k in unseen.most_common())
-        )
+        notes.append(unseen_category_note(unseen_values))
     return ScoredBatch(scored, batch.rejects, report, tuple(report["warnings"]), tuple(notes))
 
 
@@ -654,8 +695,8 @@ def _input_warnings(model: TrainedModel, batch: CheckedBatch) -> list[str]:
 
 def _score_chunks(
     model: TrainedModel, batch: CheckedBatch, chunk_rows: int, progress: Progress | None
-) -> tuple[pd.DataFrame, pd.DataFrame, Counter[str]]:
-    """The scores of every lead, a feature sample for drift, and unseen category counts."""
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Counter[str]]]:
+    """The scores of every lead, a feature sample for drift, and unseen category values."""
     spec = model.spec
     leads, n = batch.leads, len(batch.leads)
     # Activities sorted by their lead's position, so each chunk takes one contiguous slice.
@@ -666,7 +707,7 @@ def _score_chunks(
     rng = np.random.default_rng(0)
     share = min(1.0, DRIFT_SAMPLE_ROWS / max(n, 1))
     parts, samples = [], []
-    unseen: Counter[str] = Counter()
+    unseen: dict[str, Counter[str]] = {}
     if progress is not None:
         progress(0, n)
     for start in range(0, max(n, 1), chunk_rows):
@@ -679,7 +720,8 @@ def _score_chunks(
         scored.insert(0, LEAD_ID, chunk[LEAD_ID].to_numpy())
         parts.append(scored[list(SCORE_COLUMNS)])
         samples.append(features[rng.random(len(features)) < share])
-        unseen.update(_unseen_categories(chunk, features, spec))
+        for c, values in _unseen_values(chunk, features, spec).items():
+            unseen.setdefault(c, Counter()).update(values)
         if progress is not None:
             progress(stop, n)
     return pd.concat(parts, ignore_index=True), pd.concat(samples), unseen

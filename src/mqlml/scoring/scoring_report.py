@@ -15,6 +15,7 @@ value there, so unseen categories are also counted per column, as raw values, se
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,8 @@ REFERENCE_SCORE = "__score__"
 #: (bins - 1) / n: with 10 bins and 200 rows a stable feature stays well below 0.2,
 #: while a handful of leads would "drift" on every feature.
 MIN_ROWS = 200
+#: Most unseen category values named per column.
+UNSEEN_VALUES_NAMED = 5
 #: How the score distribution is named among drifted columns.
 SCORE_DISTRIBUTION = "score distribution"
 
@@ -181,3 +184,29 @@ def drift_warning(report: dict) -> str | None:
         f"drift: PSI above {report['psi_warning']:g} against the training data in "
         f"{len(shown)} column{'s' if len(shown) > 1 else ''}: {named}"
     )
+
+
+def unseen_category_values(unseen: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
+    """Per column, the :data:`UNSEEN_VALUES_NAMED` most frequent unseen values and counts.
+
+    Columns come in order of their unseen leads, most first; values likewise.
+    """
+    ordered = sorted(unseen.items(), key=lambda kv: -sum(kv[1].values()))
+    return {c: dict(v.most_common(UNSEEN_VALUES_NAMED)) for c, v in ordered}
+
+
+def unseen_category_note(unseen: dict[str, Counter[str]]) -> str:
+    """One line naming, per column, its unseen values with their lead counts.
+
+    For example ``industry (10 leads: 'Space Mining' 7, 'Zoo' 3)``; past
+    :data:`UNSEEN_VALUES_NAMED` values the rest are counted ("and 4 more values").
+    """
+    parts = []
+    for c, named in unseen_category_values(unseen).items():
+        total = sum(unseen[c].values())
+        values = ", ".join(f"{v!r} {k}" for v, k in named.items())
+        more = len(unseen[c]) - len(named)
+        if more:
+            values += f" and {more} more value{'s' if more != 1 else ''}"
+        parts.append(f"{c} ({total} lead{'s' if total != 1 else ''}: {values})")
+    return "category values the model never saw, scored as unknown: " + ", ".join(parts)

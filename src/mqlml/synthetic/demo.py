@@ -14,7 +14,7 @@ from mqlml.columns import CREATED_AT, LEAD_ID, SCORE
 from mqlml.config import load_config
 from mqlml.data.contract import validate_crm
 from mqlml.data.files import write_table
-from mqlml.model.summary import TrainingSummary
+from mqlml.report.text import threshold_lines
 from mqlml.scoring.batch import score_files
 from mqlml.synthetic.generate import generate_history, write_history
 
@@ -25,75 +25,6 @@ FRESH_BATCH_DAYS = 30
 RULES_EXAMPLE = Path("configs") / "rules-example.yaml"
 #: Rolling-origin backtest folds the demo runs.
 DEMO_BACKTEST_FOLDS = 3
-
-
-def _pct(row: dict, key: str) -> str:
-    v, lo, hi = row.get(key), row.get(f"{key}_lo"), row.get(f"{key}_hi")
-    if v is None or v != v:
-        return "–"
-    return f"{v:.0%} [{lo:.0%}–{hi:.0%}]"
-
-
-def _policy_lines(summary: TrainingSummary) -> list[str]:
-    """The threshold policy table: what each policy's cutoff bought on the test slice."""
-    lines = [
-        f"{'policy':<15}{'target':>9}{'cutoff':>7}  {'MQLs/week':<17}{'MQL->SQL':<17}"
-        f"{'MQL->won':<17}{'SQLs captured':<17}"
-    ]
-    for r in summary.threshold_policies or []:
-        if "error" in r:
-            lines.append(f"{r['policy']:<15} not learned: {r['error']}")
-            continue
-        target = r["target"]
-        shown = f"{target:.0%}" if r["policy"] in ("precision", "recall") else f"{target:g}"
-        mark = "*" if r["in_use"] else " "
-        volume = (
-            f"{r['mqls_per_week']:.0f} [{r['mqls_per_week_lo']:.0f}–{r['mqls_per_week_hi']:.0f}]"
-        )
-        lines.append(
-            f"{r['policy'] + mark:<15}{shown:>9}{r['cutoff']:>7}  {volume:<17}"
-            f"{_pct(r, 'mql_sql_rate'):<17}{_pct(r, 'mql_won_rate'):<17}"
-            f"{_pct(r, 'share_sql_captured'):<17}"
-        )
-    return lines
-
-
-def threshold_lines(s: TrainingSummary, level: float = 0.95) -> list[str]:
-    """What the demo prints about thresholds: policies, equal-volume baselines, backtest."""
-    out = ["", "MQL threshold policies, learned on the calibration slice, measured on the test "
-           "slice", f"({level:.0%} bootstrap intervals; * = the policy in use):"]
-    out += [("  " + line).rstrip() for line in _policy_lines(s)]
-    eq = s.baselines_equal_volume or []
-    if eq:
-        ref = eq[0]
-        title = "model vs current rules" if s.rules is not None else "model vs logistic regression"
-        out += ["", f"{title} at equal MQL volume ({ref['mqls']:,} test-slice MQLs each):"]
-        for r in eq:
-            out.append(
-                f"  {r['method']:<18} {r['sqls']:>5,} SQLs ({r['mql_sql_rate']:.1%})  "
-                f"{r['customers']:>4,} customers   "
-                f"{r['extra_sqls_vs_reference']:+,} SQLs, "
-                f"{r['extra_customers_vs_reference']:+,} customers vs {ref['method']}"
-            )
-    bt = s.backtest
-    if bt is not None:
-        out += ["", f"rolling-origin backtest ({len(bt.folds)} folds; each trains only on "
-                "labels known before its test period):"]
-        for r in bt.folds:
-            if "skipped" in r:
-                out.append(f"  fold {r['fold']}: skipped ({r['skipped']})")
-                continue
-            out.append(
-                f"  fold {r['fold']}  test {r['test_start'][:10]}..{r['test_end'][:10]}  "
-                f"ROC AUC {r['roc_auc']:.3f}  MQL cutoff {r.get('mql_cutoff', '–')}  "
-                f"{r.get('mqls_per_week', float('nan')):.0f} MQLs/week converting at "
-                f"{r.get('mql_rate', float('nan')):.1%}"
-            )
-        moves = ", ".join(
-            f"{m['policy']} {m['min_cutoff']}–{m['max_cutoff']}" for m in bt.movement or []
-        )
-        out.append(f"  learned cutoffs across folds: {moves}")
-    return out
 
 
 #: Prefix of the fresh batch's lead ids: its leads are new, never the history's.

@@ -51,6 +51,7 @@ from mqlml.model.calibrate import probability_to_score
 from mqlml.model.metrics import classification_metrics
 from mqlml.model.thresholds import GRADES, POLICIES, slice_weeks
 from mqlml.training.funnel import stage_arrays
+from mqlml.training.progress import Stages
 from mqlml.training.recipe import FittedRecipe, fit_recipe
 
 #: Fewest converted and unconverted leads each part of a fold needs.
@@ -110,6 +111,7 @@ def rolling_origin_backtest(
     *,
     keep_grades: dict | None = None,
     excluded: Mapping[str, str] | None = None,
+    stages: Stages | None = None,
 ) -> BacktestResult:
     """Run the rolling-origin backtest on labelled leads.
 
@@ -125,6 +127,8 @@ def rolling_origin_backtest(
         Fixed grade cutoffs (instead of learning them per fold).
     excluded : mapping, optional
         Lead columns the pipeline's audit excluded: no fold's model reads them either.
+    stages : Stages, optional
+        Told as each fold finishes ("backtest fold k/n").
     """
     bt = config.backtest
     created = labelled.leads[CREATED_AT].reset_index(drop=True)
@@ -142,6 +146,8 @@ def rolling_origin_backtest(
         row = _fold_row(k + 1, origin, created, labelled.y, parts)
         rows.append(row)
         if "skipped" in row:
+            if stages is not None:
+                stages.done(f"backtest fold {k + 1}/{bt.folds} (skipped)")
             continue
         members.extend(_members(labelled.leads, k + 1, parts))
         st = stage_arrays(labelled, config, snapshot=origin)
@@ -159,6 +165,8 @@ def rolling_origin_backtest(
         fold_grades, fold_thresholds = _evaluate_fold(recipe, labelled, test, row, config)
         grades.extend(fold_grades)
         thresholds.extend(fold_thresholds)
+        if stages is not None:
+            stages.done(f"backtest fold {k + 1}/{bt.folds}")
     summary = {
         "folds": rows,
         "grades": grades,

@@ -36,6 +36,7 @@ from mqlml.model.thresholds import (
 from mqlml.training.audit import AuditResult, drift_report, warn_leakage
 from mqlml.training.funnel import StageArrays, stage_arrays
 from mqlml.training.gate import check_gate, gate_counts
+from mqlml.training.progress import Stages
 from mqlml.training.recipe import FittedRecipe, fit_recipe
 from mqlml.training.rules import RulesSheet, compare_at_equal_volume, rule_points
 
@@ -123,6 +124,7 @@ def fit_and_evaluate(
     *,
     sheet: RulesSheet | None = None,
     keep_grades: dict | None = None,
+    stages: Stages | None = None,
 ) -> SplitFit:
     """Split by time, gate, fit the recipe, and evaluate it on the test slice.
 
@@ -135,6 +137,9 @@ def fit_and_evaluate(
         The current rules, compared with the model at equal MQL volume.
     keep_grades : dict, optional
         Grade cutoffs to keep (``thresholds.keep_grades_from``, read by the caller).
+    stages : Stages, optional
+        Told as each stage of the fit (see :func:`~mqlml.training.recipe.fit_recipe`) and
+        the evaluation finish.
 
     Raises
     ------
@@ -150,15 +155,16 @@ def fit_and_evaluate(
     )
     _check_slices(split, y)
     segments, gate_rows = _gate(labelled, split, config)
-    stages = stage_arrays(labelled, config)
+    funnel_arrays = stage_arrays(labelled, config)
     recipe = fit_recipe(
         labelled,
         config,
         fit_rows=split.train,
         calibration_rows=split.calibration,
-        won=stages.policy_won,
-        deal_value=stages.deal_value,
+        won=funnel_arrays.policy_won,
+        deal_value=funnel_arrays.deal_value,
         keep_grades=keep_grades,
+        stages=stages,
     )
     policy = config.thresholds.policy
     if recipe.mql is None:
@@ -170,8 +176,13 @@ def fit_and_evaluate(
     audit = replace(recipe.audit, drift=drift)
     warn_leakage(audit)
     scored = _score(labelled, split, recipe)
-    fitted = SplitFit(labelled, config, split, segments, gate_rows, stages, recipe, audit, scored)
-    return replace(fitted, summary=core_summary(fitted, sheet))
+    fitted = SplitFit(
+        labelled, config, split, segments, gate_rows, funnel_arrays, recipe, audit, scored
+    )
+    fitted = replace(fitted, summary=core_summary(fitted, sheet))
+    if stages is not None:
+        stages.done("evaluation")
+    return fitted
 
 
 def _check_slices(split: TimeSplit, y: np.ndarray) -> None:

@@ -23,6 +23,7 @@ from mqlml.model.bundle import TrainedModel, load_grade_cutoffs
 from mqlml.training.backtest import BacktestResult, rolling_origin_backtest
 from mqlml.training.evaluation import InsightInputs, SplitFit, fit_and_evaluate, importance
 from mqlml.training.funnel import FunnelFit, fit_funnel
+from mqlml.training.progress import StageCallback, Stages, as_stages
 from mqlml.training.rules import load_rules
 from mqlml.training.segments import SegmentModels, fit_segment_models, segment_rows
 
@@ -89,13 +90,25 @@ def train_labelled(labelled: LabelledLeads, config: Config) -> tuple[TrainedMode
     return run.model, run.artifacts
 
 
-def training_run(labelled: LabelledLeads, config: Config) -> TrainingRun:
+def training_run(
+    labelled: LabelledLeads, config: Config, *, progress: Stages | StageCallback | None = None
+) -> TrainingRun:
     """Fit and evaluate the model, then the funnel, segments, segment models and backtest.
+
+    Parameters
+    ----------
+    labelled : LabelledLeads
+    config : Config
+    progress : callable or Stages, optional
+        Called as ``progress(stage, seconds)`` as each stage finishes (audit and
+        features, model search, calibration and thresholds, evaluation, funnel, segment
+        models, backtest fold k/n); None: silent.
 
     Returns
     -------
     TrainingRun
     """
+    stages = as_stages(progress)
     # Files named in the config are read first, so a wrong path fails before any fitting.
     sheet = load_rules(config.baselines.rules_path) if config.baselines.rules_path else None
     keep = (
@@ -103,20 +116,26 @@ def training_run(labelled: LabelledLeads, config: Config) -> TrainingRun:
         if config.thresholds.keep_grades_from is not None
         else None
     )
-    fitted = fit_and_evaluate(labelled, config, sheet=sheet, keep_grades=keep)
+    fitted = fit_and_evaluate(labelled, config, sheet=sheet, keep_grades=keep, stages=stages)
     summary = dict(fitted.summary)
     funnel = _funnel(fitted)
     if funnel is not None:
         summary["funnel"] = funnel.summary
+        stages.done("funnel")
     if fitted.segments is not None:
         summary["segments"] = segment_rows(fitted)
     seg = _segment_models(fitted)
     if seg is not None:
         summary["segment_models"] = seg.rows
+        stages.done("segment models")
     backtest = None
     if config.backtest.folds:
         backtest = rolling_origin_backtest(
-            labelled, config, keep_grades=keep, excluded=fitted.recipe.audit.excluded
+            labelled,
+            config,
+            keep_grades=keep,
+            excluded=fitted.recipe.audit.excluded,
+            stages=stages,
         )
         summary["backtest"] = backtest.summary
     model = replace(fitted, summary=summary).to_model()

@@ -52,6 +52,7 @@ from mqlml.model.trees import (
     recency_weights,
 )
 from mqlml.training.audit import AuditResult, audit_leakage, monotone_for_drifting
+from mqlml.training.progress import Stages
 
 #: A fitted MQL threshold policy.
 Threshold = CapacityThreshold | PrecisionThreshold | RecallThreshold | ExpectedValueThreshold
@@ -73,6 +74,8 @@ class CalibratedModel:
         Feature column -> +1 / -1 for drifting columns (``model.monotone_drifting``).
     drifting : tuple of str
         Numeric columns that drift between the training and calibration rows.
+    num_threads : int or None
+        LightGBM threads when predicting (``model.num_threads``).
     """
 
     fit: BoosterFit
@@ -81,10 +84,11 @@ class CalibratedModel:
     recency_half_life: float | None
     monotone: dict[str, int] | None
     drifting: tuple[str, ...]
+    num_threads: int | None = None
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         """Log-odds before calibration of feature matrix rows."""
-        return predict_raw(self.fit.booster, X, self.fit.linear)
+        return predict_raw(self.fit.booster, X, self.fit.linear, num_threads=self.num_threads)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of feature matrix rows."""
@@ -166,9 +170,16 @@ def fit_calibrated_model(
     fit, leaves, half_life = search_model(
         to_matrix(fit_features, spec), y_fit, spec, cfg, monotone, frozenset(drifting)
     )
-    raw_cal = predict_raw(fit.booster, to_matrix(calibration_features, spec), fit.linear)
+    raw_cal = predict_raw(
+        fit.booster,
+        to_matrix(calibration_features, spec),
+        fit.linear,
+        num_threads=cfg.num_threads,
+    )
     calibrator = ProbabilityCalibrator(config.calibration.method).fit(raw_cal, y_calibration)
-    return CalibratedModel(fit, calibrator, leaves, half_life, monotone, tuple(drifting))
+    return CalibratedModel(
+        fit, calibrator, leaves, half_life, monotone, tuple(drifting), cfg.num_threads
+    )
 
 
 @dataclass(frozen=True)
@@ -241,6 +252,7 @@ def fit_recipe(
     deal_value: np.ndarray | None = None,
     keep_grades: dict | None = None,
     excluded: Mapping[str, str] | None = None,
+    stages: Stages | None = None,
 ) -> FittedRecipe:
     """Fit the whole recipe on a training slice and a later calibration slice.
 
@@ -264,6 +276,8 @@ def fit_recipe(
     excluded : mapping, optional
         Lead columns kept out of the model beyond this slice's own audit (e.g. those the
         pipeline's audit excluded), with the reason.
+    stages : Stages, optional
+        Told as audit and features, model search, and calibration and thresholds finish.
 
     Returns
     -------
@@ -283,6 +297,8 @@ def fit_recipe(
         labelled.leads.iloc[rows], labelled.activities, labelled.as_of.iloc[rows], spec
     )
     fit_features, cal_features = features.iloc[: len(fit_rows)], features.iloc[len(fit_rows):]
+    stages = stages or Stages()
+    stages.done("audit and features")
     model = fit_calibrated_model(
         fit_features=fit_features,
         y_fit=y[fit_rows],
@@ -292,6 +308,7 @@ def fit_recipe(
         config=config,
     )
     baseline = fit_baseline(fit_features, y[fit_rows], spec)
+    stages.done("model search")
     score = probability_to_score(model.predict_proba(to_matrix(cal_features, spec)))
     cal = calibration_rows
     policies, errors = fit_policies(
@@ -309,6 +326,7 @@ def fit_recipe(
         if mql is not None
         else None
     )
+    stages.done("calibration and thresholds")
     return FittedRecipe(audit, spec, model, baseline, policies, errors, mql, grades, tiers)
 
 
