@@ -278,3 +278,26 @@ def test_files_written_by_following_the_readme_are_git_ignored(path):
         pytest.skip("not a git checkout")
     res = subprocess.run(["git", "-C", str(root), "check-ignore", "-q", path])
     assert res.returncode == 0, f"{path} is not git-ignored"
+
+
+def _readme() -> str:
+    from pathlib import Path
+
+    return (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_says_to_activate_the_environment_before_bare_commands():
+    import re
+
+    text = _readme()
+    activate = text.find(". .venv/bin/activate")
+    bare = re.search(r"^\s*(mqlml|mlflow) ", text, flags=re.MULTILINE)
+    assert bare is not None and activate != -1
+    assert activate < bare.start(), "a bare mqlml/mlflow command comes before activating"
+
+
+@pytest.mark.parametrize("recipe", ["**REST.**", "**Spark.**"])
+def test_readme_serving_recipes_say_the_environment_must_be_active(recipe):
+    text = _readme()
+    paragraph = text[text.index(recipe) :].split("\n\n", 1)[0]
+    assert ". .venv/bin/activate" in paragraph
