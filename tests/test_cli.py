@@ -301,3 +301,31 @@ def test_readme_serving_recipes_say_the_environment_must_be_active(recipe):
     text = _readme()
     paragraph = text[text.index(recipe) :].split("\n\n", 1)[0]
     assert ". .venv/bin/activate" in paragraph
+
+
+def test_train_and_score_with_tracking_keep_the_terminal_quiet(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": src}
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_LOGGING_LEVEL", "PYTHONWARNINGS"):
+        env.pop(var, None)
+
+    def mqlml(*args):
+        res = subprocess.run(
+            [sys.executable, "-m", "mqlml", *map(str, args)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        )
+        assert res.returncode == 0, res.stderr
+        return res.stderr
+
+    mqlml("generate", "--leads", 3000, "--seed", 1, "--out", "data")
+    noise = mqlml("train", "--data", "data") + mqlml(
+        "score", "--model", "models:/lead-scoring@champion", "--leads", "data/leads.csv",
+        "--activities", "data/activities.csv", "--out", "scored.csv",
+    )
+    for word in (" INFO ", "WARNING mlflow", "DeprecationWarning", "FutureWarning", "%|"):
+        assert word not in noise, noise

@@ -62,6 +62,8 @@ def _quiet_terminal() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # mqlml logs its pyfunc model as a Python object on purpose (the bundle is an artifact).
+    logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
     for category in _THIRD_PARTY_NOISE:
         # Every module but mqlml's own: those still follow the filters already in place.
         warnings.filterwarnings("ignore", category=category, module=r"(?!mqlml(\.|$))")
