@@ -153,7 +153,10 @@ def canonical(scored: pd.DataFrame) -> pd.DataFrame:
         {"probability": float, "score": np.int64, "is_mql": bool, LEAD_ID: object, "grade": object}
     )
     for c in out.columns:
-        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+        if c.endswith("_points"):
+            # Missing points: None (JSON null) from the pyfunc model, NaN elsewhere.
+            out[c] = out[c].astype(float)
+        elif out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
             # One spelling of an empty reason across paths: the pyfunc model's "" (see
             # mqlml.serving.pyfunc.score_lead_rows), the CSV's empty cell.
             out[c] = pd.Series(

@@ -120,7 +120,7 @@ def test_bad_input_file_lists_problems(trained, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--policy", "gut-feeling"], "thresholds.policy"),
+        (["--policy", "gut-feeling"], "--policy: Input should be"),
         (["--target-precision", "1.5"], "target_precision must be between 0 and 1"),
         (["--capacity", "-5"], "capacity_per_week must be positive"),
         (["--backtest-folds", "-1"], "folds must be an integer from 0 to 20"),
@@ -209,3 +209,193 @@ def test_train_prints_the_policy_and_comparison_tables_the_demo_prints(example_t
     lines = threshold_lines(model.summary, model.config.thresholds.interval_level)
     assert any("model vs logistic regression at equal MQL volume" in line for line in lines)
     assert "\n".join(lines) in res.stderr
+
+
+# --- issue 19, item 9: flags read as flags, defaults shown, errors name the flag, a quiet
+# terminal, README outputs git-ignored
+
+
+def _help(command: str) -> str:
+    res = runner.invoke(app, [command, "--help"])
+    assert res.exit_code == 0, res.output
+    return res.output
+
+
+def _option_help(command: str) -> dict[str, str]:
+    """Each option of ``command --help``: its type and help text, wrapped lines joined."""
+    options: dict[str, str] = {}
+    flag = None
+    for line in _help(command).splitlines():
+        words = line.strip("│╭╰─ ").split()
+        if words and words[0].startswith("--"):
+            flag = words[0]
+            options[flag] = " ".join(words[1:])
+        elif flag and words:
+            options[flag] += " " + " ".join(words)
+    return options
+
+
+@pytest.mark.parametrize("command", ["train", "score", "generate", "promote"])
+def test_flags_show_no_value_type_in_help(command):
+    options = _option_help(command)
+    assert not options["--help"].startswith("<")
+    if command == "train":
+        assert options["--no-tracking"].startswith("Skip MLflow logging.")
+        assert options["--capacity"].startswith("<float>")  # options taking values say so
+
+
+@pytest.mark.parametrize(
+    ("flag", "default"),
+    [
+        ("--policy", "config, else capacity"),
+        ("--capacity", "config, else 100.0"),
+        ("--target-precision", "config, else 0.3"),
+        ("--backtest-folds", "config, else 0"),
+        ("--name", "config, else lead-scoring"),
+        ("--models-dir", "config, else models"),
+    ],
+)
+def test_train_help_shows_defaults(flag, default):
+    assert f"[default: ({default})]" in _option_help("train")[flag]
+
+
+def test_score_help_shows_defaults():
+    assert "[default: 50000]" in _option_help("score")["--chunk-rows"]
+
+
+@pytest.mark.parametrize(
+    ("args", "flag", "key"),
+    [
+        (["--policy", "gut-feeling"], "--policy", "thresholds.policy"),
+        (["--target-recall", "2"], "--target-recall", "thresholds.target_recall"),
+        (["--backtest-folds", "99"], "--backtest-folds", "backtest.folds"),
+        (["--name", "no spaces"], "--name", "name"),
+    ],
+)
+def test_errors_from_flags_name_the_flag(args, flag, key, tmp_path):
+    res = _run("train", "--data", tmp_path, "--no-tracking", *args)
+    assert res.exit_code == 2
+    assert f"  - {flag}: " in res.output and f"  - {key}:" not in res.output
+
+
+def test_errors_from_the_config_file_still_name_the_key(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("thresholds:\n  policy: gut-feeling\n")
+    res = _run("train", "--data", tmp_path, "--config", cfg, "--capacity", "-1")
+    assert res.exit_code == 2
+    assert "  - thresholds.policy: " in res.output and "  - --capacity: " in res.output
+    assert str(cfg) in res.output
+
+
+def test_the_command_line_keeps_the_terminal_quiet(monkeypatch):
+    import logging
+    import warnings
+
+    for var in ("MLFLOW_LOGGING_LEVEL", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"):
+        monkeypatch.delenv(var, raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _run("promote", "--help").exit_code == 0
+        for module in ("shap.explainers", "sqlalchemy.orm", "pandas.core", "pyspark.sql"):
+            warnings.warn_explicit("old API", DeprecationWarning, "x.py", 1, module=module)
+        warnings.warn_explicit("old API", FutureWarning, "x.py", 1, module="shap")
+        warnings.warn_explicit("ours", DeprecationWarning, "x.py", 1, module="mqlml.cli")
+    assert [str(w.message) for w in caught] == ["ours"]
+    import os
+
+    assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false"
+    assert os.environ["MLFLOW_LOGGING_LEVEL"] == "WARNING"
+    assert logging.getLogger("mlflow").getEffectiveLevel() >= logging.WARNING
+
+
+def test_the_library_alone_leaves_warnings_alone():
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings, mqlml, mqlml.cli\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('default')\n"
+        "    warnings.warn_explicit('old', DeprecationWarning, 'x.py', 1, module='shap')\n"
+        "print(len(w))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "1", out.stderr
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "report.html",
+        "report_files/lift.png",
+        "scored.csv",
+        "scored.rejects.csv",
+        "scored.report.json",
+        "mlflow.db",
+        "mlartifacts/1/x",
+        "demo-output/report.html",
+        "models/lead-scoring/1/model.txt",
+        "data/synthetic/leads.csv",
+    ],
+)
+def test_files_written_by_following_the_readme_are_git_ignored(path):
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    res = subprocess.run(["git", "-C", str(root), "check-ignore", "-q", path])
+    assert res.returncode == 0, f"{path} is not git-ignored"
+
+
+def _readme() -> str:
+    from pathlib import Path
+
+    return (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_says_to_activate_the_environment_before_bare_commands():
+    import re
+
+    text = _readme()
+    activate = text.find(". .venv/bin/activate")
+    bare = re.search(r"^\s*(mqlml|mlflow) ", text, flags=re.MULTILINE)
+    assert bare is not None and activate != -1
+    assert activate < bare.start(), "a bare mqlml/mlflow command comes before activating"
+
+
+@pytest.mark.parametrize("recipe", ["**REST.**", "**Spark.**"])
+def test_readme_serving_recipes_say_the_environment_must_be_active(recipe):
+    text = _readme()
+    paragraph = text[text.index(recipe) :].split("\n\n", 1)[0]
+    assert ". .venv/bin/activate" in paragraph
+
+
+def test_train_and_score_with_tracking_keep_the_terminal_quiet(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": src}
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_LOGGING_LEVEL", "PYTHONWARNINGS"):
+        env.pop(var, None)
+
+    def mqlml(*args):
+        res = subprocess.run(
+            [sys.executable, "-m", "mqlml", *map(str, args)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        )
+        assert res.returncode == 0, res.stderr
+        return res.stderr
+
+    mqlml("generate", "--leads", 3000, "--seed", 1, "--out", "data")
+    noise = mqlml("train", "--data", "data") + mqlml(
+        "score", "--model", "models:/lead-scoring@champion", "--leads", "data/leads.csv",
+        "--activities", "data/activities.csv", "--out", "scored.csv",
+    )
+    for word in (" INFO ", "WARNING mlflow", "DeprecationWarning", "FutureWarning", "%|"):
+        assert word not in noise, noise

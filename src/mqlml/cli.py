@@ -2,24 +2,77 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.core import TyperCommand
 
-from mqlml.errors import MqlmlError
+from mqlml.config import BacktestConfig, Config, ThresholdConfig
+from mqlml.errors import ConfigError, MqlmlError
 
 if TYPE_CHECKING:
     from mqlml.model.summary import TrainingSummary
 
-app = typer.Typer(
+
+class _Command(TyperCommand):
+    """A command whose flags (``--no-tracking``, ``--help``) show no value type in --help.
+
+    typer labels every option with its type, so a flag read ``--no-tracking <bool>`` as if
+    it took a value, which it refuses.
+    """
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class _App(typer.Typer):
+    """The typer app, its commands made with :class:`_Command`."""
+
+    def command(self, *args, cls=None, **kwargs):
+        return super().command(*args, cls=cls or _Command, **kwargs)
+
+
+app = _App(
     help="mqlml: learn which marketing leads convert, score new leads, explain why.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Every command's --help shows each option's default.
+    context_settings={"show_default": True},
 )
+
+#: Warnings about other libraries' deprecations: noise for a user of the command line.
+_THIRD_PARTY_NOISE = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
+@app.callback()
+def _quiet_terminal() -> None:
+    # The CLI entry only (never the library): MLflow's INFO lines, its artifact download
+    # bar and third-party deprecation warnings tell a user of mqlml nothing they can act on.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # mqlml logs its pyfunc model as a Python object on purpose (the bundle is an artifact).
+    logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
+    for category in _THIRD_PARTY_NOISE:
+        # Every module but mqlml's own: those still follow the filters already in place.
+        warnings.filterwarnings("ignore", category=category, module=r"(?!mqlml(\.|$))")
+
+
+def _is_third_party_noise(w: warnings.WarningMessage) -> bool:
+    return issubclass(w.category, _THIRD_PARTY_NOISE) and (
+        f"{os.sep}mqlml{os.sep}" not in str(w.filename)
+    )
 
 
 def _fail(exc: Exception) -> None:
@@ -50,10 +103,60 @@ def generate(
         typer.echo(f"{name:<11} {path}")
 
 
+def _config_default(value: object) -> str:
+    """``--help``'s default of a flag that overrides the config: the config's, else ours."""
+    return f"config, else {value}"
+
+
+_THRESHOLDS, _CONFIG = ThresholdConfig(), Config()
+
+#: Configuration key set by each ``train`` flag, to name the flag in errors about its value.
+_FLAG_OF_KEY = {
+    "name": "--name",
+    "models_dir": "--models-dir",
+    "thresholds.policy": "--policy",
+    "thresholds.capacity_per_week": "--capacity",
+    "thresholds.target_precision": "--target-precision",
+    "thresholds.target_recall": "--target-recall",
+    "thresholds.cost_per_lead": "--cost-per-lead",
+    "thresholds.value_per_won": "--value-per-won",
+    "thresholds.keep_grades_from": "--keep-grades",
+    "baselines.rules_path": "--rules",
+    "backtest.folds": "--backtest-folds",
+    "segments.column": "--segment-column",
+}
+
+
+def _dotted_keys(d: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for k, v in d.items():
+        keys |= _dotted_keys(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}"}
+    return keys
+
+
+def _name_flags(message: str, overrides: dict) -> str:
+    """``message`` (a configuration error) with the keys set by flags named as the flags."""
+    given = _dotted_keys(overrides)
+    lines = message.splitlines()
+    problems = [line for line in lines[1:] if line.startswith("  - ")]
+    renamed = []
+    for line in lines:
+        key = line.removeprefix("  - ").split(":", 1)[0]
+        if line.startswith("  - ") and key in given and key in _FLAG_OF_KEY:
+            line = f"  - {_FLAG_OF_KEY[key]}{line.removeprefix('  - ' + key)}"
+        renamed.append(line)
+    if problems and all(line.split(":", 1)[0].removeprefix("  - ") in given for line in problems):
+        renamed[0] = "invalid option value:"
+    return "\n".join(renamed)
+
+
 def _load_config(config: Path | None, overrides: dict):
     from mqlml.config import load_config
 
-    return load_config(config, overrides)
+    try:
+        return load_config(config, overrides)
+    except ConfigError as exc:
+        raise ConfigError(_name_flags(str(exc), overrides)) from None
 
 
 def _train_from(data: Path | None, cfg):
@@ -94,42 +197,95 @@ def train(
             "the one export file (.csv, .xlsx, .parquet)."
         ),
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="YAML configuration file.")] = None,
-    name: Annotated[str | None, typer.Option(help="Model name (default from config).")] = None,
-    models_dir: Annotated[Path | None, typer.Option(help="Where bundles are written.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="YAML configuration file.", show_default="built-in defaults"),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="Model name.", show_default=_config_default(_CONFIG.name)),
+    ] = None,
+    models_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where bundles are written.", show_default=_config_default(_CONFIG.models_dir)
+        ),
+    ] = None,
     no_tracking: Annotated[
-        bool, typer.Option("--no-tracking", help="Skip MLflow logging.")
+        bool,
+        typer.Option(
+            "--no-tracking", help="Skip MLflow logging.", show_default="tracking on"
+        ),
     ] = False,
     policy: Annotated[
         str | None,
-        typer.Option(help="MQL policy in use: capacity, precision, recall or expected_value."),
+        typer.Option(
+            help="MQL policy in use: capacity, precision, recall or expected_value.",
+            show_default=_config_default(_THRESHOLDS.policy),
+        ),
     ] = None,
     capacity: Annotated[
-        float | None, typer.Option(help="capacity policy: leads per week sales can work.")
+        float | None,
+        typer.Option(
+            help="capacity policy: leads per week sales can work.",
+            show_default=_config_default(_THRESHOLDS.capacity_per_week),
+        ),
     ] = None,
     target_precision: Annotated[
-        float | None, typer.Option(help="precision policy: MQL -> SQL rate to reach (0-1).")
+        float | None,
+        typer.Option(
+            help="precision policy: MQL -> SQL rate to reach (0-1).",
+            show_default=_config_default(_THRESHOLDS.target_precision),
+        ),
     ] = None,
     target_recall: Annotated[
-        float | None, typer.Option(help="recall policy: share of conversions to capture.")
+        float | None,
+        typer.Option(
+            help="recall policy: share of conversions to capture.",
+            show_default=_config_default(_THRESHOLDS.target_recall),
+        ),
     ] = None,
     cost_per_lead: Annotated[
-        float | None, typer.Option(help="expected_value policy: cost of working one MQL.")
+        float | None,
+        typer.Option(
+            help="expected_value policy: cost of working one MQL.",
+            show_default=_config_default(_THRESHOLDS.cost_per_lead),
+        ),
     ] = None,
     value_per_won: Annotated[
-        float | None, typer.Option(help="expected_value policy: value of a won deal.")
+        float | None,
+        typer.Option(
+            help="expected_value policy: value of a won deal.",
+            show_default=_config_default("the mean deal value learned"),
+        ),
     ] = None,
     rules: Annotated[
-        Path | None, typer.Option(help="Current MQL rules (YAML points sheet) to compare with.")
+        Path | None,
+        typer.Option(
+            help="Current MQL rules (YAML points sheet) to compare with.",
+            show_default=_config_default("none"),
+        ),
     ] = None,
     keep_grades: Annotated[
-        Path | None, typer.Option(help="Keep the grade cutoffs of this earlier model bundle.")
+        Path | None,
+        typer.Option(
+            help="Keep the grade cutoffs of this earlier model bundle.",
+            show_default=_config_default("learn new cutoffs"),
+        ),
     ] = None,
     backtest_folds: Annotated[
-        int | None, typer.Option(help="Rolling-origin backtest folds (0: none).")
+        int | None,
+        typer.Option(
+            help="Rolling-origin backtest folds (0: none).",
+            show_default=_config_default(BacktestConfig().folds),
+        ),
     ] = None,
     segment_column: Annotated[
-        str | None, typer.Option(help="Lead column to report per segment (e.g. industry).")
+        str | None,
+        typer.Option(
+            help="Lead column to report per segment (e.g. industry).",
+            show_default=_config_default("none"),
+        ),
     ] = None,
 ) -> None:
     """Train from CRM history (or one flat export); print the path of the model bundle."""
@@ -212,7 +368,7 @@ def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
         if issubclass(w.category, (LeakageWarning, OptimisticSplitWarning)):
             # Said plainly, without a source line: they are about the data, not the code.
             typer.echo(f"warning: {w.message}", err=True)
-        else:
+        elif not _is_third_party_noise(w):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 

@@ -7,17 +7,23 @@ these tests check the whole scoring path.
 
 from __future__ import annotations
 
+import io
+import json
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from mqlml.columns import (
+    ACTIVITIES,
     CREATED_AT,
     NEGATIVE,
     OCCURRED_AT,
     POSITIVE,
+    reason_points,
     reason_text,
 )
-from mqlml.serving.pyfunc import LeadScoringModel, lead_rows
+from mqlml.serving.pyfunc import LeadScoringModel, json_safe, lead_rows
 
 
 def _as_rest(rows: pd.DataFrame) -> pd.DataFrame:
@@ -63,4 +69,46 @@ def test_one_lead_per_request_scores_exactly_as_in_a_large_batch(scorer_and_rows
 
 
 
+# --- issue 19, item 9: REST answers are strict JSON; rows in errors are counted from 1
 
+
+def _strict_json(text: str):
+    def refuse(constant):
+        raise ValueError(f"{constant} is not valid JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_rest_answer_is_strict_json_with_empty_reasons(scorer_and_rows):
+    from mlflow.pyfunc.scoring_server import predictions_to_json
+
+    scorer, rows = scorer_and_rows
+    # Leads without activities have fewer reasons than reason columns.
+    bare = rows.assign(**{ACTIVITIES: "[]"})
+    buffer = io.StringIO()
+    predictions_to_json(scorer.predict(None, bare), buffer)
+    answer = _strict_json(buffer.getvalue())["predictions"]
+    assert len(answer) == len(rows)
+    empty = [r for r in answer if r[reason_text(POSITIVE, 3)] == ""]
+    assert empty and all(r[reason_points(POSITIVE, 3)] is None for r in empty)
+
+
+def test_rest_numbers_missing_are_null_not_nan():
+    out = pd.DataFrame({"lead_id": ["a"], "probability": [np.nan]})
+    out["reason"] = pd.Series([None], dtype="str")
+    clean = json_safe(out)
+    assert clean["reason"].tolist() == [""]
+    assert clean["probability"].tolist() == [None]
+    _strict_json(clean.to_json(orient="records"))
+
+
+def test_rest_errors_count_rows_from_one(scorer_and_rows):
+    from mlflow.exceptions import MlflowException
+
+    scorer, rows = scorer_and_rows
+    bad = rows.head(3).copy()
+    bad.loc[0, "created_at"] = "not a date"
+    with pytest.raises(MlflowException) as err:
+        scorer.predict(None, bad)
+    message = str(err.value)
+    assert "row 1" in message and "row 0" not in message, message

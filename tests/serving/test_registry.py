@@ -229,3 +229,37 @@ def test_registry_uri_from_a_folder_without_a_store_creates_none(tmp_path, monke
                      "--out", "y.csv")
     assert code == 2 and "no MLflow store at sqlite:///mlflow.db" in out
     assert not (tmp_path / "mlflow.db").exists()
+
+
+# --- issue 19, item 9: promote names a missing model; rollback steps back through history
+
+
+@pytest.fixture
+def three_versions(tmp_path, monkeypatch):
+    """A local SQLite registry with versions 1-3 of one model (no artifacts needed)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    client = MlflowClient(uri, registry_uri=uri)
+    client.create_registered_model(NAME)
+    for _ in range(3):
+        client.create_model_version(NAME, source=str(tmp_path / "model"))
+    return client
+
+
+def test_rollback_steps_back_through_the_champion_history(three_versions):
+    # Champions 1, 2, 3, then 1 again by hand: rollbacks retrace 3, 2, 1 and then stop,
+    # instead of flipping between the last two (1 -> 3 -> ... -> 1 -> 3).
+    for version in ("1", "2", "3", "1"):
+        assert _cli("promote", "--name", NAME, "--version", version)[0] == 0
+    for expected in ("version 3 (was 1)", "version 2 (was 3)", "version 1 (was 2)"):
+        code, out = _cli("rollback", "--name", NAME)
+        assert code == 0 and f"champion is {expected}" in out
+    assert _champion(three_versions) == "1"
+    code, out = _cli("rollback", "--name", NAME)
+    assert code == 2 and "records no previous champion" in out
+
+
+def test_promote_names_a_registered_model_that_does_not_exist(three_versions):
+    code, out = _cli("promote", "--name", "nosuch", "--version", "1")
+    assert code == 2
+    assert "registered model 'nosuch' does not exist" in out and "no version" not in out

@@ -17,7 +17,8 @@ Input: one row per lead
     ``StringType`` column. Called directly from Python, a list of dicts also works.
 
 Output: :data:`mqlml.columns.SCORE_COLUMNS`, one row per input row, in input order; a lead
-with fewer reasons than reason columns gets "" in the empty ones.
+with fewer reasons than reason columns gets "" in the empty ones and no points (None, JSON
+``null``: never a bare ``NaN``). Rows in error messages are counted from 1.
 
 Columns carry the data contract's names (:mod:`mqlml.columns`); ``data.column_mapping``
 is for CRM exports and does not apply. The same validation as ``mqlml score`` applies
@@ -233,6 +234,23 @@ def score_lead_rows(
     return out
 
 
+def json_safe(scored: pd.DataFrame) -> pd.DataFrame:
+    """``scored`` with no NaN left: missing text is "", missing numbers are None (JSON null).
+
+    A bare ``NaN`` in a REST answer is not JSON most clients accept; a lead with fewer
+    reasons than reason columns has no points for the empty ones.
+    """
+    out = scored.copy()
+    for c in out.columns:
+        if not out[c].isna().any():
+            continue
+        if ptypes.is_numeric_dtype(out[c]):
+            out[c] = out[c].astype(object).where(out[c].notna(), None)
+        else:
+            out[c] = out[c].fillna("")
+    return out
+
+
 @dataclass(frozen=True)
 class Holdout:
     """The newest mature leads of a training (its test slice), as pyfunc rows with labels.
@@ -301,6 +319,7 @@ class LeadScoringModel(mlflow.pyfunc.PythonModel):
             :class:`~mqlml.errors.MqlmlError` message naming columns and rows as its cause.
         """
         try:
-            return score_lead_rows(self._model, pd.DataFrame(model_input), "model input")
+            scored = score_lead_rows(self._model, pd.DataFrame(model_input), "model input")
         except MqlmlError as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
+        return json_safe(scored)

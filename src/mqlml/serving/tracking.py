@@ -40,6 +40,9 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 CHAMPION = "champion"
 #: Model version tag: the version that was champion when this one was promoted.
 PREVIOUS_CHAMPION_TAG = "mqlml.previous_champion"
+#: Registered model tag: the champions so far, oldest first, comma-separated ("1,2,3");
+#: :func:`rollback` steps back through it.
+CHAMPION_HISTORY_TAG = "mqlml.champion_history"
 #: Model version tag: the gate decision as JSON (see :class:`GateDecision`).
 GATE_TAG = "mqlml.gate"
 #: Name of the pyfunc model inside each run.
@@ -335,10 +338,29 @@ def _register_and_gate(client, config: Config, model, model_info, holdout) -> Ga
     return decision
 
 
+def _champion_history(client, name: str, current) -> list[str]:
+    """Champion versions so far, oldest first, ending with ``current`` (None: unset)."""
+    tags = client.get_registered_model(name).tags or {}
+    history = [v for v in tags.get(CHAMPION_HISTORY_TAG, "").split(",") if v]
+    if current is not None and (not history or history[-1] != str(current.version)):
+        # The alias was moved outside mqlml (e.g. in the MLflow UI): trust the alias.
+        previous = (current.tags or {}).get(PREVIOUS_CHAMPION_TAG)
+        history = ([previous] if previous else []) + [str(current.version)]
+    return history
+
+
+def _set_champion(client, name: str, version: str, history: list[str]) -> None:
+    client.set_registered_model_tag(name, CHAMPION_HISTORY_TAG, ",".join(history))
+    client.set_registered_model_alias(name, CHAMPION, version)
+
+
 def _move_champion(client, name: str, version: str, current) -> None:
+    history = _champion_history(client, name, current)
     if current is not None and str(current.version) != version:
         client.set_model_version_tag(name, version, PREVIOUS_CHAMPION_TAG, str(current.version))
-    client.set_registered_model_alias(name, CHAMPION, version)
+    if not history or history[-1] != version:
+        history.append(version)
+    _set_champion(client, name, version, history)
 
 
 def log_training(config: Config, bundle_dir: Path, model, holdout) -> TrackedTraining:
@@ -421,7 +443,15 @@ def promote(name: str, version: str, uri: str | None = None) -> AliasMove:
     """
     from mlflow.exceptions import MlflowException
 
-    client = _connect(uri or tracking_uri(TrackingConfig()))
+    uri = uri or tracking_uri(TrackingConfig())
+    client = _connect(uri)
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        raise RegistryError(
+            f"registered model {name!r} does not exist in {uri}; train with tracking on "
+            "to register it, or check --name and --tracking-uri"
+        ) from None
     try:
         client.get_model_version(name, str(version))
     except MlflowException as exc:
@@ -433,6 +463,9 @@ def promote(name: str, version: str, uri: str | None = None) -> AliasMove:
 
 def rollback(name: str, uri: str | None = None) -> AliasMove:
     """Move ``champion`` of ``name`` back to the version it replaced.
+
+    Successive rollbacks step back through the champion history (3 -> 2 -> 1), kept in
+    the registered model's tag ``mqlml.champion_history``.
 
     Raises
     ------
@@ -446,14 +479,14 @@ def rollback(name: str, uri: str | None = None) -> AliasMove:
             f"registered model {name!r} has no {CHAMPION!r} alias to roll back "
             f"(in {uri or tracking_uri(TrackingConfig())})"
         )
-    previous = (current.tags or {}).get(PREVIOUS_CHAMPION_TAG)
-    if not previous:
+    history = _champion_history(client, name, current)[:-1]
+    if not history:
         raise RegistryError(
             f"registered model {name!r}: champion version {current.version} records no "
             f"previous champion to roll back to; use mqlml promote --version N instead"
         )
-    client.set_registered_model_alias(name, CHAMPION, previous)
-    return AliasMove(name, previous, str(current.version))
+    _set_champion(client, name, history[-1], history)
+    return AliasMove(name, history[-1], str(current.version))
 
 
 def is_model_uri(model: str | Path) -> bool:
