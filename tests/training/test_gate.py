@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 
+from mqlml.config import DEFAULT_MIN_TEST_POSITIVES, DEFAULT_MIN_TRAIN_POSITIVES
 from mqlml.errors import InsufficientDataError
 from mqlml.training.gate import (
-    DEFAULT_MIN_TEST_POSITIVES,
-    DEFAULT_MIN_TRAIN_POSITIVES,
     check_gate,
     gate_counts,
 )

@@ -6,15 +6,14 @@ from a bad one. The gate counts converted leads (positives) in the train and tes
 overall and, when ``segments.column`` is set, in every segment, and refuses with a
 message naming each count and what is needed.
 
-Defaults (``gate`` section of the config): :data:`DEFAULT_MIN_TRAIN_POSITIVES` in the
-train slice and :data:`DEFAULT_MIN_TEST_POSITIVES` in the test slice.
+Defaults (``gate`` section of the config): :data:`mqlml.config.DEFAULT_MIN_TRAIN_POSITIVES` in the
+train slice and :data:`mqlml.config.DEFAULT_MIN_TEST_POSITIVES` in the test slice.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mqlml.config import DEFAULT_MIN_TEST_POSITIVES, DEFAULT_MIN_TRAIN_POSITIVES  # noqa: F401
 from mqlml.errors import InsufficientDataError
 
 
