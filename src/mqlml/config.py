@@ -218,7 +218,10 @@ class ThresholdConfig(_Strict):
 
     #: Leads per week that sales can work: the MQL cutoff admits about this many.
     capacity_per_week: float = 100.0
-    #: Share of leads in grades A, B, C (D takes the rest), highest scores first.
+    #: Share of leads in grades A, B, C (D takes the rest), highest scores first. The tier
+    #: lines are grade boundaries, so a grade never mixes tiers: B's cutoff is the MQL line
+    #: (A and B are the MQLs) and C's the nurture line (D is disqualified); the shares set
+    #: the cutoffs that no tier line fixes (A's, as a rule).
     grade_shares: tuple[float, float, float] = (0.1, 0.2, 0.3)
 
     #: Which policy sets ``is_mql``: capacity, precision, recall or expected_value. All four

@@ -1,8 +1,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mqlml.model.thresholds import CapacityThreshold, GradeThresholds
+from mqlml.model.thresholds import CapacityThreshold, GradeThresholds, TierThresholds
 
 
 def _week_of_leads(scores, weeks=1):
@@ -69,6 +71,36 @@ def test_grade_cutoffs_stay_distinct_with_heavy_ties():
 def test_grade_shares_validated(shares):
     with pytest.raises(ValueError, match="shares"):
         GradeThresholds(shares).fit(np.arange(1, 50))
+
+
+def test_tier_lines_are_grade_boundaries_by_hand():
+    scores = np.repeat(np.arange(1, 11), 10)
+    g = GradeThresholds((0.1, 0.2, 0.3), mql_cutoff=6, nurture_cutoff=3).fit(scores)
+    # B starts at the MQL line, C at the nurture line; A is the top 10% of the MQLs' band.
+    assert g.cutoffs_ == {"A": 10, "B": 6, "C": 3}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    scores=st.lists(st.integers(1, 99), min_size=20, max_size=300),
+    mql=st.integers(1, 99),
+    nurture_gap=st.integers(0, 60),
+    data=st.data(),
+)
+def test_no_grade_holds_leads_of_two_tiers(scores, mql, nurture_gap, data):
+    # Sales reads grade and tier side by side: every grade must sit inside one tier.
+    scores = np.asarray(scores)
+    nurture = max(1, mql - nurture_gap)
+    tiers = TierThresholds(mql, 0.05)
+    tiers.mql_cutoff_, tiers.nurture_cutoff_ = mql, nurture
+    shares = data.draw(st.sampled_from([(0.1, 0.2, 0.3), (0.05, 0.1, 0.5), (0.3, 0.3, 0.3)]))
+    g = GradeThresholds(shares, mql_cutoff=mql, nurture_cutoff=nurture).fit(scores)
+    c = g.cutoffs_
+    assert 99 >= c["A"] > c["B"] > c["C"] >= 2
+    probe = np.arange(1, 100)
+    grade, tier = g.predict(probe), tiers.predict(probe)
+    for letter in "ABCD":
+        assert len(set(tier[grade == letter])) <= 1, (letter, c, mql, nurture)
 
 
 # --- policies beyond capacity, by hand ---------------------------------------
@@ -288,6 +320,9 @@ def test_threshold_table_and_tiers_in_the_summary(funnel_trained):
     assert (test["is_mql"] == (test["tier"] == "mql")).all()
     grades = {r["grade"]: r["conversion_rate"] for r in s.grades.test}
     assert grades["A"] > grades["B"] > grades["C"] > grades["D"]
+    # the shipped model's grades sit inside its tiers: A, B are MQLs, C nurture, D not
+    by_grade = test.groupby("grade")["tier"].agg(set).to_dict()
+    assert by_grade == {"A": {"mql"}, "B": {"mql"}, "C": {"nurture"}, "D": {"disqualify"}}
 
 
 @pytest.mark.parametrize(
@@ -297,7 +332,12 @@ def test_threshold_table_and_tiers_in_the_summary(funnel_trained):
         (PrecisionThreshold, {"target_precision": 0.5}, "y"),
         (RecallThreshold, {"target_recall": 0.6}, "y"),
         (ExpectedValueThreshold, {"cost_per_lead": 50.0, "value_per_won": 1000.0}, "y"),
-        (GradeThresholds, {"shares": (0.2, 0.2, 0.2), "keep_cutoffs": None}, ""),
+        (
+            GradeThresholds,
+            {"shares": (0.2, 0.2, 0.2), "keep_cutoffs": None, "mql_cutoff": 40,
+             "nurture_cutoff": 10},
+            "",
+        ),
         (TierThresholds, {"mql_cutoff": 60, "max_lost_share": 0.1}, "y"),
     ],
     ids=lambda v: v.__name__ if isinstance(v, type) else None,

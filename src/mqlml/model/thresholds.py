@@ -137,6 +137,14 @@ class GradeThresholds(BaseEstimator):
     ----------
     shares : (float, float, float)
         Target share of leads in A, B and C (highest scores first); D takes the rest.
+    keep_cutoffs : dict, optional
+        Cutoffs to keep as they are (a previous model's), instead of learning them.
+    mql_cutoff, nurture_cutoff : int, optional
+        The tier lines (:class:`TierThresholds`). Given, each is a grade boundary, so no
+        grade holds leads of two tiers: the MQL line is B's cutoff (A and B are the MQLs,
+        A the best of them), the nurture line C's (C is nurtured, D disqualified). A line
+        that leaves no room (an MQL line at 99, a nurture line equal to it or below 2)
+        takes the nearest free slot and the other cutoffs follow ``shares``.
 
     Attributes
     ----------
@@ -148,9 +156,14 @@ class GradeThresholds(BaseEstimator):
         self,
         shares: tuple[float, float, float] = (0.1, 0.2, 0.3),
         keep_cutoffs: dict | None = None,
+        *,
+        mql_cutoff: int | None = None,
+        nurture_cutoff: int | None = None,
     ):
         self.shares = shares
         self.keep_cutoffs = keep_cutoffs
+        self.mql_cutoff = mql_cutoff
+        self.nurture_cutoff = nurture_cutoff
 
     def fit(self, scores) -> GradeThresholds:
         """Pick, for each grade, the cutoff whose cumulative share is nearest its target.
@@ -178,20 +191,38 @@ class GradeThresholds(BaseEstimator):
             raise ValueError(f"shares must be 3 positive numbers summing below 1, got {shares}")
         s = _check_scores(scores)
         above = _share_at_or_above(s)
-        targets = np.cumsum(shares)
+        fixed = self._tier_slots()
         cutoffs = []
         upper = 100
-        for i, target in enumerate(targets):
-            # Leave room below for the grades still to place (cutoff >= 2 + grades left).
-            lowest = 2 + (len(targets) - 1 - i)
-            candidates = np.arange(lowest, upper)
-            if len(candidates) == 0:
-                raise ValueError("scores leave no room for distinct grade cutoffs")
-            best = candidates[np.argmin(np.abs(above[candidates] - target))]
+        for i, target in enumerate(np.cumsum(shares)):
+            # Leave room below for the grades still to place (cutoff >= 2 + grades left),
+            # and above the next tier line.
+            lowest = max([2 + (2 - i)] + [c + 1 for j, c in fixed.items() if j > i])
+            if i in fixed:
+                best = fixed[i]
+            else:
+                candidates = np.arange(lowest, upper)
+                if len(candidates) == 0:
+                    raise ValueError("scores leave no room for distinct grade cutoffs")
+                best = candidates[np.argmin(np.abs(above[candidates] - target))]
             cutoffs.append(int(best))
             upper = int(best)
         self.cutoffs_ = dict(zip(GRADES[:3], cutoffs, strict=True))
         return self
+
+    def _tier_slots(self) -> dict[int, int]:
+        """Grade slot (0 = A, 1 = B, 2 = C) -> the tier line that must be its cutoff."""
+        mql, nurture = self.mql_cutoff, self.nurture_cutoff
+        for name, v in (("mql_cutoff", mql), ("nurture_cutoff", nurture)):
+            if v is not None and not (isinstance(v, int | np.integer) and 1 <= v <= 99):
+                raise ValueError(f"{name} must be a score 1-99, got {v!r}")
+        if mql is None or mql < 2:  # every lead is an MQL: no line to keep
+            return {}
+        slots = {1: int(mql)} if 3 <= mql <= 98 else {0: int(mql)} if mql == 99 else {2: int(mql)}
+        below = min(slots)  # the slot the MQL line took; the nurture line goes under it
+        if nurture is not None and 2 + (1 - below) <= nurture < mql and below < 2:
+            slots[below + 1] = int(nurture)
+        return slots
 
     def predict(self, scores) -> np.ndarray:
         """Grade letters for ``scores``."""

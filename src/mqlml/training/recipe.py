@@ -320,12 +320,17 @@ def fit_recipe(
         deal_value[cal] if deal_value is not None else None,
     )
     mql = policies.get(config.thresholds.policy)
-    grades = GradeThresholds(config.thresholds.grade_shares, keep_grades).fit(score)
     tiers = (
         TierThresholds(mql.cutoff_, config.thresholds.disqualify_max_share).fit(score, y[cal])
         if mql is not None
         else None
     )
+    grades = GradeThresholds(
+        config.thresholds.grade_shares,
+        keep_grades,
+        mql_cutoff=tiers.mql_cutoff_ if tiers is not None else None,
+        nurture_cutoff=tiers.nurture_cutoff_ if tiers is not None else None,
+    ).fit(score)
     stages.done("calibration and thresholds")
     return FittedRecipe(audit, spec, model, baseline, policies, errors, mql, grades, tiers)
 
