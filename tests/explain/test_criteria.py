@@ -121,6 +121,34 @@ def test_scorecard_points_threshold_and_auc(toy):
     assert table.iloc[-1]["points"] == card["threshold"]
 
 
+def test_scorecard_points_never_fall_as_activity_rises():
+    # A dip in the data (1 visit converts better than 2) must not become a scorecard that
+    # takes points away for a second pricing visit: sales reads more activity as better.
+    rng = np.random.default_rng(1)
+    n = 8000
+    visits = rng.choice([0, 1, 2, 3], n, p=[0.4, 0.2, 0.2, 0.2]).astype(float)
+    rate = np.select([visits == 0, visits == 1, visits == 2], [0.05, 0.20, 0.10], 0.30)
+    y = (rng.random(n) < rate).astype(float)
+    features = pd.DataFrame(
+        {
+            "email_domain_type": pd.Categorical(["business"] * n, categories=["business", "free"]),
+            "n_pricing_page_view_7d": visits,
+            "n_pricing_page_view_30d": visits,
+            "days_since_last_pricing_page_view": np.where(visits > 0, 3.0, np.nan),
+        }
+    )
+    idx = np.arange(n)
+    score = np.clip(np.rint(100 * rate), 1, 99).astype(int)
+    card = learn_scorecard(
+        features, y, idx[:5000], idx[5000:6500], idx[6500:], ["pricing_page_view"], _spec(),
+        score, 20,
+    )
+    points = [r["points"] for r in card["rows"]]
+    assert [r["rule"] for r in card["rows"]][0].startswith("Has not visited")
+    assert points[0] == 0 and points == sorted(points), points
+    assert points[-1] > points[1]  # the order costs nothing where the data agrees
+
+
 @pytest.mark.parametrize(
     ("field", "lo", "hi", "text"),
     [

@@ -110,7 +110,6 @@ from mqlml.model.thresholds import (  # noqa: E402
     ExpectedValueThreshold,
     PrecisionThreshold,
     RecallThreshold,
-    TierThresholds,
     funnel_table,
     make_policy,
     policy_report,

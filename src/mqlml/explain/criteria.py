@@ -9,7 +9,9 @@ fields into that form, so a team can move its manual criteria toward what the da
   are chosen on the training slice and measured on the test slice (the latest leads).
 * **A points scorecard**: integer points per band of the top fields, learned by an
   L2-regularised logistic regression on the training slice and scaled so that every
-  :data:`POINTS_TO_DOUBLE_ODDS` points double the odds of converting; the MQL threshold
+  :data:`POINTS_TO_DOUBLE_ODDS` points double the odds of converting. Where the
+  direction is known the points keep to it: a higher activity count never earns fewer
+  points, a more recent last activity never fewer than an older one. The MQL threshold
   gives the same number of MQLs as the model's cutoff on the calibration slice. Its
   ROC AUC on the test slice stands beside the model's.
 """
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
+from scipy.optimize import minimize
 from sklearn.metrics import roc_auc_score
 
 from mqlml.explain.reasons import activity_phrases, level_sentence, times
@@ -305,40 +307,98 @@ def learn_scorecard(
     }
 
 
+def _field_direction(field: str, spec: FeatureSpec) -> int:
+    """+1: the field's bands run from worst to best (more activity never scores lower);
+    -1: from best to worst (recency bands, most recent first); 0: no known order."""
+    if _is_activity(field, spec) or field == "engagement":
+        return 1
+    return -1 if field == "recency" else 0
+
+
 def _reference_bands(
     features: pd.DataFrame,
     fields: list[str],
     spec: FeatureSpec,
     train: np.ndarray,
     min_support: float,
-) -> list[tuple[str, str, np.ndarray, bool]]:
-    """(field, condition, mask, is reference) per band of the fields with two bands or more."""
+) -> list[tuple[str, str, np.ndarray, bool, int]]:
+    """(field, condition, mask, is reference, direction) per band of the fields with two
+    bands or more, ordered fields listed from their worst band to their best."""
     bands = []
     for f in fields:
         fb = scorecard_bands(features, f, spec, train, min_support)
         if len(fb) < 2:
             continue
-        # The most common band is the reference (0 points); the others are relative to it.
-        ref = int(np.argmax([m[train].sum() for _, m in fb]))
+        direction = _field_direction(f, spec)
+        if direction:
+            # Ordered fields: the worst band is the reference, every better band adds points.
+            fb = fb if direction > 0 else fb[::-1]
+            ref = 0
+        else:
+            # The most common band is the reference (0 points); the others are relative to it.
+            ref = int(np.argmax([m[train].sum() for _, m in fb]))
         for i, (t, m) in enumerate(fb):
-            bands.append((f, t, m, i == ref))
+            bands.append((f, t, m, i == ref, direction))
     return bands
 
 
+def _design(bands: list[tuple]) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+    """Columns of the points model, their lower bounds, and each band's columns.
+
+    A free band is its own indicator. A band of an ordered field adds a step, "at least
+    this good", whose weight may not be negative: its points, the sum of the steps up to
+    it, never fall from a worse band to a better one.
+    """
+    columns, lower, members = [], [], []
+    steps: dict[str, list[int]] = {}
+    for i, (f, _, m, is_ref, direction) in enumerate(bands):
+        if is_ref:
+            steps[f] = []
+            members.append([])
+        elif direction:
+            # Bands of a field are consecutive and listed worst first: this one and after.
+            rest = [b[2] for b in bands[i:] if b[0] == f]
+            columns.append(np.any(rest, axis=0))
+            lower.append(0.0)
+            steps[f] = [*steps[f], len(columns) - 1]
+            members.append(list(steps[f]))
+        else:
+            columns.append(m)
+            lower.append(-np.inf)
+            members.append([len(columns) - 1])
+    X = np.column_stack(columns).astype(float) if columns else np.zeros((len(bands[0][2]), 0))
+    return X, np.asarray(lower), members
+
+
+def _bounded_logistic(X: np.ndarray, y: np.ndarray, lower: np.ndarray, c: float = 1.0):
+    """L2-regularised logistic regression (as scikit-learn's, ``C=c``) whose weights keep
+    to ``lower`` bounds: (intercept, weights)."""
+
+    def loss(theta):
+        b, w = theta[0], theta[1:]
+        z = b + X @ w
+        p = 1.0 / (1.0 + np.exp(-z))
+        nll = np.sum(np.logaddexp(0.0, z) - y * z)
+        r = p - y
+        grad = np.concatenate([[c * r.sum()], c * (X.T @ r) + w])
+        return c * nll + 0.5 * w @ w, grad
+
+    bounds = [(None, None)] + [(None if np.isinf(lo) else lo, None) for lo in lower]
+    theta0 = np.zeros(X.shape[1] + 1)
+    res = minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
+    return res.x[0], res.x[1:]
+
+
 def _fit_points(
-    bands: list[tuple[str, str, np.ndarray, bool]], y: np.ndarray, train: np.ndarray
+    bands: list[tuple], y: np.ndarray, train: np.ndarray
 ) -> tuple[list[dict], np.ndarray]:
     """Scorecard rows (field, rule, points, train_share) and every lead's total points."""
-    free = [b for b in bands if not b[3]]
-    X = np.column_stack([b[2] for b in free]).astype(float) if free else np.zeros((len(y), 0))
-    lr = LogisticRegression(C=1.0, max_iter=2000).fit(X[train], y[train].astype(int))
+    X, lower, members = _design(bands)
+    _, w = _bounded_logistic(X[train], y[train].astype(float), lower)
     scale = POINTS_TO_DOUBLE_ODDS / math.log(2)
-    pts_free = np.rint(lr.coef_[0] * scale).astype(int)
     rows, total = [], np.zeros(len(y), dtype=int)
-    k = 0
-    for f, t, m, is_ref in bands:
-        p = 0 if is_ref else int(pts_free[k])
-        k += 0 if is_ref else 1
+    for (f, t, m, _, _), cols in zip(bands, members, strict=True):
+        p = int(np.rint(w[cols].sum() * scale)) if cols else 0
         total += p * m.astype(int)
         rows.append(
             {
