@@ -166,3 +166,51 @@ def test_sentences_of_a_batch_are_those_of_each_lead_alone(data):
 
 def test_zero_reads_alike_whatever_its_sign():
     assert field_sentence({"employees": -0.0}, "employees", SPEC) == "Employees: 0"
+
+
+TOPIC_SPEC = FeatureSpec(
+    activity_types=("pricing_page_view", "demo_request"),
+    windows_days=(7, 30, 90),
+    categorical={"seniority": ("manager", "unknown"), "department": ("marketing", "other")},
+    numeric_attributes=(),
+    columns=(),
+    fields={"seniority": "seniority", "department": "department",
+            "n_all_90d": "engagement", "days_since_last_activity": "recency"},
+    groups={},
+)
+
+
+@pytest.mark.parametrize(
+    ("topic", "values", "lowers", "text"),
+    [
+        ("job_title", dict(seniority="manager", department="marketing"), False,
+         "Manager-level job title, works in marketing"),
+        ("job_title", dict(seniority="unknown", department="other"), True,
+         "Job title not recognised (no seniority or department)"),
+        ("activity_level", {}, True, "No activity yet"),
+        ("activity_level", dict(n_all_30d=3.0, n_all_90d=3.0, active_days_90d=2.0,
+                                days_since_last_activity=4.2), True,
+         "Only 3 activities in the last 30 days, active on 2 different days, "
+         "last activity 4 days ago"),
+        ("activity_level", dict(n_all_30d=3.0, n_all_90d=3.0, active_days_90d=2.0,
+                                days_since_last_activity=4.2), False,
+         "3 activities in the last 30 days, active on 2 different days, last activity 4 days ago"),
+    ],
+)
+def test_reason_topics_read_as_one_sentence(topic, values, lowers, text):
+    row = _row(**{"seniority": None, "department": None, **values})
+    assert field_sentence(row, topic, TOPIC_SPEC, lowers=lowers) == text
+
+
+def test_topic_points_sum_their_fields_and_keep_the_rest():
+    from mqlml.explain.reasons import reason_topics, topic_points
+
+    points = pd.DataFrame({"seniority": [1.0, -2.0], "department": [0.5, 0.5],
+                           "industry": [3.0, 0.0], "email_open": [1.0, 1.0]})
+    assert reason_topics(points.columns) == {
+        "job_title": ("seniority", "department"), "industry": ("industry",),
+        "email_open": ("email_open",),
+    }
+    out = topic_points(points, TOPIC_SPEC)
+    assert out["job_title"].tolist() == [1.5, -1.5]
+    assert out["industry"].tolist() == [3.0, 0.0]

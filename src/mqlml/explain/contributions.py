@@ -34,7 +34,13 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from mqlml.explain.reasons import representative_axis_label, representative_column, sentences
+from mqlml.explain.reasons import (
+    against_direction,
+    representative_axis_label,
+    representative_column,
+    sentences,
+    topic_points,
+)
 from mqlml.features.build import FeatureSpec, field_label
 from mqlml.features.fields import field_matrix
 from mqlml.model.bundle import TrainedModel
@@ -295,6 +301,12 @@ def lead_reasons(
 ) -> LeadReasons:
     """Top ``n_positive`` and ``n_negative`` reasons per lead as plain sentences.
 
+    Reasons are the business fields, with the fields a rep reads as one thing summed into
+    one topic (:data:`mqlml.explain.reasons.REASON_TOPICS`), so the named reasons carry
+    most of the points. Points against what a behaviour means to sales (a click as a
+    reason against the lead) are not named (:func:`mqlml.explain.reasons.against_direction`);
+    they stay in ``other_points``.
+
     Parameters
     ----------
     points : DataFrame
@@ -306,8 +318,10 @@ def lead_reasons(
     spec : FeatureSpec
         The model's feature spec.
     """
-    pf, pp = signed_top(points, n_positive, +1)
-    nf, npts = signed_top(points, n_negative, -1)
+    by_reason = topic_points(points, spec)
+    nameable = by_reason.where(~against_direction(features, by_reason, spec), 0.0)
+    pf, pp = signed_top(nameable, n_positive, +1)
+    nf, npts = signed_top(nameable, n_negative, -1)
     shown = np.nansum(pp, axis=1) + np.nansum(npts, axis=1)
     other = points.to_numpy(dtype=float).sum(axis=1) - shown
     return LeadReasons(
@@ -315,7 +329,7 @@ def lead_reasons(
         positive=sentences(features, pf, spec),
         positive_points=pp,
         positive_fields=pf,
-        negative=sentences(features, nf, spec),
+        negative=sentences(features, nf, spec, lowers=True),
         negative_points=npts,
         negative_fields=nf,
         other_points=other,

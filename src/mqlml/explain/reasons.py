@@ -67,6 +67,41 @@ _LEVEL_TEMPLATES = {
 }
 
 
+#: Reason topics: business fields a sales rep reads as one thing, named together in one
+#: reason with their points summed (both job-title fields, both kinds of email response,
+#: both webinar steps, and overall activity with its recency). Fewer, larger reasons
+#: leave less of the score to ``other_points``.
+REASON_TOPICS: dict[str, tuple[str, ...]] = {
+    "job_title": ("seniority", "department"),
+    "email_engagement": ("email_open", "email_click"),
+    "webinars": ("webinar_signup", "webinar_attended"),
+    "activity_level": ("engagement", "recency", OTHER_ACTIVITY),
+}
+
+
+def reason_topics(fields) -> dict[str, tuple[str, ...]]:
+    """Reason name -> the business fields it sums, for the fields a model has.
+
+    A topic stands for its members present in ``fields`` when there are two or more; a
+    field outside every topic (or alone in its topic) is a reason of its own. Order
+    follows ``fields``.
+    """
+    present = list(dict.fromkeys(fields))
+    out: dict[str, tuple[str, ...]] = {}
+    for f in present:
+        topic = next((t for t, members in REASON_TOPICS.items() if f in members), None)
+        members = tuple(m for m in REASON_TOPICS.get(topic, ()) if m in present)
+        if len(members) < 2:
+            out[f] = (f,)
+        elif topic not in out:
+            out[topic] = members
+    return out
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
 def activity_phrases(activity_type: str) -> tuple[str, str]:
     """(doing it, never doing it) phrases for an activity type, also for unknown types."""
     if activity_type in ACTIVITY_PHRASES:
@@ -118,7 +153,7 @@ def _activity_sentence(row, activity_type: str, windows: tuple[int, ...]) -> str
     return never
 
 
-def _engagement_sentence(row, windows: tuple[int, ...]) -> str:
+def _engagement_sentence(row, windows: tuple[int, ...], lowers: bool = False) -> str:
     w_max = windows[-1]
     total = float(row[f"n_all_{w_max}d"])
     if total == 0:
@@ -127,6 +162,8 @@ def _engagement_sentence(row, windows: tuple[int, ...]) -> str:
     active = float(row[f"active_days_{w_max}d"])
     n = int(round(total))
     text = f"{n} {'activity' if n == 1 else 'activities'} in the last {w} days"
+    if lowers:  # some activity, but less than the typical lead's: say so
+        text = "Only " + text
     if active > 1:
         text += f", active on {int(active)} different days"
     return text
@@ -147,8 +184,27 @@ def _numeric_sentence(field: str, value) -> str:
     return f"{field_label(field)}: {v + 0.0:g}"
 
 
-def field_sentence(row, field: str, spec: FeatureSpec) -> str:
-    """The sentence for one business field of one lead.
+def _topic_sentence(row, topic: str, spec: FeatureSpec, lowers: bool) -> str:
+    """One sentence for a reason topic: its members' sentences joined, with the cases that
+    would repeat themselves said once."""
+    members = _topic_members(topic, spec)
+    if topic == "activity_level" and "recency" in members:
+        if math.isnan(float(row["days_since_last_activity"])):
+            return "No activity yet"
+    if topic == "job_title" and _level(row, "seniority") in (None, "unknown"):
+        if _level(row, "department") in (None, "other"):
+            return "Job title not recognised (no seniority or department)"
+    parts = [field_sentence(row, f, spec, lowers=lowers) for f in members]
+    return ", ".join([parts[0], *(_lower_first(p) for p in parts[1:])])
+
+
+def _level(row, field: str):
+    value = row[field] if field in row else None
+    return None if value is None or value is pd.NA or value != value else str(value)
+
+
+def field_sentence(row, field: str, spec: FeatureSpec, *, lowers: bool = False) -> str:
+    """The sentence for one business field (or reason topic) of one lead.
 
     Parameters
     ----------
@@ -158,12 +214,16 @@ def field_sentence(row, field: str, spec: FeatureSpec) -> str:
         A business field of ``spec`` (a value of ``spec.fields``).
     spec : FeatureSpec
         The model's feature spec.
+    lowers : bool
+        The field lowers the lead's score: overall activity then reads "Only 3 activities".
     """
     windows = spec.windows_days
+    if field in REASON_TOPICS:
+        return _topic_sentence(row, field, spec, lowers)
     if field in (*spec.activity_types, OTHER_ACTIVITY):
         return _activity_sentence(row, field, windows)
     if field == "engagement":
-        return _engagement_sentence(row, windows)
+        return _engagement_sentence(row, windows, lowers)
     if field == "recency":
         return _recency_sentence(row)
     if field in spec.categorical:
@@ -173,8 +233,18 @@ def field_sentence(row, field: str, spec: FeatureSpec) -> str:
     raise KeyError(f"field {field!r} is not a business field of this model")
 
 
+def _topic_members(topic: str, spec: FeatureSpec) -> tuple[str, ...]:
+    """The members of a reason topic this model has (activity level: without "other",
+    which the overall counts already hold)."""
+    members = reason_topics(spec.fields.values()).get(topic, ())
+    return tuple(m for m in members if not (topic == "activity_level" and m == OTHER_ACTIVITY))
+
+
 def field_columns(field: str, spec: FeatureSpec) -> list[str]:
-    """The feature columns a field's sentence is built from."""
+    """The feature columns a field's (or a reason topic's) sentence is built from."""
+    if field in REASON_TOPICS:
+        members = _topic_members(field, spec)
+        return list(dict.fromkeys(c for f in members for c in field_columns(f, spec)))
     windows = spec.windows_days
     if field in (*spec.activity_types, OTHER_ACTIVITY):
         return [f"n_{field}_{w}d" for w in windows] + [f"days_since_last_{field}"]
@@ -183,6 +253,61 @@ def field_columns(field: str, spec: FeatureSpec) -> list[str]:
     if field == "recency":
         return ["days_since_last_activity"]
     return [field]
+
+
+def topic_points(points: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """Score points per reason: each topic's member fields summed (:data:`REASON_TOPICS`)."""
+    topics = reason_topics(points.columns)
+    values = points.to_numpy(dtype=float)
+    where = {c: i for i, c in enumerate(points.columns)}
+    summed = {t: values[:, [where[m] for m in ms]].sum(axis=1) for t, ms in topics.items()}
+    return pd.DataFrame(summed, index=points.index)
+
+
+def _did(features: pd.DataFrame, reason: str, spec: FeatureSpec) -> np.ndarray | None:
+    """Whether each lead did the behaviour a reason names (None: not a behaviour)."""
+    w = spec.windows_days[-1]
+    if reason == "activity_level":
+        return features["days_since_last_activity"].notna().to_numpy()
+    members = REASON_TOPICS.get(reason, (reason,))
+    kinds = [m for m in members if m in (*spec.activity_types, OTHER_ACTIVITY)]
+    if not kinds:
+        return None
+    done = np.zeros(len(features), dtype=bool)
+    for k in kinds:
+        count = features[f"n_{k}_{w}d"].to_numpy(dtype=float)
+        done |= (np.nan_to_num(count) > 0) | features[f"days_since_last_{k}"].notna().to_numpy()
+    return done
+
+
+def against_direction(
+    features: pd.DataFrame, points: pd.DataFrame, spec: FeatureSpec
+) -> np.ndarray:
+    """Reasons whose sign contradicts what the behaviour means to sales, per lead.
+
+    Doing something (a pricing visit, an email click) never reads as a reason against a
+    lead, and never having done it never reads as a reason for one. The model may still
+    give such points through interactions between fields; they stay in the score and in
+    ``other_points``, not in a sentence that says the opposite of what sales knows.
+    Overall activity may lower a score ("Only 3 activities..."), less than typical.
+
+    Parameters
+    ----------
+    features : DataFrame
+        The leads' feature values, positionally aligned with ``points``.
+    points : DataFrame
+        Score points per reason (:func:`topic_points`).
+    spec : FeatureSpec
+    """
+    out = np.zeros(points.shape, dtype=bool)
+    for j, reason in enumerate(points.columns):
+        done = _did(features, reason, spec)
+        if done is None:
+            continue
+        p = points[reason].to_numpy(dtype=float)
+        may_lower = reason in ("activity_level", "engagement")
+        out[:, j] = (~done & (p > 0)) | (done & (p < 0) & (not may_lower))
+    return out
 
 
 def _equal_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -201,7 +326,9 @@ def _equal_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return group, first
 
 
-def sentences(features: pd.DataFrame, fields: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+def sentences(
+    features: pd.DataFrame, fields: np.ndarray, spec: FeatureSpec, *, lowers: bool = False
+) -> np.ndarray:
     """Sentences for ``fields[i, j]`` of lead ``i`` (``None`` entries stay ``None``).
 
     Each sentence is :func:`field_sentence` of the lead's values; leads with equal values
@@ -215,6 +342,8 @@ def sentences(features: pd.DataFrame, fields: np.ndarray, spec: FeatureSpec) -> 
         Business field names, or ``None`` where there is no reason.
     spec : FeatureSpec
         The model's feature spec.
+    lowers : bool
+        The fields lower the leads' scores (negative reasons); see :func:`field_sentence`.
     """
     out = np.full(fields.shape, None, dtype=object)
     present = pd.notna(fields)
@@ -228,7 +357,10 @@ def sentences(features: pd.DataFrame, fields: np.ndarray, spec: FeatureSpec) -> 
         values = [arrays[c][rows] for c in columns]
         group, first = _equal_rows(values)
         firsts = zip(*(v[first].tolist() for v in values), strict=True)
-        text = [field_sentence(dict(zip(columns, r, strict=True)), field, spec) for r in firsts]
+        text = [
+            field_sentence(dict(zip(columns, r, strict=True)), field, spec, lowers=lowers)
+            for r in firsts
+        ]
         out[rows, slots] = np.asarray(text, dtype=object)[group]
     return out
 
