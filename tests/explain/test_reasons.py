@@ -211,6 +211,6 @@ def test_topic_points_sum_their_fields_and_keep_the_rest():
         "job_title": ("seniority", "department"), "industry": ("industry",),
         "email_open": ("email_open",),
     }
-    out = topic_points(points, TOPIC_SPEC)
+    out = topic_points(points)
     assert out["job_title"].tolist() == [1.5, -1.5]
     assert out["industry"].tolist() == [3.0, 0.0]

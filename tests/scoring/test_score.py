@@ -61,7 +61,7 @@ def test_reasons_are_the_top_fields_by_points(trained):
     per_field, base = field_contributions(model.booster, X, model.spec)
     points, _ = field_points(per_field, base, model.calibrator)
     # Reasons are the reason topics' points, without those that contradict the behaviour.
-    points = topic_points(points, model.spec)
+    points = topic_points(points)
     features = build_features(leads, crm.activities, pd.Timestamp("2025-06-30", tz="UTC"),
                               model.spec)
     points = points.where(~against_direction(features, points, model.spec), 0.0)

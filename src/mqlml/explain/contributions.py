@@ -276,7 +276,8 @@ class LeadReasons:
     positive_points, negative_points : ndarray of float
         Their points (NaN where there is no reason).
     positive_fields, negative_fields : ndarray of object
-        The business fields behind the sentences.
+        The reasons behind the sentences: a business field, or a reason topic of several
+        (:data:`mqlml.explain.reasons.REASON_TOPICS`).
     other_points : ndarray of float
         Points of all remaining fields together.
     """
@@ -318,7 +319,7 @@ def lead_reasons(
     spec : FeatureSpec
         The model's feature spec.
     """
-    by_reason = topic_points(points, spec)
+    by_reason = topic_points(points)
     nameable = by_reason.where(~against_direction(features, by_reason, spec), 0.0)
     pf, pp = signed_top(nameable, n_positive, +1)
     nf, npts = signed_top(nameable, n_negative, -1)

@@ -255,7 +255,7 @@ def field_columns(field: str, spec: FeatureSpec) -> list[str]:
     return [field]
 
 
-def topic_points(points: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+def topic_points(points: pd.DataFrame) -> pd.DataFrame:
     """Score points per reason: each topic's member fields summed (:data:`REASON_TOPICS`)."""
     topics = reason_topics(points.columns)
     values = points.to_numpy(dtype=float)
@@ -264,10 +264,14 @@ def topic_points(points: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     return pd.DataFrame(summed, index=points.index)
 
 
+#: Reasons about overall activity: some activity may still lower a score ("Only 3...").
+_OVERALL = ("activity_level", "engagement")
+
+
 def _did(features: pd.DataFrame, reason: str, spec: FeatureSpec) -> np.ndarray | None:
     """Whether each lead did the behaviour a reason names (None: not a behaviour)."""
     w = spec.windows_days[-1]
-    if reason == "activity_level":
+    if reason in _OVERALL:
         return features["days_since_last_activity"].notna().to_numpy()
     members = REASON_TOPICS.get(reason, (reason,))
     kinds = [m for m in members if m in (*spec.activity_types, OTHER_ACTIVITY)]
@@ -305,8 +309,7 @@ def against_direction(
         if done is None:
             continue
         p = points[reason].to_numpy(dtype=float)
-        may_lower = reason in ("activity_level", "engagement")
-        out[:, j] = (~done & (p > 0)) | (done & (p < 0) & (not may_lower))
+        out[:, j] = (~done & (p > 0)) | (done & (p < 0) & (reason not in _OVERALL))
     return out
 
 
