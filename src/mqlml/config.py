@@ -34,9 +34,13 @@ class DataConfig(_Strict):
     to ``{their_column: our_column}``, e.g. ``{"Lead ID": "lead_id"}``.
     """
 
+    #: Leads table (CSV/TSV, .xlsx or Parquet); the CLI's ``--data`` folder sets all three.
     leads: Path | None = None
+    #: Activities table: one row per activity (lead_id, activity_type, occurred_at).
     activities: Path | None = None
+    #: Outcomes table: when each lead reached SQL and customer (won), with deal value.
     outcomes: Path | None = None
+    #: Per table, ``{their_column: our_column}`` to rename an export's columns.
     column_mapping: dict[Literal["leads", "activities", "outcomes"], dict[str, str]] = Field(
         default_factory=dict
     )
@@ -52,7 +56,10 @@ class DataConfig(_Strict):
 class FeatureConfig(_Strict):
     """Point-in-time feature settings."""
 
+    #: Days after a lead is created at which training scores it (its as-of moment); activities
+    #: after that moment are never seen.
     observation_days: int = DEFAULT_OBSERVATION_DAYS
+    #: Activity windows (days before as-of) for counts per activity type.
     windows_days: tuple[int, ...] = (7, 30, 90)
     #: Activity types seen in fewer training leads than this are pooled into ``other``.
     min_leads_per_activity_type: int = 20
@@ -75,7 +82,10 @@ class FeatureConfig(_Strict):
 class LabelConfig(_Strict):
     """What counts as a conversion: reaching ``target`` within ``horizon_days`` after as-of."""
 
+    #: The stage that counts as converted: ``sql`` or ``won`` (customer).
     target: Literal["sql", "won"] = "sql"
+    #: Days after as-of to reach the target; default 90 for sql, 180 for won. Leads whose
+    #: horizon has not passed are immature and never labelled.
     horizon_days: int | None = None
 
     @field_validator("horizon_days")
@@ -98,8 +108,11 @@ class LabelConfig(_Strict):
 class SplitConfig(_Strict):
     """Fractions of leads, ordered by ``created_at``, for train / calibration / test."""
 
+    #: Share of the oldest labelled leads the model learns from.
     train: float = 0.6
+    #: Share of the next leads that calibrate the model and set the thresholds and grades.
     calibration: float = 0.2
+    #: Share of the newest labelled leads held out for every reported figure.
     test: float = 0.2
     #: Instead of the ``calibration`` share: calibrate on the newest pre-test leads that
     #: hold this many converted leads (the model then learns from all older leads; time
@@ -127,15 +140,25 @@ class SplitConfig(_Strict):
 class ModelConfig(_Strict):
     """LightGBM settings. Early stopping uses the latest ``early_stopping_fraction`` of train."""
 
+    #: LightGBM learning rate.
     learning_rate: float = 0.05
+    #: LightGBM leaves per tree.
     num_leaves: int = 15
+    #: LightGBM minimum leads in a leaf.
     min_child_samples: int = 40
+    #: Most boosting rounds; early stopping usually ends sooner.
     max_boost_rounds: int = 1000
+    #: Rounds without improvement on the early-stopping rows before boosting stops.
     early_stopping_rounds: int = 50
+    #: The newest share of the train rows used for early stopping.
     early_stopping_fraction: float = 0.2
+    #: LightGBM share of features per tree.
     feature_fraction: float = 0.8
+    #: LightGBM share of rows per tree.
     bagging_fraction: float = 0.8
+    #: LightGBM L2 regularisation.
     lambda_l2: float = 1.0
+    #: Seed of every random choice in fitting.
     seed: int = 0
     #: Tree sizes to try; the one with the lowest early-stopping log loss (on the latest
     #: train rows) is kept. Empty: ``num_leaves`` only. 2 gives an additive model.
@@ -210,6 +233,8 @@ class CalibrationConfig(_Strict):
     ``auto`` picks isotonic or sigmoid by log loss on the later part of the calibration slice.
     """
 
+    #: ``auto`` (isotonic or sigmoid, whichever has the lower log loss on the later calibration
+    #: rows), ``isotonic`` or ``sigmoid``.
     method: Literal["auto", "isotonic", "sigmoid"] = "auto"
 
 
@@ -240,7 +265,9 @@ class ThresholdConfig(_Strict):
     disqualify_max_share: float = 0.05
     #: Bootstrap resamples (seeded) for the intervals of the threshold table and policies.
     bootstrap_samples: int = 200
+    #: Seed of the bootstrap resamples.
     bootstrap_seed: int = 0
+    #: Coverage of the bootstrap intervals (0.95: 95% intervals).
     interval_level: float = 0.95
     #: A previous model bundle whose grade cutoffs are kept instead of learning new ones.
     keep_grades_from: Path | None = None
@@ -298,6 +325,7 @@ class ThresholdConfig(_Strict):
 class FunnelConfig(_Strict):
     """The lead -> SQL -> customer funnel models (see :mod:`mqlml.training.funnel`)."""
 
+    #: Also fit the lead -> SQL and SQL -> won models and report the funnel.
     enabled: bool = True
     #: Days after as-of to reach SQL; default the label horizon (target sql) or 90.
     sql_horizon_days: int | None = None
@@ -315,6 +343,7 @@ class FunnelConfig(_Strict):
 class BacktestConfig(_Strict):
     """Rolling-origin backtest (:mod:`mqlml.training.backtest`); ``folds: 0`` switches it off."""
 
+    #: Rolling-origin test periods; 0 switches the backtest off.
     folds: int = 0
     #: Share of the labelled leads (the latest) cut into the test periods.
     test_share: float = 0.5
@@ -337,7 +366,9 @@ class BacktestConfig(_Strict):
 class GateConfig(_Strict):
     """Minimum-data gate (see :mod:`mqlml.training.gate`): converted leads each slice needs."""
 
+    #: Converted leads the train slice needs; fewer stops training with a clear error.
     min_train_positives: int = DEFAULT_MIN_TRAIN_POSITIVES
+    #: Converted leads the test slice needs.
     min_test_positives: int = DEFAULT_MIN_TEST_POSITIVES
 
     @field_validator("min_train_positives", "min_test_positives")
@@ -351,6 +382,7 @@ class GateConfig(_Strict):
 class SegmentConfig(_Strict):
     """Optional segment column (e.g. industry or lead_source) for per-segment figures."""
 
+    #: Lead column to segment by (e.g. ``lead_source``) for per-segment figures.
     column: str | None = None
     #: Also fit one model per segment (on the global split's leads of that segment); a
     #: segment scores with its own model only where it beats the global model on the
@@ -371,14 +403,19 @@ class SegmentConfig(_Strict):
 class BaselineConfig(_Strict):
     """Baselines beside the model; ``rules_path`` is the team's MQL points sheet (YAML)."""
 
+    #: The team's current MQL points sheet (YAML, see ``configs/rules-example.yaml``), compared
+    #: with the model at equal MQL volume.
     rules_path: Path | None = None
 
 
 class TrackingConfig(_Strict):
     """MLflow tracking. ``uri`` defaults to $MLFLOW_TRACKING_URI, else ``sqlite:///mlflow.db``."""
 
+    #: Log every training to MLflow and register its model (``--no-tracking`` turns it off).
     enabled: bool = True
+    #: MLflow tracking URI; default ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``.
     uri: str | None = None
+    #: MLflow experiment the runs go to.
     experiment: str = "mqlml"
 
 
@@ -392,7 +429,10 @@ class FlatConfig(_Strict):
 
     #: The export file; the CLI's ``--data`` overrides it.
     path: Path | None = None
+    #: A known CRM export (``salesforce`` or ``hubspot``) whose lifecycle dates give the
+    #: outcome.
     preset: Literal["salesforce", "hubspot"] | None = None
+    #: Column saying whether the row converted (without a preset).
     target_column: str | None = None
     #: Values of ``target_column`` that mean converted (compared as stripped text).
     positive_values: tuple[str, ...] = ()
@@ -404,6 +444,7 @@ class FlatConfig(_Strict):
     rows_in_time_order: bool = False
     #: Unique row identifier; default: the row number in the file (1-based).
     id_column: str | None = None
+    #: Columns never used as features (in addition to the audit's exclusions).
     exclude_columns: tuple[str, ...] = ()
     #: Cell values meaning "missing", e.g. ``Select`` or ``unknown`` (compared as text).
     missing_values: tuple[str, ...] = ()
@@ -441,6 +482,7 @@ class FlatConfig(_Strict):
 class AuditConfig(_Strict):
     """Leakage and drift audits of the lead attributes at training time."""
 
+    #: Run the leakage and drift audits of lead attributes before training.
     enabled: bool = True
     #: Columns flagged as leaky that the user keeps anyway (named explicitly).
     allow_columns: tuple[str, ...] = ()
@@ -477,9 +519,14 @@ class RegistryConfig(_Strict):
     ``mqlml rollback`` move the alias by hand.
     """
 
+    #: Register every tracked training as a version and move the champion alias through the
+    #: gate.
     enabled: bool = True
+    #: Metric the gate compares on the new training's test slice.
     metric: Literal["roc_auc", "pr_auc", "log_loss", "brier"] = "roc_auc"
+    #: Least ROC AUC a version needs to become champion.
     min_roc_auc: float = 0.6
+    #: How much better than the champion's ``metric`` the new version must be.
     min_improvement: float = 0.0
 
     @field_validator("min_roc_auc")
@@ -493,7 +540,9 @@ class RegistryConfig(_Strict):
 class Config(_Strict):
     """The whole mqlml configuration."""
 
+    #: Model name: the bundle folder under ``models_dir`` and the registered model.
     name: str = "lead-scoring"
+    #: Folder the model bundles are written to (``models/<name>/<version>``).
     models_dir: Path = Path("models")
     data: DataConfig = Field(default_factory=DataConfig)
     features: FeatureConfig = Field(default_factory=FeatureConfig)
@@ -508,6 +557,7 @@ class Config(_Strict):
     gate: GateConfig = Field(default_factory=GateConfig)
     segments: SegmentConfig = Field(default_factory=SegmentConfig)
     baselines: BaselineConfig = Field(default_factory=BaselineConfig)
+    #: One flat export instead of three tables (see the ``flat`` section).
     flat: FlatConfig | None = None
     audit: AuditConfig = Field(default_factory=AuditConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
