@@ -367,8 +367,10 @@ def test_readme_says_to_activate_the_environment_before_bare_commands():
 
 
 @pytest.mark.parametrize("recipe", ["**REST.**", "**Spark.**"])
-def test_readme_serving_recipes_say_the_environment_must_be_active(recipe):
-    text = _readme()
+def test_serving_recipes_say_the_environment_must_be_active(recipe):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text("utf-8")
     paragraph = text[text.index(recipe) :].split("\n\n", 1)[0]
     assert ". .venv/bin/activate" in paragraph
 

@@ -48,3 +48,28 @@ def test_every_command_is_in_the_cli_reference():
     page = GEN.cli_markdown()
     for name in typer.main.get_command(app).commands:
         assert f"## `mqlml {name}`" in page
+
+
+def _named_tests() -> list[tuple[str, str, str]]:
+    """Every ``tests/x.py::test_y`` (and ``::test_z`` after it) the docs cite, by page."""
+    import re
+
+    cell_pattern = re.compile(r"`(tests/[\w/]+\.py)((?:::\w+)?)`((?:, `::\w+`)*)")
+    cited = []
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        for cell in cell_pattern.findall(page.read_text(encoding="utf-8")):
+            path, first, more = cell
+            names = [first] + re.findall(r"`(::\w+)`", more)
+            cited += [(page.name, path, n[2:]) for n in names if n]
+    return cited
+
+
+def test_docs_cite_tests_that_exist():
+    import ast
+
+    cited = _named_tests()
+    assert cited, "docs/methodology.md cites the tests that prove its rules"
+    for page, path, name in cited:
+        tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
+        defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        assert name in defined, f"{page} cites {path}::{name}, which does not exist"
