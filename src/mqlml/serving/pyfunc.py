@@ -104,7 +104,8 @@ def lead_rows(
         for lead, group in events.groupby(acts[LEAD_ID].to_numpy(), sort=False)
     }
     out = rows.apply(_iso)
-    out[ACTIVITIES] = rows[LEAD_ID].map(per_lead).fillna("[]").astype(object)
+    # object before filling: with no activities at all the mapped column is float NaN
+    out[ACTIVITIES] = rows[LEAD_ID].map(per_lead).astype(object).fillna("[]")
     if as_of is not None:
         out[AS_OF] = _iso(pd.Series(pd.to_datetime(as_of, utc=True).to_numpy(), name=AS_OF))
     return out
