@@ -46,8 +46,43 @@ def test_chromium_renders_the_report_without_errors_or_network(trained, tmp_path
         assert len(widths) >= 9 and min(widths) > 100
         shot = tmp_path / "report.png"
         page.screenshot(path=str(shot), full_page=False)
+        for width in (1200, 800):
+            page.set_viewport_size({"width": width, "height": 900})
+            assert _too_wide(page) == [], width
+        _check_what_if(page, trained[0].summary.to_dict())
         context.close()
     assert shot.stat().st_size > 10_000
     assert console_errors == [] and page_errors == []
     external = [u for u in requests if not u.startswith(("file://", "data:"))]
     assert external == [], external
+
+
+# Elements whose box reaches past the viewport (tables scroll inside their wrapper instead).
+TOO_WIDE = """() => {
+  const w = document.documentElement.clientWidth;
+  const out = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    if (el.closest('.tablewrap') && !el.classList.contains('tablewrap')) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > w + 1) out.push(el.tagName + '#' + el.id + '.' + el.className);
+  }
+  if (document.documentElement.scrollWidth > w) out.push('page scrolls sideways');
+  return out;
+}"""
+
+
+def _too_wide(page) -> list[str]:
+    return page.evaluate(TOO_WIDE)
+
+
+def _check_what_if(page, summary):
+    # Moving the MQL line shows that cutoff's row of the threshold table.
+    table = {int(r["cutoff"]): r for r in summary["threshold_table"]}
+    cutoff = sorted(table)[len(table) // 3]
+    slider = page.locator("#whatif-cutoff")
+    slider.evaluate(
+        "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }", cutoff
+    )
+    assert page.locator("#wi-cutoff").inner_text() == str(cutoff)
+    shown = float(page.locator("#wi-mqls").inner_text().replace(",", ""))
+    assert shown == round(table[cutoff]["mqls_per_week"])

@@ -8,7 +8,7 @@ import pytest
 
 from mqlml.columns import ACTIVITY_TYPE, LEAD_ID, OCCURRED_AT
 from mqlml.errors import ConfigError
-from mqlml.training.rules import compare_at_equal_volume, load_rules, rule_points
+from mqlml.training.rules import compare_at_equal_volume, load_rules, rule_lines, rule_points
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "rules-example.yaml"
 T0 = pd.Timestamp("2025-03-01", tz="UTC")
@@ -72,6 +72,23 @@ def test_points_by_hand(tmp_path):
     # b: marketing 5 + pricing x1 10 = 15;  c: missing -5 + 10 + demo 40 = 45;  d: 0
     assert points.tolist() == [45, 15, 45, 0]
     assert (points >= sheet.mql_threshold).tolist() == [True, False, True, False]
+
+
+def test_each_line_names_the_leads_it_scores(tmp_path):
+    sheet = load_rules(_write(tmp_path, SHEET))
+    lines = rule_lines(sheet, _leads(), _acts(), pd.Series([T0] * 4))
+    hits = {ln.criterion: ln.hit.tolist() for ln in lines}
+    # first matching attribute rule only: a is "vp", not also "marketing"
+    assert hits["job_title contains 'vp'"] == [True, False, False, False]
+    assert hits["job_title contains 'marketing'"] == [False, True, False, False]
+    assert hits["job_title is empty"] == [False, False, True, False]
+    # the highest band reached only: a's 3 views are the "3" line, not also the "1" line
+    assert hits["pricing_page_view at least 1 time"] == [False, True, False, False]
+    assert hits["pricing_page_view at least 3 times"] == [True, False, False, False]
+    assert hits["demo_request at least 1 time"] == [False, False, True, False]
+    assert {ln.field for ln in lines} == {
+        "job_title", "company_size", "pricing_page_view", "demo_request"
+    }
 
 
 def test_activity_window(tmp_path):

@@ -394,6 +394,13 @@ _FIELD_LABELS = {
 }
 
 
+#: Lead columns that are read through fields derived from them (the rest are their own field).
+DERIVED_FIELDS = {
+    "email": ("email_domain_type",),
+    "job_title": ("seniority", "department"),
+}
+
+
 def field_label(field: str) -> str:
     """The human name of a business field, e.g. ``pricing_page_view`` -> ``Pricing page visits``."""
     return _FIELD_LABELS.get(field, field.replace("_", " ").capitalize())

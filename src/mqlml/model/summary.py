@@ -373,6 +373,9 @@ class RulesInfo(_Section):
     name: str
     path: str
     mql_threshold: float
+    #: Each line of the sheet on the test slice: ``criterion``, ``field``, ``points``,
+    #: ``leads`` it scores, their ``conversion_rate`` and ``lift`` over the test base rate.
+    lines: list[dict] | None = _later(repr=False)
     extra: dict = _extra()
     _absent: frozenset = _absent_keys()
 

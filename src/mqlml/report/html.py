@@ -37,6 +37,7 @@ from mqlml.report.figures import (
     roc_figure,
     score_distribution_figure,
 )
+from mqlml.report.leaders import FirstScreen, first_screen
 
 # --- what the templates show ----------------------------------------------------------
 
@@ -299,6 +300,8 @@ class ThresholdsSection:
     grades: Table | None
     tiers: list[Block] | None
     optional: list[OptionalPart]
+    #: Optional parts too wide or detailed for leaders: folded away as analyst detail.
+    appendix: tuple[str, ...] = ("threshold_policies", "threshold_table", "backtest")
 
 
 def _thresholds_section(summary: dict) -> ThresholdsSection:
@@ -555,6 +558,7 @@ class Page:
     data_up_to: str
     nav: tuple[tuple[str, str], ...]
     words: list[str]
+    first: FirstScreen
     quality: QualitySection
     thresholds: ThresholdsSection
     drivers: DriversSection
@@ -625,6 +629,7 @@ def build_report(
         data_up_to=str(data["snapshot_at"])[:10],
         nav=SECTIONS,
         words=leaders_summary(data),
+        first=first_screen(data),
         quality=_quality_section(data, figs, test),
         thresholds=_thresholds_section(data),
         drivers=_drivers_section(data, figs),

@@ -38,7 +38,7 @@ from mqlml.training.funnel import StageArrays, stage_arrays
 from mqlml.training.gate import check_gate, gate_counts
 from mqlml.training.progress import Stages
 from mqlml.training.recipe import FittedRecipe, fit_recipe
-from mqlml.training.rules import RulesSheet, compare_at_equal_volume, rule_points
+from mqlml.training.rules import RulesSheet, compare_at_equal_volume, rule_lines, rule_points
 
 #: Fewest converted (and unconverted) leads each slice needs for honest fitting and testing.
 MIN_CLASS_PER_SLICE = 10
@@ -289,6 +289,7 @@ def core_summary(fitted: SplitFit, sheet: RulesSheet | None) -> dict:
             "name": sheet.name,
             "path": str(config.baselines.rules_path),
             "mql_threshold": sheet.mql_threshold,
+            "lines": _rule_line_evidence(sheet, lab, test),
         }
     return summary
 
@@ -452,6 +453,28 @@ def _policy_rows(recipe: FittedRecipe, thr, cal_inputs, test_inputs, cal_weeks) 
             }
         )
     return rows
+
+
+def _rule_line_evidence(sheet: RulesSheet, lab: LabelledLeads, test: np.ndarray) -> list[dict]:
+    """How the leads each line of the sheet scores converted on the test slice."""
+    y = lab.y[test]
+    base_rate = float(y.mean()) if len(y) else float("nan")
+    lines = rule_lines(sheet, lab.leads.iloc[test], lab.activities, lab.as_of.iloc[test])
+    out = []
+    for line in lines:
+        n = int(line.hit.sum())
+        rate = float(y[line.hit].mean()) if n else None
+        out.append(
+            {
+                "criterion": line.criterion,
+                "field": line.field,
+                "points": line.points,
+                "leads": n,
+                "conversion_rate": rate,
+                "lift": rate / base_rate if rate is not None and base_rate > 0 else None,
+            }
+        )
+    return out
 
 
 def _equal_volume(fitted: SplitFit, sheet: RulesSheet | None) -> list[dict]:

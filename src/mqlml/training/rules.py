@@ -29,6 +29,7 @@ outcome is known), ``mql_sql_rate``, ``mql_won_rate``, ``extra_sqls_vs_reference
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -108,10 +109,31 @@ def load_rules(path: str | Path) -> RulesSheet:
         raise ConfigError("\n".join(lines)) from None
 
 
-def rule_points(
+@dataclass(frozen=True)
+class RuleLine:
+    """One line of a points sheet and the leads it gives its points to."""
+
+    #: The line in words, e.g. ``job_title contains 'vp'`` or ``demo_request at least 1``.
+    criterion: str
+    #: The sheet's column (attributes) or activity type (activities).
+    field: str
+    points: float
+    #: Leads this line scores (an attribute's first matching rule; an activity's highest band).
+    hit: np.ndarray
+
+
+def _attribute_text(column: str, rule: AttributeRule) -> str:
+    if rule.missing is not None:
+        return f"{column} {'is' if rule.missing else 'is not'} empty"
+    if rule.equals is not None:
+        return f"{column} is {rule.equals!r}"
+    return f"{column} contains {rule.contains!r}"
+
+
+def rule_lines(
     sheet: RulesSheet, leads: pd.DataFrame, activities: pd.DataFrame, as_of: pd.Series
-) -> np.ndarray:
-    """Points of each lead under ``sheet``, counting activities strictly before its as-of.
+) -> list[RuleLine]:
+    """Every line of ``sheet`` with the leads it scores, activities strictly before as-of.
 
     Parameters
     ----------
@@ -135,7 +157,7 @@ def rule_points(
             f"rules sheet {sheet.name!r} scores attributes {missing} that are not columns of "
             f"the leads (columns: {list(leads.columns)})"
         )
-    points = np.zeros(len(leads))
+    lines: list[RuleLine] = []
     for column, rules in sheet.attributes.items():
         lowered = leads[column].astype("string").str.strip().str.lower()
         lowered = lowered.mask(lowered == "")
@@ -149,21 +171,33 @@ def rule_points(
                 found = lowered.str.contains(rule.contains.lower(), regex=False)
                 hit = found.fillna(False).to_numpy(bool)
             hit &= ~done
-            points[hit] += rule.points
             done |= hit
+            lines.append(RuleLine(_attribute_text(column, rule), column, rule.points, hit))
     if sheet.activities:
         counts = _activity_counts(leads, activities, as_of, sheet.window_days)
         for kind, bands in sheet.activities.items():
-            n = counts.get(kind)
-            if n is None:
-                continue
-            best = np.zeros(len(leads))
-            reached = np.zeros(len(leads), dtype=bool)
-            for band in sorted(bands, key=lambda b: b.min):
-                hit = n >= band.min
-                best[hit] = band.points
-                reached |= hit
-            points[reached] += best[reached]
+            n = counts.get(kind, np.zeros(len(leads), dtype=int))
+            ordered = sorted(bands, key=lambda b: b.min)
+            for i, band in enumerate(ordered):
+                # The highest band reached counts, so a lead is in this band's line only
+                # below the next band's minimum.
+                upper = ordered[i + 1].min if i + 1 < len(ordered) else np.inf
+                hit = (n >= band.min) & (n < upper)
+                text = f"{kind} at least {band.min} time{'s' if band.min > 1 else ''}"
+                lines.append(RuleLine(text, kind, band.points, hit))
+    return lines
+
+
+def rule_points(
+    sheet: RulesSheet, leads: pd.DataFrame, activities: pd.DataFrame, as_of: pd.Series
+) -> np.ndarray:
+    """Points of each lead under ``sheet``: the sum of the lines that score it.
+
+    Parameters and errors as :func:`rule_lines`.
+    """
+    points = np.zeros(len(leads))
+    for line in rule_lines(sheet, leads, activities, as_of):
+        points[line.hit] += line.points
     return points
 
 
