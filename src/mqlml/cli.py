@@ -426,8 +426,26 @@ def score(
     config: Annotated[
         Path | None,
         typer.Option(
-            help="YAML configuration whose data: section (column_mapping, dates) replaces "
-            "the model's for this batch (default: the model's own)."
+            help="YAML configuration whose data: section (column_mapping, dates) and crm: "
+            "section (import file columns, state store, webhook) replace the model's for "
+            "this batch (default: the model's own)."
+        ),
+    ] = None,
+    crm: Annotated[
+        str | None,
+        typer.Option(
+            help="Also write this CRM's import file beside OUT (salesforce, hubspot or "
+            "dynamics: e.g. scored.salesforce.csv), with what changed since the previous "
+            "scoring of the same leads.",
+            show_default="none",
+        ),
+    ] = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option(
+            help="Post each new MQL as JSON to this http(s) address, with retries and an "
+            "Idempotency-Key header (crm.webhook in --config sets the rest).",
+            show_default="config, else none",
         ),
     ] = None,
 ) -> None:
@@ -435,20 +453,32 @@ def score(
 
     Rows that cannot be scored go to OUT's rejects file (e.g. scored.rejects.csv) with
     the reason; drift against the training data goes to OUT's report (scored.report.json).
+    With --crm or a webhook, each lead is compared with its previous scoring, kept in
+    mqlml-state.sqlite beside OUT (lead ids and scores only).
     """
     from mqlml.data.files import table_format
     from mqlml.scoring.batch import score_files
 
     try:
         table_format(out)
+        crm_settings = _crm_settings(crm, webhook, config)
         resolved = _resolve(model, tracking_uri)
         trained = resolved.model
         if config is not None:
             trained = _with_data_settings(trained, _load_config(config, {}))
+        crm_settings = crm_settings or _crm_settings(crm, webhook, None, trained.config)
         with _ScoringProgress() as progress:
             run = score_files(
                 trained, leads, out, activities, as_of, chunk_rows=chunk_rows,
                 progress=progress, model_record=resolved.to_dict(),
+            )
+        exported = None
+        if crm is not None or crm_settings.webhook.url:
+            from mqlml.scoring.crm import export_scores
+
+            exported = export_scores(
+                run.result.scored, run.result.as_of, out, crm_settings, tool=crm,
+                model=resolved.to_dict(),
             )
     except MqlmlError as exc:
         _fail(exc)
@@ -457,7 +487,36 @@ def score(
     for warning in run.result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"rejects {run.rejects_path}; report {run.report_path}", err=True)
+    if exported is not None:
+        typer.echo(exported.summary, err=True)
     typer.echo(run.summary)
+
+
+def _crm_settings(crm: str | None, webhook: str | None, config: Path | None, model_config=None):
+    """The ``crm`` settings of this run: from ``--config`` (else the model's config, when
+    ``model_config`` is given), with ``--webhook`` as ``crm.webhook.url``; ``None`` when
+    neither a config nor a model's config is given yet. Checks ``--crm`` first, so a
+    wrong value stops the run before the model is loaded."""
+    if crm is not None:
+        from mqlml.scoring.crm import check_tool
+
+        check_tool(crm)
+    if config is not None:
+        settings = _load_config(config, {}).crm
+    elif model_config is not None:
+        settings = model_config.crm
+    else:
+        return None
+    if webhook is not None:
+        from mqlml.config import WebhookConfig
+
+        try:
+            hook = WebhookConfig.model_validate({**settings.webhook.model_dump(), "url": webhook})
+        except ValueError as exc:
+            raise ConfigError(f"--webhook: {exc.errors()[0]['msg'].removeprefix('Value error, ')}"
+                              ) from None
+        settings = settings.model_copy(update={"webhook": hook})
+    return settings
 
 
 def _with_data_settings(trained, cfg):

@@ -89,3 +89,26 @@ REASON_COLUMNS = tuple(
 ) + (BASE_SCORE, OTHER_POINTS)
 
 SCORE_COLUMNS = (LEAD_ID, PROBABILITY, SCORE, GRADE, IS_MQL, TIER) + REASON_COLUMNS
+
+# --- what changed since the previous scoring of a lead (mqlml score --crm) -----------
+#: The lead's scoring moment (UTC).
+SCORED_AT = "scored_at"
+#: Score and grade at the previous scoring of the same lead (empty the first time).
+PREVIOUS_SCORE = "previous_score"
+PREVIOUS_GRADE = "previous_grade"
+#: ``score - previous_score`` (empty the first time).
+SCORE_CHANGE = "score_change"
+#: ``up``, ``down``, ``same`` against the previous scoring, or ``new``.
+SCORE_TREND = "score_trend"
+TREND_UP = "up"
+TREND_DOWN = "down"
+TREND_SAME = "same"
+TREND_NEW = "new"
+#: An MQL now that was not one at its previous scoring, or a new lead that is one.
+BECAME_MQL = "became_mql"
+#: The grade differs from the previous scoring's (never for a lead scored the first time).
+GRADE_CHANGED = "grade_changed"
+CHANGE_COLUMNS = (
+    SCORED_AT, PREVIOUS_SCORE, PREVIOUS_GRADE, SCORE_CHANGE, SCORE_TREND, BECAME_MQL,
+    GRADE_CHANGED,
+)

@@ -9,6 +9,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mqlml.columns import N_POSITIVE_REASONS
 from mqlml.errors import ConfigError
 
 #: Horizon in days used when ``labels.horizon_days`` is not given, per target stage.
@@ -537,6 +538,177 @@ class RegistryConfig(_Strict):
         return v
 
 
+class _CrmFields(_Strict):
+    """Checks shared by the field names of every CRM's import file."""
+
+    @model_validator(mode="after")
+    def _names(self) -> _CrmFields:
+        if not self.record_id.strip():
+            raise ValueError("record_id must name the column of the CRM's record id")
+        if len(self.reasons) > N_POSITIVE_REASONS:
+            raise ValueError(
+                f"reasons names at most {N_POSITIVE_REASONS} columns (mqlml gives the "
+                f"{N_POSITIVE_REASONS} reasons that raised the score most), got {len(self.reasons)}"
+            )
+        names = [n for n in self.model_dump().values() for n in (n if isinstance(n, tuple)
+                 else (n,)) if n]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"each column name once, got {', '.join(repeated)} more than once")
+        return self
+
+
+class SalesforceFields(_CrmFields):
+    """Columns of the Salesforce import file (Lead object; Data Loader or ``sf data
+    update bulk``): field API names. An empty name leaves that column out."""
+
+    #: Column of the record id (the lead's 18-character Salesforce Id, its ``lead_id``).
+    record_id: str = "Id"
+    #: Score 1-99 (Number field).
+    score: str = "Lead_Score__c"
+    #: Grade A-D (Text or Picklist).
+    grade: str = "Lead_Grade__c"
+    #: Whether the lead is an MQL (Checkbox: ``true`` / ``false``).
+    is_mql: str = "Is_MQL__c"
+    #: Tier: ``mql``, ``nurture`` or ``disqualify`` (Picklist).
+    tier: str = "Score_Tier__c"
+    #: Columns of the top reasons that raised the score, best first (Text, 255).
+    reasons: tuple[str, ...] = ("Score_Reason_1__c", "Score_Reason_2__c", "Score_Reason_3__c")
+    #: Whether the lead became an MQL since its previous scoring, or is a new MQL (Checkbox).
+    became_mql: str = "Became_MQL__c"
+    #: Whether its grade differs from its previous scoring's (Checkbox).
+    grade_changed: str = "Grade_Changed__c"
+    #: Score minus the previous scoring's; empty for a lead scored the first time (Number).
+    score_change: str = "Score_Change__c"
+    #: ``up``, ``down``, ``same`` or ``new`` against the previous scoring (Picklist).
+    score_trend: str = "Score_Trend__c"
+    #: Scoring moment (Date/Time, ``2026-05-04T08:00:00.000Z``).
+    scored_at: str = "Lead_Scored_At__c"
+
+
+class HubspotFields(_CrmFields):
+    """Columns of the HubSpot import file (contacts): property internal names, which the
+    import tool maps by themselves. An empty name leaves that column out."""
+
+    #: Column of the record id (``hs_object_id``: the contact's Record ID, its ``lead_id``).
+    record_id: str = "hs_object_id"
+    #: Score 1-99 (Number property).
+    score: str = "mqlml_score"
+    #: Grade A-D (Single-line text or Dropdown select).
+    grade: str = "mqlml_grade"
+    #: Whether the contact is an MQL (Single checkbox: ``true`` / ``false``).
+    is_mql: str = "mqlml_is_mql"
+    #: Tier: ``mql``, ``nurture`` or ``disqualify`` (Dropdown select).
+    tier: str = "mqlml_tier"
+    #: Columns of the top reasons that raised the score, best first (Single-line text).
+    reasons: tuple[str, ...] = ("mqlml_reason_1", "mqlml_reason_2", "mqlml_reason_3")
+    #: Whether the contact became an MQL since its previous scoring, or is a new MQL
+    #: (Single checkbox).
+    became_mql: str = "mqlml_became_mql"
+    #: Whether its grade differs from its previous scoring's (Single checkbox).
+    grade_changed: str = "mqlml_grade_changed"
+    #: Score minus the previous scoring's; empty for a contact scored the first time (Number).
+    score_change: str = "mqlml_score_change"
+    #: ``up``, ``down``, ``same`` or ``new`` against the previous scoring (Dropdown select).
+    score_trend: str = "mqlml_score_trend"
+    #: Day of the scoring moment (Date picker, ``2026-05-04``).
+    scored_at: str = "mqlml_scored_date"
+
+
+class DynamicsFields(_CrmFields):
+    """Columns of the Dynamics 365 import file (Lead table; Import Data wizard): column
+    logical names, custom ones with the publisher prefix (``new_`` by default). An empty
+    name leaves that column out."""
+
+    #: Column of the record id (``leadid``: the lead's GUID, its ``lead_id``).
+    record_id: str = "leadid"
+    #: Score 1-99 (Whole number).
+    score: str = "new_leadscore"
+    #: Grade A-D (Text or Choice).
+    grade: str = "new_leadgrade"
+    #: Whether the lead is an MQL (Yes/No column, imported as ``1`` / ``0``).
+    is_mql: str = "new_ismql"
+    #: Tier: ``mql``, ``nurture`` or ``disqualify`` (Choice).
+    tier: str = "new_scoretier"
+    #: Columns of the top reasons that raised the score, best first (Text).
+    reasons: tuple[str, ...] = ("new_scorereason1", "new_scorereason2", "new_scorereason3")
+    #: Whether the lead became an MQL since its previous scoring, or is a new MQL (Yes/No).
+    became_mql: str = "new_becamemql"
+    #: Whether its grade differs from its previous scoring's (Yes/No).
+    grade_changed: str = "new_gradechanged"
+    #: Score minus the previous scoring's; empty for a lead scored the first time (Whole
+    #: number).
+    score_change: str = "new_scorechange"
+    #: ``up``, ``down``, ``same`` or ``new`` against the previous scoring (Choice).
+    score_trend: str = "new_scoretrend"
+    #: Scoring moment (Date and time, ``2026-05-04T08:00:00Z``).
+    scored_at: str = "new_scoredat"
+
+
+class WebhookConfig(_Strict):
+    """A JSON message posted to ``url`` per new MQL (or one per batch), with retries.
+
+    Each message carries an ``Idempotency-Key`` header derived from the model, the lead
+    (or the batch's leads) and the scoring moment: a receiver that keeps the keys it has
+    seen acts once on a message delivered twice.
+    """
+
+    #: ``http://`` or ``https://`` address to post to; unset, no message is sent (the CLI's
+    #: ``--webhook`` sets it).
+    url: str | None = None
+    #: ``mql``: one message per new MQL; ``batch``: one message listing a batch's new MQLs.
+    per: Literal["mql", "batch"] = "mql"
+    #: Attempts per message before the run fails (the first try included).
+    attempts: int = 4
+    #: Wait before the second attempt, doubled before each next one (a ``Retry-After`` header
+    #: of the receiver, up to 60 s, takes precedence).
+    backoff_seconds: float = 1.0
+    #: Seconds to wait for the receiver's answer to one attempt.
+    timeout_seconds: float = 10.0
+    #: Environment variable holding the ``Authorization`` header's value (e.g.
+    #: ``Bearer ...``), so no secret sits in the configuration file.
+    authorization_env: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is not None and not v.lower().startswith(("http://", "https://")):
+            raise ValueError(f"url must start with http:// or https://, got {v!r}")
+        return v
+
+    @field_validator("attempts")
+    @classmethod
+    def _attempts(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"attempts must be at least 1, got {v}")
+        return v
+
+    @field_validator("backoff_seconds", "timeout_seconds")
+    @classmethod
+    def _seconds(cls, v: float) -> float:
+        if not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"must be a number of seconds >= 0, got {v}")
+        return v
+
+
+class CrmConfig(_Strict):
+    """Scores into the CRM: ``mqlml score --crm salesforce|hubspot|dynamics`` writes that
+    tool's import file beside the output, with what changed since the previous scoring of
+    the same leads (kept in a small state store); ``webhook`` posts each new MQL."""
+
+    #: The state store (SQLite: lead id, score, grade, MQL flag, tier, scoring moment and
+    #: model; no personal data). Default: ``mqlml-state.sqlite`` in the output's folder.
+    state_path: Path | None = None
+    #: Rows of the import file: ``all`` scored leads, or only ``changed`` ones (new, or
+    #: whose score, grade, tier or MQL flag differs from the previous scoring).
+    rows: Literal["all", "changed"] = "all"
+    salesforce: SalesforceFields = Field(default_factory=SalesforceFields)
+    hubspot: HubspotFields = Field(default_factory=HubspotFields)
+    dynamics: DynamicsFields = Field(default_factory=DynamicsFields)
+    webhook: WebhookConfig = Field(default_factory=WebhookConfig)
+
+
+
 class Config(_Strict):
     """The whole mqlml configuration."""
 
@@ -561,6 +733,7 @@ class Config(_Strict):
     flat: FlatConfig | None = None
     audit: AuditConfig = Field(default_factory=AuditConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    crm: CrmConfig = Field(default_factory=CrmConfig)
 
     @property
     def split_fractions(self) -> tuple[float, float, float]:

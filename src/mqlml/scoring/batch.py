@@ -160,6 +160,8 @@ class ScoredBatch:
         Lines to show the user (drift above the PSI warning).
     notes : tuple of str
         Facts about the batch.
+    as_of : Series, optional
+        The scoring moment (UTC) of each scored lead, aligned with ``scored``.
     """
 
     scored: pd.DataFrame
@@ -167,6 +169,7 @@ class ScoredBatch:
     report: dict
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    as_of: pd.Series | None = None
 
 
 # --- the training schema ----------------------------------------------------------------
@@ -648,7 +651,9 @@ def score_checked(
     notes = list(batch.notes)
     if unseen:
         notes.append(unseen_category_note(unseen_values))
-    return ScoredBatch(scored, batch.rejects, report, tuple(report["warnings"]), tuple(notes))
+    return ScoredBatch(
+        scored, batch.rejects, report, tuple(report["warnings"]), tuple(notes), batch.as_of
+    )
 
 
 #: Said when a batch brings no activities to a model that reads them.
