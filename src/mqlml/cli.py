@@ -497,6 +497,8 @@ def _crm_settings(crm: str | None, webhook: str | None, config: Path | None, mod
     ``model_config`` is given), with ``--webhook`` as ``crm.webhook.url``; ``None`` when
     neither a config nor a model's config is given yet. Checks ``--crm`` first, so a
     wrong value stops the run before the model is loaded."""
+    from mqlml.config import CrmConfig, WebhookConfig
+
     if crm is not None:
         from mqlml.scoring.crm import check_tool
 
@@ -506,17 +508,15 @@ def _crm_settings(crm: str | None, webhook: str | None, config: Path | None, mod
     elif model_config is not None:
         settings = model_config.crm
     else:
-        return None
+        settings = CrmConfig()
     if webhook is not None:
-        from mqlml.config import WebhookConfig
-
         try:
             hook = WebhookConfig.model_validate({**settings.webhook.model_dump(), "url": webhook})
         except ValueError as exc:
-            raise ConfigError(f"--webhook: {exc.errors()[0]['msg'].removeprefix('Value error, ')}"
-                              ) from None
+            msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"--webhook: {msg}") from None
         settings = settings.model_copy(update={"webhook": hook})
-    return settings
+    return settings if config is not None or model_config is not None else None
 
 
 def _with_data_settings(trained, cfg):

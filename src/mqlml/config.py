@@ -700,7 +700,7 @@ class CrmConfig(_Strict):
     #: model; no personal data). Default: ``mqlml-state.sqlite`` in the output's folder.
     state_path: Path | None = None
     #: Rows of the import file: ``all`` scored leads, or only ``changed`` ones (new, or
-    #: whose score, grade, tier or MQL flag differs from the previous scoring).
+    #: whose score or grade moved since the previous scoring).
     rows: Literal["all", "changed"] = "all"
     salesforce: SalesforceFields = Field(default_factory=SalesforceFields)
     hubspot: HubspotFields = Field(default_factory=HubspotFields)

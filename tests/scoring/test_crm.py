@@ -166,11 +166,17 @@ def test_score_crm_and_webhook_end_to_end_then_nothing_the_second_time(
     assert "changes since the last scoring: 0 became MQL; 0 changed grade; " in second.output
 
 
-def test_score_refuses_an_unknown_crm_before_scoring(tmp_path):
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        (("--crm", "pipedrive"), "--crm must be one of salesforce, hubspot, dynamics, got 'pipe"),
+        (("--webhook", "ftp://x"), "--webhook: url must start with http:// or https://, got 'f"),
+    ],
+)
+def test_score_refuses_a_wrong_crm_or_webhook_before_scoring(tmp_path, flag, message):
     res = CliRunner().invoke(
-        app, ["score", "--model", "m", "--leads", "x.csv", "--out", str(tmp_path / "o.csv"),
-              "--crm", "pipedrive"],
+        app, ["score", "--model", "m", "--leads", "x.csv", "--out", str(tmp_path / "o.csv"), *flag]
     )
     assert res.exit_code == 2
-    assert "--crm must be one of salesforce, hubspot, dynamics, got 'pipedrive'" in res.output
+    assert message in res.output
     assert not (tmp_path / "o.csv").exists()
