@@ -144,7 +144,7 @@ class ScoreState:
             changes[GRADE].astype(str).tolist(),
             changes[IS_MQL].astype(bool).astype(int).tolist(),
             changes[TIER].astype(str).tolist(),
-            [_iso(t) for t in changes[SCORED_AT]],
+            format_moments(changes[SCORED_AT], None).tolist(),
             [model] * len(changes),
             strict=True,
         )
@@ -157,8 +157,17 @@ class ScoreState:
                 raise MqlmlError(f"{self.path}: could not write the state store: {exc}") from None
 
 
-def _iso(moment: pd.Timestamp) -> str:
-    return pd.Timestamp(moment).tz_convert("UTC").isoformat()
+def format_moments(moments: pd.Series, pattern: str | None) -> pd.Series:
+    """Moments (UTC) as text: ISO 8601 when ``pattern`` is None, else ``strftime(pattern)``.
+
+    Each distinct moment is formatted once: a batch usually has one.
+    """
+    moments = pd.Series(moments)
+    codes, distinct = pd.factorize(moments)
+    utc = [pd.Timestamp(t).tz_convert("UTC") for t in distinct]
+    text = np.array([t.isoformat() if pattern is None else t.strftime(pattern) for t in utc],
+                    dtype=object)
+    return pd.Series(text[codes] if len(text) else [], index=moments.index, dtype="str")
 
 
 def compare(scored: pd.DataFrame, scored_at: pd.Series, previous: pd.DataFrame) -> pd.DataFrame:
@@ -185,8 +194,8 @@ def compare(scored: pd.DataFrame, scored_at: pd.Series, previous: pd.DataFrame) 
     out[SCORED_AT] = pd.Series(scored_at).reset_index(drop=True)
     prev = previous.drop_duplicates(LEAD_ID).set_index(LEAD_ID)
     ids = out[LEAD_ID]
-    seen = ids.isin(prev.index).to_numpy()
     prev_score = ids.map(prev[SCORE]).astype("Int64")
+    seen = prev_score.notna().to_numpy()  # the store's score is never empty
     prev_grade = ids.map(prev[GRADE]).astype("str")
     prev_mql = ids.map(prev[IS_MQL]).astype("boolean").fillna(False).to_numpy(dtype=bool)
     change = (out[SCORE].astype("Int64") - prev_score).astype("Int64")

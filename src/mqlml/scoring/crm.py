@@ -46,7 +46,13 @@ from mqlml.columns import (
 from mqlml.config import CrmConfig
 from mqlml.data import files as io
 from mqlml.errors import MqlmlError
-from mqlml.scoring.changes import ScoreState, changed_rows, compare, default_state_path
+from mqlml.scoring.changes import (
+    ScoreState,
+    changed_rows,
+    compare,
+    default_state_path,
+    format_moments,
+)
 from mqlml.scoring.webhook import Delivery, mql_messages, post
 
 #: The CRMs mqlml writes an import file for.
@@ -137,11 +143,7 @@ def crm_table(
         (names.score_trend, changes[SCORE_TREND].astype("str")),
         (
             names.scored_at,
-            pd.Series(
-                [pd.Timestamp(t).tz_convert("UTC").strftime(spell.moment)
-                 for t in changes[SCORED_AT]],
-                index=changes.index, dtype="str",
-            ),
+            format_moments(changes[SCORED_AT], spell.moment),
         ),
     ]
     table = pd.DataFrame({name: values for name, values in columns if name})
