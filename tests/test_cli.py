@@ -336,6 +336,8 @@ def test_the_library_alone_leaves_warnings_alone():
         "demo-output/report.html",
         "models/lead-scoring/1/model.txt",
         "data/synthetic/leads.csv",
+        "crm/scored.salesforce.csv",
+        "crm/mqlml-state.sqlite",
     ],
 )
 def test_files_written_by_following_the_readme_are_git_ignored(path):
