@@ -188,3 +188,16 @@ def scoring_model(tmp_path_factory):
     model, _ = fit_history(crm, cfg)
     bundle = save_bundle(model, tmp_path_factory.mktemp("scoring-model"))
     return model, bundle, crm
+
+
+# The longest tests start first: under `pytest -n 2` they then run beside the rest instead
+# of alone at the end (the README walk-through alone takes minutes).
+_LONGEST_FIRST = ("tests/test_readme.py", "tests/test_notebooks.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        path = item.nodeid.split("::")[0]
+        return _LONGEST_FIRST.index(path) if path in _LONGEST_FIRST else len(_LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
