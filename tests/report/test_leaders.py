@@ -130,3 +130,16 @@ def test_a_summary_without_rules_or_tables_still_has_a_first_screen(funnel_train
     screen = first_screen(summary)
     assert "Give the current MQL rules" in screen.ranking
     assert screen.bars == [] and screen.what_if_json is None
+    # without a sheet the changes come from the model's drivers and scorecard
+    assert [c.kind for c in screen.changes] == ["add", "drop", "re-weight"]
+    assert "points between its lowest and highest band" in screen.changes[2].evidence
+
+
+def test_every_evidence_reads_as_a_sentence(funnel_trained):
+    summary = funnel_trained[0].summary.to_dict()
+    for with_sheet in (True, False):
+        s = copy.deepcopy(summary)
+        if not with_sheet:
+            s.pop("rules", None)
+        for change in criteria_changes(s):
+            assert not change.evidence[0].islower() and change.evidence.endswith("."), change

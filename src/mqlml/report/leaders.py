@@ -165,7 +165,7 @@ def _drop(summary: dict) -> CriteriaChange | None:
         return CriteriaChange(
             "drop",
             f"{line['criterion']} (+{line['points']:g} points in the current rules)",
-            f"its {line['leads']:,} test leads convert at {_pct(line['conversion_rate'])}, "
+            f"Its {line['leads']:,} test leads convert at {_pct(line['conversion_rate'])}, "
             f"{line['lift']:.2f}× the average: the points reward leads that convert no "
             "better than others.",
         )
@@ -180,7 +180,7 @@ def _drop(summary: dict) -> CriteriaChange | None:
     return CriteriaChange(
         "drop",
         f"{last['label']} as an MQL criterion",
-        f"it moves a lead's score by {last['mean_abs_points']:.1f} points on average, against "
+        f"It moves a lead's score by {last['mean_abs_points']:.1f} points on average, against "
         f"{top['mean_abs_points']:.1f} for {top['label']}.",
     )
 
@@ -197,7 +197,7 @@ def _reweight(summary: dict) -> CriteriaChange | None:
             return CriteriaChange(
                 "re-weight",
                 f"{line['criterion']}: {line['points']:+g} → {suggested:+d} points",
-                f"its {line['leads']:,} test leads convert at {line['lift']:.1f}× the average; "
+                f"Its {line['leads']:,} test leads convert at {line['lift']:.1f}× the average; "
                 f"on the sheet's own scale ({scale:.0f} points per doubling of the odds is "
                 f"{scale * math.log(2):.0f}) that is worth {suggested:+d}.",
             )
@@ -214,8 +214,10 @@ def _reweight(summary: dict) -> CriteriaChange | None:
     return CriteriaChange(
         "re-weight",
         f"{field}: from {lo['points']:+d} ({lo['rule']}) to {hi['points']:+d} ({hi['rule']})",
-        f"the widest spread of points in the learned scorecard (ROC AUC "
-        f"{card['roc_auc_test']:.3f}, the model {card['model_roc_auc_test']:.3f}).",
+        f"No criterion separates leads more in the points scorecard learned from the data: "
+        f"{hi['points'] - lo['points']} points between its lowest and highest band (the "
+        f"scorecard ranks test leads with ROC AUC {card['roc_auc_test']:.3f}, the model "
+        f"{card['model_roc_auc_test']:.3f}).",
     )
 
 
