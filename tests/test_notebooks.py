@@ -92,6 +92,8 @@ def test_notebook_uses_only_the_public_api(path):
     private = [f"cell {i}, line {use}" for i, c in enumerate(cells)
                for use in _private_uses(_python(c))]
     assert not private, f"{path.name} reaches past mqlml.__all__: {private}"
+    # Paths come from the working folder or the user, never from where the code lives.
+    assert not [i for i, c in enumerate(cells) if "__file__" in c]
 
 
 @pytest.mark.parametrize(
@@ -123,7 +125,8 @@ def _kernel_manager(tmp_path: Path):
     write_kernel_spec(kernels / "python3")  # argv: sys.executable -m ipykernel_launcher
     specs = KernelSpecManager(kernel_dirs=[str(kernels)])
     assert specs.get_kernel_spec("python3").argv[0] == sys.executable
-    return KernelManager(kernel_name="python3", kernel_spec_manager=specs)
+    return KernelManager(kernel_name="python3", kernel_spec_manager=specs,
+                         connection_file=str(tmp_path / "kernel-connection.json"))
 
 
 def _execute(path: Path, tmp_path: Path):
@@ -136,6 +139,7 @@ def _execute(path: Path, tmp_path: Path):
     )
     env["BANK_MARKETING_CSV"] = str(BANK)
     env.pop("MPLBACKEND", None)  # the notebook's %matplotlib inline decides
+    env["IPYTHONDIR"] = str(tmp_path / "ipython")  # the kernel's history: not the user's
     # LightGBM's idle OpenMP threads sleep instead of spinning: beside the other pytest
     # worker on 2 cores, spinning threads took 2-3x the CPU time (same results).
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
