@@ -172,6 +172,10 @@ def test_notebook_runs_in_a_kernel_within_its_time_limit(path, tmp_path):
     counts = [c.execution_count for c in book.cells if c.cell_type == "code"]
     assert counts == list(range(1, len(counts) + 1))  # every cell ran, in order, one kernel
     assert _outputs(book, "text/html"), f"{path.name} displayed no table"
+    # A reader sees no warning from mqlml (as warnings from mqlml fail the tests).
+    stderr = [o.text for c in book.cells if c.cell_type == "code" for o in c.outputs
+              if o.get("name") == "stderr"]
+    assert not [t for t in stderr if "Warning" in t and "mqlml" in t], stderr
     if path.name.startswith("03-"):
         assert len(_outputs(book, "image/png")) >= 2, "03 drew no drivers or dependence plots"
     # Whatever a notebook writes goes to a temporary folder, not into the repository.
