@@ -404,3 +404,17 @@ def test_train_and_score_with_tracking_keep_the_terminal_quiet(tmp_path):
     )
     for word in (" INFO ", "WARNING mlflow", "DeprecationWarning", "FutureWarning", "%|"):
         assert word not in noise, noise
+
+
+@pytest.mark.parametrize(("preset", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_the_command_line_lets_idle_openmp_threads_sleep(monkeypatch, preset, expected):
+    # Spinning idle LightGBM threads starve the working ones on a busy machine; a policy
+    # the user set is kept.
+    import os
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    if preset is not None:
+        monkeypatch.setenv("OMP_WAIT_POLICY", preset)
+    result = runner.invoke(app, ["promote", "--help"])
+    assert result.exit_code == 0
+    assert os.environ["OMP_WAIT_POLICY"] == expected
