@@ -478,6 +478,32 @@ class FlatConfig(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _one_role_per_column(self) -> FlatConfig:
+        # A column read as the row's id cannot also be its time, its outcome or left out:
+        # each role takes the column out of the attributes once.
+        roles = {
+            "flat.target_column": self.target_column,
+            "flat.time_column": self.time_column,
+            "flat.id_column": self.id_column,
+        }
+        named = [(k, v) for k, v in roles.items() if v is not None]
+        for i, (key, col) in enumerate(named):
+            for other, col2 in named[i + 1 :]:
+                if col == col2:
+                    raise ValueError(
+                        f"{key} and {other} both name the column {col!r}; each must name a "
+                        "different column (leave flat.id_column unset to identify rows by "
+                        "their row number)"
+                    )
+        if self.id_column is not None and self.id_column in self.exclude_columns:
+            raise ValueError(
+                f"flat.id_column {self.id_column!r} is also listed in flat.exclude_columns; "
+                "the id column is never a feature anyway: remove it from "
+                "flat.exclude_columns"
+            )
+        return self
+
 
 class AuditConfig(_Strict):
     """Leakage and drift audits of the lead attributes at training time."""
