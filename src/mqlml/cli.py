@@ -70,8 +70,11 @@ def _quiet_terminal() -> None:
 
 
 def _is_third_party_noise(w: warnings.WarningMessage) -> bool:
+    # Raised from a file of the mqlml package itself, not merely under a folder named
+    # mqlml (a checkout called mqlml holds its .venv and every library's files).
+    package = Path(__file__).resolve().parent
     return issubclass(w.category, _THIRD_PARTY_NOISE) and (
-        f"{os.sep}mqlml{os.sep}" not in str(w.filename)
+        not Path(str(w.filename)).resolve().is_relative_to(package)
     )
 
 
