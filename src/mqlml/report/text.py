@@ -6,6 +6,7 @@ the current rules (or logistic regression) and the rolling-origin backtest.
 
 from __future__ import annotations
 
+from mqlml.features.build import IDENTIFIER_LIKE, OVER_CATEGORY_CAP
 from mqlml.model.summary import TrainingSummary
 
 
@@ -75,4 +76,26 @@ def threshold_lines(s: TrainingSummary, level: float = 0.95) -> list[str]:
             f"{m['policy']} {m['min_cutoff']}–{m['max_cutoff']}" for m in bt.movement or []
         )
         out.append(f"  learned cutoffs across folds: {moves}")
+    return out
+
+
+def training_notes(s: TrainingSummary) -> list[str]:
+    """What ``mqlml train`` prints before its figures: what the user must read first.
+
+    The summary's warnings (a model worse than its logistic baseline), the columns the
+    leakage audit kept for review with their evidence, and the text columns left out
+    for their number of values (identifier-like, or over ``features.max_categories``).
+    The excluded leaky columns are said by the leakage warning itself.
+    """
+    out = [f"warning: {w}" for w in s.warnings or []]
+    for r in s.leakage_audit or []:
+        if r.get("action") == "review":
+            out.append(
+                f"review: column {r['column']!r} is used, but {r['reason']} ({r['evidence']}); "
+                "keep it only if it is known when a lead is scored (audit.allow_columns "
+                "records that choice)"
+            )
+    for column, why in (s.excluded_columns or {}).items():
+        if why.startswith((IDENTIFIER_LIKE, OVER_CATEGORY_CAP)):
+            out.append(f"left out: column {column!r}, {why}")
     return out
