@@ -244,6 +244,12 @@ def test_name_words_match_whole_words_in_order():
     for ordinary in ("Last Name", "storage_gb", "industry", "company_size", "Country/Region",
                      "Original Source", "lead_source", "poutcome", "Page Views", "tagline"):
         assert not name_findings(ordinary, cfg), ordinary
+    # A date is never a feature: its name alone says nothing worth reviewing.
+    frame, y, _ = _frame(300)
+    dated = frame[["lead_id", "created_at", "industry"]].assign(
+        **{"Last Activity Date": frame["created_at"], "Lead Stage": "open"}
+    )
+    assert [r["column"] for r in leakage_audit(dated, y, cfg)] == ["Lead Stage"]
 
 
 def test_the_planted_evidence_is_named_and_allow_columns_keeps_one():

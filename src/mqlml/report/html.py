@@ -547,7 +547,13 @@ class ReadFirst:
 
 
 def _read_first(summary: dict) -> ReadFirst | None:
-    rows = summary.get("leakage_audit") or []
+    # A column to review that is left out for another reason is not read by the model.
+    unused = summary.get("excluded_columns") or {}
+    rows = [
+        r
+        for r in summary.get("leakage_audit") or []
+        if not (r.get("action") == "review" and r.get("column") in unused)
+    ]
 
     def pick(action: str) -> list[dict]:
         return [

@@ -88,14 +88,16 @@ def training_notes(s: TrainingSummary) -> list[str]:
     The excluded leaky columns are said by the leakage warning itself.
     """
     out = [f"warning: {w}" for w in s.warnings or []]
+    excluded = s.excluded_columns or {}
     for r in s.leakage_audit or []:
-        if r.get("action") == "review":
+        # A column left out for another reason (too many values, ...) is not read anyway.
+        if r.get("action") == "review" and r["column"] not in excluded:
             out.append(
                 f"review: column {r['column']!r} is used, but {r['reason']} ({r['evidence']}); "
                 "keep it only if it is known when a lead is scored (audit.allow_columns "
                 "records that choice)"
             )
-    for column, why in (s.excluded_columns or {}).items():
+    for column, why in excluded.items():
         if why.startswith((IDENTIFIER_LIKE, OVER_CATEGORY_CAP)):
             out.append(f"left out: column {column!r}, {why}")
     return out

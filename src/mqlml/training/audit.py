@@ -212,7 +212,8 @@ def leakage_audit(
         if c in _NOT_AUDITED:
             continue
         reasons = _leak_reasons(leads[c].reset_index(drop=True), y, base, config, outcome_at)
-        reasons += name_findings(str(c), config)
+        if not ptypes.is_datetime64_any_dtype(leads[c]):  # dates are never features
+            reasons += name_findings(str(c), config)
         reasons += list(findings.get(str(c), []))
         if reasons:
             strong = any(level == EXCLUDE for _, _, level in reasons) or len(reasons) >= 2
