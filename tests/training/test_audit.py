@@ -330,3 +330,22 @@ def test_training_output_and_report_show_the_flagged_columns_first(tmp_path):
         assert column in top
     for column in ORDINARY:
         assert column not in top
+
+
+def test_the_drift_audit_never_quotes_personal_data():
+    # Personal data never leaves the user's files: the report and metrics.json quoted
+    # the test slice's new email addresses as "categories never seen earlier".
+    n = 400
+    first = pd.DataFrame({"email": [f"ana{i}@acme.io" for i in range(n)],
+                          "job_title": ["VP Sales", "CTO"] * (n // 2),
+                          "plan": ["free", "pro"] * (n // 2)})
+    latest = pd.DataFrame({"email": [f"bob{i}@corp.io" for i in range(n)],
+                           "job_title": ["Student", "CTO"] * (n // 2),
+                           "plan": ["free", "team"] * (n // 2)})
+    rows = {r["column"]: r for r in drift_audit(first, first, latest, AuditConfig())}
+    assert "email" not in rows  # an identifier: never a feature
+    assert "1 categories never seen earlier (not shown: personal data)" in (
+        rows["job_title"]["evidence"]
+    )
+    assert "Student" not in str(rows) and "@" not in str(rows)
+    assert "'team'" in rows["plan"]["evidence"]  # an ordinary category is named

@@ -67,6 +67,11 @@ MIN_OLDER_FILL = 0.1
 EXCLUDE, REVIEW = "exclude", "review"
 #: The ``action`` of a flagged column: left out, kept for review, kept on purpose.
 EXCLUDED, FOR_REVIEW, ALLOWED = "excluded", "review", "allowed"
+#: Words of a column name that hold raw personal data: the audits never quote its values.
+PERSONAL_NAME_WORDS = ("email", "mail", "name", "phone", "mobile", "address", "title")
+#: A text column with more distinct values than this share of its latest rows is an
+#: identifier or free text (emails, names): not a feature, so its drift is not reported.
+IDENTIFIER_SHARE = 0.5
 _N_BINS = 20
 _SMOOTHING = 20.0
 _MIN_ROWS = 10
@@ -398,6 +403,12 @@ def _leak_reasons(
     return reasons
 
 
+def _is_personal(column: str) -> bool:
+    """Whether a column's name says it holds raw personal data (``Email``, ``Last Name``)."""
+    tokens = _name_tokens(column)
+    return any(w in tokens for w in PERSONAL_NAME_WORDS)
+
+
 def drift_audit(
     first: pd.DataFrame, earlier: pd.DataFrame, latest: pd.DataFrame, config: AuditConfig
 ) -> list[dict]:
@@ -419,7 +430,9 @@ def drift_audit(
     list of dict
         One row per drifting column: ``column``, ``psi``, ``out_of_range`` (share of the
         latest rows outside the earlier range, or with a category never seen earlier),
-        ``evidence``; largest PSI first.
+        ``evidence``; largest PSI first. Text columns with a value nearly per row
+        (identifiers, emails, names) are skipped, and the new values of a column whose
+        name says it holds personal data are counted, never quoted.
     """
     rows = []
     for c in latest.columns:
@@ -442,11 +455,17 @@ def drift_audit(
                 f"earlier {lo:g} to {hi:g}"
             )
         else:
+            if late.nunique() > IDENTIFIER_SHARE * len(late):
+                continue  # an identifier or free text: never a feature, its PSI means nothing
             seen = set(earlier[c].dropna().astype(str))
             unseen = ~late.astype(str).isin(seen)
             share = float(unseen.mean()) if len(late) else 0.0
             new = sorted(set(late[unseen].astype(str)))[:3]
-            where = f"categories never seen earlier: {new}" if new else "no new categories"
+            if new and _is_personal(str(c)):
+                n_new = int(late[unseen].nunique())
+                where = f"{n_new:,} categories never seen earlier (not shown: personal data)"
+            else:
+                where = f"categories never seen earlier: {new}" if new else "no new categories"
         drifting = value > config.psi_threshold or share >= OUT_OF_RANGE_SHARE
         if drifting:
             rows.append(
