@@ -418,3 +418,19 @@ def test_the_command_line_lets_idle_openmp_threads_sleep(monkeypatch, preset, ex
     result = runner.invoke(app, ["promote", "--help"])
     assert result.exit_code == 0
     assert os.environ["OMP_WAIT_POLICY"] == expected
+
+
+def test_third_party_warnings_are_noise_even_under_a_folder_named_mqlml():
+    # A checkout called mqlml holds its .venv: shap's deprecation warnings came from
+    # .../mqlml/.venv/.../shap/... and were shown as if mqlml had raised them.
+    import warnings
+
+    import mqlml.cli as cli
+
+    def caught(filename, category=PendingDeprecationWarning):
+        return warnings.WarningMessage("x", category, filename, 1)
+
+    venv = "/home/ana/mqlml/.venv/lib/python3.11/site-packages/shap/plots/colors/_colors.py"
+    assert cli._is_third_party_noise(caught(venv))
+    assert not cli._is_third_party_noise(caught(cli.__file__))  # mqlml's own: shown
+    assert not cli._is_third_party_noise(caught(venv, UserWarning))

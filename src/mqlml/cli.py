@@ -74,8 +74,11 @@ def _set_up_the_process() -> None:
 
 
 def _is_third_party_noise(w: warnings.WarningMessage) -> bool:
+    # Raised from a file of the mqlml package itself, not merely under a folder named
+    # mqlml (a checkout called mqlml holds its .venv and every library's files).
+    package = Path(__file__).resolve().parent
     return issubclass(w.category, _THIRD_PARTY_NOISE) and (
-        f"{os.sep}mqlml{os.sep}" not in str(w.filename)
+        not Path(str(w.filename)).resolve().is_relative_to(package)
     )
 
 
@@ -307,8 +310,10 @@ def train(
     except MqlmlError as exc:
         _fail(exc)
     _echo_warnings(caught)
-    from mqlml.report.text import threshold_lines
+    from mqlml.report.text import threshold_lines, training_notes
 
+    for line in training_notes(model.summary):
+        typer.echo(line, err=True)
     typer.echo(_test_figures_line(model.summary), err=True)
     for line in threshold_lines(model.summary, cfg.thresholds.interval_level):
         typer.echo(line, err=True)

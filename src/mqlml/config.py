@@ -64,6 +64,17 @@ class FeatureConfig(_Strict):
     windows_days: tuple[int, ...] = (7, 30, 90)
     #: Activity types seen in fewer training leads than this are pooled into ``other``.
     min_leads_per_activity_type: int = 20
+    #: A text column with more distinct values than this in the training leads is left out
+    #: (and named in the training output); one whose values are nearly unique per lead is
+    #: left out as an identifier whatever this says.
+    max_categories: int = 200
+
+    @field_validator("max_categories")
+    @classmethod
+    def _categories(cls, v: int) -> int:
+        if v < 2:
+            raise ValueError(f"features.max_categories must be at least 2, got {v}")
+        return v
 
     @field_validator("observation_days")
     @classmethod
@@ -479,6 +490,32 @@ class FlatConfig(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _one_role_per_column(self) -> FlatConfig:
+        # A column read as the row's id cannot also be its time, its outcome or left out:
+        # each role takes the column out of the attributes once.
+        roles = {
+            "flat.target_column": self.target_column,
+            "flat.time_column": self.time_column,
+            "flat.id_column": self.id_column,
+        }
+        named = [(k, v) for k, v in roles.items() if v is not None]
+        for i, (key, col) in enumerate(named):
+            for other, col2 in named[i + 1 :]:
+                if col == col2:
+                    raise ValueError(
+                        f"{key} and {other} both name the column {col!r}; each must name a "
+                        "different column (leave flat.id_column unset to identify rows by "
+                        "their row number)"
+                    )
+        if self.id_column is not None and self.id_column in self.exclude_columns:
+            raise ValueError(
+                f"flat.id_column {self.id_column!r} is also listed in flat.exclude_columns; "
+                "the id column is never a feature anyway: remove it from "
+                "flat.exclude_columns"
+            )
+        return self
+
 
 class AuditConfig(_Strict):
     """Leakage and drift audits of the lead attributes at training time."""
@@ -494,6 +531,68 @@ class AuditConfig(_Strict):
     min_positive_fill: float = 0.05
     #: PSI between the first and the last period above which a column is reported as drifting.
     psi_threshold: float = 0.2
+    #: A column whose fill rate for converted leads and for the others differs by this
+    #: ratio (either way round, and by 10 points or more) is excluded: sales fill it after
+    #: contact.
+    fill_ratio_exclude: float = 3.0
+    #: The same ratio from which the column is listed for review (kept).
+    fill_ratio_review: float = 2.0
+    #: The newest share of the labelled leads whose fill rate is compared with the older
+    #: leads' (no labels are read).
+    recent_share: float = 0.2
+    #: A column filled for the newest leads at most this many times as often as for the
+    #: older ones (0.2: a fifth) is excluded: empty for every lead scored from now on.
+    recent_fill_exclude: float = 0.2
+    #: The same ratio at or below which the column is listed for review (kept).
+    recent_fill_review: float = 0.5
+    #: Words (or phrases, their words in order) in a column name that suggest a sales
+    #: verdict or a value as of the export: such a column is listed for review, and
+    #: excluded when other evidence agrees. Matched as whole words, plural s allowed.
+    review_name_words: tuple[str, ...] = (
+        "status",
+        "stage",
+        "quality",
+        "tag",
+        "disposition",
+        "rating",
+        "score",
+        "grade",
+        "qualified",
+        "qualification",
+        "verdict",
+        "outcome",
+        "lost",
+        "converted",
+        "last activity",
+    )
+
+    @field_validator("fill_ratio_exclude", "fill_ratio_review")
+    @classmethod
+    def _ratio_above_one(cls, v: float, info) -> float:
+        if not v > 1:
+            raise ValueError(f"audit.{info.field_name} must be above 1, got {v}")
+        return v
+
+    @field_validator("recent_share", "recent_fill_exclude", "recent_fill_review")
+    @classmethod
+    def _unit_share(cls, v: float, info) -> float:
+        if not 0 < v < 1:
+            raise ValueError(f"audit.{info.field_name} must be between 0 and 1, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _review_is_weaker(self) -> AuditConfig:
+        if self.fill_ratio_review > self.fill_ratio_exclude:
+            raise ValueError(
+                f"audit.fill_ratio_review ({self.fill_ratio_review}) must not exceed "
+                f"audit.fill_ratio_exclude ({self.fill_ratio_exclude})"
+            )
+        if self.recent_fill_review < self.recent_fill_exclude:
+            raise ValueError(
+                f"audit.recent_fill_review ({self.recent_fill_review}) must not be below "
+                f"audit.recent_fill_exclude ({self.recent_fill_exclude})"
+            )
+        return self
 
     @field_validator("max_single_column_auc")
     @classmethod

@@ -69,6 +69,12 @@ def test_without_a_time_column_rows_keep_their_order_evenly_spaced():
          r"'Created' \(flat.time_column\): empty in 1 rows"),
         ({"Created": ["2024-01-03", "now", "2024-01-02", "2024-01-04"]}, DataValidationError,
          "not a date/time in 1 rows"),
+        # A month name has no year: it is not read as the year 1 (issue 14, item 6).
+        ({"Created": ["Jan", "Feb", "Mar", "Apr"]}, DataValidationError,
+         r"'Created' \(flat.time_column\): not a date/time in 4 rows \(rows \[1, 2, 3, 4\], "
+         r"values \['Jan', 'Feb', 'Mar', 'Apr'\]\)"),
+        ({"Created": ["2024-01-03", "2024-01-01", "Feb", "2024-01-04"]}, DataValidationError,
+         r"not a date/time in 1 rows \(rows \[3\], values \['Feb'\]\)"),
         ({"lead_id": ["a", "b", "c", "d"]}, ConfigError, "'lead_id' is reserved"),
         ({"Converted": ["no", "no", "no", "no"]}, DataValidationError, "no row has one of"),
     ],
@@ -76,6 +82,21 @@ def test_without_a_time_column_rows_keep_their_order_evenly_spaced():
 def test_bad_exports_name_the_column(change, error, message):
     with pytest.raises(error, match=message):
         flat_export(_export().assign(**change), _config(), source="export.csv")
+
+
+@pytest.mark.parametrize(
+    ("roles", "message"),
+    [
+        ({"time_column": "Id"}, "flat.time_column and flat.id_column both name the column 'Id'"),
+        ({"id_column": "Converted"},
+         "flat.target_column and flat.id_column both name the column 'Converted'"),
+        ({"exclude_columns": ["Id"]}, "flat.id_column 'Id' is also listed in flat.exclude"),
+    ],
+)
+def test_one_column_in_two_roles_is_a_config_error(roles, message):
+    # Issue 14, item 6: the same column as id and time ended in a KeyError traceback.
+    with pytest.raises(ConfigError, match=message):
+        flat_export(_export(), _config(**roles), source="export.csv")
 
 
 def test_a_model_not_trained_in_flat_mode_has_no_flat_batch():

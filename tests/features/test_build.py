@@ -342,3 +342,22 @@ def test_levels_are_matched_as_text_and_unseen_or_missing_values_are_missing():
         "True",
     ]
     assert unseen_category_counts(leads, spec) == {"industry": 2}
+
+
+def test_text_columns_with_too_many_values_are_left_out_by_a_setting_saying_which_rule():
+    # Issue 14, item 6: a 205-value landing page vanished without a word and the cap of
+    # 200 was neither documented nor a setting.
+    rng = np.random.default_rng(0)
+    leads = make_leads(1000)
+    leads["landing_page"] = [f"/lp/{i % 205}" for i in rng.permutation(len(leads))]
+    leads["visitor_id"] = [f"v{i}" for i in range(len(leads))]
+    spec = fit_feature_spec(leads, make_activities(leads))
+    assert spec.excluded["landing_page"].startswith(
+        "over the category cap: 205 distinct values, more than features.max_categories (200)"
+    )
+    assert spec.excluded["visitor_id"].startswith(
+        "identifier-like: 1,000 distinct values (unique per row) among 1,000 training leads"
+    )
+    wider = fit_feature_spec(leads, make_activities(leads), max_categories=250)
+    assert len(wider.categorical["landing_page"]) == 205
+    assert "visitor_id" in wider.excluded  # an identifier whatever the cap

@@ -142,7 +142,8 @@ def test_a_section_that_is_not_a_mapping_is_an_error(trained):
 
 OPTIONAL = ("threshold_policies", "threshold_table", "baselines_equal_volume", "gate",
             "leakage_audit", "drift_audit", "drivers", "criteria_rules", "scorecard",
-            "evaluation", "rules", "funnel", "segments", "segment_models", "backtest")
+            "evaluation", "rules", "funnel", "segments", "segment_models", "backtest",
+            "warnings")
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),

@@ -141,3 +141,211 @@ def test_recency_weights_halve_every_half_life():
     assert w[-1] == 1.0
     assert w[-1 - 50] == pytest.approx(0.5, rel=0.02)
     assert recency_weights(10, None) is None
+
+
+def sales_filled_export(n=4000, seed=0):
+    """A lead export as a CRM hands it over, with the fields sales and vendors fill in.
+
+    Ordinary attributes (industry, company size, country, source, page views) carry
+    signal, and some are missing at random or a little more often for unconverted leads.
+    Planted: a rating filled mostly for converted leads; two vendor scores filled for old
+    leads and empty for recent ones (one without a telling name); a tags field filled
+    after contact (less often for the newest leads, its values hinting at the outcome);
+    a lead quality whose only sign is its name; a lost reason filled for unconverted leads.
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    created = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(t * 2, unit="h")
+    industry = rng.choice(["software", "retail", "banking", "health"], n)
+    size = rng.choice(["1-10", "11-50", "51-200", "201-1000", "1000+"], n)
+    country = rng.choice(["US", "DE", "FR", "IN", "BR"], n)
+    source = rng.choice(["organic", "paid", "referral", "event"], n)
+    views = rng.poisson(3, n)
+    logit = (
+        -2.3
+        + 0.25 * views
+        + np.select([size == "1000+", size == "201-1000"], [0.8, 0.4], 0)
+        + np.where(source == "referral", 0.7, 0)
+        + np.where(industry == "software", 0.3, 0)
+    )
+    y = rng.random(n) < 1 / (1 + np.exp(-logit))
+    newest = t >= int(n * 0.8)
+    # Ordinary missingness: company size a little more often missing when unconverted.
+    size_missing = rng.random(n) < np.where(y, 0.12, 0.2)
+    country_missing = rng.random(n) < 0.05
+    # Sales rate the leads they talk to: mostly converted ones.
+    rated = rng.random(n) < np.where(y, 0.7, 0.15)
+    rating = np.where(rng.random(n) < np.where(y, 0.6, 0.3), "Hot", "Warm")
+    # A vendor's engagement scores, bought for a while: old leads only.
+    vendor = rng.random(n) < np.where(newest, 0.03, 0.9)
+    # Tags after contact: fewer for the newest leads, values that read the outcome.
+    tagged = rng.random(n) < np.where(newest, 0.1, np.where(y, 0.8, 0.6))
+    tag_value = np.where(
+        rng.random(n) < 0.75,
+        np.where(y, "Will revert after reading the email", "Ringing"),
+        rng.choice(["Interested in other courses", "Already a student"], n),
+    )
+    lost = (~y) & (rng.random(n) < 0.6)
+    frame = pd.DataFrame(
+        {
+            "lead_id": [f"L{i:05d}" for i in range(n)],
+            "created_at": created,
+            "industry": industry,
+            "company_size": pd.Series(size, dtype="str").mask(size_missing),
+            "country": pd.Series(country, dtype="str").mask(country_missing),
+            "lead_source": source,
+            "page_views": views,
+            "Lead Rating": pd.Series(rating, dtype="str").where(rated),
+            "Vendor Engagement Score": pd.Series(
+                np.round(rng.normal(14 + y, 2), 0)
+            ).where(vendor),
+            "Vendor Profile Index": pd.Series(np.round(rng.normal(16 + y, 2), 0)).where(vendor),
+            "Tags": pd.Series(tag_value, dtype="str").where(tagged),
+            "Lead Quality": rng.choice(["High in relevance", "Might be", "Not sure"], n),
+            "Lost Reason": pd.Series(
+                rng.choice(["budget", "no answer", "competitor"], n), dtype="str"
+            ).where(lost),
+        }
+    )
+    return frame, y.astype(float)
+
+
+#: What each planted column must get from the audit on the sales-filled export.
+PLANTED = {
+    "Lead Rating": "excluded",
+    "Vendor Engagement Score": "excluded",
+    "Vendor Profile Index": "excluded",
+    "Tags": "excluded",
+    "Lead Quality": "review",
+    "Lost Reason": "excluded",
+}
+ORDINARY = ("industry", "company_size", "country", "lead_source", "page_views")
+
+
+def test_sales_filled_fields_are_flagged_and_ordinary_attributes_are_not():
+    frame, y = sales_filled_export()
+    split = time_split(frame, y, (0.6, 0.2, 0.2))
+    with pytest.warns(LeakageWarning):
+        result = audit_training(frame, y, split, AuditConfig())
+    rows = {r["column"]: r for r in result.leakage}
+    for r in rows.values():
+        print(r)
+    assert {c: r["action"] for c, r in rows.items()} == PLANTED
+    assert not set(ORDINARY) & set(rows)
+
+
+def test_name_words_match_whole_words_in_order():
+    from mqlml.training.audit import name_findings
+
+    cfg = AuditConfig()
+    for flagged in ("Lead Status", "leadScore", "lead_score", "Tags", "Lead Quality",
+                    "Last Notable Activity", "RATING", "Lifecycle Stage"):
+        assert name_findings(flagged, cfg), flagged
+    for ordinary in ("Last Name", "storage_gb", "industry", "company_size", "Country/Region",
+                     "Original Source", "lead_source", "poutcome", "Page Views", "tagline"):
+        assert not name_findings(ordinary, cfg), ordinary
+    # A date is never a feature: its name alone says nothing worth reviewing.
+    frame, y, _ = _frame(300)
+    dated = frame[["lead_id", "created_at", "industry"]].assign(
+        **{"Last Activity Date": frame["created_at"], "Lead Stage": "open"}
+    )
+    assert [r["column"] for r in leakage_audit(dated, y, cfg)] == ["Lead Stage"]
+
+
+def test_the_planted_evidence_is_named_and_allow_columns_keeps_one():
+    frame, y = sales_filled_export()
+    split = time_split(frame, y, (0.6, 0.2, 0.2))
+    cfg = AuditConfig(allow_columns=("Tags",))
+    with pytest.warns(LeakageWarning) as caught:
+        result = audit_training(frame, y, split, cfg)
+    rows = {r["column"]: r for r in result.leakage}
+    assert "filled far more often for one outcome" in rows["Lead Rating"]["reason"]
+    assert "filled for 68% of converted leads and 15% of the others" in (
+        rows["Lead Rating"]["evidence"]
+    )
+    # No telling name: the fall of its fill for the newest leads alone excludes it.
+    assert rows["Vendor Profile Index"]["reason"] == "filled far less often for the newest leads"
+    assert "90% of the older leads but 3% of the newest 20%" in (
+        rows["Vendor Profile Index"]["evidence"]
+    )
+    assert rows["Tags"]["action"] == "allowed" and "Tags" not in result.excluded
+    assert [r["column"] for r in result.review] == ["Lead Quality"]
+    assert "Lead Quality" not in result.excluded
+    message = str(caught[0].message)
+    assert "'Lead Rating' excluded" in message and "'Tags' allowed" in message
+    # The evidence never quotes a value of the column.
+    for value in ("Hot", "Warm", "Ringing", "budget", "High in relevance"):
+        assert value not in " ".join(str(r) for r in result.leakage)
+
+
+def test_recent_fill_reads_no_label_and_needs_a_fall():
+    from mqlml.training.audit import recent_fill_findings
+
+    frame, _ = sales_filled_export(1000)
+    found = recent_fill_findings(frame, AuditConfig())
+    assert set(found) == {"Vendor Engagement Score", "Vendor Profile Index", "Tags"}
+    # Shuffled rows in, the same answer: the audit orders them by creation time.
+    again = recent_fill_findings(frame.sample(frac=1, random_state=0), AuditConfig())
+    assert again == found
+    assert recent_fill_findings(frame, AuditConfig(recent_fill_review=0.02,
+                                                   recent_fill_exclude=0.01)) == {}
+
+
+def test_training_output_and_report_show_the_flagged_columns_first(tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from mqlml.cli import app
+
+    frame, y = sales_filled_export(2000)
+    export = frame.rename(columns={"lead_id": "Id", "created_at": "Created"}).assign(
+        Converted=np.where(y == 1, "yes", "no"),
+        # 260 landing pages: over the category cap; a visitor id: one per row.
+        **{"Landing Page": [f"/lp/{i % 260}" for i in range(len(y))],
+           "Visitor Id": [f"v{i:06d}" for i in range(len(y))]},
+    )
+    data = tmp_path / "export.csv"
+    export.to_csv(data, index=False)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "flat": {"target_column": "Converted", "positive_values": ["yes"],
+                 "id_column": "Id", "time_column": "Created"},
+        "model": {"max_boost_rounds": 80},
+        "thresholds": {"capacity_per_week": 10, "bootstrap_samples": 0},
+    }))
+    result = CliRunner().invoke(app, ["train", "--config", str(config), "--data", str(data),
+                                      "--no-tracking", "--models-dir", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    err = result.stderr
+    assert "warning: leakage audit: 'Lead Rating' excluded" in err
+    assert "review: column 'Lead Quality' is used, but its name suggests" in err
+    assert "left out: column 'Landing Page', over the category cap: 260 distinct values" in err
+    assert "features.max_categories (200)" in err
+    assert "left out: column 'Visitor Id', identifier-like: 1,200 distinct values (unique" in err
+    bundle = tmp_path / "m" / "lead-scoring" / "1"
+    html = (bundle / "report.html").read_text()
+    top = html[: html.index("<nav>")]
+    assert "Read this first" in top
+    for column in PLANTED:
+        assert column in top
+    for column in ORDINARY:
+        assert column not in top
+
+
+def test_the_drift_audit_never_quotes_personal_data():
+    # Personal data never leaves the user's files: the report and metrics.json quoted
+    # the test slice's new email addresses as "categories never seen earlier".
+    n = 400
+    first = pd.DataFrame({"email": [f"ana{i}@acme.io" for i in range(n)],
+                          "job_title": ["VP Sales", "CTO"] * (n // 2),
+                          "plan": ["free", "pro"] * (n // 2)})
+    latest = pd.DataFrame({"email": [f"bob{i}@corp.io" for i in range(n)],
+                           "job_title": ["Student", "CTO"] * (n // 2),
+                           "plan": ["free", "team"] * (n // 2)})
+    rows = {r["column"]: r for r in drift_audit(first, first, latest, AuditConfig())}
+    assert "email" not in rows  # an identifier: never a feature
+    assert "1 categories never seen earlier (not shown: personal data)" in (
+        rows["job_title"]["evidence"]
+    )
+    assert "Student" not in str(rows) and "@" not in str(rows)
+    assert "'team'" in rows["plan"]["evidence"]  # an ordinary category is named

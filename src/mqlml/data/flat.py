@@ -31,7 +31,14 @@ from mqlml.columns import AS_OF, CREATED_AT, LEAD_ID
 from mqlml.config import Config, FlatConfig
 from mqlml.data.contract import CrmData, validate_crm, validate_leads
 from mqlml.data.presets import preset_tables
-from mqlml.data.validate import DATETIME_DTYPE, clean_text, map_distinct, to_utc
+from mqlml.data.validate import (
+    DATETIME_DTYPE,
+    YEARS,
+    clean_text,
+    map_distinct,
+    out_of_years,
+    to_utc,
+)
 from mqlml.errors import ConfigError, DataValidationError, MqlmlError
 
 #: Where rows without dates are placed in time (they keep their order, evenly spaced).
@@ -173,7 +180,9 @@ def _row_times(frame: pd.DataFrame, flat: FlatConfig, source: str) -> tuple[pd.S
         note = f"{col} is an ordering number, not a date: " + note
         return pd.Series(times.to_numpy()[rank], dtype=DATETIME_DTYPE), [note]
     parsed = to_utc(text)
-    bad = parsed.isna()
+    # A value without a year ("Feb", "March 5") parses as the year 1: not a moment in the
+    # history, and beyond what the time split's arithmetic can hold.
+    bad = parsed.isna() | out_of_years(parsed)
     if bad.any():
         rows = (np.flatnonzero(bad.to_numpy())[:5] + 1).tolist()
         vals = text[bad].head(5).tolist()
@@ -181,7 +190,8 @@ def _row_times(frame: pd.DataFrame, flat: FlatConfig, source: str) -> tuple[pd.S
             [
                 f"{source}, column {col!r} (flat.time_column): not a date/time in "
                 f"{int(bad.sum())} rows (rows {rows}, values {vals}); expected a date/time "
-                "such as 2024-03-05 or 2024-03-05T10:00:00+02:00, or an ordering number"
+                f"with its year ({YEARS[0]}-{YEARS[1]}) such as 2024-03-05 or "
+                "2024-03-05T10:00:00+02:00, or an ordering number"
             ]
         )
     return parsed.reset_index(drop=True), []

@@ -367,8 +367,13 @@ _NEVER_FEATURES = {"lead_id", "created_at", "email", "job_title", "as_of"}
 #: A text attribute with more distinct values than this share of leads is an identifier or
 #: free text (names, companies), not a category.
 _MAX_CATEGORY_SHARE = 0.5
-_MAX_CATEGORIES = 200
+#: Default of ``features.max_categories``: more distinct values and a text column is left out.
+MAX_CATEGORIES = 200
 _MIN_CATEGORIES_FOR_ID = 20
+#: How the reason of a text column left out for its number of values begins (the training
+#: output lists these columns).
+IDENTIFIER_LIKE = "identifier-like"
+OVER_CATEGORY_CAP = "over the category cap"
 
 _FIELD_LABELS = {
     "email_domain_type": "Email domain type",
@@ -512,6 +517,7 @@ def fit_feature_spec(
     activities: pd.DataFrame,
     windows_days: tuple[int, ...] = (7, 30, 90),
     min_leads_per_activity_type: int = 20,
+    max_categories: int = MAX_CATEGORIES,
 ) -> FeatureSpec:
     """Learn the feature spec from training leads and their activities.
 
@@ -523,6 +529,11 @@ def fit_feature_spec(
         Look-back windows for activity counts.
     min_leads_per_activity_type : int
         Activity types done by fewer leads get no features of their own (pooled as ``other``).
+    max_categories : int
+        A text column with more distinct values is left out (``features.max_categories``);
+        so is one whose values are nearly unique per lead (an identifier or free text).
+        ``excluded`` says which rule left it out, beginning with :data:`IDENTIFIER_LIKE` or
+        :data:`OVER_CATEGORY_CAP`.
     """
     from pandas.api.types import is_datetime64_any_dtype, is_numeric_dtype
 
@@ -550,9 +561,18 @@ def fit_feature_spec(
         else:
             levels = s.dropna().astype(str).value_counts()
             k = len(levels)
-            if k > _MAX_CATEGORIES or (k > _MIN_CATEGORIES_FOR_ID and k > _MAX_CATEGORY_SHARE * n):
+            if k > _MIN_CATEGORIES_FOR_ID and k > _MAX_CATEGORY_SHARE * n:
+                filled = int(s.notna().sum())
+                how = "unique per row" if k == filled else f"in {filled:,} filled rows"
                 excluded[c] = (
-                    f"{len(levels)} distinct values: an identifier or free text, not a category"
+                    f"{IDENTIFIER_LIKE}: {k:,} distinct values ({how}) among {n:,} training "
+                    "leads: an identifier or free text, not a category"
+                )
+                continue
+            if k > max_categories:
+                excluded[c] = (
+                    f"{OVER_CATEGORY_CAP}: {k:,} distinct values, more than "
+                    f"features.max_categories ({max_categories:,}); raise it to keep the column"
                 )
                 continue
             categorical[c] = tuple(sorted(levels.index))

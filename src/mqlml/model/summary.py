@@ -447,6 +447,9 @@ class TrainingSummary(_Section):
     versions: dict[str, str] = field(repr=False)
     leakage_audit: list[dict] | None = _later(repr=False)
     drift_audit: list[dict] | None = _later(repr=False)
+    #: Sentences a user must read before trusting the model (e.g. worse than its own
+    #: logistic baseline on the test slice); empty when there are none.
+    warnings: list[str] | None = _later(repr=False)
     drivers: Drivers | None = _later(repr=False)
     criteria_rules: list[dict] | None = _later(repr=False)
     scorecard: Scorecard | None = _later(repr=False)

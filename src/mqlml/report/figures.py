@@ -24,6 +24,26 @@ def _plt():
     return plt
 
 
+def import_shap():
+    """The ``shap`` module, imported without the warnings its own import raises.
+
+    shap 0.51's ``shap/plots/colors/_colors.py`` calls ``Colormap.set_bad``, ``set_over``
+    and ``set_under`` when it is imported, which matplotlib marks for deprecation: three
+    ``PendingDeprecationWarning`` lines in every training's output that a user cannot act
+    on. Only those are silenced; any other warning of the import still shows.
+
+    Returns
+    -------
+    module
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", category=PendingDeprecationWarning, module=r"shap\.plots\.colors\."
+        )
+        import shap
+    return shap
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -123,7 +143,7 @@ def drivers_figure(drivers: dict, k: int = 12) -> bytes:
 
 
 def _sample_explanation(sample: dict):
-    import shap
+    shap = import_shap()
 
     pts = np.array([[np.nan if v is None else v for v in col] for col in sample["points"]]).T
     vals = np.array(
@@ -137,7 +157,7 @@ def _sample_explanation(sample: dict):
 
 def beeswarm_figure(drivers: dict) -> bytes:
     """SHAP beeswarm of the stored sample: each dot a lead, x its points for a field."""
-    import shap
+    shap = import_shap()
 
     plt = _plt()
     exp = _sample_explanation(drivers["sample"])
@@ -160,7 +180,7 @@ def beeswarm_figure(drivers: dict) -> bytes:
 
 def dependence_figure(drivers: dict, field_name: str) -> bytes:
     """SHAP dependence (scatter) plot: a behaviour's value vs its score points."""
-    import shap
+    shap = import_shap()
 
     plt = _plt()
     sample = drivers["sample"]

@@ -535,6 +535,39 @@ def _data_section(summary: dict) -> DataSection:
     )
 
 
+@dataclass(frozen=True)
+class ReadFirst:
+    """What to read before trusting the model, shown above everything else: the summary's
+    warnings and the columns the leakage audit left out or kept for review, with their
+    evidence (never a value of the column)."""
+
+    warnings: list[str]
+    excluded: list[dict]
+    review: list[dict]
+
+
+def _read_first(summary: dict) -> ReadFirst | None:
+    # A column to review that is left out for another reason is not read by the model.
+    unused = summary.get("excluded_columns") or {}
+    rows = [
+        r
+        for r in summary.get("leakage_audit") or []
+        if not (r.get("action") == "review" and r.get("column") in unused)
+    ]
+
+    def pick(action: str) -> list[dict]:
+        return [
+            {k: str(r.get(k, "")) for k in ("column", "reason", "evidence")}
+            for r in rows
+            if r.get("action") == action
+        ]
+
+    first = ReadFirst(
+        [str(w) for w in summary.get("warnings") or []], pick("excluded"), pick("review")
+    )
+    return first if first.warnings or first.excluded or first.review else None
+
+
 SECTIONS = (
     ("summary", "Summary"),
     ("quality", "Model quality"),
@@ -568,6 +601,8 @@ class Page:
     data: DataSection
     #: Which model this is and how it was chosen (``mqlml report``); empty in training.
     model_line: str = ""
+    #: Warnings and flagged columns to read before anything else; None when there are none.
+    read_first: ReadFirst | None = None
 
 
 @functools.cache
@@ -638,6 +673,7 @@ def build_report(
         segments=_segments_section(data),
         data=_data_section(data),
         model_line=model_line,
+        read_first=_read_first(data),
     )
     html = _environment().get_template("report.html.j2").render(page=page)
     tables = {}

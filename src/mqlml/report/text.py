@@ -6,6 +6,7 @@ the current rules (or logistic regression) and the rolling-origin backtest.
 
 from __future__ import annotations
 
+from mqlml.features.build import IDENTIFIER_LIKE, OVER_CATEGORY_CAP
 from mqlml.model.summary import TrainingSummary
 
 
@@ -75,4 +76,28 @@ def threshold_lines(s: TrainingSummary, level: float = 0.95) -> list[str]:
             f"{m['policy']} {m['min_cutoff']}–{m['max_cutoff']}" for m in bt.movement or []
         )
         out.append(f"  learned cutoffs across folds: {moves}")
+    return out
+
+
+def training_notes(s: TrainingSummary) -> list[str]:
+    """What ``mqlml train`` prints before its figures: what the user must read first.
+
+    The summary's warnings (a model worse than its logistic baseline), the columns the
+    leakage audit kept for review with their evidence, and the text columns left out
+    for their number of values (identifier-like, or over ``features.max_categories``).
+    The excluded leaky columns are said by the leakage warning itself.
+    """
+    out = [f"warning: {w}" for w in s.warnings or []]
+    excluded = s.excluded_columns or {}
+    for r in s.leakage_audit or []:
+        # A column left out for another reason (too many values, ...) is not read anyway.
+        if r.get("action") == "review" and r["column"] not in excluded:
+            out.append(
+                f"review: column {r['column']!r} is used, but {r['reason']} ({r['evidence']}); "
+                "keep it only if it is known when a lead is scored (audit.allow_columns "
+                "records that choice)"
+            )
+    for column, why in excluded.items():
+        if why.startswith((IDENTIFIER_LIKE, OVER_CATEGORY_CAP)):
+            out.append(f"left out: column {column!r}, {why}")
     return out

@@ -14,7 +14,7 @@ from mqlml.columns import CREATED_AT, LEAD_ID, SCORE
 from mqlml.config import load_config
 from mqlml.data.contract import validate_crm
 from mqlml.data.files import write_table
-from mqlml.report.text import threshold_lines
+from mqlml.report.text import threshold_lines, training_notes
 from mqlml.scoring.batch import score_files
 from mqlml.synthetic.generate import generate_history, write_history
 
@@ -131,6 +131,8 @@ def run_demo(
         f"{figures['baseline_roc_auc']:.3f}; Brier {figures['brier']:.4f}; "
         f"top-decile lift {figures['lift_top_decile']:.1f}x"
     )
+    for line in training_notes(model.summary):
+        echo(line)
     echo(
         f"MQL cutoff score >= {mql.cutoff} for {mql.capacity_per_week:g} leads/week; "
         f"test: {mql.test.mqls_per_week:.0f} MQLs/week converting at "

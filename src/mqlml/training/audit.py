@@ -12,10 +12,21 @@ is flagged when, on the train slice,
 * it is filled mostly for positives: among the rows where it has a value, at least 80%
   converted (and at least twice the overall rate), for at least
   ``audit.min_positive_fill`` of the positives;
-* it is a date/time that falls at or after the outcome for most converted leads.
+* it is a date/time that falls at or after the outcome for most converted leads;
+* its fill rate differs strongly between converted leads and the others (filled for 70%
+  of converted leads and 15% of the rest, or the mirror image: a lost reason), by the
+  ratio ``audit.fill_ratio_exclude`` (excluded) or ``audit.fill_ratio_review`` (review);
+* it is filled far less often for the newest leads than for the older ones
+  (:func:`recent_fill_findings`): sales have not worked the newest leads yet, and a vendor
+  score filled for old leads only is empty when a new lead is scored. This looks at every
+  labelled lead's fill in time order, never at a label;
+* its name suggests a sales verdict or a value as of the export (``audit.review_name_words``:
+  status, stage, rating, tags, ...).
 
-Flagged columns are excluded unless named in ``audit.allow_columns``; either way the
-report lists them with the evidence.
+Strong evidence excludes the column; weaker evidence (a name, a moderate difference) lists
+it for review at the top of the report and in the training output, and two weaker signs
+together exclude it. ``audit.allow_columns`` keeps a column on purpose; either way the
+report lists every flagged column with the evidence. No evidence shows a value of a column.
 
 **Drift.** A column whose values in the latest period (the test slice) leave the range
 seen earlier, or whose distribution moves (PSI above ``audit.psi_threshold`` between
@@ -24,7 +35,9 @@ the first period, the train slice, and the last), is reported with the evidence 
 
 from __future__ import annotations
 
+import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -45,6 +58,20 @@ FILLED_PRECISION = 0.8
 AFTER_OUTCOME_SHARE = 0.5
 #: Share of latest-period rows outside the earlier range that counts as leaving it.
 OUT_OF_RANGE_SHARE = 0.01
+#: Fill rates of converted leads and the others must also differ by this much (10 points)
+#: to count, so a field filled for 2% of one and 0.5% of the other is not flagged.
+MIN_FILL_GAP = 0.1
+#: A column filled for fewer of the older leads than this is not judged by its fall.
+MIN_OLDER_FILL = 0.1
+#: The two strengths of evidence: ``exclude`` leaves a column out, ``review`` lists it.
+EXCLUDE, REVIEW = "exclude", "review"
+#: The ``action`` of a flagged column: left out, kept for review, kept on purpose.
+EXCLUDED, FOR_REVIEW, ALLOWED = "excluded", "review", "allowed"
+#: Words of a column name that hold raw personal data: the audits never quote its values.
+PERSONAL_NAME_WORDS = ("email", "mail", "name", "phone", "mobile", "address", "title")
+#: A text column with more distinct values than this share of its latest rows is an
+#: identifier or free text (emails, names): not a feature, so its drift is not reported.
+IDENTIFIER_SHARE = 0.5
 _N_BINS = 20
 _SMOOTHING = 20.0
 _MIN_ROWS = 10
@@ -61,7 +88,8 @@ class AuditResult:
     Attributes
     ----------
     leakage : list of dict
-        Rows ``column``, ``reason``, ``evidence``, ``action`` (``excluded`` / ``allowed``).
+        Rows ``column``, ``reason``, ``evidence``, ``action`` (``excluded``, ``review``:
+        kept but to be checked, or ``allowed``: kept by ``audit.allow_columns``).
     drift : list of dict
         Rows ``column``, ``psi``, ``out_of_range``, ``evidence``.
     excluded : dict
@@ -72,12 +100,18 @@ class AuditResult:
     drift: list[dict] = field(default_factory=list)
     excluded: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def review(self) -> list[dict]:
+        """The flagged columns kept for the user to check (weaker evidence)."""
+        return [r for r in self.leakage if r["action"] == FOR_REVIEW]
+
     def message(self) -> str:
-        """One paragraph naming each excluded or allowed leaky column and its evidence."""
-        if not self.leakage:
+        """One paragraph naming each excluded or allowed column and its evidence (the
+        columns to review are listed by the training output on their own)."""
+        rows = [r for r in self.leakage if r["action"] != FOR_REVIEW]
+        if not rows:
             return ""
-        parts = [f"{r['column']!r} {r['action']}: {r['reason']} ({r['evidence']})" for r in
-                 self.leakage]
+        parts = [f"{r['column']!r} {r['action']}: {r['reason']} ({r['evidence']})" for r in rows]
         return "leakage audit: " + "; ".join(parts)
 
 
@@ -140,11 +174,16 @@ def _fill_evidence(s: pd.Series, y: np.ndarray) -> tuple[float, float, int]:
     return precision, pos_fill, k
 
 
+#: One piece of evidence against a column: ``(reason, evidence, strength)``.
+Finding = tuple[str, str, str]
+
+
 def leakage_audit(
     leads: pd.DataFrame,
     y: np.ndarray,
     config: AuditConfig,
     outcome_at: pd.Series | None = None,
+    findings: Mapping[str, list[Finding]] | None = None,
 ) -> list[dict]:
     """Columns of the train slice that look like they leak the outcome.
 
@@ -159,36 +198,164 @@ def leakage_audit(
     outcome_at : Series, optional
         When each lead reached the target (NaT when not), aligned with ``leads``; needed
         for the "date after the outcome" check.
+    findings : mapping, optional
+        Column -> evidence found outside the train slice (:func:`recent_fill_findings`),
+        weighed with this slice's own.
 
     Returns
     -------
     list of dict
-        One row per flagged column: ``column``, ``reason``, ``evidence``, ``action``.
+        One row per flagged column: ``column``, ``reason``, ``evidence``, ``action``
+        (``excluded`` on strong evidence or two weaker signs, else ``review``;
+        ``allowed`` when named in ``audit.allow_columns``).
     """
     y = np.asarray(y, dtype=float)
     base = float(y.mean()) if len(y) else 0.0
+    findings = findings or {}
     rows = []
     for c in leads.columns:
         if c in _NOT_AUDITED:
             continue
         reasons = _leak_reasons(leads[c].reset_index(drop=True), y, base, config, outcome_at)
+        if not ptypes.is_datetime64_any_dtype(leads[c]):  # dates are never features
+            reasons += name_findings(str(c), config)
+        reasons += list(findings.get(str(c), []))
         if reasons:
+            strong = any(level == EXCLUDE for _, _, level in reasons) or len(reasons) >= 2
+            action = EXCLUDED if strong else FOR_REVIEW
             rows.append(
                 {
                     "column": str(c),
-                    "reason": "; ".join(r for r, _ in reasons),
-                    "evidence": "; ".join(e for _, e in reasons),
-                    "action": "allowed" if c in config.allow_columns else "excluded",
+                    "reason": "; ".join(r for r, _, _ in reasons),
+                    "evidence": "; ".join(e for _, e, _ in reasons),
+                    "action": ALLOWED if c in config.allow_columns else action,
                 }
             )
     return rows
 
 
+def _name_tokens(name: str) -> list[str]:
+    """Lower-case words of a column name: ``LeadScore``, ``lead_score``, ``Lead Score``."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+    return [t for t in re.split(r"[^0-9a-zA-Z]+", spaced.lower()) if t]
+
+
+def _phrase_in(words: list[str], tokens: list[str]) -> bool:
+    """The phrase's words occur in the name in order (a word may take a plural s)."""
+    at = 0
+    for w in words:
+        while at < len(tokens) and tokens[at] not in (w, w + "s"):
+            at += 1
+        if at == len(tokens):
+            return False
+        at += 1
+    return True
+
+
+def name_findings(column: str, config: AuditConfig) -> list[Finding]:
+    """Review-strength evidence when the column's name suggests a sales verdict.
+
+    A phrase of ``audit.review_name_words`` matches when its words occur in the name in
+    order, as whole words (``Lead Status``, ``leadScore``, ``Tags``; not ``storage``).
+    """
+    tokens = _name_tokens(column)
+    hits = [p for p in config.review_name_words if _phrase_in(_name_tokens(p), tokens)]
+    if not hits:
+        return []
+    return [
+        (
+            "its name suggests a sales verdict or a value as of the export",
+            f"the name contains {hits[0]!r} (audit.review_name_words)",
+            REVIEW,
+        )
+    ]
+
+
+def recent_fill_findings(leads: pd.DataFrame, config: AuditConfig) -> dict[str, list[Finding]]:
+    """Columns filled far less often for the newest leads than for the older ones.
+
+    Fields sales fill in after contact are empty for the leads nobody has worked yet, and
+    a vendor's score filled for old leads only is empty for every lead scored from now
+    on. The newest ``audit.recent_share`` of the leads is compared with the rest; only
+    fill (not the values, not the labels) is read, so looking at the newest leads cannot
+    make a reported figure optimistic.
+
+    Parameters
+    ----------
+    leads : DataFrame
+        Every labelled lead (ordered here by ``created_at``).
+    config : AuditConfig
+
+    Returns
+    -------
+    dict
+        Column -> one finding: ``exclude`` when the newest leads' fill rate is at most
+        ``audit.recent_fill_exclude`` times the older leads', ``review`` at most
+        ``audit.recent_fill_review`` times.
+    """
+    n = len(leads)
+    k = int(round(n * config.recent_share))
+    if not config.enabled or k < _MIN_ROWS or n - k < _MIN_ROWS:
+        return {}
+    if CREATED_AT in leads:
+        leads = leads.iloc[np.argsort(leads[CREATED_AT].to_numpy(), kind="stable")]
+    start = leads[CREATED_AT].iloc[n - k] if CREATED_AT in leads else None
+    since = f", created from {start:%Y-%m-%d}" if start is not None and pd.notna(start) else ""
+    out = {}
+    for c in leads.columns:
+        if c in _NOT_AUDITED:
+            continue
+        filled = leads[c].notna().to_numpy()
+        older, newest = float(filled[: n - k].mean()), float(filled[n - k :].mean())
+        if older < MIN_OLDER_FILL or older - newest < MIN_FILL_GAP:
+            continue
+        ratio = newest / older
+        if ratio > config.recent_fill_review:
+            continue
+        level = EXCLUDE if ratio <= config.recent_fill_exclude else REVIEW
+        out[str(c)] = [
+            (
+                "filled far less often for the newest leads",
+                f"filled for {older:.0%} of the older leads but {newest:.0%} of the newest "
+                f"{config.recent_share:.0%}{since} (limit: {config.recent_fill_exclude:g} "
+                f"times to exclude, {config.recent_fill_review:g} to review)",
+                level,
+            )
+        ]
+    return out
+
+
+def _fill_by_outcome(s: pd.Series, y: np.ndarray, config: AuditConfig) -> list[Finding]:
+    """Evidence when the column is filled far more often for one outcome than the other."""
+    filled = s.notna().to_numpy()
+    pos, neg = y == 1, y == 0
+    if pos.sum() < _MIN_ROWS or neg.sum() < _MIN_ROWS:
+        return []
+    fp, fn = float(filled[pos].mean()), float(filled[neg].mean())
+    hi, lo = max(fp, fn), min(fp, fn)
+    if hi - lo < MIN_FILL_GAP:
+        return []
+    ratio = hi / lo if lo > 0 else float("inf")
+    if ratio < config.fill_ratio_review:
+        return []
+    level = EXCLUDE if ratio >= config.fill_ratio_exclude else REVIEW
+    times = f"{ratio:.1f} times" if np.isfinite(ratio) else "only one of them"
+    return [
+        (
+            "filled far more often for one outcome",
+            f"filled for {fp:.0%} of converted leads and {fn:.0%} of the others ({times}; "
+            f"limit {config.fill_ratio_exclude:g} to exclude, {config.fill_ratio_review:g} "
+            "to review) on the train slice",
+            level,
+        )
+    ]
+
+
 def _leak_reasons(
     s: pd.Series, y: np.ndarray, base: float, config: AuditConfig, outcome_at
-) -> list[tuple[str, str]]:
-    """Why one column looks like it leaks the outcome: ``(reason, evidence)`` pairs."""
-    reasons: list[tuple[str, str]] = []
+) -> list[Finding]:
+    """Why one column looks like it leaks the outcome: ``(reason, evidence, strength)``."""
+    reasons: list[Finding] = []
     if ptypes.is_datetime64_any_dtype(s):
         if outcome_at is not None:
             out = pd.to_datetime(outcome_at.reset_index(drop=True), utc=True)
@@ -201,6 +368,7 @@ def _leak_reasons(
                             "a date at or after the outcome",
                             f"at or after the outcome for {after:.0%} of "
                             f"{int(both.sum())} converted leads",
+                            EXCLUDE,
                         )
                     )
     elif s.notna().sum() >= _MIN_ROWS and s.nunique(dropna=True) >= 1:
@@ -211,6 +379,7 @@ def _leak_reasons(
                     "predicts the outcome almost perfectly on its own",
                     f"single-column ROC AUC {auc:.3f} on the train slice "
                     f"(limit {config.max_single_column_auc:g})",
+                    EXCLUDE,
                 )
             )
     precision, pos_fill, k = _fill_evidence(s, y)
@@ -226,9 +395,18 @@ def _leak_reasons(
                 "filled mostly for converted leads",
                 f"filled in {k:,} rows of which {precision:.0%} converted (overall "
                 f"{base:.1%}); filled for {pos_fill:.0%} of converted leads",
+                EXCLUDE,
             )
         )
+    if not ptypes.is_datetime64_any_dtype(s):
+        reasons += _fill_by_outcome(s, y, config)
     return reasons
+
+
+def _is_personal(column: str) -> bool:
+    """Whether a column's name says it holds raw personal data (``Email``, ``Last Name``)."""
+    tokens = _name_tokens(column)
+    return any(w in tokens for w in PERSONAL_NAME_WORDS)
 
 
 def drift_audit(
@@ -252,7 +430,9 @@ def drift_audit(
     list of dict
         One row per drifting column: ``column``, ``psi``, ``out_of_range`` (share of the
         latest rows outside the earlier range, or with a category never seen earlier),
-        ``evidence``; largest PSI first.
+        ``evidence``; largest PSI first. Text columns with a value nearly per row
+        (identifiers, emails, names) are skipped, and the new values of a column whose
+        name says it holds personal data are counted, never quoted.
     """
     rows = []
     for c in latest.columns:
@@ -275,11 +455,17 @@ def drift_audit(
                 f"earlier {lo:g} to {hi:g}"
             )
         else:
+            if late.nunique() > IDENTIFIER_SHARE * len(late):
+                continue  # an identifier or free text: never a feature, its PSI means nothing
             seen = set(earlier[c].dropna().astype(str))
             unseen = ~late.astype(str).isin(seen)
             share = float(unseen.mean()) if len(late) else 0.0
             new = sorted(set(late[unseen].astype(str)))[:3]
-            where = f"categories never seen earlier: {new}" if new else "no new categories"
+            if new and _is_personal(str(c)):
+                n_new = int(late[unseen].nunique())
+                where = f"{n_new:,} categories never seen earlier (not shown: personal data)"
+            else:
+                where = f"categories never seen earlier: {new}" if new else "no new categories"
         drifting = value > config.psi_threshold or share >= OUT_OF_RANGE_SHARE
         if drifting:
             rows.append(
@@ -299,6 +485,7 @@ def audit_leakage(
     y: np.ndarray,
     config: AuditConfig,
     outcome_at: pd.Series | None = None,
+    findings: Mapping[str, list[Finding]] | None = None,
 ) -> AuditResult:
     """The leakage audit of one training slice: which columns to exclude, and why.
 
@@ -311,6 +498,8 @@ def audit_leakage(
     config : AuditConfig
     outcome_at : Series, optional
         Outcome time per lead, aligned with ``leads``.
+    findings : mapping, optional
+        Evidence found outside these rows (:func:`recent_fill_findings`).
 
     Returns
     -------
@@ -331,11 +520,11 @@ def audit_leakage(
         )
     if not config.enabled:
         return AuditResult()
-    leakage = leakage_audit(leads, y, config, outcome_at)
+    leakage = leakage_audit(leads, y, config, outcome_at, findings)
     excluded = {
         r["column"]: f"leakage audit: {r['reason']} ({r['evidence']})"
         for r in leakage
-        if r["action"] == "excluded"
+        if r["action"] == EXCLUDED
     }
     return AuditResult(leakage=leakage, excluded=excluded)
 
@@ -394,7 +583,8 @@ def audit_training(
         Naming every excluded column and its evidence.
     """
     out_train = outcome_at.iloc[split.train] if outcome_at is not None else None
-    result = audit_leakage(leads.iloc[split.train], y[split.train], config, out_train)
+    findings = recent_fill_findings(leads, config) if time_ordered else None
+    result = audit_leakage(leads.iloc[split.train], y[split.train], config, out_train, findings)
     if time_ordered:
         result = replace(result, drift=drift_report(leads, split, config))
     warn_leakage(result)

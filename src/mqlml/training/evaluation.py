@@ -33,7 +33,12 @@ from mqlml.model.thresholds import (
     policy_target,
     slice_weeks,
 )
-from mqlml.training.audit import AuditResult, drift_report, warn_leakage
+from mqlml.training.audit import (
+    AuditResult,
+    drift_report,
+    recent_fill_findings,
+    warn_leakage,
+)
 from mqlml.training.funnel import StageArrays, stage_arrays
 from mqlml.training.gate import check_gate, gate_counts
 from mqlml.training.progress import Stages
@@ -42,6 +47,9 @@ from mqlml.training.rules import RulesSheet, compare_at_equal_volume, rule_lines
 
 #: Fewest converted (and unconverted) leads each slice needs for honest fitting and testing.
 MIN_CLASS_PER_SLICE = 10
+#: The model's test ROC AUC must trail the logistic baseline's by this much for a warning:
+#: smaller gaps print as equal at three decimals.
+BASELINE_WARNING_GAP = 0.001
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,10 @@ def fit_and_evaluate(
     _check_slices(split, y)
     segments, gate_rows = _gate(labelled, split, config)
     funnel_arrays = stage_arrays(labelled, config)
+    # Fill of the newest leads vs the older ones: a time order is needed, labels are not.
+    findings = (
+        recent_fill_findings(labelled.leads, config.audit) if labelled.split is None else None
+    )
     recipe = fit_recipe(
         labelled,
         config,
@@ -164,6 +176,7 @@ def fit_and_evaluate(
         won=funnel_arrays.policy_won,
         deal_value=funnel_arrays.deal_value,
         keep_grades=keep_grades,
+        findings=findings,
         stages=stages,
     )
     policy = config.thresholds.policy
@@ -284,6 +297,7 @@ def core_summary(fitted: SplitFit, sheet: RulesSheet | None) -> dict:
         "leakage_audit": fitted.audit.leakage,
         "drift_audit": fitted.audit.drift,
     }
+    summary["warnings"] = summary_warnings(summary["metrics_test"])
     if sheet is not None:
         summary["rules"] = {
             "name": sheet.name,
@@ -292,6 +306,32 @@ def core_summary(fitted: SplitFit, sheet: RulesSheet | None) -> dict:
             "lines": _rule_line_evidence(sheet, lab, test),
         }
     return summary
+
+
+def summary_warnings(metrics_test: dict) -> list[str]:
+    """What a user must read before trusting the model, as sentences.
+
+    Parameters
+    ----------
+    metrics_test : dict
+        The summary's ``metrics_test`` (``model`` and ``baseline_logistic`` ROC AUC).
+
+    Returns
+    -------
+    list of str
+        One sentence when the model ranks the test leads worse than its own logistic
+        baseline (fit on the same rows), with both test ROC AUCs; else empty.
+    """
+    model = metrics_test["model"]["roc_auc"]
+    baseline = metrics_test["baseline_logistic"]["roc_auc"]
+    if not (model == model and baseline == baseline) or baseline - model < BASELINE_WARNING_GAP:
+        return []
+    return [
+        f"The model ranks the test leads worse than its own logistic baseline: test ROC AUC "
+        f"{model:.3f} for the model against {baseline:.3f} for a logistic regression fit on "
+        "the same rows. Do not rely on its ranking before you know why (see the drift and "
+        "leakage audits in the data notes)."
+    ]
 
 
 def _test_metrics(y_test: np.ndarray, scored: Scored, test: np.ndarray) -> dict:

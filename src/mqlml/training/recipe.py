@@ -252,6 +252,7 @@ def fit_recipe(
     deal_value: np.ndarray | None = None,
     keep_grades: dict | None = None,
     excluded: Mapping[str, str] | None = None,
+    findings: Mapping[str, list] | None = None,
     stages: Stages | None = None,
 ) -> FittedRecipe:
     """Fit the whole recipe on a training slice and a later calibration slice.
@@ -276,6 +277,9 @@ def fit_recipe(
     excluded : mapping, optional
         Lead columns kept out of the model beyond this slice's own audit (e.g. those the
         pipeline's audit excluded), with the reason.
+    findings : mapping, optional
+        Leakage evidence found outside the training rows without reading a label
+        (:func:`~mqlml.training.audit.recent_fill_findings`), weighed by this slice's audit.
     stages : Stages, optional
         Told as audit and features, model search, and calibration and thresholds finish.
 
@@ -290,6 +294,7 @@ def fit_recipe(
         y[fit_rows],
         config.audit,
         out_at.iloc[fit_rows] if out_at is not None else None,
+        findings,
     )
     spec = _fit_spec(labelled, fit_rows, {**audit.excluded, **(excluded or {})}, config)
     rows = np.concatenate([fit_rows, calibration_rows])
@@ -349,6 +354,7 @@ def _fit_spec(
         train_acts[[LEAD_ID, ACTIVITY_TYPE]],
         config.features.windows_days,
         config.features.min_leads_per_activity_type,
+        config.features.max_categories,
     )
     return replace(spec, excluded={**spec.excluded, **excluded})
 
