@@ -3,7 +3,10 @@
 
 Every training run logs its parameters, test metrics, the bundle as artifacts and one
 pyfunc model (:class:`mqlml.serving.pyfunc.LeadScoringModel`) carrying the whole bundle, with a
-signature and an input example. That model is registered as a new version of the
+signature and a made-up input example (no lead's data). The model is logged "from code"
+(:mod:`mqlml.serving.model_code`): loading it runs mqlml's code on its checked bundle and
+unpickles nothing; ``mqlml`` itself loads only the bundle (:func:`load_registered_bundle`).
+That model is registered as a new version of the
 registered model named after the config's ``name``; the alias ``champion`` moves to it
 only when it passes the gate of :class:`mqlml.config.RegistryConfig`. The same model
 scores batches (``mqlml score --model models:/<name>@champion``), REST requests
