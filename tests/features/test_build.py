@@ -11,8 +11,10 @@ from mqlml.features.build import (
     email_domain_type,
     fit_feature_spec,
     parse_job_title,
+    personal_columns,
     to_matrix,
     unseen_category_counts,
+    without_personal,
 )
 
 
@@ -342,3 +344,18 @@ def test_levels_are_matched_as_text_and_unseen_or_missing_values_are_missing():
         "True",
     ]
     assert unseen_category_counts(leads, spec) == {"industry": 2}
+
+
+def test_personal_columns_are_never_features_and_match_any_spelling(small_leads, small_activities):
+    from mqlml.config import DEFAULT_PERSONAL_COLUMNS
+
+    leads = small_leads.assign(**{"First Name": ["Ann", "Bob", "Cy", "Di"] * 50})
+    assert personal_columns(leads.columns, DEFAULT_PERSONAL_COLUMNS) == ["email", "First Name"]
+    # four names: a categorical feature, were it not personal
+    spec = fit_feature_spec(leads, small_activities)
+    assert "First Name" not in spec.columns
+    assert spec.excluded["First Name"].startswith("personal data")
+    assert "First Name" in fit_feature_spec(leads, small_activities, personal=()).columns
+    audited = without_personal(leads, DEFAULT_PERSONAL_COLUMNS, derive=True)
+    assert "email" not in audited and "First Name" not in audited
+    assert audited["email_domain_type"].tolist() == email_domain_type(leads["email"]).tolist()

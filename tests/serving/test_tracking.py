@@ -289,7 +289,7 @@ def test_the_logged_model_is_code_and_holds_no_pickle(logged):
     assert Path(flavor["model_code_path"]).name == "model_code.py"
     assert "python_model" not in flavor
     assert not list(folder.rglob("*.pkl"))
-    assert (folder / "artifacts" / "bundle" / "manifest.json").is_file()
+    assert (folder / flavor["artifacts"]["bundle"]["path"] / "manifest.json").is_file()
 
 
 def test_a_swapped_pickle_is_never_loaded(logged, tmp_path):

@@ -411,6 +411,13 @@ def _load_parts(path: Path, root: Path) -> TrainedModel:
     if (path / REFERENCE_FILE).is_file():
         with _reading(root, path / REFERENCE_FILE):
             reference = io.read_table(path / REFERENCE_FILE)
+            # The drift report reads every feature column and one score column.
+            absent = [c for c in spec.columns if c not in reference.columns]
+            if absent or len(reference.columns) != len(spec.columns) + 1:
+                raise ValueError(
+                    f"expected the {len(spec.columns)} feature columns and a score, got "
+                    f"{len(reference.columns)} columns ({len(absent)} features absent)"
+                )
     linear = None
     if (path / LINEAR_FILE).is_file():
         with _reading(root, path / LINEAR_FILE):
