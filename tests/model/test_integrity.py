@@ -205,3 +205,14 @@ def test_a_symlink_loop_is_a_short_error(saved):
     with pytest.raises(BundleError, match="loop is a symbolic link") as err:
         load_bundle(saved)
     assert len(str(err.value)) < 400
+
+
+def test_model_text_whose_tree_loops_back_to_its_root_is_refused(saved):
+    """Same length, so LightGBM would read it; prediction would walk in a circle."""
+    text = (saved / "model.txt").read_text()
+    columns = json.loads((saved / "feature_spec.json").read_text())["columns"]
+    lines = text.split("\n")
+    i = next(k for k, line in enumerate(lines) if line.startswith("left_child=1 "))
+    lines[i] = "left_child=0 " + lines[i].removeprefix("left_child=1 ")
+    with pytest.raises(ValueError, match="do not form a tree"):
+        check_model_text("\n".join(lines).encode(), columns)

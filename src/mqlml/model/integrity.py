@@ -240,15 +240,28 @@ def _check_tree(block: str, i: int, n_features: int) -> None:
     }
     if not all(0 <= f < n_features for f in values["split_feature"]):
         raise _ModelTextError(f"{where}: a split on a feature outside 0..{n_features - 1}")
-    for side in ("left_child", "right_child"):
-        # A child is an internal node (>= 0) or a leaf, written as ~leaf = -(leaf + 1).
-        if not all(-leaves <= c < internal for c in values[side]):
-            raise _ModelTextError(f"{where}: {side} points outside the tree")
+    # A child is an internal node (>= 0) or a leaf, written as ~leaf = -(leaf + 1). Every
+    # node but the root has exactly one parent and every leaf one: prediction walks from
+    # the root and can neither loop nor read outside the tree.
+    children = values["left_child"] + values["right_child"]
+    nodes = sorted(c for c in children if c >= 0)
+    ends = sorted(~c for c in children if c < 0)
+    if nodes != list(range(1, internal)) or ends != list(range(leaves)):
+        raise _ModelTextError(f"{where}: left_child / right_child do not form a tree")
+    if not all(0 <= d < 16 for d in values["decision_type"]):
+        raise _ModelTextError(f"{where}: decision_type outside 0..15")
+    categorical = [t for d, t in zip(values["decision_type"], values["threshold"], strict=True)
+                   if d & 1]
+    if categorical and not num_cat:
+        raise _ModelTextError(f"{where}: categorical splits without categories")
     if num_cat:
         bounds = _numbers(fields, "cat_boundaries", num_cat + 1, where, integer=True)
-        if bounds[0] != 0 or any(b > a for a, b in zip(bounds[1:], bounds, strict=False)):
+        if bounds[0] != 0 or any(b < a for a, b in zip(bounds, bounds[1:], strict=False)):
             raise _ModelTextError(f"{where}: cat_boundaries are not increasing from 0")
         _numbers(fields, "cat_threshold", bounds[-1], where, integer=True)
+        # A categorical split's threshold is the index of its category set.
+        if not all(t == int(t) and 0 <= t < num_cat for t in categorical):
+            raise _ModelTextError(f"{where}: a categorical split names no category set")
 
 
 def check_model_text(data: bytes, feature_names: tuple[str, ...] | list[str]) -> None:
