@@ -334,3 +334,19 @@ def test_changed_model_code_in_the_store_is_refused_by_mqlml(logged):
             load_registered_bundle(f"models:/tracked@{CHAMPION}", uri)
     finally:
         code.write_bytes(original)
+
+
+def test_the_input_example_is_made_up_and_shaped_like_the_rows(trained):
+    from mqlml.config import DEFAULT_PERSONAL_COLUMNS
+    from mqlml.serving.tracking import example_rows
+
+    model, _, crm, _ = trained
+    leads, acts = batch(crm, n=5)
+    rows = batch_rows(leads.assign(**{"First Name": "Ada"}), acts)
+    example = example_rows(rows, model.spec, DEFAULT_PERSONAL_COLUMNS)
+    assert list(example.columns) == [c for c in rows.columns if c != "First Name"]
+    assert not set(example[LEAD_ID]) & set(rows[LEAD_ID])
+    assert not set(example["email"]) & set(rows["email"])
+    assert not (set(example[ACTIVITIES]) & set(rows[ACTIVITIES])) - {"[]"}
+    assert all(example[c].dtype == rows[c].dtype for c in example.columns if c != "company_size")
+    assert score_lead_rows(model, example)["score"].between(1, 99).all()

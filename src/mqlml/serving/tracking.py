@@ -184,6 +184,7 @@ def example_rows(rows, spec, personal=()):
     from pandas.api import types as ptypes
 
     from mqlml.columns import ACTIVITIES, AS_OF, CREATED_AT, EMAIL, JOB_TITLE, LEAD_ID
+    from mqlml.features.build import personal_columns
 
     n = len(_EXAMPLE_EMAILS)
     latest = pd.to_datetime(rows[CREATED_AT], utc=True, errors="coerce", format="ISO8601").max()
@@ -208,12 +209,13 @@ def example_rows(rows, spec, personal=()):
         EMAIL: list(_EXAMPLE_EMAILS),
         JOB_TITLE: list(_EXAMPLE_TITLES),
     }
+    private = set(personal_columns(rows.columns, personal))
     out = {}
     for c in rows.columns:
         s = rows[c]
         if c in invented:
             values = invented[c]
-        elif c in personal:
+        elif c in private:
             continue
         elif c in spec.categorical and spec.categorical[c]:
             levels = spec.categorical[c]
