@@ -16,6 +16,18 @@ from mqlml.errors import ConfigError
 DEFAULT_HORIZON_DAYS = {"sql": 90, "won": 180}
 #: Default observation window: training features are taken this many days after creation.
 DEFAULT_OBSERVATION_DAYS = 14
+#: Lead columns that hold personal data unless ``data.personal_columns`` says otherwise.
+DEFAULT_PERSONAL_COLUMNS = (
+    "email",
+    "name",
+    "full_name",
+    "first_name",
+    "last_name",
+    "phone",
+    "phone_number",
+    "mobile",
+    "mobile_phone",
+)
 
 
 #: Converted leads the train slice needs by default (the minimum-data gate).
@@ -52,6 +64,11 @@ class DataConfig(_Strict):
     #: value could be either, this decides (true: day/month/year); unset, month first with
     #: a warning.
     dayfirst: bool | None = None
+    #: Lead columns (names after ``column_mapping``) that hold personal data. They are
+    #: never features, never audited or shown as they are, and never reach MLflow, the
+    #: report, ``metrics.json`` or the drift reference; ``email`` still gives the email
+    #: domain type. Setting this replaces the defaults: list the ones you keep with yours.
+    personal_columns: tuple[str, ...] = DEFAULT_PERSONAL_COLUMNS
 
 
 class FeatureConfig(_Strict):

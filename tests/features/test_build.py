@@ -11,8 +11,10 @@ from mqlml.features.build import (
     email_domain_type,
     fit_feature_spec,
     parse_job_title,
+    personal_columns,
     to_matrix,
     unseen_category_counts,
+    without_personal,
 )
 
 
@@ -361,3 +363,18 @@ def test_text_columns_with_too_many_values_are_left_out_by_a_setting_saying_whic
     wider = fit_feature_spec(leads, make_activities(leads), max_categories=250)
     assert len(wider.categorical["landing_page"]) == 205
     assert "visitor_id" in wider.excluded  # an identifier whatever the cap
+
+
+def test_personal_columns_are_never_features_and_match_any_spelling(small_leads, small_activities):
+    from mqlml.config import DEFAULT_PERSONAL_COLUMNS
+
+    leads = small_leads.assign(**{"First Name": ["Ann", "Bob", "Cy", "Di"] * 50})
+    assert personal_columns(leads.columns, DEFAULT_PERSONAL_COLUMNS) == ["email", "First Name"]
+    # four names: a categorical feature, were it not personal
+    spec = fit_feature_spec(leads, small_activities)
+    assert "First Name" not in spec.columns
+    assert spec.excluded["First Name"].startswith("personal data")
+    assert "First Name" in fit_feature_spec(leads, small_activities, personal=()).columns
+    audited = without_personal(leads, DEFAULT_PERSONAL_COLUMNS, derive=True)
+    assert "email" not in audited and "First Name" not in audited
+    assert audited["email_domain_type"].tolist() == email_domain_type(leads["email"]).tolist()

@@ -6,6 +6,7 @@ import pytest
 
 from mqlml.errors import BundleError
 from mqlml.model.bundle import BUNDLE_FILES, load_bundle, resolve_bundle_path, save_bundle
+from mqlml.model.integrity import write_manifest
 from mqlml.scoring.score import score_leads
 
 
@@ -44,6 +45,7 @@ def test_round_trip_keeps_the_linear_base(linear_trained, tmp_path):
     pd.testing.assert_frame_equal(a, b)
     # Without the base the trees alone would score differently: the file is what scores.
     (path / "linear.json").unlink()
+    write_manifest(path)  # re-signed: the bundle as if saved without the base
     trees_only = score_leads(load_bundle(path), leads, crm.activities, as_of=t)
     assert not np.allclose(trees_only["probability"], a["probability"])
 
@@ -69,6 +71,7 @@ def test_version_mismatch_fails_clearly(saved, lib, value, message):
     versions = json.loads((path / "versions.json").read_text())
     versions[lib] = value
     (path / "versions.json").write_text(json.dumps(versions))
+    write_manifest(path)  # re-signed, as an older mqlml would have saved it
     with pytest.raises(BundleError, match=message):
         load_bundle(path)
 
@@ -140,6 +143,7 @@ def test_a_bundle_from_before_the_later_summary_sections_loads(saved):
                     "mql_threshold", "grades", "importance", "excluded_columns", "data_notes",
                     "versions")
     file.write_text(json.dumps({k: d[k] for k in first_format}))
+    write_manifest(path)
     back = load_bundle(path)
     assert back.summary.drivers is None and back.summary.threshold_table is None
     assert back.summary.metrics_test.model.roc_auc == model.summary.metrics_test.model.roc_auc
@@ -153,6 +157,7 @@ def test_a_metrics_json_without_test_metrics_is_a_corrupt_bundle(saved):
     d = json.loads(file.read_text())
     del d["metrics_test"]
     file.write_text(json.dumps(d))
+    write_manifest(path)
     with pytest.raises(BundleError, match="corrupt.*TrainingSummary has no 'metrics_test' key"):
         load_bundle(path)
 

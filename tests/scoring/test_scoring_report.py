@@ -11,6 +11,7 @@ from mqlml.columns import CREATED_AT, LEAD_ID
 from mqlml.features.build import build_features, fit_feature_spec
 from mqlml.features.drift import PSI_WARNING, psi
 from mqlml.model.bundle import REFERENCE_FILE, load_bundle, save_bundle
+from mqlml.model.integrity import write_manifest
 from mqlml.scoring.batch import check_batch, score_checked, score_files
 from mqlml.scoring.scoring_report import (
     REFERENCE_ROWS,
@@ -93,6 +94,7 @@ def test_training_keeps_a_held_out_reference_and_the_bundle_carries_it(scoring_m
     # a bundle saved before references were kept still loads, and scores without drift
     old = save_bundle(model, tmp_path / "models")
     (old / REFERENCE_FILE).unlink()
+    write_manifest(old)
     assert load_bundle(old).reference is None
 
 

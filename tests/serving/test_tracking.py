@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 from mlflow_helpers import AS_OF, assert_same_scores, batch, batch_rows, champion_store
 from mqlml import __version__
 from mqlml.columns import ACTIVITIES, LEAD_ID, SCORE_COLUMNS
-from mqlml.errors import DataValidationError
+from mqlml.errors import BundleError, DataValidationError
 from mqlml.scoring.score import score_leads
 from mqlml.serving.pyfunc import lead_rows, score_lead_rows, split_lead_rows
 from mqlml.serving.tracking import (
@@ -259,3 +259,94 @@ def test_flat_exports_train_with_tracking_on(config, export, tmp_path, monkeypat
     assert isinstance(rows, pd.DataFrame) and len(rows) > 0
     scored = logged.predict(rows)
     assert len(scored) == len(rows) and scored["score"].between(1, 99).all()
+
+
+# --- serving without pickles (issue 17) -------------------------------------------------
+
+
+class _Payload:
+    """Unpickled, it creates the file at ``path``: proof that a pickle ran."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _model_dir(uri: str) -> Path:
+    store = Path(uri.removeprefix("sqlite:///")).parent
+    (mlmodel,) = store.rglob("MLmodel")
+    return mlmodel.parent
+
+
+def test_the_logged_model_is_code_and_holds_no_pickle(logged):
+    import yaml
+
+    uri, _, _, _ = logged
+    folder = _model_dir(uri)
+    flavor = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["python_function"]
+    assert Path(flavor["model_code_path"]).name == "model_code.py"
+    assert "python_model" not in flavor
+    assert not list(folder.rglob("*.pkl"))
+    assert (folder / flavor["artifacts"]["bundle"]["path"] / "manifest.json").is_file()
+
+
+def test_a_swapped_pickle_is_never_loaded(logged, tmp_path):
+    import pickle
+
+    from mqlml.serving.tracking import load_registered_bundle
+
+    uri, _, _, _ = logged
+    folder = _model_dir(uri)
+    marker = tmp_path / "pickle-ran"
+    planted = folder / "python_model.pkl"
+    planted.write_bytes(pickle.dumps(_Payload(marker)))
+    mlmodel = folder / "MLmodel"
+    original = mlmodel.read_text()
+    try:
+        mlflow.set_tracking_uri(uri)
+        mlflow.pyfunc.load_model(f"models:/tracked@{CHAMPION}")  # REST and Spark load this way
+        assert load_registered_bundle(f"models:/tracked@{CHAMPION}", uri).spec is not None
+        assert not marker.exists()
+        # An MLmodel that asks for the pickle (edited, or logged by an older mqlml): mqlml
+        # refuses it without unpickling.
+        mlmodel.write_text(
+            original.replace("model_code_path:", "python_model: python_model.pkl\n    x_code:")
+        )
+        with pytest.raises(BundleError, match="not an mqlml model logged from code"):
+            load_registered_bundle(f"models:/tracked@{CHAMPION}", uri)
+        assert not marker.exists()
+    finally:
+        mlmodel.write_text(original)
+        planted.unlink()
+
+
+def test_changed_model_code_in_the_store_is_refused_by_mqlml(logged):
+    from mqlml.serving.tracking import load_registered_bundle
+
+    uri, _, _, _ = logged
+    code = _model_dir(uri) / "model_code.py"
+    original = code.read_bytes()
+    try:
+        code.write_bytes(original + b"\nimport os  # planted\n")
+        with pytest.raises(BundleError, match="model_code.py differs from the one mqlml ships"):
+            load_registered_bundle(f"models:/tracked@{CHAMPION}", uri)
+    finally:
+        code.write_bytes(original)
+
+
+def test_the_input_example_is_made_up_and_shaped_like_the_rows(trained):
+    from mqlml.config import DEFAULT_PERSONAL_COLUMNS
+    from mqlml.serving.tracking import example_rows
+
+    model, _, crm, _ = trained
+    leads, acts = batch(crm, n=5)
+    rows = batch_rows(leads.assign(**{"First Name": "Ada"}), acts)
+    example = example_rows(rows, model.spec, DEFAULT_PERSONAL_COLUMNS)
+    assert list(example.columns) == [c for c in rows.columns if c != "First Name"]
+    assert not set(example[LEAD_ID]) & set(rows[LEAD_ID])
+    assert not set(example["email"]) & set(rows["email"])
+    assert not (set(example[ACTIVITIES]) & set(rows[ACTIVITIES])) - {"[]"}
+    assert all(example[c].dtype == rows[c].dtype for c in example.columns if c != "company_size")
+    assert score_lead_rows(model, example)["score"].between(1, 99).all()

@@ -349,3 +349,25 @@ def test_the_drift_audit_never_quotes_personal_data():
     )
     assert "Student" not in str(rows) and "@" not in str(rows)
     assert "'team'" in rows["plan"]["evidence"]  # an ordinary category is named
+
+
+def test_drift_evidence_never_quotes_personal_values():
+    """The drift audit ran on raw emails and listed addresses never seen earlier as evidence;
+    it reads the email domain type instead."""
+    n = 300
+    created = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(np.arange(n), unit="D")
+    frame = pd.DataFrame(
+        {
+            "lead_id": [f"L{i}" for i in range(n)],
+            "created_at": created,
+            # the latest leads write from free mailboxes: the domain type drifts
+            "email": [f"person{i}@{'gmail.com' if i >= 240 else 'acme.com'}" for i in range(n)],
+            "phone": [f"+1 555 {i:04d}" for i in range(n)],
+        }
+    )
+    y = pd.Series(np.tile([0.0, 1.0], n // 2))
+    split = time_split(frame, y, (0.6, 0.2, 0.2))
+    result = audit_training(frame, y.to_numpy(), split, AuditConfig())
+    text = repr(result)
+    assert "person2" not in text and "+1 555" not in text
+    assert [r["column"] for r in result.drift] == ["email_domain_type"]

@@ -20,6 +20,7 @@ from mqlml.errors import BundleError, ConfigError
 from mqlml.labels.labelled import label_history
 from mqlml.labels.split import time_split
 from mqlml.model.bundle import SEGMENTS_DIR, SEGMENTS_FILE, load_bundle, save_bundle
+from mqlml.model.integrity import write_manifest
 from mqlml.scoring.batch import check_batch, score_checked
 from mqlml.scoring.score import explain_leads, score_leads
 from mqlml.serving.pyfunc import BUNDLE_ARTIFACT, LeadScoringModel, lead_rows
@@ -229,6 +230,7 @@ def test_bundle_round_trip_gives_identical_scores(seg_trained, tmp_path):
     # a tampered index may not point outside the bundle
     index = path / SEGMENTS_DIR / SEGMENTS_FILE
     index.write_text(json.dumps({"column": REGION, "models": {"partner": "../../elsewhere"}}))
+    write_manifest(path)  # even re-signed
     with pytest.raises(BundleError, match="names folder '../../elsewhere' for segment 'partner'"):
         load_bundle(path)
     # a bundle without segment models loads as one model

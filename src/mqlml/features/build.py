@@ -16,6 +16,8 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
+from mqlml.config import DEFAULT_PERSONAL_COLUMNS
+
 _T = TypeVar("_T")
 
 # --- derived fit attributes -----------------------------------------------
@@ -484,6 +486,32 @@ def derived_columns(leads: pd.DataFrame) -> dict[str, pd.Series]:
     return out
 
 
+def _column_key(name: object) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(name).lower()).strip("_")
+
+
+def personal_columns(columns, personal) -> list:
+    """The columns among ``columns`` that hold personal data (``data.personal_columns``).
+
+    Names match whatever their case and separators: ``First Name`` is ``first_name``.
+    """
+    keys = {_column_key(p) for p in personal}
+    return [c for c in columns if _column_key(c) in keys]
+
+
+def without_personal(leads: pd.DataFrame, personal, *, derive: bool = False) -> pd.DataFrame:
+    """``leads`` without its personal columns; with ``derive``, plus the derived attributes.
+
+    What audits look at: the email domain type, never the address
+    (:func:`derived_columns` gives ``email_domain_type``, ``seniority``, ``department``).
+    """
+    out = leads.drop(columns=personal_columns(leads.columns, personal))
+    if derive:
+        for name, values in derived_columns(leads).items():
+            out[name] = values.to_numpy()
+    return out
+
+
 def _with_derived(frame: pd.DataFrame, leads: pd.DataFrame) -> dict[str, pd.Series]:
     """The columns of ``frame`` (rows of ``leads``) plus the derived fit attributes.
 
@@ -518,6 +546,7 @@ def fit_feature_spec(
     windows_days: tuple[int, ...] = (7, 30, 90),
     min_leads_per_activity_type: int = 20,
     max_categories: int = MAX_CATEGORIES,
+    personal: tuple[str, ...] = DEFAULT_PERSONAL_COLUMNS,
 ) -> FeatureSpec:
     """Learn the feature spec from training leads and their activities.
 
@@ -534,6 +563,8 @@ def fit_feature_spec(
         so is one whose values are nearly unique per lead (an identifier or free text).
         ``excluded`` says which rule left it out, beginning with :data:`IDENTIFIER_LIKE` or
         :data:`OVER_CATEGORY_CAP`.
+    personal : tuple of str
+        Personal columns (``data.personal_columns``): never features, whatever their values.
     """
     from pandas.api.types import is_datetime64_any_dtype, is_numeric_dtype
 
@@ -543,10 +574,13 @@ def fit_feature_spec(
     groups: dict[str, str] = {}
     fields: dict[str, str] = {}
 
+    private = set(personal_columns(leads.columns, personal))
     for c in leads.columns:
         if c in ("email", "job_title"):
             excluded[c] = "raw personal text; derived features are used instead"
-    kept = leads.drop(columns=[c for c in leads.columns if c in _NEVER_FEATURES])
+        elif c in private:
+            excluded[c] = "personal data (data.personal_columns): never a feature"
+    kept = leads.drop(columns=[c for c in leads.columns if c in _NEVER_FEATURES or c in private])
     attrs = _with_derived(kept, leads)
     n = max(len(leads), 1)
     for c, s in attrs.items():

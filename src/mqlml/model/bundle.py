@@ -2,8 +2,10 @@
 
 Files: ``model.txt`` (LightGBM, text), ``calibrator.json``, ``thresholds.json``,
 ``feature_spec.json``, ``config.yaml``, ``versions.json`` (library versions at training
-time) and ``metrics.json`` (test metrics and the training summary). Loading checks the
-versions and refuses a bundle written by an incompatible LightGBM or bundle format.
+time) and ``metrics.json`` (test metrics and the training summary), and last
+``manifest.json``, the SHA-256 of every other file (:mod:`mqlml.model.integrity`). Loading
+checks the manifest, refuses symbolic links, validates every part as it reads it, and
+refuses a bundle written by an incompatible LightGBM or bundle format.
 Optional: ``reference.parquet``, a sample of training feature rows with their scores,
 the reference of the drift report at scoring time (bundles saved before it still load);
 ``linear.json``, the linear base the trees start from (:mod:`mqlml.model.linear`); and
@@ -18,6 +20,7 @@ import os
 import platform
 import re
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version as _dist_version
 from pathlib import Path
@@ -32,9 +35,19 @@ from mqlml.data import files as io
 from mqlml.errors import BundleError, MqlmlError
 from mqlml.features.build import FeatureSpec
 from mqlml.model.calibrate import ProbabilityCalibrator
+from mqlml.model.integrity import (
+    check_calibrator,
+    check_linear,
+    check_model_text,
+    check_spec,
+    check_thresholds,
+    verify_bundle_files,
+    write_manifest,
+)
 from mqlml.model.linear import LinearBase
 from mqlml.model.summary import TrainingSummary
 from mqlml.model.thresholds import (
+    GRADES,
     CapacityThreshold,
     GradeThresholds,
     TierThresholds,
@@ -168,6 +181,8 @@ def save_bundle(model: TrainedModel, models_dir: Path, name: str | None = None) 
     tmp = io.temp_dir_beside(base, prefix=".incoming-")
     try:
         _write_files(model, tmp)
+        # Last: the checksums of everything above, checked on every load.
+        write_manifest(tmp)
         while True:
             target = base / next_version(models_dir, name)
             try:
@@ -215,16 +230,18 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text)[:40].strip("_") or "segment"
 
 
-def _load_segments(path: Path) -> tuple[dict[str, TrainedModel] | None, str | None]:
+def _load_segments(
+    path: Path, root: Path
+) -> tuple[dict[str, TrainedModel] | None, str | None]:
     """The segment models of the bundle at ``path`` (None when it has none)."""
     index = path / SEGMENTS_DIR / SEGMENTS_FILE
     if not index.is_file():
         return None, None
-    try:
+    with _reading(root, index):
         d = _load_json(index)
-        column, folders = d["column"], dict(d["models"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"model bundle {path} is corrupt: {index}: {exc}") from None
+        column, folders = d["column"], d["models"]
+        if not isinstance(column, str) or not isinstance(folders, dict):
+            raise ValueError("expected a text 'column' and an object 'models'")
     models = {}
     for segment, folder in folders.items():
         if not isinstance(folder, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", folder):
@@ -232,7 +249,13 @@ def _load_segments(path: Path) -> tuple[dict[str, TrainedModel] | None, str | No
                 f"model bundle {path} is corrupt: {index} names folder {folder!r} for "
                 f"segment {segment!r}; expected a plain folder name"
             )
-        models[str(segment)] = load_bundle(path / SEGMENTS_DIR / folder)
+        sub = path / SEGMENTS_DIR / folder
+        if not sub.is_dir():
+            raise BundleError(
+                f"model bundle {path} is corrupt: {index} names folder {folder!r} for "
+                f"segment {segment!r}, which is not in {path / SEGMENTS_DIR}"
+            )
+        models[str(segment)] = _load_parts(sub, root)
     return models, column
 
 
@@ -262,24 +285,68 @@ def resolve_bundle_path(path: str | Path) -> Path:
 
 
 def load_bundle(path: str | Path) -> TrainedModel:
-    """Load a bundle written by :func:`save_bundle`.
+    """Load a bundle written by :func:`save_bundle`, checked before and as it is read.
 
-    ``path`` may be a version directory or the model's directory (latest version).
+    ``path`` may be a version directory or the model's directory (latest version). The
+    bundle's files are checked against its manifest first (:mod:`mqlml.model.integrity`),
+    then every part is validated as it is read: types, finite numbers, cutoffs in 1-99 and
+    in order, feature columns matching the model. A bundle that loads scores every lead
+    1-99.
 
     Raises
     ------
     BundleError
-        When files are missing or the bundle was written by an incompatible version of
+        When a file is missing, changed since saving, unlisted, a symbolic link or
+        malformed (naming it), or the bundle was written by an incompatible version of
         LightGBM, scikit-learn or of the bundle format itself.
     """
     path = resolve_bundle_path(path)
     missing = [f for f in BUNDLE_FILES if not (path / f).is_file()]
     if missing:
         raise BundleError(f"model bundle {path} is incomplete: missing {', '.join(missing)}")
+    verify_bundle_files(path, _read_by_loader)
+    return _load_parts(path, path)
+
+
+def _read_by_loader(rel: str) -> bool:
+    """Whether loading a bundle reads the file at ``rel`` (relative to the bundle)."""
+    return rel in (*BUNDLE_FILES, REFERENCE_FILE, LINEAR_FILE) or rel.startswith(
+        f"{SEGMENTS_DIR}/"
+    )
+
+
+@contextmanager
+def _reading(bundle: Path, file: Path):
+    """Turn any failure to read or validate ``file`` into a BundleError naming it."""
     try:
-        versions = json.loads((path / "versions.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{path / 'versions.json'} is not valid JSON: {exc}") from None
+        yield
+    except BundleError:
+        raise
+    except (
+        OSError,
+        UnicodeDecodeError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        IndexError,
+        RecursionError,
+        yaml.YAMLError,
+        lgb.basic.LightGBMError,
+        MqlmlError,
+    ) as exc:
+        detail = str(exc) if not isinstance(exc, KeyError) else f"no key {exc}"
+        raise BundleError(
+            f"model bundle {bundle} is corrupt: {file.relative_to(bundle)}: {detail}"
+        ) from None
+
+
+def _check_versions(path: Path, root: Path) -> None:
+    file = path / "versions.json"
+    with _reading(root, file):
+        versions = _load_json(file)
+        if not isinstance(versions, dict):
+            raise ValueError(f"expected a JSON object, got {type(versions).__name__}")
     if versions.get("bundle_format") != BUNDLE_FORMAT:
         raise BundleError(
             f"model bundle {path} has format {versions.get('bundle_format')!r}; this mqlml "
@@ -297,16 +364,33 @@ def load_bundle(path: str | Path) -> TrainedModel:
             + "; ".join(mismatched)
             + ". Install the versions it was trained with or retrain it."
         )
-    try:
-        booster = lgb.Booster(model_file=str(path / "model.txt"))
-        calibrator = ProbabilityCalibrator.from_dict(_load_json(path / "calibrator.json"))
-        thr = _load_json(path / "thresholds.json")
-        if "fitted" in thr["mql"]:
-            mql = threshold_from_dict(thr["mql"])
-        else:  # bundles written before threshold policies
-            mql = CapacityThreshold(thr["mql"]["capacity_per_week"])
-            for k in ("cutoff_", "leads_per_week_", "expected_mqls_per_week_", "weeks_"):
-                setattr(mql, k, thr["mql"][k])
+
+
+def _load_parts(path: Path, root: Path) -> TrainedModel:
+    """Read and validate the files of the bundle (or segment sub-bundle) at ``path``."""
+    missing = [f for f in BUNDLE_FILES if not (path / f).is_file()]
+    if missing:
+        raise BundleError(f"model bundle {path} is incomplete: missing {', '.join(missing)}")
+    _check_versions(path, root)
+    with _reading(root, path / "feature_spec.json"):
+        spec = check_spec(FeatureSpec.from_dict(_load_json(path / "feature_spec.json")))
+    with _reading(root, path / "model.txt"):
+        data = (path / "model.txt").read_bytes()
+        # LightGBM aborts the process on some malformed files: parse it ourselves first.
+        check_model_text(data, spec.columns)
+        booster = lgb.Booster(model_str=data.decode("utf-8"))
+        if booster.num_feature() != len(spec.columns):
+            raise ValueError(
+                f"the model reads {booster.num_feature()} features, feature_spec.json "
+                f"has {len(spec.columns)} columns"
+            )
+    with _reading(root, path / "calibrator.json"):
+        calibrator = ProbabilityCalibrator.from_dict(
+            check_calibrator(_load_json(path / "calibrator.json"))
+        )
+    with _reading(root, path / "thresholds.json"):
+        thr = check_thresholds(_load_json(path / "thresholds.json"))
+        mql = threshold_from_dict(thr["mql"])
         tiers = None
         if "tiers" in thr:
             t = thr["tiers"]
@@ -315,24 +399,30 @@ def load_bundle(path: str | Path) -> TrainedModel:
                 setattr(tiers, k, t[k])
         policies = {k: threshold_from_dict(v) for k, v in thr.get("policies", {}).items()}
         grades = GradeThresholds(tuple(thr["grades"]["shares"]))
-        grades.cutoffs_ = dict(thr["grades"]["cutoffs_"])
-        spec = FeatureSpec.from_dict(_load_json(path / "feature_spec.json"))
+        grades.cutoffs_ = {g: int(thr["grades"]["cutoffs_"][g]) for g in GRADES[:3]}
+    with _reading(root, path / "config.yaml"):
         config = config_from_dict(
             yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")),
             str(path / "config.yaml"),
         )
+    with _reading(root, path / "metrics.json"):
         summary = TrainingSummary.from_dict(_load_json(path / "metrics.json"))
-        reference = (
-            io.read_table(path / REFERENCE_FILE) if (path / REFERENCE_FILE).is_file() else None
-        )
-        linear = (
-            LinearBase.from_dict(_load_json(path / LINEAR_FILE))
-            if (path / LINEAR_FILE).is_file()
-            else None
-        )
-        segment_models, segment_column = _load_segments(path)
-    except (KeyError, TypeError, ValueError, lgb.basic.LightGBMError, MqlmlError) as exc:
-        raise BundleError(f"model bundle {path} is corrupt: {exc}") from None
+    reference = None
+    if (path / REFERENCE_FILE).is_file():
+        with _reading(root, path / REFERENCE_FILE):
+            reference = io.read_table(path / REFERENCE_FILE)
+            # The drift report reads every feature column and one score column.
+            absent = [c for c in spec.columns if c not in reference.columns]
+            if absent or len(reference.columns) != len(spec.columns) + 1:
+                raise ValueError(
+                    f"expected the {len(spec.columns)} feature columns and a score, got "
+                    f"{len(reference.columns)} columns ({len(absent)} features absent)"
+                )
+    linear = None
+    if (path / LINEAR_FILE).is_file():
+        with _reading(root, path / LINEAR_FILE):
+            linear = LinearBase.from_dict(check_linear(_load_json(path / LINEAR_FILE), spec))
+    segment_models, segment_column = _load_segments(path, root)
     return TrainedModel(
         booster, calibrator, mql, grades, spec, config, summary, tiers=tiers,
         policies=policies or None, reference=reference, linear=linear,

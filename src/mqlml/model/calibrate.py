@@ -25,8 +25,16 @@ METHODS = ("auto", "isotonic", "sigmoid")
 
 
 def probability_to_score(probability) -> np.ndarray:
-    """Integer score 1-99 from calibrated probabilities: ``clip(round(100 p), 1, 99)``."""
+    """Integer score 1-99 from calibrated probabilities: ``clip(round(100 p), 1, 99)``.
+
+    Raises
+    ------
+    ValueError
+        When a probability is NaN, which has no score (never rounded to a huge integer).
+    """
     p = np.asarray(probability, dtype=float)
+    if np.isnan(p).any():
+        raise ValueError(f"probabilities must be numbers, got NaN in {int(np.isnan(p).sum())}")
     return np.clip(np.rint(100 * p), 1, 99).astype(int)
 
 

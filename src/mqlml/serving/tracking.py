@@ -3,7 +3,10 @@
 
 Every training run logs its parameters, test metrics, the bundle as artifacts and one
 pyfunc model (:class:`mqlml.serving.pyfunc.LeadScoringModel`) carrying the whole bundle, with a
-signature and an input example. That model is registered as a new version of the
+signature and a made-up input example (no lead's data). The model is logged "from code"
+(:mod:`mqlml.serving.model_code`): loading it runs mqlml's code on its checked bundle and
+unpickles nothing; ``mqlml`` itself loads only the bundle (:func:`load_registered_bundle`).
+That model is registered as a new version of the
 registered model named after the config's ``name``; the alias ``champion`` moves to it
 only when it passes the gate of :class:`mqlml.config.RegistryConfig`. The same model
 scores batches (``mqlml score --model models:/<name>@champion``), REST requests
@@ -36,6 +39,8 @@ from mqlml.errors import BundleError, MqlmlError, RegistryError
 from mqlml.model.summary import TrainingSummary
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+#: The code MLflow runs to load an mqlml model (models from code, no pickle).
+MODEL_CODE = Path(__file__).with_name("model_code.py")
 #: The registry alias of the version in use.
 CHAMPION = "champion"
 #: Model version tag: the version that was champion when this one was promoted.
@@ -153,10 +158,82 @@ def scoring_requirements() -> list[str]:
     return reqs
 
 
-def _example(rows):
-    # The fullest rows make the best example: every column shows a value.
-    filled = rows.notna().sum(axis=1).to_numpy()
-    return rows.iloc[np.argsort(-filled, kind="stable")[:3]].reset_index(drop=True)
+#: Emails and job titles of the synthetic input example: made up, never a lead's.
+_EXAMPLE_EMAILS = ("someone@example.com", "someone@gmail.com", "")
+_EXAMPLE_TITLES = ("Head of Marketing", "Software Engineer", "")
+
+
+def example_rows(rows, spec, personal=()):
+    """The logged input example: three made-up leads shaped like ``rows`` (pyfunc rows).
+
+    No value comes from a real lead: ids, times, emails, job titles and activities are
+    invented; a categorical feature shows levels the bundle's feature spec already holds;
+    a number shows the column's median. Personal columns other than ``email`` and
+    ``job_title`` (``data.personal_columns``) are left out: the model never reads them.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        Pyfunc input rows (:func:`mqlml.serving.pyfunc.lead_rows`); gives columns and types.
+    spec : FeatureSpec
+        The model's feature spec.
+    personal : collection of str
+        The personal columns.
+    """
+    import pandas as pd
+    from pandas.api import types as ptypes
+
+    from mqlml.columns import ACTIVITIES, AS_OF, CREATED_AT, EMAIL, JOB_TITLE, LEAD_ID
+    from mqlml.features.build import personal_columns
+
+    n = len(_EXAMPLE_EMAILS)
+    latest = pd.to_datetime(rows[CREATED_AT], utc=True, errors="coerce", format="ISO8601").max()
+    day = latest.floor("D") if pd.notna(latest) else pd.Timestamp("2026-01-01", tz="UTC")
+    created = [day - pd.Timedelta(days=2 - i) for i in range(n)]
+    types = list(spec.activity_types) or ["page_view"]
+    events = [
+        [
+            {
+                "occurred_at": (t + pd.Timedelta(days=1 + k)).isoformat(),
+                "activity_type": types[(i + k) % len(types)],
+            }
+            for k in range(2 - i)
+        ]
+        for i, t in enumerate(created)
+    ]
+    invented = {
+        LEAD_ID: [f"example-{i + 1}" for i in range(n)],
+        CREATED_AT: [t.isoformat() for t in created],
+        AS_OF: [(t + pd.Timedelta(days=14)).isoformat() for t in created],
+        ACTIVITIES: [json.dumps(e) for e in events],
+        EMAIL: list(_EXAMPLE_EMAILS),
+        JOB_TITLE: list(_EXAMPLE_TITLES),
+    }
+    private = set(personal_columns(rows.columns, personal))
+    out = {}
+    for c in rows.columns:
+        s = rows[c]
+        if c in invented:
+            values = invented[c]
+        elif c in private:
+            continue
+        elif c in spec.categorical and spec.categorical[c]:
+            levels = spec.categorical[c]
+            values = [levels[i % len(levels)] for i in range(n)]
+        elif ptypes.is_bool_dtype(s):
+            values = [True, False, False]
+        elif ptypes.is_numeric_dtype(s):
+            median = s.median()
+            values = [median if pd.notna(median) else 0] * n
+        else:  # other text of the export (free text, dates): nothing of a real lead
+            values = [""] * n
+        column = pd.Series(values, name=c)
+        try:
+            column = column.astype(s.dtype)
+        except (TypeError, ValueError):
+            pass  # e.g. a median of integers: the signature takes the number as it is
+        out[c] = column
+    return pd.DataFrame(out)
 
 
 def model_signature(example, output):
@@ -249,12 +326,13 @@ def _champion(client, name: str):
         return None
 
 
-def _holdout_probability(model_uri: str, holdout) -> np.ndarray:
-    # Through MLflow, as REST and Spark would: the champion may be any earlier mqlml.
-    import mlflow.pyfunc
+def _holdout_probability(model_uri: str, holdout, uri: str) -> np.ndarray:
+    # The champion's own checked bundle, scored by this mqlml (as REST and Spark would run
+    # it): no code or pickle from the store runs.
+    from mqlml.serving.pyfunc import score_lead_rows
 
-    scored = mlflow.pyfunc.load_model(model_uri).predict(holdout.rows)
-    return scored[PROBABILITY].to_numpy(dtype=float)
+    champion = load_registered_bundle(model_uri, uri)
+    return score_lead_rows(champion, holdout.rows, "holdout")[PROBABILITY].to_numpy(dtype=float)
 
 
 def gate(
@@ -308,7 +386,8 @@ def _register_and_gate(client, config: Config, model, model_info, holdout) -> Ga
     if current is not None and str(current.version) != version:
         try:
             champ_metrics = classification_metrics(
-                holdout.y, _holdout_probability(f"models:/{name}@{CHAMPION}", holdout)
+                holdout.y,
+                _holdout_probability(f"models:/{name}@{CHAMPION}", holdout, client.tracking_uri),
             )
         except (MqlmlError, MlflowException) as exc:
             failure = (
@@ -375,19 +454,19 @@ def log_training(config: Config, bundle_dir: Path, model, holdout) -> TrackedTra
     model : TrainedModel
         Its summary gives the metrics.
     holdout : mqlml.serving.pyfunc.Holdout
-        The training's test slice as pyfunc rows with labels: the input example, and the
-        leads the gate scores with the new version and the current champion.
+        The training's test slice as pyfunc rows with labels: the shape of the (synthetic)
+        input example, and the leads the gate scores with the new version and the current champion.
     """
     import mlflow
     import mlflow.pyfunc
 
-    from mqlml.serving.pyfunc import BUNDLE_ARTIFACT, LeadScoringModel, score_lead_rows
+    from mqlml.serving.pyfunc import BUNDLE_ARTIFACT, score_lead_rows
 
     uri = tracking_uri(config.tracking)
     client = _connect(uri)
     exp_id = _experiment_id(config, uri)
     params = {k: str(v)[:500] for k, v in _flatten(config_to_dict(config)).items()}
-    example = _example(holdout.rows)
+    example = example_rows(holdout.rows, model.spec, config.data.personal_columns)
     signature = model_signature(example, score_lead_rows(model, example, "input example"))
     register = config.registry.enabled
     with mlflow.start_run(experiment_id=exp_id, run_name=f"{config.name}-{bundle_dir.name}") as run:
@@ -397,7 +476,8 @@ def log_training(config: Config, bundle_dir: Path, model, holdout) -> TrackedTra
         mlflow.log_artifacts(str(bundle_dir), artifact_path="bundle")
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME,
-            python_model=LeadScoringModel(),
+            # Models from code: MLflow stores and runs mqlml's model_code.py, no pickle.
+            python_model=str(MODEL_CODE),
             artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
             signature=signature,
             input_example=example,
@@ -494,34 +574,69 @@ def is_model_uri(model: str | Path) -> bool:
     return str(model).startswith(("models:/", "runs:/"))
 
 
+def _pyfunc_flavor(model_dir: Path, model_uri: str) -> dict:
+    """The ``python_function`` flavor of a downloaded model, checked to be mqlml's from code."""
+    import yaml
+
+    try:
+        mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text(encoding="utf-8"))
+        flavor = mlmodel["flavors"]["python_function"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise BundleError(f"model {model_uri} has no readable MLmodel file ({exc})") from None
+    if not isinstance(flavor, dict) or "model_code_path" not in flavor:
+        raise BundleError(
+            f"model {model_uri} is not an mqlml model logged from code: it would be loaded "
+            "from a pickle (python_model.pkl), which mqlml never runs. Retrain it with this "
+            "mqlml, or score its bundle folder (models/<name>/<version>) instead"
+        )
+    code = model_dir / Path(str(flavor["model_code_path"])).name
+    if not code.is_file() or code.read_bytes() != MODEL_CODE.read_bytes():
+        raise BundleError(
+            f"model {model_uri}: its {code.name} differs from the one mqlml ships "
+            f"({MODEL_CODE}); it was changed in the store or logged by another mqlml version"
+        )
+    return flavor
+
+
 def load_registered_bundle(model_uri: str, uri: str | None = None):
-    """The mqlml model inside an MLflow pyfunc model, e.g. ``models:/lead-scoring@champion``.
+    """The mqlml model inside an MLflow model, e.g. ``models:/lead-scoring@champion``.
+
+    Nothing from the store is run: the model's files are downloaded, its ``MLmodel`` must
+    name mqlml's model code (:mod:`mqlml.serving.model_code`, byte for byte), and its
+    bundle is loaded with every check of :func:`mqlml.model.bundle.load_bundle`.
 
     Raises
     ------
     BundleError
-        When MLflow cannot find or load the model, naming the URI and the tracking store.
+        When MLflow cannot find the model, naming the URI and the tracking store; when it
+        is not an mqlml model logged from code (e.g. a pickled one); when its bundle fails
+        a check.
     """
-    import mlflow.pyfunc
+    import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 
-    from mqlml.serving.pyfunc import LeadScoringModel
+    from mqlml.model.bundle import load_bundle
+    from mqlml.serving.pyfunc import BUNDLE_ARTIFACT
 
     store = uri or tracking_uri(TrackingConfig())
     _connect(store)
     with tempfile.TemporaryDirectory(prefix="mqlml-model-") as tmp:
         try:
-            loaded = mlflow.pyfunc.load_model(model_uri, dst_path=tmp)
+            local = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=model_uri, dst_path=tmp, tracking_uri=store
+                )
+            )
         except MlflowException as exc:
             raise BundleError(
                 f"model {model_uri} could not be loaded from {store}: {exc.message}"
             ) from None
-        python_model = loaded.unwrap_python_model()
-    if not isinstance(python_model, LeadScoringModel):
-        raise BundleError(
-            f"model {model_uri} is not an mqlml model (it is {type(python_model).__name__})"
-        )
-    return python_model.trained
+        flavor = _pyfunc_flavor(local, model_uri)
+        artifact = (flavor.get("artifacts") or {}).get(BUNDLE_ARTIFACT) or {}
+        rel = Path(str(artifact.get("path", "")))
+        if not artifact or rel.is_absolute() or ".." in rel.parts:
+            raise BundleError(f"model {model_uri} names no bundle inside it ({artifact!r})")
+        return load_bundle(local / rel)
 
 
 # --- one resolution of a model reference ---------------------------------------------------

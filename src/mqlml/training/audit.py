@@ -46,8 +46,9 @@ from pandas.api import types as ptypes
 from sklearn.metrics import roc_auc_score
 
 from mqlml.columns import AS_OF, CREATED_AT, LEAD_ID
-from mqlml.config import AuditConfig
+from mqlml.config import DEFAULT_PERSONAL_COLUMNS, AuditConfig
 from mqlml.errors import ConfigError
+from mqlml.features.build import without_personal
 from mqlml.features.drift import psi
 
 #: Columns that are never audited (identifiers and times mqlml itself uses).
@@ -555,8 +556,12 @@ def audit_training(
     config: AuditConfig,
     outcome_at: pd.Series | None = None,
     time_ordered: bool = True,
+    personal: tuple[str, ...] = DEFAULT_PERSONAL_COLUMNS,
 ) -> AuditResult:
     """Both audits for one training run: leakage on the train slice, drift over periods.
+
+    Personal columns are audited through what is derived from them (the email domain
+    type), never as they are (:func:`mqlml.features.build.without_personal`).
 
     Parameters
     ----------
@@ -571,6 +576,8 @@ def audit_training(
         Outcome time per lead, aligned with ``leads``.
     time_ordered : bool
         False for a random split: no drift audit (periods mean nothing).
+    personal : tuple of str
+        The personal columns (``data.personal_columns``).
 
     Raises
     ------
@@ -583,10 +590,12 @@ def audit_training(
         Naming every excluded column and its evidence.
     """
     out_train = outcome_at.iloc[split.train] if outcome_at is not None else None
-    findings = recent_fill_findings(leads, config) if time_ordered else None
-    result = audit_leakage(leads.iloc[split.train], y[split.train], config, out_train, findings)
+    plain = without_personal(leads, personal)
+    findings = recent_fill_findings(plain, config) if time_ordered else None
+    result = audit_leakage(plain.iloc[split.train], y[split.train], config, out_train, findings)
     if time_ordered:
-        result = replace(result, drift=drift_report(leads, split, config))
+        audited = without_personal(leads, personal, derive=True)
+        result = replace(result, drift=drift_report(audited, split, config))
     warn_leakage(result)
     return result
 

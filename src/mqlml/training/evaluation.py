@@ -17,7 +17,7 @@ import pandas as pd
 from mqlml.columns import CREATED_AT, TIER, TIERS
 from mqlml.config import Config
 from mqlml.errors import ConfigError, InsufficientDataError
-from mqlml.features.build import field_label, to_matrix
+from mqlml.features.build import field_label, to_matrix, without_personal
 from mqlml.features.fields import field_matrix
 from mqlml.labels.labelled import LabelledLeads
 from mqlml.labels.split import TimeSplit, time_split
@@ -185,7 +185,9 @@ def fit_and_evaluate(
             f"thresholds.policy is {policy!r} but it cannot be learned from the "
             f"calibration slice: {recipe.policy_errors[policy]}"
         )
-    drift = drift_report(labelled.leads, split, config.audit) if labelled.split is None else []
+    # On the email domain type, never the addresses: evidence lists values it saw.
+    audited = without_personal(labelled.leads, config.data.personal_columns, derive=True)
+    drift = drift_report(audited, split, config.audit) if labelled.split is None else []
     audit = replace(recipe.audit, drift=drift)
     warn_leakage(audit)
     scored = _score(labelled, split, recipe)

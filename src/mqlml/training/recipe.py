@@ -29,7 +29,13 @@ from sklearn.pipeline import Pipeline
 
 from mqlml.columns import ACTIVITY_TYPE, CREATED_AT, LEAD_ID, OCCURRED_AT
 from mqlml.config import Config, ModelConfig, ThresholdConfig
-from mqlml.features.build import FeatureSpec, build_features, fit_feature_spec, to_matrix
+from mqlml.features.build import (
+    FeatureSpec,
+    build_features,
+    fit_feature_spec,
+    to_matrix,
+    without_personal,
+)
 from mqlml.labels.labelled import LabelledLeads
 from mqlml.model.calibrate import ProbabilityCalibrator, probability_to_score
 from mqlml.model.thresholds import (
@@ -290,7 +296,8 @@ def fit_recipe(
     y = labelled.y
     out_at = labelled.outcome_at
     audit = audit_leakage(
-        labelled.leads.iloc[fit_rows],
+        # Personal columns are never features: nothing to audit for leakage in them.
+        without_personal(labelled.leads.iloc[fit_rows], config.data.personal_columns),
         y[fit_rows],
         config.audit,
         out_at.iloc[fit_rows] if out_at is not None else None,
@@ -355,6 +362,7 @@ def _fit_spec(
         config.features.windows_days,
         config.features.min_leads_per_activity_type,
         config.features.max_categories,
+        config.data.personal_columns,
     )
     return replace(spec, excluded={**spec.excluded, **excluded})
 
