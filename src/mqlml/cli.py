@@ -426,21 +426,31 @@ def score(
     config: Annotated[
         Path | None,
         typer.Option(
-            help="YAML configuration whose data: section (column_mapping, dates) replaces "
-            "the model's for this batch (default: the model's own)."
+            help="YAML configuration whose data: section (column_mapping, dates) and "
+            "output: section replace the model's for this batch (default: the model's own)."
         ),
     ] = None,
+    raw_csv: Annotated[
+        bool,
+        typer.Option(
+            "--raw-csv",
+            help="Write CSV cells as they are, for machine consumers: no leading ' on text "
+            "cells starting with = + - @ tab or CR (config output.safe_csv).",
+            show_default="spreadsheet-safe CSV",
+        ),
+    ] = False,
 ) -> None:
     """Score a batch of leads: probability, score, grade, is_mql and the top reasons.
 
     Rows that cannot be scored go to OUT's rejects file (e.g. scored.rejects.csv) with
     the reason; drift against the training data goes to OUT's report (scored.report.json).
     """
-    from mqlml.data.files import table_format
+    from mqlml.data.files import check_writable, table_format
     from mqlml.scoring.batch import score_files
 
     try:
         table_format(out)
+        check_writable(out)  # before loading the model and scoring, not after
         resolved = _resolve(model, tracking_uri)
         trained = resolved.model
         if config is not None:
@@ -449,6 +459,7 @@ def score(
             run = score_files(
                 trained, leads, out, activities, as_of, chunk_rows=chunk_rows,
                 progress=progress, model_record=resolved.to_dict(),
+                safe_csv=False if raw_csv else None,
             )
     except MqlmlError as exc:
         _fail(exc)
@@ -461,7 +472,7 @@ def score(
 
 
 def _with_data_settings(trained, cfg):
-    """The model with the given config's ``data`` section in place of its own.
+    """The model with the given config's ``data`` and ``output`` sections in place of its own.
 
     How the batch's files are read and renamed (``data.column_mapping``, date order) is a
     property of the export, which may differ from the one the model was trained on; what
@@ -469,7 +480,7 @@ def _with_data_settings(trained, cfg):
     """
     import dataclasses
 
-    config = trained.config.model_copy(update={"data": cfg.data})
+    config = trained.config.model_copy(update={"data": cfg.data, "output": cfg.output})
     return dataclasses.replace(trained, config=config)
 
 
@@ -579,28 +590,12 @@ def explain(
     tracking_uri: ModelStoreOption = None,
 ) -> None:
     """Why one lead scored what it did: its score and every field's points, in words."""
-    from mqlml.data.contract import empty_activities, validate_activities, validate_leads
-    from mqlml.data.files import read_table
-    from mqlml.errors import DataValidationError
-    from mqlml.scoring.score import explain_leads
+    from mqlml.scoring.batch import explain_file
 
     try:
         resolved = _resolve(model, tracking_uri, say=False)  # said in the output's header
-        trained = resolved.model
-        mapping = trained.config.data.column_mapping
-        lead_frame = validate_leads(read_table(leads), str(leads), mapping.get("leads"))
-        one = lead_frame[lead_frame["lead_id"] == lead_id]
-        if one.empty:
-            raise DataValidationError(
-                [f"{leads}: no lead with lead_id {lead_id!r} ({len(lead_frame):,} leads read)"]
-            )
-        if activities is not None:
-            acts = validate_activities(
-                read_table(activities), str(activities), mapping.get("activities")
-            )
-        else:
-            acts = empty_activities()
-        scored, table = explain_leads(trained, one.reset_index(drop=True), acts, as_of)
+        # Checked as `score` checks a batch: other rows' problems do not stop this lead.
+        scored, table = explain_file(resolved.model, leads, lead_id, activities, as_of)
     except MqlmlError as exc:
         _fail(exc)
     row = scored.iloc[0]
