@@ -259,3 +259,68 @@ def test_flat_exports_train_with_tracking_on(config, export, tmp_path, monkeypat
     assert isinstance(rows, pd.DataFrame) and len(rows) > 0
     scored = logged.predict(rows)
     assert len(scored) == len(rows) and scored["score"].between(1, 99).all()
+
+
+# --- two trainings at once (issue 17 item 6) ---------------------------------------------
+
+
+def test_two_trainings_at_once_on_a_fresh_store_both_register_and_decide_in_turn(
+    trained, tmp_path, monkeypatch
+):
+    """Both look the experiment up and read the champion before either writes (a barrier
+    forces the race that two processes hit): both still succeed with distinct versions,
+    and the second decision is made against the first's, not against "no champion"."""
+    import threading
+
+    import mqlml.serving.tracking as tracking
+    from mlflow_helpers import config_for, register
+
+    model, artifacts, crm, base = trained
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = config_for(base, uri, "raced", tmp_path / "models")
+    barrier = threading.Barrier(2)
+
+    def wait_for_the_other():
+        try:
+            barrier.wait(timeout=1.5)
+        except threading.BrokenBarrierError:  # the other one is waiting for the lock
+            pass
+
+    real_create, real_champion = mlflow.create_experiment, tracking._champion
+
+    def racing_create(*args, **kwargs):
+        wait_for_the_other()
+        return real_create(*args, **kwargs)
+
+    def racing_champion(client, name):
+        found = real_champion(client, name)
+        wait_for_the_other()
+        return found
+
+    monkeypatch.setattr(mlflow, "create_experiment", racing_create)
+    monkeypatch.setattr(tracking, "_champion", racing_champion)
+    results, errors = [], []
+
+    def train_one():
+        try:
+            results.append(register(model, artifacts, crm, cfg)[1].gate)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=train_one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    first, second = sorted(results, key=lambda g: int(g.version))
+    assert {first.version, second.version} == {"1", "2"}
+    bundles = tmp_path / "models" / model.config.name
+    assert sorted(p.name for p in bundles.iterdir() if not p.name.startswith(".")) == ["1", "2"]
+    decided_second = [g for g in results if g.champion_version is not None]
+    assert len(decided_second) == 1 and decided_second[0].champion_version in {"1", "2"}
+    champion = MlflowClient(uri).get_model_version_by_alias("raced", CHAMPION).version
+    # Decided in turn: the champion is the last version the gate promoted.
+    promoted = [g.version for g in sorted(results, key=lambda g: g.champion_version is not None)
+                if g.promoted]
+    assert promoted and str(champion) == promoted[-1]

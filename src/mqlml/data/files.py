@@ -9,6 +9,7 @@ CSV or TSV (separator sniffed, UTF-8 with or without BOM, UTF-16 with BOM), Exce
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import os
 import re
@@ -16,12 +17,17 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from mqlml.errors import MqlmlError
+
+try:  # POSIX; absent on Windows, where locks are skipped
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
 
 #: Extensions :func:`find_table` looks for, in this order.
 TABLE_SUFFIXES = (".csv", ".tsv", ".xlsx", ".parquet")
@@ -281,6 +287,26 @@ class Staging:
     def __exit__(self, *exc) -> None:
         if self.path is not None:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def file_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created if absent) for the block.
+
+    Other processes (and threads) taking the same lock wait. An advisory ``flock``: it
+    binds mqlml processes on this host (or sharing a local drive); where the platform has
+    no ``fcntl`` (Windows) the block runs unlocked.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as fh:
+        if fcntl is not None:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def check_writable(path: str | Path) -> None:
