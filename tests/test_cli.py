@@ -270,12 +270,15 @@ def test_score_help_shows_defaults():
         (["--target-recall", "2"], "--target-recall", "thresholds.target_recall"),
         (["--backtest-folds", "99"], "--backtest-folds", "backtest.folds"),
         (["--name", "no spaces"], "--name", "name"),
+        (["--name", ".."], "--name", "name"),
+        (["--name", "../x"], "--name", "name"),
     ],
 )
 def test_errors_from_flags_name_the_flag(args, flag, key, tmp_path):
-    res = _run("train", "--data", tmp_path, "--no-tracking", *args)
+    res = _run("train", "--data", tmp_path, "--no-tracking", "--models-dir", tmp_path / "m", *args)
     assert res.exit_code == 2
     assert f"  - {flag}: " in res.output and f"  - {key}:" not in res.output
+    assert not (tmp_path / "m").exists()  # refused before anything is written
 
 
 def test_errors_from_the_config_file_still_name_the_key(tmp_path):

@@ -191,6 +191,24 @@ def test_served_model_refuses_bad_rows_with_the_column_named(logged):
     assert isinstance(err.value.__cause__, DataValidationError)
 
 
+@pytest.mark.parametrize(
+    ("column", "value"), [("created_at", "9999-12-31"), ("as_of", "9999-12-31T00:00:00Z")]
+)
+def test_a_placeholder_year_is_said_to_be_out_of_range_not_after_the_scoring_time(
+    trained, column, value
+):
+    """issue 17 item 7: REST rows with a year-9999 date are refused for what they are."""
+    rows = pd.DataFrame({LEAD_ID: ["A", "B"], "created_at": ["2025-01-01", "2025-01-02"],
+                         "as_of": ["2025-02-01T00:00:00Z"] * 2})
+    rows.loc[1, column] = value
+    with pytest.raises(DataValidationError) as err:
+        score_lead_rows(trained[0], rows, "model input")
+    message = str(err.value)
+    assert f"column '{column}': a date outside the years 1900-2199 for 1 lead" in message
+    assert "lead_id ['B']" in message and "9999-12-31" in message
+    assert "after their scoring time" not in message
+
+
 def test_first_training_becomes_champion_and_records_the_gate(logged):
     uri, _, _, tracked = logged
     g = tracked.gate
