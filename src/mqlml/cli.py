@@ -613,6 +613,41 @@ def explain(
 
 
 @app.command()
+def serve(
+    model: Annotated[
+        str,
+        typer.Option(help="The registered model to serve: models:/<name>@<alias>, "
+                     "models:/<name>/<version> or runs:/<run>/model."),
+    ] = "models:/lead-scoring@champion",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
+    max_request_mb: Annotated[
+        float, typer.Option(help="Largest request body accepted (MB); larger: HTTP 413.")
+    ] = 5.0,
+    tracking_uri: TrackingUriOption = None,
+) -> None:
+    """Serve a registered model over REST, as `mlflow models serve` does (same requests and
+    answers), with a request-size limit and error answers that never echo the request."""
+    from mqlml.serving.rest import scoring_app
+    from mqlml.serving.tracking import is_model_uri
+
+    try:
+        if not is_model_uri(model):
+            raise MqlmlError(f"--model must be a models:/ or runs:/ URI, got {model!r}")
+        if not max_request_mb > 0:
+            raise MqlmlError(f"--max-request-mb must be positive, got {max_request_mb}")
+        if tracking_uri:
+            os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+        asgi = scoring_app(model, max_request_bytes=int(max_request_mb * 1024 * 1024))
+    except MqlmlError as exc:
+        _fail(exc)
+    import uvicorn
+
+    typer.echo(f"serving {model} on http://{host}:{port}/invocations", err=True)
+    uvicorn.run(asgi, host=host, port=port, log_level="warning")
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Directory for everything the demo writes.")] = Path(
         "demo-output"
