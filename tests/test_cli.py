@@ -195,7 +195,7 @@ def test_train_prints_each_stage_with_its_seconds(example_trained):
         "labels", "audit and features", "model search", "calibration and thresholds",
         "evaluation",
     ]
-    assert names[-3:] == ["explanations", "save", "report"]
+    assert names[-3:] == ["explanations", "report", "save"]  # the report is in the bundle
     assert "funnel" in names
 
 
@@ -404,3 +404,15 @@ def test_train_and_score_with_tracking_keep_the_terminal_quiet(tmp_path):
     )
     for word in (" INFO ", "WARNING mlflow", "DeprecationWarning", "FutureWarning", "%|"):
         assert word not in noise, noise
+
+
+def test_train_into_an_unwritable_models_folder_fails_before_training(tmp_path):
+    """issue 17 item 4: the models folder is checked before any training stage."""
+    from mqlml.synthetic.generate import generate_history, write_history
+
+    write_history(generate_history(300, seed=1), tmp_path / "data", "csv")
+    (tmp_path / "taken").write_text("a file, not a folder")
+    res = _run("train", "--data", tmp_path / "data", "--no-tracking",
+               "--models-dir", tmp_path / "taken")
+    assert res.exit_code == 2 and "taken" in res.output and "cannot write" in res.output
+    assert "labels:" not in res.output and "Traceback" not in res.output

@@ -139,11 +139,12 @@ def train_and_save(
     artifacts : dict
     """
     # Reports and tracking load jinja2 and MLflow: only when a model is saved.
-    from mqlml.data.files import check_writable
+    from mqlml.data.files import Staging
     from mqlml.report.html import build_report, write_report
 
     # Before any work: a models folder that cannot be written fails now, not after training.
-    check_writable(Path(cfg.models_dir) / cfg.name / "bundle")
+    with Staging(Path(cfg.models_dir) / cfg.name):
+        pass
     stages = Stages(progress)
     if labelled is None:
         labelled = label_history(crm, cfg)
