@@ -248,7 +248,7 @@ def test_headers_with_quotes_and_json_characters_train_and_keep_their_names():
     mqlml gives it safe names and keeps the user's headers in reasons."""
     from mqlml.model.trees import lightgbm_feature_names
 
-    frame, _ = _export(leak=False)
+    frame, _ = _export(1200, leak=False)
     names = {"Company size": 'Company "size"', "Page views": "Page views: {web}"}
     frame = frame.rename(columns=names)
     cfg = _config(time_column="Created")

@@ -16,7 +16,14 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlflow_helpers import AS_OF, assert_same_scores, batch, batch_rows, champion_store
+from mlflow_helpers import (
+    AS_OF,
+    assert_same_scores,
+    batch,
+    batch_rows,
+    call_asgi,
+    champion_store,
+)
 from mqlml import __version__
 from mqlml.columns import ACTIVITIES, LEAD_ID, SCORE_COLUMNS
 from mqlml.errors import DataValidationError
@@ -342,3 +349,25 @@ def test_two_trainings_at_once_on_a_fresh_store_both_register_and_decide_in_turn
     promoted = [g.version for g in sorted(results, key=lambda g: g.champion_version is not None)
                 if g.promoted]
     assert promoted and str(champion) == promoted[-1]
+
+
+def test_mqlml_serve_app_scores_and_neither_echoes_nor_takes_huge_bodies(logged, trained):
+    """issue 17 item 7: MLflow's scoring app behind mqlml's guard (``mqlml serve``)."""
+    from mqlml.serving.rest import scoring_app
+
+    uri, _, _, tracked = logged
+    mlflow.set_tracking_uri(uri)
+    guarded = scoring_app(tracked.model_uri, max_request_bytes=200_000, max_error_chars=300)
+    leads, acts = batch(trained[2], n=3)
+    rows = batch_rows(leads, acts)
+    good = json.dumps({"dataframe_split": json.loads(rows.to_json(orient="split"))}).encode()
+    status, _, body = call_asgi(guarded, good)
+    assert status == 200 and len(json.loads(body)["predictions"]) == 3
+    status, _, body = call_asgi(guarded, b"{" + b"B" * 150_000)  # malformed, under the limit
+    assert status == 400 and len(body) < 1000 and b"BBBB" * 100 not in body
+    status, _, _ = call_asgi(guarded, b"{" + b"B" * 300_000)
+    assert status == 413
+    bad = pd.DataFrame({"lead_id": ["A"], "created_at": ["9999-12-31"]})
+    payload = json.dumps({"dataframe_split": json.loads(bad.to_json(orient="split"))}).encode()
+    status, _, body = call_asgi(guarded, payload)
+    assert status == 400 and "outside the years 1900-2199" in json.loads(body)["message"]
