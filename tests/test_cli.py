@@ -416,3 +416,25 @@ def test_train_into_an_unwritable_models_folder_fails_before_training(tmp_path):
                "--models-dir", tmp_path / "taken")
     assert res.exit_code == 2 and "taken" in res.output and "cannot write" in res.output
     assert "labels:" not in res.output and "Traceback" not in res.output
+
+
+def test_sigterm_exits_through_python_so_the_run_cleans_its_staging_folder(tmp_path):
+    """issue 17 item 4: a stopped run (SIGTERM) removes its temporary files itself."""
+    import os
+    import signal
+    import time
+
+    from mqlml.cli import _exit_on_sigterm
+    from mqlml.data.files import Staging
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        _exit_on_sigterm()
+        with pytest.raises(SystemExit) as stopped, Staging(tmp_path) as stage:
+            (stage.path / "scored.csv").write_text("half")
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises before this ends
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []

@@ -54,8 +54,24 @@ app = _App(
 _THIRD_PARTY_NOISE = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 
 
+def _exit_on_sigterm() -> None:
+    """Nothing; makes SIGTERM (``kill``, a service manager stopping mqlml) exit through
+    Python, so a run being stopped removes its staging folder and incoming bundle folder
+    like an interrupted one; only kill -9 leaves them, for the next run to remove."""
+    import signal
+    import threading
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    # Only the main thread may set a handler (the CLI run from another thread keeps none).
+    if hasattr(signal, "SIGTERM") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+
+
 @app.callback()
 def _quiet_terminal() -> None:
+    _exit_on_sigterm()
     # The CLI entry only (never the library): MLflow's INFO lines, its artifact download
     # bar and third-party deprecation warnings tell a user of mqlml nothing they can act on.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
