@@ -5,6 +5,7 @@ Servers run on loopback only, on a free port, and are always stopped by the fixt
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -168,3 +169,30 @@ def canonical(scored: pd.DataFrame) -> pd.DataFrame:
 def assert_same_scores(a: pd.DataFrame, b: pd.DataFrame) -> None:
     """Identical scoring columns for the same leads (floats exactly equal)."""
     pd.testing.assert_frame_equal(canonical(a), canonical(b), check_exact=True)
+
+
+def call_asgi(app, body: bytes, *, chunk: int | None = None, declare: bool = True):
+    """POST ``body`` to /invocations of an ASGI app; (status, headers, body)."""
+    chunks = [body] if chunk is None else [body[i:i + chunk] for i in range(0, len(body), chunk)]
+    chunks = chunks or [b""]
+    headers = [(b"content-type", b"application/json")]
+    if declare:
+        headers.append((b"content-length", str(len(body)).encode()))
+    scope = {"type": "http", "method": "POST", "path": "/invocations", "raw_path": b"/invocations",
+             "query_string": b"", "headers": headers, "http_version": "1.1", "scheme": "http",
+             "server": ("127.0.0.1", 5000), "client": ("127.0.0.1", 1), "root_path": "",
+             "asgi": {"version": "3.0"}}
+    incoming = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+                for i, c in enumerate(chunks)]
+    sent = []
+
+    async def receive():
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    out = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], dict(start["headers"]), out

@@ -195,7 +195,7 @@ def test_train_prints_each_stage_with_its_seconds(example_trained):
         "labels", "audit and features", "model search", "calibration and thresholds",
         "evaluation",
     ]
-    assert names[-3:] == ["explanations", "save", "report"]
+    assert names[-3:] == ["explanations", "report", "save"]  # the report is in the bundle
     assert "funnel" in names
 
 
@@ -270,12 +270,15 @@ def test_score_help_shows_defaults():
         (["--target-recall", "2"], "--target-recall", "thresholds.target_recall"),
         (["--backtest-folds", "99"], "--backtest-folds", "backtest.folds"),
         (["--name", "no spaces"], "--name", "name"),
+        (["--name", ".."], "--name", "name"),
+        (["--name", "../x"], "--name", "name"),
     ],
 )
 def test_errors_from_flags_name_the_flag(args, flag, key, tmp_path):
-    res = _run("train", "--data", tmp_path, "--no-tracking", *args)
+    res = _run("train", "--data", tmp_path, "--no-tracking", "--models-dir", tmp_path / "m", *args)
     assert res.exit_code == 2
     assert f"  - {flag}: " in res.output and f"  - {key}:" not in res.output
+    assert not (tmp_path / "m").exists()  # refused before anything is written
 
 
 def test_errors_from_the_config_file_still_name_the_key(tmp_path):
@@ -434,3 +437,37 @@ def test_third_party_warnings_are_noise_even_under_a_folder_named_mqlml():
     assert cli._is_third_party_noise(caught(venv))
     assert not cli._is_third_party_noise(caught(cli.__file__))  # mqlml's own: shown
     assert not cli._is_third_party_noise(caught(venv, UserWarning))
+
+
+def test_train_into_an_unwritable_models_folder_fails_before_training(tmp_path):
+    """issue 17 item 4: the models folder is checked before any training stage."""
+    from mqlml.synthetic.generate import generate_history, write_history
+
+    write_history(generate_history(300, seed=1), tmp_path / "data", "csv")
+    (tmp_path / "taken").write_text("a file, not a folder")
+    res = _run("train", "--data", tmp_path / "data", "--no-tracking",
+               "--models-dir", tmp_path / "taken")
+    assert res.exit_code == 2 and "taken" in res.output and "cannot write" in res.output
+    assert "labels:" not in res.output and "Traceback" not in res.output
+
+
+def test_sigterm_exits_through_python_so_the_run_cleans_its_staging_folder(tmp_path):
+    """issue 17 item 4: a stopped run (SIGTERM) removes its temporary files itself."""
+    import os
+    import signal
+    import time
+
+    from mqlml.cli import _exit_on_sigterm
+    from mqlml.data.files import Staging
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        _exit_on_sigterm()
+        with pytest.raises(SystemExit) as stopped, Staging(tmp_path) as stage:
+            (stage.path / "scored.csv").write_text("half")
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises before this ends
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []

@@ -173,6 +173,10 @@ def test_save_and_load_score_identically(scorer, batch, tmp_path):
     pd.testing.assert_frame_equal(again.score(leads, acts, as_of=t), scorer.score(leads, acts,
                                                                                  as_of=t))
     assert LeadScorer.load(path.parent).model_.mql.cutoff_ == scorer.model_.mql.cutoff_
+    for bad in ("..", "../outside", "a/b"):  # issue 17 item 7: never outside the folder
+        with pytest.raises(ConfigError, match="name must"):
+            scorer.save(tmp_path / "models", name=bad)
+    assert not (tmp_path / "outside").exists()
 
 
 def _flat_export(n=2_400, seed=0):

@@ -54,8 +54,24 @@ app = _App(
 _THIRD_PARTY_NOISE = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 
 
+def _exit_on_sigterm() -> None:
+    """Nothing; makes SIGTERM (``kill``, a service manager stopping mqlml) exit through
+    Python, so a run being stopped removes its staging folder and incoming bundle folder
+    like an interrupted one; only kill -9 leaves them, for the next run to remove."""
+    import signal
+    import threading
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    # Only the main thread may set a handler (the CLI run from another thread keeps none).
+    if hasattr(signal, "SIGTERM") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+
+
 @app.callback()
 def _set_up_the_process() -> None:
+    _exit_on_sigterm()
     # LightGBM's idle OpenMP threads spin by default; on a busy machine the spinning starves
     # the threads doing work (a backtest measured 2.4x slower under load). The CLI owns its
     # process, so it asks OpenMP to sleep when idle unless the user chose a policy.
@@ -435,9 +451,9 @@ def score(
     config: Annotated[
         Path | None,
         typer.Option(
-            help="YAML configuration whose data: section (column_mapping, dates) and crm: "
-            "section (import file columns, state store, webhook) replace the model's for "
-            "this batch (default: the model's own)."
+            help="YAML configuration whose data: section (column_mapping, dates), crm: "
+            "section (import file columns, state store, webhook) and output: section "
+            "replace the model's for this batch (default: the model's own)."
         ),
     ] = None,
     crm: Annotated[
@@ -457,6 +473,15 @@ def score(
             show_default="config, else none",
         ),
     ] = None,
+    raw_csv: Annotated[
+        bool,
+        typer.Option(
+            "--raw-csv",
+            help="Write CSV cells as they are, for machine consumers: no leading ' on text "
+            "cells starting with = + - @ tab or CR (config output.safe_csv).",
+            show_default="spreadsheet-safe CSV",
+        ),
+    ] = False,
 ) -> None:
     """Score a batch of leads: probability, score, grade, is_mql and the top reasons.
 
@@ -465,11 +490,12 @@ def score(
     With --crm or a webhook, each lead is compared with its previous scoring, kept in
     mqlml-state.sqlite beside OUT (lead ids and scores only).
     """
-    from mqlml.data.files import table_format
+    from mqlml.data.files import check_writable, table_format
     from mqlml.scoring.batch import score_files
 
     try:
         table_format(out)
+        check_writable(out)  # before loading the model and scoring, not after
         crm_settings = _crm_settings(crm, webhook, config)
         resolved = _resolve(model, tracking_uri)
         trained = resolved.model
@@ -480,6 +506,7 @@ def score(
             run = score_files(
                 trained, leads, out, activities, as_of, chunk_rows=chunk_rows,
                 progress=progress, model_record=resolved.to_dict(),
+                safe_csv=False if raw_csv else None,
             )
         exported = None
         if crm is not None or crm_settings.webhook.url:
@@ -529,7 +556,7 @@ def _crm_settings(crm: str | None, webhook: str | None, config: Path | None, mod
 
 
 def _with_data_settings(trained, cfg):
-    """The model with the given config's ``data`` section in place of its own.
+    """The model with the given config's ``data`` and ``output`` sections in place of its own.
 
     How the batch's files are read and renamed (``data.column_mapping``, date order) is a
     property of the export, which may differ from the one the model was trained on; what
@@ -537,7 +564,7 @@ def _with_data_settings(trained, cfg):
     """
     import dataclasses
 
-    config = trained.config.model_copy(update={"data": cfg.data})
+    config = trained.config.model_copy(update={"data": cfg.data, "output": cfg.output})
     return dataclasses.replace(trained, config=config)
 
 
@@ -647,28 +674,12 @@ def explain(
     tracking_uri: ModelStoreOption = None,
 ) -> None:
     """Why one lead scored what it did: its score and every field's points, in words."""
-    from mqlml.data.contract import empty_activities, validate_activities, validate_leads
-    from mqlml.data.files import read_table
-    from mqlml.errors import DataValidationError
-    from mqlml.scoring.score import explain_leads
+    from mqlml.scoring.batch import explain_file
 
     try:
         resolved = _resolve(model, tracking_uri, say=False)  # said in the output's header
-        trained = resolved.model
-        mapping = trained.config.data.column_mapping
-        lead_frame = validate_leads(read_table(leads), str(leads), mapping.get("leads"))
-        one = lead_frame[lead_frame["lead_id"] == lead_id]
-        if one.empty:
-            raise DataValidationError(
-                [f"{leads}: no lead with lead_id {lead_id!r} ({len(lead_frame):,} leads read)"]
-            )
-        if activities is not None:
-            acts = validate_activities(
-                read_table(activities), str(activities), mapping.get("activities")
-            )
-        else:
-            acts = empty_activities()
-        scored, table = explain_leads(trained, one.reset_index(drop=True), acts, as_of)
+        # Checked as `score` checks a batch: other rows' problems do not stop this lead.
+        scored, table = explain_file(resolved.model, leads, lead_id, activities, as_of)
     except MqlmlError as exc:
         _fail(exc)
     row = scored.iloc[0]
@@ -683,6 +694,41 @@ def explain(
     total = row["base_score"] + table["points"].sum()
     typer.echo(f"  base {row['base_score']:.1f} + points {table['points'].sum():+.1f} = "
                f"{total:.1f} -> score {row['score']}")
+
+
+@app.command()
+def serve(
+    model: Annotated[
+        str,
+        typer.Option(help="The registered model to serve: models:/<name>@<alias>, "
+                     "models:/<name>/<version> or runs:/<run>/model."),
+    ] = "models:/lead-scoring@champion",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
+    max_request_mb: Annotated[
+        float, typer.Option(help="Largest request body accepted (MB); larger: HTTP 413.")
+    ] = 5.0,
+    tracking_uri: TrackingUriOption = None,
+) -> None:
+    """Serve a registered model over REST, as `mlflow models serve` does (same requests and
+    answers), with a request-size limit and error answers that never echo the request."""
+    from mqlml.serving.rest import scoring_app
+    from mqlml.serving.tracking import is_model_uri
+
+    try:
+        if not is_model_uri(model):
+            raise MqlmlError(f"--model must be a models:/ or runs:/ URI, got {model!r}")
+        if not max_request_mb > 0:
+            raise MqlmlError(f"--max-request-mb must be positive, got {max_request_mb}")
+        if tracking_uri:
+            os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+        asgi = scoring_app(model, max_request_bytes=int(max_request_mb * 1024 * 1024))
+    except MqlmlError as exc:
+        _fail(exc)
+    import uvicorn
+
+    typer.echo(f"serving {model} on http://{host}:{port}/invocations", err=True)
+    uvicorn.run(asgi, host=host, port=port, log_level="warning")
 
 
 @app.command()

@@ -824,6 +824,20 @@ class CrmConfig(_Strict):
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
 
 
+class OutputConfig(_Strict):
+    """Files written for people: scored leads, rejects, report tables.
+
+    A CSV cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
+    run as a formula when a spreadsheet opens the file (CSV injection). By default every
+    such text cell and column name is written with a leading single quote ``'``, as OWASP
+    advises; numbers (a negative score or probability) are never touched. Parquet files
+    are written as they are.
+    """
+
+    #: Neutralise CSV text cells a spreadsheet would run as a formula (prefix ``'``); turn
+    #: off for machine consumers (``mqlml score --raw-csv``).
+    safe_csv: bool = True
+
 
 class Config(_Strict):
     """The whole mqlml configuration."""
@@ -850,6 +864,7 @@ class Config(_Strict):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     crm: CrmConfig = Field(default_factory=CrmConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
 
     @property
     def split_fractions(self) -> tuple[float, float, float]:
@@ -861,6 +876,9 @@ class Config(_Strict):
     def _safe_name(cls, v: str) -> str:
         if not v or not all(ch.isalnum() or ch in "-_." for ch in v):
             raise ValueError(f"name must use letters, digits, '-', '_' or '.', got {v!r}")
+        if v.startswith("."):
+            # ".." would put the bundles outside models_dir; ".x" would be a hidden folder.
+            raise ValueError(f"name must not start with '.', got {v!r}")
         return v
 
 

@@ -295,8 +295,11 @@ class LeadScorer(BaseEstimator):
             The bundle directory (what :meth:`load` and ``mqlml score --model`` read).
         """
         model = self._check_fitted("save")
+        from mqlml.config import config_from_dict
         from mqlml.model.bundle import save_bundle
 
+        if name is not None:  # the config's rule: no path separators, no "..", no hidden name
+            config_from_dict({"name": name}, "LeadScorer.save(name=...)")
         return save_bundle(model, Path(path), name)
 
     @classmethod

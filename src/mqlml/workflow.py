@@ -130,7 +130,7 @@ def train_and_save(
         input example and the registry gate's hold-out rows come from them either way.
     progress : callable, optional
         Called as ``progress(stage, seconds)`` as each stage finishes: labels, those of
-        :func:`fit_labelled`, save, report and tracking; None: silent.
+        :func:`fit_labelled`, report, save and tracking; None: silent.
 
     Returns
     -------
@@ -139,17 +139,23 @@ def train_and_save(
     artifacts : dict
     """
     # Reports and tracking load jinja2 and MLflow: only when a model is saved.
+    from mqlml.data.files import Staging
     from mqlml.report.html import build_report, write_report
 
+    # Before any work: a models folder that cannot be written fails now, not after training.
+    with Staging(Path(cfg.models_dir) / cfg.name):
+        pass
     stages = Stages(progress)
     if labelled is None:
         labelled = label_history(crm, cfg)
         stages.done("labels")
     model, artifacts = fit_labelled(labelled, cfg, progress=stages)
-    bundle = save_bundle(model, cfg.models_dir)
-    stages.done("save")
-    write_report(build_report(model.summary, artifacts["test_predictions"]), bundle / "report.html")
+    report = build_report(model.summary, artifacts["test_predictions"])
     stages.done("report")
+    # The report is written inside the bundle before it is published: no version lacks it.
+    bundle = save_bundle(model, cfg.models_dir, extra=lambda folder: write_report(
+        report, folder / "report.html", safe_csv=cfg.output.safe_csv))
+    stages.done("save")
     if cfg.tracking.enabled:
         from mqlml.serving.pyfunc import training_holdout
         from mqlml.serving.tracking import log_training, tracking_uri

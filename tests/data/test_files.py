@@ -156,3 +156,99 @@ def test_written_files_get_the_users_mode_not_a_private_one(tmp_path, umask, mas
     (both,) = write_all([(tmp_path / "again" / name, content)])
     assert both.stat().st_mode & 0o777 == mode
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+# --- crash-clean staging, spreadsheet-safe CSV (issue 17 items 4, 5) ----------------------
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_staging_folders_of_dead_runs_are_removed_by_the_next_write(tmp_path):
+    import os
+    import time
+
+    from mqlml.data.files import STAGING_PREFIX, _owner_tag
+
+    host = _owner_tag().split("-", 1)[0]
+    dead = tmp_path / f"{STAGING_PREFIX}{host}-{_dead_pid()}-abc"
+    live = tmp_path / f"{STAGING_PREFIX}{host}-{os.getppid()}-abc"
+    elsewhere = tmp_path / f"{STAGING_PREFIX}otherhost-1-abc"
+    gone = tmp_path / f"{STAGING_PREFIX}otherhost-2-abc"
+    for folder in (dead, live, elsewhere, gone):
+        folder.mkdir()
+        (folder / "scored.csv").write_text("half a file")
+    day_ago = time.time() - 2 * 24 * 3600
+    os.utime(gone, (day_ago, day_ago))
+    write_text("x", tmp_path / "out.txt")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([live.name, elsewhere.name, "out.txt"])
+
+
+def test_a_folder_that_cannot_be_written_is_an_error_naming_it(tmp_path):
+    from mqlml.data.files import check_writable
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(MqlmlError, match="file: not a folder"):
+        check_writable(tmp_path / "file" / "out.csv")
+    with pytest.raises(MqlmlError, match="is a folder"):
+        check_writable(tmp_path)
+    check_writable(tmp_path / "new" / "out.csv")
+    assert [p.name for p in (tmp_path / "new").iterdir()] == []  # checked, nothing left
+
+
+def test_neutralise_formulas_quotes_text_cells_and_headers_never_numbers():
+    from mqlml.data.files import neutralise_formulas
+
+    df = pd.DataFrame(
+        {
+            "=SUM(1+2)": ["=1+1", "+1", "-1", "@a", "\tx", "\rx", "a=b", None],
+            "n": [-1.5, -2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+            "i": [-1, -2, 3, 4, 5, 6, 7, 8],
+            "mixed": pd.Series([-3, "-x", None, "ok", 1, 2, 3, 4], dtype=object),
+        }
+    )
+    out = neutralise_formulas(df)
+    assert list(out.columns) == ["'=SUM(1+2)", "n", "i", "mixed"]
+    assert out.iloc[:, 0].tolist()[:7] == ["'=1+1", "'+1", "'-1", "'@a", "'\tx", "'\rx", "a=b"]
+    assert pd.isna(out.iloc[7, 0])
+    assert out["n"].tolist() == df["n"].tolist() and out["i"].dtype == df["i"].dtype
+    assert out["mixed"].tolist()[:2] == [-3, "'-x"]
+    assert df.columns[0] == "=SUM(1+2)"  # the input is not changed
+    clean = pd.DataFrame({"a": ["x", "y"], "b": [-1, 2]})
+    assert neutralise_formulas(clean) is clean
+
+
+def test_write_table_guards_csv_by_default_and_leaves_parquet_alone(tmp_path):
+    df = pd.DataFrame({"lead_id": ["=cmd|' /C calc'!A0", "L1"], "score": [-5, 10]})
+    text = write_table(df, tmp_path / "a.csv").read_text()
+    assert "'=cmd" in text and "\n-5," not in text and ",-5" in text
+    assert "'=" not in write_table(df, tmp_path / "b.csv", safe_csv=False).read_text()
+    assert read_table(write_table(df, tmp_path / "c.parquet"))["lead_id"][0] == df["lead_id"][0]
+
+
+def test_file_lock_makes_a_second_holder_wait(tmp_path):
+    import threading
+    import time
+
+    from mqlml.data.files import file_lock
+
+    order = []
+
+    def second():
+        with file_lock(tmp_path / "x.lock"):
+            order.append("second")
+
+    with file_lock(tmp_path / "x.lock"):
+        t = threading.Thread(target=second)
+        t.start()
+        time.sleep(0.3)
+        order.append("first done")
+    t.join()
+    assert order == ["first done", "second"]

@@ -241,3 +241,26 @@ def test_bank_marketing_config_trains_reports_and_scores_from_the_cli(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(out)) == 400
+
+
+def test_headers_with_quotes_and_json_characters_train_and_keep_their_names():
+    """issue 17 item 7: LightGBM refuses '"' (and other JSON characters) in feature names;
+    mqlml gives it safe names and keeps the user's headers in reasons."""
+    from mqlml.model.trees import lightgbm_feature_names
+
+    frame, _ = _export(1200, leak=False)
+    names = {"Company size": 'Company "size"', "Page views": "Page views: {web}"}
+    frame = frame.rename(columns=names)
+    cfg = _config(time_column="Created")
+    model, _ = train_labelled(label_flat(frame, cfg), cfg)
+    assert set(names.values()) <= set(model.spec.columns)
+    assert all(
+        not set(n) & set('",:[]{} ') for n in model.booster.feature_name()
+    )
+    assert model.booster.feature_name() == lightgbm_feature_names(model.spec.columns)
+    batch = frame.drop(columns=["Converted"]).head(50)
+    checked = check_batch(flat_batch(batch, model.config.flat, source="b.csv"), None, model)
+    scored = score_checked(model, checked).scored
+    reasons = " ".join(map(str, scored.filter(like="reason").to_numpy().ravel()))
+    assert 'Company "size"' in reasons or "Page views: {web}" in reasons
+    assert lightgbm_feature_names(['a"b', "a_b", "a b"]) == ["a_b", "a_b__1", "a_b__2"]

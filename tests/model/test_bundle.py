@@ -172,3 +172,37 @@ def test_a_bundle_folder_gets_the_users_mode(trained, tmp_path):
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o755
     assert (path / "metrics.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_version_is_published_whole_and_dead_incoming_folders_are_removed(trained, tmp_path):
+    """issue 17 item 4: the report goes in before the rename; a killed save's
+    ``.incoming-*`` folder is removed by the next save, a live one's is not."""
+    import os
+    import subprocess
+    import sys
+
+    from mqlml.data.files import INCOMING_PREFIX, _owner_tag
+
+    model = trained[0]
+    base = tmp_path / "models" / model.config.name
+    base.mkdir(parents=True)
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    host = _owner_tag().split("-", 1)[0]
+    dead = base / f"{INCOMING_PREFIX}{host}-{proc.pid}-x"
+    live = base / f"{INCOMING_PREFIX}{host}-{os.getppid()}-x"
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / "model.txt").write_text("half")
+
+    def failing_report(folder):
+        (folder / "report.html").write_text("<p>half</p>")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        save_bundle(model, tmp_path / "models", extra=failing_report)
+    assert sorted(p.name for p in base.iterdir()) == [live.name]  # no version, no litter
+    path = save_bundle(
+        model, tmp_path / "models", extra=lambda f: (f / "report.html").write_text("<p>r</p>")
+    )
+    assert path.name == "1" and (path / "report.html").read_text() == "<p>r</p>"

@@ -518,3 +518,170 @@ def test_cli_says_the_missing_activities_and_moment_and_records_the_model(
     assert report["model"]["version"] == scoring_model[1].name
     assert report["model"]["source"] == str(scoring_model[1])
     assert report["as_of"] is not None
+
+
+# --- crash-clean, spreadsheet-safe outputs (issue 17 items 4, 5, 7) -----------------------
+
+
+def test_kill_9_before_the_renames_keeps_the_old_run_and_the_next_run_cleans_up(
+    scoring_model, fresh, tmp_path
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from mqlml.data.files import PAUSE_ENV, STAGING_PREFIX
+    from mqlml.scoring.batch import complete_run
+
+    leads, _, snapshot = fresh
+    first = _run(scoring_model[0], tmp_path, leads, as_of=snapshot)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert complete_run(first.output)
+    code = (
+        "import sys; from mqlml.model.bundle import load_bundle; "
+        "from mqlml.scoring.batch import score_files; "
+        "score_files(load_bundle(sys.argv[1]), sys.argv[2], sys.argv[3], as_of=sys.argv[4])"
+    )
+    env = {**os.environ, PAUSE_ENV: "60", "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(scoring_model[1]), str(tmp_path / "leads.csv"),
+         str(first.output), str(snapshot)],
+        stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        for line in proc.stderr:  # the writer says when its files are staged
+            if line.startswith(PAUSE_ENV):
+                break
+        staged = [p for p in tmp_path.iterdir() if p.name.startswith(STAGING_PREFIX)]
+        assert len(staged) == 1 and len(list(staged[0].iterdir())) == 3
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    # The old run is whole and still complete; its staging litter is there until ...
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    assert complete_run(first.output)
+    # ... the next run in that folder, which removes what the dead run left.
+    _run(scoring_model[0], tmp_path, leads, as_of=snapshot)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(STAGING_PREFIX)]
+
+
+def test_a_crash_between_renames_leaves_no_report_so_the_run_reads_incomplete(
+    scoring_model, fresh, tmp_path, monkeypatch
+):
+    import os
+
+    from mqlml.scoring.batch import complete_run
+
+    leads, _, snapshot = fresh
+    run = _run(scoring_model[0], tmp_path, leads, as_of=snapshot)
+    report = json.loads(run.report_path.read_text())
+    assert set(report["files"]) == {"output", "rejects"}
+    assert report["files"]["output"]["bytes"] == run.output.stat().st_size
+    real, calls = os.replace, []
+
+    def dies_after_one(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:  # the rejects are new, the output not yet
+            raise KeyboardInterrupt
+        return real(src, dst)
+
+    changed = leads.copy()
+    changed.loc[0, "employees"] = "inf"
+    monkeypatch.setattr(os, "replace", dies_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        _run(scoring_model[0], tmp_path, changed, as_of=snapshot)
+    monkeypatch.undo()
+    assert not run.report_path.exists()  # the "done" file goes first
+    assert not complete_run(run.output)
+    run = _run(scoring_model[0], tmp_path, changed, as_of=snapshot)
+    assert complete_run(run.output)
+    run.output.write_text(run.output.read_text() + "x")  # a file edited afterwards
+    assert not complete_run(run.output)
+
+
+def test_an_unwritable_output_folder_fails_before_reading_or_scoring(
+    scoring_model, fresh, tmp_path, monkeypatch
+):
+    import mqlml.scoring.batch as batch_module
+
+    path, _ = _write(tmp_path, fresh[0])
+    (tmp_path / "taken").write_text("a file, not a folder")
+    out = tmp_path / "taken" / "scored.csv"
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("read or scored before the output folder was checked")
+
+    monkeypatch.setattr(batch_module, "_read_batch", must_not_run)
+    with pytest.raises(MqlmlError, match="taken: (not a folder|cannot write output files)"):
+        score_files(scoring_model[0], path, out, as_of=fresh[2])
+    monkeypatch.setattr(batch_module, "score_files", must_not_run)
+    res = CliRunner().invoke(app, ["score", "--model", "no/such/model", "--leads", str(path),
+                                   "--out", str(out)])
+    # Said before the model is even looked up.
+    assert res.exit_code == 2 and "taken" in res.output and "no/such/model" not in res.output
+
+
+def test_csv_cells_that_spreadsheets_would_run_are_neutralised(scoring_model, fresh, tmp_path):
+    leads = fresh[0].copy()
+    leads.loc[0, LEAD_ID] = '=HYPERLINK("http://x","click")'
+    leads.loc[1, LEAD_ID] = "-42"
+    leads.loc[2, LEAD_ID] = "@SUM(A1)"
+    leads.loc[3, CREATED_AT] = "not a date"
+    leads.loc[3, LEAD_ID] = "+1"  # a reject: its lead_id is neutralised there too
+    run = _run(scoring_model[0], tmp_path, leads, as_of=fresh[2])
+    scored, rejects = _read(run.output), _read(run.rejects_path)
+    ids = scored[LEAD_ID].tolist()
+    assert ids[:3] == ["'=HYPERLINK(\"http://x\",\"click\")", "'-42", "'@SUM(A1)"]
+    assert rejects[LEAD_ID].tolist() == ["'+1"]
+    # Numbers stay numbers: no quote in a numeric column, and a text cell holds no formula.
+    assert scored["score"].dtype.kind == "i" and scored["probability"].dtype.kind == "f"
+    for frame in (scored, rejects):
+        text = frame.select_dtypes(exclude="number").astype(str)
+        assert not text.apply(lambda c: c.str.match(r"[=+\-@\t\r]")).any().any()
+    raw = score_files(scoring_model[0], tmp_path / "leads.csv", tmp_path / "raw.csv",
+                      as_of=fresh[2], safe_csv=False)
+    assert _read(raw.output)[LEAD_ID].tolist()[:3] == [leads.loc[i, LEAD_ID] for i in range(3)]
+    parquet = score_files(scoring_model[0], tmp_path / "leads.csv", tmp_path / "s.parquet",
+                          as_of=fresh[2])
+    assert pd.read_parquet(parquet.output)[LEAD_ID].tolist()[0] == leads.loc[0, LEAD_ID]
+
+
+def test_cli_raw_csv_flag_turns_the_guard_off(scoring_model, fresh, tmp_path):
+    leads = fresh[0].copy()
+    leads.loc[0, LEAD_ID] = "=1+2"
+    path, _ = _write(tmp_path, leads)
+    base = ["score", "--model", str(scoring_model[1]), "--leads", str(path), "--as-of",
+            str(fresh[2])]
+    assert CliRunner().invoke(app, [*base, "--out", str(tmp_path / "a.csv")]).exit_code == 0
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "b.csv"), "--raw-csv"])
+    assert res.exit_code == 0, res.output
+    assert _read(tmp_path / "a.csv")[LEAD_ID].iloc[0] == "'=1+2"
+    assert _read(tmp_path / "b.csv")[LEAD_ID].iloc[0] == "=1+2"
+
+
+def test_a_number_that_overflows_to_infinity_is_rejected_not_scored(scoring_model, fresh, tmp_path):
+    leads = fresh[0].copy()
+    leads.loc[4, "employees"] = "1e400"
+    leads.loc[5, "employees"] = "-1e400"
+    run = _run(scoring_model[0], tmp_path, leads, as_of=fresh[2])
+    rejects = _read(run.rejects_path)
+    assert rejects["row"].tolist() == [5, 6]
+    assert rejects["reason"].str.contains("employees is not a finite number").all()
+    assert not _read(run.output)[LEAD_ID].isin(leads.loc[[4, 5], LEAD_ID]).any()
+
+
+def test_explain_skips_other_bad_rows_like_score_and_names_its_own(scoring_model, fresh, tmp_path):
+    leads = fresh[0].copy()
+    leads.loc[0, CREATED_AT] = "not a date"
+    leads.loc[1, "employees"] = "inf"
+    path, _ = _write(tmp_path, leads)
+    base = ["explain", "--model", str(scoring_model[1]), "--leads", str(path), "--as-of",
+            str(fresh[2])]
+    res = CliRunner().invoke(app, [*base, "--lead-id", leads.loc[7, LEAD_ID]])
+    assert res.exit_code == 0, res.output
+    assert f"lead {leads.loc[7, LEAD_ID]}: score " in res.output
+    res = CliRunner().invoke(app, [*base, "--lead-id", leads.loc[1, LEAD_ID]])
+    assert res.exit_code == 2 and "(row 2) cannot be explained" in res.output
+    assert "employees is not a finite number" in res.output

@@ -16,7 +16,14 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlflow_helpers import AS_OF, assert_same_scores, batch, batch_rows, champion_store
+from mlflow_helpers import (
+    AS_OF,
+    assert_same_scores,
+    batch,
+    batch_rows,
+    call_asgi,
+    champion_store,
+)
 from mqlml import __version__
 from mqlml.columns import ACTIVITIES, LEAD_ID, SCORE_COLUMNS
 from mqlml.errors import BundleError, DataValidationError
@@ -191,6 +198,24 @@ def test_served_model_refuses_bad_rows_with_the_column_named(logged):
     assert isinstance(err.value.__cause__, DataValidationError)
 
 
+@pytest.mark.parametrize(
+    ("column", "value"), [("created_at", "9999-12-31"), ("as_of", "9999-12-31T00:00:00Z")]
+)
+def test_a_placeholder_year_is_said_to_be_out_of_range_not_after_the_scoring_time(
+    trained, column, value
+):
+    """issue 17 item 7: REST rows with a year-9999 date are refused for what they are."""
+    rows = pd.DataFrame({LEAD_ID: ["A", "B"], "created_at": ["2025-01-01", "2025-01-02"],
+                         "as_of": ["2025-02-01T00:00:00Z"] * 2})
+    rows.loc[1, column] = value
+    with pytest.raises(DataValidationError) as err:
+        score_lead_rows(trained[0], rows, "model input")
+    message = str(err.value)
+    assert f"column '{column}': a date outside the years 1900-2199 for 1 lead" in message
+    assert "lead_id ['B']" in message and "9999-12-31" in message
+    assert "after their scoring time" not in message
+
+
 def test_first_training_becomes_champion_and_records_the_gate(logged):
     uri, _, _, tracked = logged
     g = tracked.gate
@@ -350,3 +375,90 @@ def test_the_input_example_is_made_up_and_shaped_like_the_rows(trained):
     assert not (set(example[ACTIVITIES]) & set(rows[ACTIVITIES])) - {"[]"}
     assert all(example[c].dtype == rows[c].dtype for c in example.columns if c != "company_size")
     assert score_lead_rows(model, example)["score"].between(1, 99).all()
+
+
+# --- two trainings at once (issue 17 item 6) ---------------------------------------------
+
+
+def test_two_trainings_at_once_on_a_fresh_store_both_register_and_decide_in_turn(
+    trained, tmp_path, monkeypatch
+):
+    """Both look the experiment up and read the champion before either writes (a barrier
+    forces the race that two processes hit): both still succeed with distinct versions,
+    and the second decision is made against the first's, not against "no champion"."""
+    import threading
+
+    import mqlml.serving.tracking as tracking
+    from mlflow_helpers import config_for, register
+
+    model, artifacts, crm, base = trained
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = config_for(base, uri, "raced", tmp_path / "models")
+    barrier = threading.Barrier(2)
+
+    def wait_for_the_other():
+        try:
+            barrier.wait(timeout=1.5)
+        except threading.BrokenBarrierError:  # the other one is waiting for the lock
+            pass
+
+    real_create, real_champion = mlflow.create_experiment, tracking._champion
+
+    def racing_create(*args, **kwargs):
+        wait_for_the_other()
+        return real_create(*args, **kwargs)
+
+    def racing_champion(client, name):
+        found = real_champion(client, name)
+        wait_for_the_other()
+        return found
+
+    monkeypatch.setattr(mlflow, "create_experiment", racing_create)
+    monkeypatch.setattr(tracking, "_champion", racing_champion)
+    results, errors = [], []
+
+    def train_one():
+        try:
+            results.append(register(model, artifacts, crm, cfg)[1].gate)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=train_one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    first, second = sorted(results, key=lambda g: int(g.version))
+    assert {first.version, second.version} == {"1", "2"}
+    bundles = tmp_path / "models" / model.config.name
+    assert sorted(p.name for p in bundles.iterdir() if not p.name.startswith(".")) == ["1", "2"]
+    decided_second = [g for g in results if g.champion_version is not None]
+    assert len(decided_second) == 1 and decided_second[0].champion_version in {"1", "2"}
+    champion = MlflowClient(uri).get_model_version_by_alias("raced", CHAMPION).version
+    # Decided in turn: the champion is the last version the gate promoted.
+    promoted = [g.version for g in sorted(results, key=lambda g: g.champion_version is not None)
+                if g.promoted]
+    assert promoted and str(champion) == promoted[-1]
+
+
+def test_mqlml_serve_app_scores_and_neither_echoes_nor_takes_huge_bodies(logged, trained):
+    """issue 17 item 7: MLflow's scoring app behind mqlml's guard (``mqlml serve``)."""
+    from mqlml.serving.rest import scoring_app
+
+    uri, _, _, tracked = logged
+    mlflow.set_tracking_uri(uri)
+    guarded = scoring_app(tracked.model_uri, max_request_bytes=200_000, max_error_chars=300)
+    leads, acts = batch(trained[2], n=3)
+    rows = batch_rows(leads, acts)
+    good = json.dumps({"dataframe_split": json.loads(rows.to_json(orient="split"))}).encode()
+    status, _, body = call_asgi(guarded, good)
+    assert status == 200 and len(json.loads(body)["predictions"]) == 3
+    status, _, body = call_asgi(guarded, b"{" + b"B" * 150_000)  # malformed, under the limit
+    assert status == 400 and len(body) < 1000 and b"BBBB" * 100 not in body
+    status, _, _ = call_asgi(guarded, b"{" + b"B" * 300_000)
+    assert status == 413
+    bad = pd.DataFrame({"lead_id": ["A"], "created_at": ["9999-12-31"]})
+    payload = json.dumps({"dataframe_split": json.loads(bad.to_json(orient="split"))}).encode()
+    status, _, body = call_asgi(guarded, payload)
+    assert status == 400 and "outside the years 1900-2199" in json.loads(body)["message"]

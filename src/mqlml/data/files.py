@@ -9,15 +9,25 @@ CSV or TSV (separator sniffed, UTF-8 with or without BOM, UTF-16 with BOM), Exce
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import os
+import re
+import shutil
+import socket
 import tempfile
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from mqlml.errors import MqlmlError
+
+try:  # POSIX; absent on Windows, where locks are skipped
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
 
 #: Extensions :func:`find_table` looks for, in this order.
 TABLE_SUFFIXES = (".csv", ".tsv", ".xlsx", ".parquet")
@@ -171,50 +181,224 @@ def _umask() -> int:
     return mask
 
 
-def temp_file_beside(path: Path) -> Path:
-    """An empty temporary file in ``path``'s folder, to be renamed over ``path``.
+#: Name prefix of the private folder each run stages its files in, beside their targets.
+STAGING_PREFIX = ".mqlml-staging-"
+#: Name prefix of the folder a bundle is written in before it is renamed to its version.
+INCOMING_PREFIX = ".incoming-"
+#: Age after which a staging folder made on another host counts as abandoned.
+STALE_SECONDS = 24 * 3600
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: Set in the environment (tests of crashes): print this marker and wait before renaming.
+PAUSE_ENV = "MQLML_PAUSE_BEFORE_RENAME"
 
-    Its mode is what any new file of the user gets (``0o666`` less the umask), not
-    ``tempfile``'s private ``0o600``: scored files and reports are for others to read.
+
+def _owner_tag() -> str:
+    """``<host>-<pid>-``: who made a staging folder, so a later run can tell a dead one."""
+    host = re.sub(r"[^A-Za-z0-9]+", "_", socket.gethostname())[:40] or "host"
+    return f"{host}-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def clean_stale(folder: Path, prefix: str) -> list[Path]:
+    """Remove the staging folders ``<prefix><host>-<pid>-*`` in ``folder`` left by runs that
+    died (killed, power cut) before they could clean up; return what was removed.
+
+    A folder is abandoned when its process no longer runs on this host, or, when made on
+    another host (a shared drive), when it is older than :data:`STALE_SECONDS`. Folders of
+    live runs are never touched.
     """
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(name, 0o666 & ~_umask())
-    return Path(name)
+    removed = []
+    host = _owner_tag().split("-", 1)[0]
+    try:
+        entries = list(Path(folder).glob(f"{prefix}*"))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = re.fullmatch(rf"{re.escape(prefix)}(.+)-(\d+)-[^-]*", entry.name)
+        if not entry.is_dir() or entry.is_symlink():
+            continue
+        if match and match.group(1) == host:
+            stale = not _alive(int(match.group(2)))
+        else:
+            try:
+                stale = time.time() - entry.stat().st_mtime > STALE_SECONDS
+            except OSError:
+                continue
+        if stale:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
 
 
 def temp_dir_beside(folder: Path, *, prefix: str) -> Path:
     """A new temporary folder inside ``folder`` with the mode of any new folder of the user
-    (``0o777`` less the umask), to be renamed into place when complete."""
-    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
+    (``0o777`` less the umask), to be renamed into place when complete.
+
+    Its name carries this host and process id; abandoned folders of the same prefix left
+    by dead runs are removed first (:func:`clean_stale`).
+    """
+    folder = Path(folder)
+    clean_stale(folder, prefix)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}{_owner_tag()}", dir=folder))
     os.chmod(tmp, 0o777 & ~_umask())
     return tmp
 
 
+class Staging:
+    """One private folder per run beside the files it will write (same file system, so a
+    rename is atomic), removed when the run ends; a dead run's is removed by the next.
+
+    Entering it creates the target folder and the staging folder: a folder that cannot
+    be written fails there, before any work. Files created inside get the user's mode
+    (``0o666`` less the umask), not a private one.
+    """
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.path: Path | None = None
+
+    def __enter__(self) -> Staging:
+        if self.folder.exists() and not self.folder.is_dir():
+            raise MqlmlError(f"{self.folder}: not a folder, cannot write output files into it")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.path = temp_dir_beside(self.folder, prefix=STAGING_PREFIX)
+        except OSError as exc:
+            raise MqlmlError(
+                f"{self.folder}: cannot write output files there ({exc.strerror or exc})"
+            ) from None
+        return self
+
+    def file(self, target: Path) -> Path:
+        """A path in the staging folder for the future ``target``."""
+        assert self.path is not None
+        return self.path / Path(target).name
+
+    def __exit__(self, *exc) -> None:
+        if self.path is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def file_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created if absent) for the block.
+
+    Other processes (and threads) taking the same lock wait. An advisory ``flock``: it
+    binds mqlml processes on this host (or sharing a local drive); where the platform has
+    no ``fcntl`` (Windows) the block runs unlocked.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as fh:
+        if fcntl is not None:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def check_writable(path: str | Path) -> None:
+    """Fail now, not after the work, when the file ``path`` could not be written.
+
+    Raises
+    ------
+    MqlmlError
+        When ``path`` is a folder, or its folder cannot be created or written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise MqlmlError(f"{path}: is a folder; expected a file name")
+    with Staging(path.parent):
+        pass
+
+
+def _pause_before_rename() -> None:
+    """Crash tests only: say so on stderr and wait, so a test can kill the run here."""
+    if os.environ.get(PAUSE_ENV):
+        import sys
+
+        print(f"{PAUSE_ENV} {os.getpid()}", file=sys.stderr, flush=True)
+        time.sleep(float(os.environ[PAUSE_ENV]))
+
+
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Write through a temporary file in the same directory, then rename over ``path``.
+    """Write through a private staging folder beside ``path``, then rename over ``path``.
 
     An interrupted run leaves either the old file or the new one, never half of one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_file_beside(path)
-    try:
+    with Staging(path.parent) as stage:
+        tmp = stage.file(path)
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
-def write_table(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``df`` atomically as CSV or Parquet, chosen by the extension of ``path``."""
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every text cell and column name a spreadsheet would run as a formula
+    prefixed with a single quote (OWASP's advice against CSV injection).
+
+    A cell is neutralised when it starts with one of :data:`FORMULA_STARTS`. Only text is
+    touched: numeric, boolean and date columns keep their values, so a negative number
+    stays a number; a text cell ``-5`` becomes ``'-5``.
+    """
+    def risky(value) -> bool:
+        return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+
+    def guard(value):
+        return "'" + value if risky(value) else value
+
+    columns = {}
+    for i in range(df.shape[1]):
+        col = df.iloc[:, i]
+        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_datetime64_any_dtype(col):
+            continue
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            col = col.astype(object)
+        try:
+            hit = col.str.startswith(FORMULA_STARTS, na=False).to_numpy(dtype=bool)
+        except AttributeError:  # not text at all (e.g. a column of lists)
+            continue
+        if hit.any():
+            col = col.copy()
+            col[hit] = "'" + col[hit].astype(str)
+            columns[i] = col
+    if not columns and not any(risky(c) for c in df.columns):
+        return df  # nothing to do: no copy
+    out = df.rename(columns=guard)
+    for i, col in columns.items():
+        out.isetitem(i, col)
+    return out
+
+
+def _write_frame(df: pd.DataFrame, path: Path, fmt: str, safe_csv: bool) -> None:
+    if fmt == "csv":
+        (neutralise_formulas(df) if safe_csv else df).to_csv(path, index=False)
+    else:
+        df.to_parquet(path, index=False)
+
+
+def write_table(df: pd.DataFrame, path: str | Path, *, safe_csv: bool = True) -> Path:
+    """Write ``df`` atomically as CSV or Parquet, chosen by the extension of ``path``.
+
+    With ``safe_csv`` (the default), CSV text cells a spreadsheet would run as a formula
+    are neutralised (:func:`neutralise_formulas`); Parquet is written as it is.
+    """
     path = Path(path)
     fmt = table_format(path)
-    if fmt == "csv":
-        return _atomic_write(path, lambda p: df.to_csv(p, index=False))
-    return _atomic_write(path, lambda p: df.to_parquet(p, index=False))
+    return _atomic_write(path, lambda p: _write_frame(df, p, fmt, safe_csv))
 
 
 def write_text(text: str, path: str | Path) -> Path:
@@ -252,34 +436,60 @@ def find_table(directory: str | Path, name: str) -> Path:
     return found[0]
 
 
-def write_all(items: Sequence[tuple[str | Path, pd.DataFrame | str]]) -> list[Path]:
-    """Write several files so that none of them appears until all are complete.
+def stage_files(
+    items: Sequence[tuple[str | Path, pd.DataFrame | str]], stage: Staging, *,
+    safe_csv: bool = True,
+) -> list[tuple[Path, Path]]:
+    """Write each ``(path, content)`` into the open staging folder; return the pairs
+    ``(staged file, target)`` for :func:`publish`.
+
+    ``content`` is a DataFrame (CSV or Parquet by the target's extension; CSV cells
+    neutralised with ``safe_csv``, see :func:`neutralise_formulas`) or text (UTF-8).
+    """
+    pending = []
+    for path, content in items:
+        path = Path(path)
+        tmp = stage.file(path)
+        if isinstance(content, pd.DataFrame):
+            _write_frame(content, tmp, table_format(path), safe_csv)
+        else:
+            tmp.write_text(str(content), encoding="utf-8")
+        pending.append((tmp, path))
+    return pending
+
+
+def publish(pending: Sequence[tuple[Path, Path]]) -> list[Path]:
+    """Rename staged files into place in the order given, the last one marking "done".
+
+    The last target's old file is removed before any rename, so a crash between renames
+    leaves no "done" file beside new ones, never an old one.
+    """
+    if not pending:
+        return []
+    _pause_before_rename()
+    pending[-1][1].unlink(missing_ok=True)
+    for tmp, path in pending:
+        os.replace(tmp, path)
+    return [path for _, path in pending]
+
+
+def write_all(
+    items: Sequence[tuple[str | Path, pd.DataFrame | str]], *, safe_csv: bool = True
+) -> list[Path]:
+    """Write several files of one folder so that none of them appears until all are
+    complete.
 
     Each item is ``(path, content)``: a DataFrame (CSV or Parquet by extension) or text
-    (UTF-8). Every file is written to a temporary file beside its target; only when all
-    are written are they renamed into place, in the order given (put the file whose
-    presence means "done" last). An error or interrupt while writing leaves no new file
-    and no temporary one.
+    (UTF-8). Every file is written into a private staging folder beside its target
+    (:class:`Staging`); only when all are written are they renamed into place, in the
+    order given (put the file whose presence means "done" last; see :func:`publish`).
+    An error or interrupt while writing leaves no new file and no temporary one.
     """
-    pending: list[tuple[Path, Path]] = []
-    try:
-        for path, content in items:
-            path = Path(path)
-            if isinstance(content, pd.DataFrame):
-                fmt = table_format(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = temp_file_beside(path)
-            pending.append((tmp, path))
-            if isinstance(content, str):
-                tmp.write_text(content, encoding="utf-8")
-            elif fmt == "csv":
-                content.to_csv(tmp, index=False)
-            else:
-                content.to_parquet(tmp, index=False)
-        for tmp, path in pending:
-            os.replace(tmp, path)
-    except BaseException:
-        for tmp, _ in pending:
-            tmp.unlink(missing_ok=True)
-        raise
-    return [path for _, path in pending]
+    paths = [Path(path) for path, _ in items]
+    folders = {p.parent.resolve() for p in paths}
+    if len(folders) > 1:
+        raise MqlmlError(f"write_all writes into one folder, got {sorted(map(str, folders))}")
+    if not paths:
+        return []
+    with Staging(paths[0].parent) as stage:
+        return publish(stage_files(items, stage, safe_csv=safe_csv))

@@ -922,6 +922,9 @@ def check_numbers(raw: pd.Series, *, source: str, column: str) -> tuple[pd.Serie
     cleaned = _cleaned(raw)
     non_finite = cleaned.rows(lambda v: v.lower() in _NON_FINITE)
     plain = cleaned.rows(_plain_number)
+    values = pd.Series(cleaned.numbers(_plain_number), index=raw.index, name=raw.name)
+    # A plain number too large for a float (1e400) reads as infinity: not finite either.
+    non_finite = non_finite | (plain & np.isinf(values.to_numpy(dtype="float64")))
     lossy = cleaned.rows(lambda v: True) & ~plain & ~non_finite
     _add(
         problems,
@@ -934,5 +937,4 @@ def check_numbers(raw: pd.Series, *, source: str, column: str) -> tuple[pd.Serie
     _add(problems, rows_problem(non_finite, raw, source=source, column=column,
                                 what="not a finite number", expected="a finite number",
                                 reason=finite))
-    values = pd.Series(cleaned.numbers(_plain_number), index=raw.index, name=raw.name)
     return values, problems

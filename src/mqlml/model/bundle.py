@@ -20,6 +20,7 @@ import os
 import platform
 import re
 import shutil
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version as _dist_version
@@ -169,11 +170,19 @@ def next_version(models_dir: Path, name: str) -> str:
     return str(max(taken, default=0) + 1)
 
 
-def save_bundle(model: TrainedModel, models_dir: Path, name: str | None = None) -> Path:
+def save_bundle(
+    model: TrainedModel,
+    models_dir: Path,
+    name: str | None = None,
+    *,
+    extra: Callable[[Path], object] | None = None,
+) -> Path:
     """Write ``model`` to ``models_dir/<name>/<next version>/`` and return that path.
 
-    The bundle is written in a temporary directory beside its target and renamed into
-    place, so a crash never leaves a half-written version.
+    The bundle is written in a temporary directory beside its target (``.incoming-*``,
+    removed by the next save when its run died) and renamed into place, so a crash never
+    leaves a half-written version. ``extra(folder)`` writes more files into the bundle
+    (the report) before it is renamed: a version is published whole or not at all.
     """
     name = name or model.config.name
     base = Path(models_dir) / name
@@ -181,8 +190,11 @@ def save_bundle(model: TrainedModel, models_dir: Path, name: str | None = None) 
     tmp = io.temp_dir_beside(base, prefix=".incoming-")
     try:
         _write_files(model, tmp)
-        # Last: the checksums of everything above, checked on every load.
+        # The checksums of the model's parts, checked on every load; ``extra`` files (the
+        # report) come after: never read as the model, they may be rewritten later.
         write_manifest(tmp)
+        if extra is not None:
+            extra(tmp)
         while True:
             target = base / next_version(models_dir, name)
             try:

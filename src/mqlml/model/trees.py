@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -17,6 +18,28 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from mqlml.config import ModelConfig
 from mqlml.features.build import FeatureSpec
 from mqlml.model.linear import LinearBase
+
+#: Characters LightGBM refuses in a feature name (it stores them as JSON) or rewrites.
+_LIGHTGBM_UNSAFE = re.compile(r'[\x00-\x20",:\[\]{}\\\x7f]')
+
+
+def lightgbm_feature_names(columns) -> list[str]:
+    """The names LightGBM is given for ``columns``: each one with the characters it refuses
+    (``"``, ``,``, ``:``, brackets, braces, backslash, whitespace and control characters)
+    replaced by ``_``, made unique with a ``__<position>`` suffix when two would clash.
+
+    Internal only: features are passed by position, and every message and reason names
+    the user's column (a flat export header such as ``Budget "USD"``), never this name.
+    """
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, column in enumerate(columns):
+        name = _LIGHTGBM_UNSAFE.sub("_", str(column)) or f"feature_{i}"
+        if name in seen:
+            name = f"{name}__{i}"
+        seen.add(name)
+        out.append(name)
+    return out
 
 
 @dataclass(frozen=True)
@@ -109,7 +132,7 @@ def fit_lightgbm(
     if linear_c is not None and linear_only:
         params["feature_contri"] = [0.0 if c in linear_only else 1.0 for c in spec.columns]
     cats = [i for i, c in enumerate(spec.columns) if c in spec.categorical]
-    names = list(spec.columns)
+    names = lightgbm_feature_names(spec.columns)
     w_fit = weight[:cut] if weight is not None else None
     init, linear = None, None
     if linear_c is not None:

@@ -696,8 +696,9 @@ def figures_dir(report_path: Path) -> Path:
     return report_path.with_name(f"{report_path.stem}_files")
 
 
-def write_report(report: Report, path: str | Path) -> dict[str, Path]:
-    """Write the HTML, its figures as PNG and its tables as CSV next to it (atomically)."""
+def write_report(report: Report, path: str | Path, *, safe_csv: bool = True) -> dict[str, Path]:
+    """Write the HTML, its figures as PNG and its tables as CSV next to it (atomically);
+    ``safe_csv``: neutralise CSV cells a spreadsheet would run as formulas."""
     from mqlml.data.files import write_bytes, write_table, write_text
 
     path = Path(path)
@@ -706,5 +707,5 @@ def write_report(report: Report, path: str | Path) -> dict[str, Path]:
     for name, png in report.figures.items():
         written[name] = write_bytes(png, folder / f"{name}.png")
     for name, frame in report.tables.items():
-        written[name] = write_table(frame, folder / f"{name}.csv")
+        written[name] = write_table(frame, folder / f"{name}.csv", safe_csv=safe_csv)
     return written

@@ -39,7 +39,9 @@ Every input row ends in the output or in the rejects file (``lead_id``, ``row``:
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import json
 import time
 import warnings
@@ -87,7 +89,7 @@ from mqlml.data.validate import (
 from mqlml.errors import DataValidationError, MqlmlError
 from mqlml.features.build import FeatureSpec, build_features, derived_columns
 from mqlml.model.bundle import TrainedModel
-from mqlml.scoring.score import score_routed
+from mqlml.scoring.score import explain_leads, score_routed
 from mqlml.scoring.scoring_report import (
     drift_report,
     drift_warning,
@@ -780,11 +782,15 @@ def score_files(
     progress: Progress | None = None,
     now: pd.Timestamp | None = None,
     model_record: Mapping[str, object] | None = None,
+    safe_csv: bool | None = None,
 ) -> BatchRun:
     """Read a batch, check it, score it and write the output, rejects and report.
 
-    The three files appear together or not at all: each is written to a temporary file
-    and they are renamed into place only when all are complete (the output last).
+    The three files appear together or not at all: each is written into a private staging
+    folder beside ``out`` (made before any work, so an unwritable folder fails at once)
+    and they are renamed into place only when all are complete, the report last: the
+    report marks a complete run (:func:`complete_run`). CSV cells a spreadsheet would run
+    as formulas are neutralised unless ``safe_csv`` is off.
 
     Parameters
     ----------
@@ -809,6 +815,10 @@ def score_files(
         Which model this is (``name``, ``version``, ``source``, ``chosen_by``), as
         resolved from the user's reference; recorded as the report's ``model``. Default:
         the model's name only.
+    safe_csv : bool, optional
+        Neutralise CSV text cells starting with ``=``, ``+``, ``-``, ``@``, tab or carriage
+        return (:func:`mqlml.data.files.neutralise_formulas`); default the model config's
+        ``output.safe_csv``. Parquet is never changed.
 
     Returns
     -------
@@ -823,16 +833,24 @@ def score_files(
     started = time.perf_counter()
     out = Path(out)
     io.table_format(out)
+    if out.is_dir():
+        raise MqlmlError(f"{out}: is a folder; expected an output file (.csv or .parquet)")
     rejects_path, report_path = output_paths(out)
-    lead_frame, act_frame = _read_batch(model, leads, activities)
-    checked = check_batch(lead_frame, act_frame, model, as_of, source=str(leads),
-                          activities_source=str(activities), now=now)
-    result = score_checked(model, checked, chunk_rows=chunk_rows, progress=progress)
-    report = _run_report(
-        model, result, leads=leads, activities=activities, out=out, rejects_path=rejects_path,
-        model_record=model_record, seconds=time.perf_counter() - started,
-    )
-    _write_together(result, report, out=out, rejects_path=rejects_path, report_path=report_path)
+    safe = model.config.output.safe_csv if safe_csv is None else safe_csv
+    # The staging folder is made first: an output folder that cannot be written fails
+    # before any reading or scoring.
+    with io.Staging(out.parent) as stage:
+        lead_frame, act_frame = _read_batch(model, leads, activities)
+        checked = check_batch(lead_frame, act_frame, model, as_of, source=str(leads),
+                              activities_source=str(activities), now=now)
+        result = score_checked(model, checked, chunk_rows=chunk_rows, progress=progress)
+        report = _run_report(
+            model, result, leads=leads, activities=activities, out=out,
+            rejects_path=rejects_path, model_record=model_record,
+            seconds=time.perf_counter() - started,
+        )
+        _write_together(result, report, out=out, rejects_path=rejects_path,
+                        report_path=report_path, stage=stage, safe_csv=safe)
     return BatchRun(out, rejects_path, report_path, result, time.perf_counter() - started)
 
 
@@ -865,16 +883,55 @@ def _run_report(
 
 
 def _write_together(
-    result: ScoredBatch, report: dict, *, out: Path, rejects_path: Path, report_path: Path
+    result: ScoredBatch,
+    report: dict,
+    *,
+    out: Path,
+    rejects_path: Path,
+    report_path: Path,
+    stage: io.Staging | None = None,
+    safe_csv: bool = True,
 ) -> None:
-    """Nothing; writes the rejects, the JSON report and the scored leads (last) atomically."""
-    io.write_all(
-        [
-            (rejects_path, result.rejects),
-            (report_path, json.dumps(report, indent=2, allow_nan=False, default=str) + "\n"),
-            (out, result.scored),
-        ]
-    )
+    """Nothing; writes the rejects, the scored leads and the JSON report, which marks a
+    complete run: it is renamed into place last (its old copy removed before any other
+    rename) and records the size and SHA-256 of the other two (:func:`complete_run`)."""
+    with io.Staging(out.parent) if stage is None else contextlib.nullcontext(stage) as st:
+        pending = io.stage_files([(rejects_path, result.rejects), (out, result.scored)], st,
+                                 safe_csv=safe_csv)
+        files = {key: _fingerprint(tmp) for key, (tmp, _) in zip(("rejects", "output"), pending,
+                                                                  strict=True)}
+        text = json.dumps({**report, "files": files}, indent=2, allow_nan=False,
+                          default=str) + "\n"
+        pending += io.stage_files([(report_path, text)], st)
+        io.publish(pending)
+
+
+def _fingerprint(path: Path) -> dict:
+    """Size and SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def complete_run(out: str | Path) -> bool:
+    """Whether ``out``, its rejects and its report are one complete run of ``mqlml score``.
+
+    The report (``<out>.report.json``) is written last; a run is complete when it exists
+    and the output and rejects files beside it have the size and SHA-256 it records. A
+    run killed while renaming leaves no report (or files that do not match it).
+    """
+    out = Path(out)
+    rejects_path, report_path = output_paths(out)
+    try:
+        files = json.loads(report_path.read_text(encoding="utf-8"))["files"]
+        return all(
+            _fingerprint(path) == files[key]
+            for key, path in (("output", out), ("rejects", rejects_path))
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _read_batch(
@@ -886,3 +943,45 @@ def _read_batch(
         lead_frame = flat_batch(lead_frame, model.config.flat, source=str(leads))
     act_frame = io.read_table(activities) if activities is not None else None
     return lead_frame, act_frame
+
+
+def explain_file(
+    model: TrainedModel,
+    leads: str | Path,
+    lead_id: str,
+    activities: str | Path | None = None,
+    as_of=None,
+    *,
+    now: pd.Timestamp | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One lead of a batch file, explained (``mqlml explain``): read and checked exactly as
+    :func:`score_files` does, so other rows' problems do not stop it.
+
+    Returns
+    -------
+    scored, fields : DataFrame
+        As :func:`mqlml.scoring.score.explain_leads`, for that lead.
+
+    Raises
+    ------
+    MqlmlError
+        When a file cannot be read or fails a batch-level check, when no row has that
+        ``lead_id``, or when its row is rejected (the message gives the reason).
+    """
+    lead_frame, act_frame = _read_batch(model, leads, activities)
+    checked = check_batch(lead_frame, act_frame, model, as_of, source=str(leads),
+                          activities_source=str(activities), now=now)
+    rejected = checked.rejects[checked.rejects[LEAD_ID] == lead_id]
+    if len(rejected):
+        r = rejected.iloc[0]
+        raise DataValidationError(
+            [f"{leads}: lead {lead_id!r} (row {r['row']}) cannot be explained: {r['reason']}"]
+        )
+    at = np.flatnonzero((checked.leads[LEAD_ID] == lead_id).to_numpy(dtype=bool))
+    if not len(at):
+        raise DataValidationError(
+            [f"{leads}: no lead with lead_id {lead_id!r} ({checked.n_input:,} leads read)"]
+        )
+    one = checked.leads.iloc[at].reset_index(drop=True)
+    acts = checked.activities[checked.activities[LEAD_ID] == lead_id].reset_index(drop=True)
+    return explain_leads(model, one, acts, checked.as_of.iloc[at[0]])

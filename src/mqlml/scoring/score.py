@@ -26,6 +26,7 @@ from mqlml.columns import (
     reason_points,
     reason_text,
 )
+from mqlml.data.validate import YEARS, out_of_years, plural
 from mqlml.errors import DataValidationError
 from mqlml.explain.contributions import (
     explain_lead,
@@ -193,6 +194,22 @@ def resolve_as_of(leads: pd.DataFrame, as_of=None, source: str = "leads") -> pd.
             )
     else:
         result = pd.Series(pd.Timestamp.now(tz="UTC"), index=leads.index)
+    for column, values in ((CREATED_AT, leads[CREATED_AT]), (AS_OF, result)):
+        # A placeholder such as 9999-12-31 is not a date: said as such, not as a lead
+        # "created after its scoring time" (the batch path rejects these rows the same way).
+        far = out_of_years(pd.Series(values)).to_numpy(dtype=bool)
+        if far.any():
+            ids = leads[LEAD_ID].to_numpy()[far][:5].tolist()
+            shown = pd.Series(values).to_numpy()[far][0]
+            raise DataValidationError(
+                [
+                    f"{source}: column {column!r}: a date outside the years "
+                    f"{YEARS[0]}-{YEARS[1]} for {plural(int(far.sum()), 'lead')} "
+                    f"(lead_id {ids}; first: "
+                    f"{pd.Timestamp(shown).isoformat()}); a date such as 9999-12-31 is a "
+                    "placeholder, not a date"
+                ]
+            )
     early = (leads[CREATED_AT] > result).to_numpy()
     if early.any():
         rows = (np.flatnonzero(early)[:5] + 1).tolist()

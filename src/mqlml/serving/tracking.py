@@ -19,6 +19,7 @@ embedded SQLite file ``mlflow.db`` in the working directory, with artifacts in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -88,16 +89,49 @@ def _connect(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
+def registry_lock_path(uri: str) -> Path:
+    """The lock file that serialises registry decisions on the store ``uri``.
+
+    Beside a local SQLite database or file store (shared by every process that uses it),
+    else in the temporary folder, named after the store (processes on this host).
+    """
+    uri = _absolute_uri(uri)
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        return db.with_name(f"{db.name}.mqlml.lock")
+    if uri.startswith("file:") or "://" not in uri:
+        from urllib.parse import urlparse
+
+        folder = Path(urlparse(uri).path if uri.startswith("file:") else uri).resolve()
+        return folder.with_name(f"{folder.name}.mqlml.lock")
+    digest = hashlib.sha256(uri.encode("utf-8")).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"mqlml-registry-{digest}.lock"
+
+
+def _registry_lock(uri: str):
+    """Held while a store is set up and while the champion alias is compared and moved:
+    two trainings at once then see each other's decision, never the same old champion."""
+    from mqlml.data.files import file_lock
+
+    return file_lock(registry_lock_path(uri))
+
+
 def _experiment_id(config: Config, uri: str) -> str:
     import mlflow
+    from mlflow.exceptions import MlflowException
 
-    exp = mlflow.get_experiment_by_name(config.tracking.experiment)
+    name = config.tracking.experiment
+    exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    return mlflow.create_experiment(
-        config.tracking.experiment,
-        artifact_location=_artifact_location(uri, config.tracking.experiment),
-    )
+    try:
+        return mlflow.create_experiment(name, artifact_location=_artifact_location(uri, name))
+    except MlflowException:
+        # Created meanwhile by another training (one on another host: no shared lock).
+        exp = mlflow.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
 
 
 def _metrics(summary: TrainingSummary) -> dict[str, float]:
@@ -369,17 +403,25 @@ def gate(
 
 
 def _register_and_gate(client, config: Config, model, model_info, holdout) -> GateDecision:
-    from mlflow.exceptions import MlflowException
-
     from mqlml.model.metrics import classification_metrics
     from mqlml.serving.pyfunc import score_lead_rows
 
-    name = config.name
     version = str(model_info.registered_model_version)
-    reg = config.registry
     # The logged model is this one (MLflow checked it on the input example): score in memory.
     scored = score_lead_rows(model, holdout.rows, "holdout")
     new_metrics = classification_metrics(holdout.y, scored[PROBABILITY].to_numpy(dtype=float))
+    with _registry_lock(client.tracking_uri):
+        return _decide(client, config, version, holdout, new_metrics)
+
+
+def _decide(client, config: Config, version: str, holdout, new_metrics: dict) -> GateDecision:
+    """Compare with the champion and move the alias: the caller holds the registry lock, so
+    the champion read here is still the champion when the alias moves."""
+    from mlflow.exceptions import MlflowException
+
+    from mqlml.model.metrics import classification_metrics
+
+    name, reg = config.name, config.registry
     current = _champion(client, name)
     champ_metrics = None
     failure = None
@@ -463,8 +505,9 @@ def log_training(config: Config, bundle_dir: Path, model, holdout) -> TrackedTra
     from mqlml.serving.pyfunc import BUNDLE_ARTIFACT, score_lead_rows
 
     uri = tracking_uri(config.tracking)
-    client = _connect(uri)
-    exp_id = _experiment_id(config, uri)
+    with _registry_lock(uri):  # a fresh store is created once, its experiment too
+        client = _connect(uri)
+        exp_id = _experiment_id(config, uri)
     params = {k: str(v)[:500] for k, v in _flatten(config_to_dict(config)).items()}
     example = example_rows(holdout.rows, model.spec, config.data.personal_columns)
     signature = model_signature(example, score_lead_rows(model, example, "input example"))
@@ -536,8 +579,9 @@ def promote(name: str, version: str, uri: str | None = None) -> AliasMove:
         client.get_model_version(name, str(version))
     except MlflowException as exc:
         raise _registry_error(name, f"no version {version}", exc) from None
-    current = _champion(client, name)
-    _move_champion(client, name, str(version), current)
+    with _registry_lock(uri):
+        current = _champion(client, name)
+        _move_champion(client, name, str(version), current)
     return AliasMove(name, str(version), None if current is None else str(current.version))
 
 
@@ -553,6 +597,11 @@ def rollback(name: str, uri: str | None = None) -> AliasMove:
         When there is no champion, or no earlier champion was recorded.
     """
     client = _connect(uri or tracking_uri(TrackingConfig()))
+    with _registry_lock(client.tracking_uri):
+        return _rollback(client, name, uri)
+
+
+def _rollback(client, name: str, uri: str | None) -> AliasMove:
     current = _champion(client, name)
     if current is None:
         raise RegistryError(

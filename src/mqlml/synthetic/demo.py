@@ -63,8 +63,10 @@ def fresh_batch(n_leads: int, seed: int, out: Path) -> FreshBatch:
     as_of = pd.Timestamp(fresh.snapshot_at)
     as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
     return FreshBatch(
-        leads=write_table(batch, out / "fresh_batch_leads.csv"),
-        activities=write_table(acts.reset_index(drop=True), out / "fresh_batch_activities.csv"),
+        # Inputs for mqlml itself, written as generated (see generate.write_history).
+        leads=write_table(batch, out / "fresh_batch_leads.csv", safe_csv=False),
+        activities=write_table(acts.reset_index(drop=True), out / "fresh_batch_activities.csv",
+                               safe_csv=False),
         as_of=as_of.isoformat(),
     )
 

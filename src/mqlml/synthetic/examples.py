@@ -126,5 +126,5 @@ def write_examples(directory: str | Path) -> dict[str, Path]:
     """
     paths = {}
     for name, file in (("salesforce", "salesforce_leads.csv"), ("hubspot", "hubspot_contacts.csv")):
-        paths[name] = io.write_table(example_export(name), f"{directory}/{file}")
+        paths[name] = io.write_table(example_export(name), f"{directory}/{file}", safe_csv=False)
     return paths

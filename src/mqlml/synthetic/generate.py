@@ -669,8 +669,11 @@ def write_history(history: SyntheticHistory, out_dir: Path, fmt: str = "csv") ->
     if not isinstance(history, SyntheticHistory):
         raise ValueError(f"history must be a SyntheticHistory, got {type(history).__name__}")
     out_dir = Path(out_dir)
+    # Inputs for mqlml, written as generated: junk emails such as "-" or "@gmail.com" are
+    # part of the history, not formulas to neutralise (data.files.neutralise_formulas).
     return {
-        name: write_table(getattr(history, name), out_dir / f"{name}.{fmt}") for name in _TABLES
+        name: write_table(getattr(history, name), out_dir / f"{name}.{fmt}", safe_csv=False)
+        for name in _TABLES
     }
 
 
