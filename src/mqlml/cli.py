@@ -1,4 +1,4 @@
-"""Command line: ``mqlml generate | train | score | demo``. Thin: parse, call, print."""
+"""Command line: ``mqlml generate | train | score | monitor | demo``. Thin: parse, call, print."""
 
 from __future__ import annotations
 
@@ -676,6 +676,70 @@ def report(
     except MqlmlError as exc:
         _fail(exc)
     typer.echo(f"report {out} ({len(written) - 1} figures and tables in {figures_dir(out)})")
+
+
+@app.command()
+def monitor(
+    model: ModelOption,
+    scored: Annotated[
+        list[Path],
+        typer.Option(
+            help="A scored output of mqlml score (its .report.json beside it), or a folder of "
+            "them; repeat for every batch scored since the model went live."
+        ),
+    ],
+    data: Annotated[
+        Path,
+        typer.Option(help="The CRM history as it stands now: folder of leads, activities, "
+                     "outcomes."),
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for monitor.html and monitor.json.")] = Path(
+        "monitor"
+    ),
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML configuration whose monitor: section (alert levels) and data: section "
+            "(column_mapping, dates) are used (default: the model's own)."
+        ),
+    ] = None,
+    tracking_uri: ModelStoreOption = None,
+) -> None:
+    """Promised vs realised conversion, drift and alerts for the model in use.
+
+    Exit status: 0 no alert, 3 a warning, 4 a critical alert (2: the command failed).
+    """
+    from mqlml.data.contract import load_crm, snapshot_time
+    from mqlml.report.monitor import write_monitor
+    from mqlml.scoring.monitor import monitor as run_monitor
+    from mqlml.scoring.monitor import read_scored, scored_outputs
+
+    try:
+        resolved = _resolve(model, tracking_uri)
+        cfg = _load_config(config, {}) if config is not None else resolved.model.config
+        # The tables come from --data: paths in the model's training config are not reused.
+        data_cfg = cfg.data.model_copy(update={"leads": None, "activities": None,
+                                               "outcomes": None})
+        history = read_scored(scored_outputs(scored))
+        crm = load_crm(data, data_cfg)
+        result = run_monitor(
+            resolved.model, history, crm, snapshot_time(crm, data_cfg), cfg.monitor,
+            model_record=resolved.to_dict(),
+        )
+        written = write_monitor(result, out)
+    except MqlmlError as exc:
+        _fail(exc)
+    rows = result["rows"]
+    typer.echo(
+        f"{rows['scored']:,} scored leads, {rows['matured']:,} matured; status "
+        f"{result['status']} ({len(result['alerts'])} alerts)"
+    )
+    for alert in result["alerts"][:10]:
+        typer.echo(f"{alert['level']}: {alert['message']}")
+    if len(result["alerts"]) > 10:
+        typer.echo(f"... and {len(result['alerts']) - 10} more in {written['json']}")
+    typer.echo(f"monitor {written['html']} and {written['json']}")
+    raise typer.Exit(code=result["exit_code"])
 
 
 @app.command()
