@@ -125,6 +125,29 @@ def test_generate_shifts_the_market_at_the_date(tmp_path):
         assert not new[~after].any()
 
 
+def test_monitor_exit_status_follows_the_worst_alert(monitor_worlds, tmp_path):
+    import json
+
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text("monitor:\n  min_rows: 150\n")
+    for world, code in (("shifted", 4), ("plain", 0)):
+        w = getattr(monitor_worlds, world)
+        out = tmp_path / world
+        res = _run(
+            "monitor", "--model", monitor_worlds.bundle, "--scored", w.outputs[0].parent,
+            "--data", w.data_dir, "--out", out, "--config", cfg,
+        )
+        assert res.exit_code == code, res.output
+        result = json.loads((out / "monitor.json").read_text())
+        assert result["exit_code"] == code and result["rows"]["batches"] == 6
+        assert result["model"]["version"] == monitor_worlds.bundle.name
+        assert (out / "monitor.html").is_file()
+        said = res.output.splitlines()
+        assert any(f"status {'critical' if code else 'ok'}" in line for line in said), said
+        if code:
+            assert any(line.startswith("critical: week of") for line in said), said
+
+
 def test_bad_input_file_lists_problems(trained, tmp_path):
     from mqlml.model.bundle import save_bundle
 
