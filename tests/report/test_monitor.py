@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from monitor_worlds import MONITOR
 from test_browser import CHROMIUM, FLAGS, _too_wide
 
+from monitor_worlds import MONITOR
 from mqlml.report.monitor import build_monitor_page, write_monitor
 from mqlml.scoring.monitor import monitor, read_scored
 

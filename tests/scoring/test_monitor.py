@@ -6,8 +6,8 @@ import json
 
 import pandas as pd
 import pytest
-from monitor_worlds import MONITOR
 
+from monitor_worlds import MONITOR
 from mqlml.config import MonitorConfig
 from mqlml.errors import MqlmlError
 from mqlml.scoring.monitor import (
