@@ -121,3 +121,23 @@ def test_missing_report_is_named(monitor_worlds, tmp_path):
         scored_outputs([tmp_path / "nope"])
     folder = monitor_worlds.plain.outputs[0].parent
     assert scored_outputs([folder]) == sorted(monitor_worlds.plain.outputs)
+
+
+def test_each_leads_own_moment_is_read_back_from_the_batch_leads_file(monitor_worlds, tmp_path):
+    import shutil
+
+    src = monitor_worlds.plain.outputs[0]
+    out = tmp_path / src.name
+    shutil.copy(src, out)
+    report = json.loads(src.with_name("scored0.report.json").read_text())
+    assert ".." in report["as_of"]  # scored at each lead's own moment
+    report["leads"] = "leads0.csv"  # recorded relative to another working directory
+    (tmp_path / "scored0.report.json").write_text(json.dumps(report))
+    with pytest.raises(MqlmlError, match="leads0.csv"):
+        read_scored([out])
+    shutil.copy(src.with_name("leads0.csv"), tmp_path / "leads0.csv")
+    leads = read_scored([out]).leads
+    source = pd.read_csv(tmp_path / "leads0.csv")
+    want = pd.to_datetime(source.set_index("lead_id")["as_of"], utc=True)
+    got = leads.set_index("lead_id")["as_of"]
+    assert (got == want.loc[got.index]).all() and got.notna().all()

@@ -112,6 +112,9 @@ def _lead_moments(report: dict, scored: pd.DataFrame, report_path: Path) -> pd.S
         at = to_utc(pd.Series([str(moment)], dtype="str")).iloc[0]
         return pd.Series(at, index=scored.index)
     source = Path(str(report.get("leads")))
+    if not source.is_file() and (report_path.parent / source.name).is_file():
+        # Recorded relative to where the batch was scored: also look beside the output.
+        source = report_path.parent / source.name
     if not source.is_file():
         raise MqlmlError(
             f"{report_path}: the batch was scored at each lead's own moment ({moment}) and "
