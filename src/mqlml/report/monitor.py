@@ -20,7 +20,6 @@ from mqlml.report.html import Figure, Table, _environment, _Figures, _fmt, _tabl
 
 __all__ = ["MonitorPage", "build_monitor_page", "write_monitor"]
 
-_RATE_COLUMNS = ["group", "matured", "converted", "promised", "realised", "low", "high"]
 _STATUS_WORDS = {
     "ok": "No alert: the model keeps its promises and its leads look like training.",
     "warn": "Warning: something moved; read the alerts below.",
@@ -54,12 +53,15 @@ def _pct(v) -> str:
 
 
 def _rates(rows: list[dict]) -> Table:
+    # "rate" in a column name makes the table show it as a percentage.
     shown = [
-        {**{c: r[c] for c in _RATE_COLUMNS},
+        {"group": r["group"], "matured": r["matured"], "converted": r["converted"],
+         "promised rate": r["promised"], "realised rate": r["realised"],
+         "interval": f"{_pct(r['low'])} – {_pct(r['high'])}",
          "promised inside interval": not r["promised_outside_interval"]}
         for r in rows
     ]
-    return _table(shown, [*_RATE_COLUMNS, "promised inside interval"])
+    return _table(shown)
 
 
 def build_monitor_page(result: dict) -> tuple[str, dict[str, bytes]]:
