@@ -201,3 +201,11 @@ def pytest_collection_modifyitems(config, items):
         return _LONGEST_FIRST.index(path) if path in _LONGEST_FIRST else len(_LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: the rest keep their order
+
+
+@pytest.fixture(scope="session")
+def monitor_worlds(tmp_path_factory):
+    """One model and its scored batches in a plain and a shifted world (monitor_worlds.py)."""
+    from monitor_worlds import make_worlds
+
+    return make_worlds(tmp_path_factory.mktemp("monitor"))

@@ -96,6 +96,12 @@ def test_generate_train_score_end_to_end(workdir, monkeypatch):
         (("score", "--model", "m", "--leads", "x.csv", "--out", "y.txt"), "unsupported file type"),
         (("generate", "--leads", "-3", "--out", "/tmp/x"), "n_leads"),
         (("generate", "--leads", "10", "--out", "/tmp/x", "--format", "xml"), "csv or parquet"),
+        (("generate", "--leads", "10", "--out", "/tmp/x", "--new-source", "p"), "--shift-at"),
+        (
+            ("generate", "--leads", "10", "--out", "/tmp/x", "--shift-at", "2024-06-01",
+             "--stop-behaviour", "nap"),
+            "shift.stop_behaviour",
+        ),
     ],
 )
 def test_errors_are_one_clear_line_not_a_traceback(args, message):
@@ -103,6 +109,43 @@ def test_errors_are_one_clear_line_not_a_traceback(args, message):
     assert res.exit_code == 2
     assert message in res.output
     assert "Traceback" not in res.output
+
+
+def test_generate_shifts_the_market_at_the_date(tmp_path):
+    res = _run(
+        "generate", "--leads", 1500, "--seed", 5, "--out", tmp_path, "--shift-at", "2025-01-01",
+        "--new-source", "partner", "--new-industry", "Energy", "--base-rate-shift", -0.5,
+    )
+    assert res.exit_code == 0, res.output
+    leads = pd.read_csv(tmp_path / "leads.csv", parse_dates=["created_at"])
+    after = leads["created_at"] >= pd.Timestamp("2025-01-01", tz="UTC")
+    for column, name in (("lead_source", "partner"), ("industry", "Energy")):
+        new = leads[column] == name
+        assert new[after].mean() > 0.05
+        assert not new[~after].any()
+
+
+def test_monitor_exit_status_follows_the_worst_alert(monitor_worlds, tmp_path):
+    import json
+
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text("monitor:\n  min_rows: 150\n")
+    for world, code in (("shifted", 4), ("plain", 0)):
+        w = getattr(monitor_worlds, world)
+        out = tmp_path / world
+        res = _run(
+            "monitor", "--model", monitor_worlds.bundle, "--scored", w.outputs[0].parent,
+            "--data", w.data_dir, "--out", out, "--config", cfg,
+        )
+        assert res.exit_code == code, res.output
+        result = json.loads((out / "monitor.json").read_text())
+        assert result["exit_code"] == code and result["rows"]["batches"] == 6
+        assert result["model"]["version"] == monitor_worlds.bundle.name
+        assert (out / "monitor.html").is_file()
+        said = res.output.splitlines()
+        assert any(f"status {'critical' if code else 'ok'}" in line for line in said), said
+        if code:
+            assert any(line.startswith("critical: week of") for line in said), said
 
 
 def test_bad_input_file_lists_problems(trained, tmp_path):

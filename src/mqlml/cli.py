@@ -1,4 +1,4 @@
-"""Command line: ``mqlml generate | train | score | demo``. Thin: parse, call, print."""
+"""Command line: ``mqlml generate | train | score | monitor | demo``. Thin: parse, call, print."""
 
 from __future__ import annotations
 
@@ -111,14 +111,60 @@ def generate(
     leads: Annotated[int, typer.Option("--leads", help="Number of leads.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same history).")] = 0,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    shift_at: Annotated[str | None, typer.Option(
+        "--shift-at", help="Date the market changes (the --new-source, --stop-behaviour, "
+        "--base-rate-shift and --new-industry options apply to leads created from then on)."
+    )] = None,
+    new_source: Annotated[str | None, typer.Option(
+        help="A lead source that appears at --shift-at."
+    )] = None,
+    new_source_effect: Annotated[float, typer.Option(
+        help="The new source's term in the true SQL log-odds (others: -0.5 to 0.5)."
+    )] = 1.0,
+    new_source_share: Annotated[float, typer.Option(
+        help="Share of the leads after --shift-at that come from the new source."
+    )] = 0.2,
+    stop_behaviour: Annotated[str | None, typer.Option(
+        help="An activity type that stops predicting conversion at --shift-at, e.g. "
+        "pricing_page_view."
+    )] = None,
+    base_rate_shift: Annotated[float, typer.Option(
+        help="Added to every later lead's true SQL log-odds (negative: the base rate falls)."
+    )] = 0.0,
+    new_industry: Annotated[str | None, typer.Option(
+        help="An industry that appears at --shift-at."
+    )] = None,
+    new_industry_effect: Annotated[float, typer.Option(
+        help="The new industry's term in the true SQL log-odds (others: -0.5 to 0.4)."
+    )] = 0.0,
+    new_industry_share: Annotated[float, typer.Option(
+        help="Share of the leads after --shift-at that belong to the new industry."
+    )] = 0.1,
 ) -> None:
-    """Write a synthetic B2B CRM history (and the true probabilities, for measurement only)."""
-    from mqlml.synthetic.generate import generate_history, write_history
+    """Write a synthetic B2B CRM history (and the true probabilities, for measurement only).
+
+    With --shift-at the market changes at that date; the truth file describes the changed
+    market, so monitoring and retraining can be tested against a known change.
+    """
+    from mqlml.synthetic.generate import MarketShift, generate_history, write_history
 
     try:
         if fmt not in ("csv", "parquet"):
             raise MqlmlError(f"--format must be csv or parquet, got {fmt!r}")
-        history = generate_history(leads, seed)
+        shift = None
+        if shift_at is not None:
+            shift = MarketShift(
+                at=shift_at, new_source=new_source, new_source_logit=new_source_effect,
+                new_source_share=new_source_share, stop_behaviour=stop_behaviour,
+                base_rate_logit=base_rate_shift, new_industry=new_industry,
+                new_industry_logit=new_industry_effect, new_industry_share=new_industry_share,
+            )
+        elif new_source or stop_behaviour or new_industry or base_rate_shift:
+            raise MqlmlError(
+                "--new-source, --stop-behaviour, --base-rate-shift and --new-industry need "
+                "--shift-at, the date the market changes"
+            )
+        history = generate_history(leads, seed, shift=shift)
         paths = write_history(history, out, fmt)
     except (MqlmlError, ValueError) as exc:
         _fail(exc)
@@ -657,6 +703,70 @@ def report(
     except MqlmlError as exc:
         _fail(exc)
     typer.echo(f"report {out} ({len(written) - 1} figures and tables in {figures_dir(out)})")
+
+
+@app.command()
+def monitor(
+    model: ModelOption,
+    scored: Annotated[
+        list[Path],
+        typer.Option(
+            help="A scored output of mqlml score (its .report.json beside it), or a folder of "
+            "them; repeat for every batch scored since the model went live."
+        ),
+    ],
+    data: Annotated[
+        Path,
+        typer.Option(help="The CRM history as it stands now: folder of leads, activities, "
+                     "outcomes."),
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for monitor.html and monitor.json.")] = Path(
+        "monitor"
+    ),
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML configuration whose monitor: section (alert levels) and data: section "
+            "(column_mapping, dates) are used (default: the model's own)."
+        ),
+    ] = None,
+    tracking_uri: ModelStoreOption = None,
+) -> None:
+    """Promised vs realised conversion, drift and alerts for the model in use.
+
+    Exit status: 0 no alert, 3 a warning, 4 a critical alert (2: the command failed).
+    """
+    from mqlml.data.contract import load_crm, snapshot_time
+    from mqlml.report.monitor import write_monitor
+    from mqlml.scoring.monitor import monitor as run_monitor
+    from mqlml.scoring.monitor import read_scored, scored_outputs
+
+    try:
+        resolved = _resolve(model, tracking_uri)
+        cfg = _load_config(config, {}) if config is not None else resolved.model.config
+        # The tables come from --data: paths in the model's training config are not reused.
+        data_cfg = cfg.data.model_copy(update={"leads": None, "activities": None,
+                                               "outcomes": None})
+        history = read_scored(scored_outputs(scored))
+        crm = load_crm(data, data_cfg)
+        result = run_monitor(
+            resolved.model, history, crm, snapshot_time(crm, data_cfg), cfg.monitor,
+            model_record=resolved.to_dict(),
+        )
+        written = write_monitor(result, out)
+    except MqlmlError as exc:
+        _fail(exc)
+    rows = result["rows"]
+    typer.echo(
+        f"{rows['scored']:,} scored leads, {rows['matured']:,} matured; status "
+        f"{result['status']} ({len(result['alerts'])} alerts)"
+    )
+    for alert in result["alerts"][:10]:
+        typer.echo(f"{alert['level']}: {alert['message']}")
+    if len(result["alerts"]) > 10:
+        typer.echo(f"... and {len(result['alerts']) - 10} more in {written['json']}")
+    typer.echo(f"monitor {written['html']} and {written['json']}")
+    raise typer.Exit(code=result["exit_code"])
 
 
 @app.command()

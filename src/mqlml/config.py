@@ -839,6 +839,70 @@ class OutputConfig(_Strict):
     safe_csv: bool = True
 
 
+class MonitorConfig(_Strict):
+    """``mqlml monitor``: the levels at which a check raises an alert.
+
+    Every check has a ``warn`` and a ``critical`` level; the run's exit status is that of
+    the worst alert (0 none, 3 warn, 4 critical; 2 stays the command's error). A check on
+    too few leads (``min_matured``, ``min_rows``) is reported without an alert.
+    """
+
+    #: PSI of a feature or of the score distribution in a week (against the training
+    #: reference) at which a warning is raised.
+    psi_warn: float = 0.2
+    #: PSI at which the alert is critical.
+    psi_critical: float = 0.5
+    #: Share of a week's leads with a category the model never saw, per column: warning.
+    unseen_warn: float = 0.05
+    #: Share of unseen categories at which the alert is critical.
+    unseen_critical: float = 0.2
+    #: The base rate a batch implies (its mean probability) over the training rate, or the
+    #: inverse: warning at this ratio.
+    base_rate_warn: float = 1.5
+    #: Base-rate ratio at which the alert is critical.
+    base_rate_critical: float = 2.0
+    #: A grade, tier or score band whose realised rate misses the promised one (the mean
+    #: probability lies outside the realised rate's interval) by this relative gap: warning.
+    rate_gap_warn: float = 0.3
+    #: Relative gap of realised against promised rate at which the alert is critical.
+    rate_gap_critical: float = 0.5
+    #: Expected calibration error of the matured leads at which a warning is raised.
+    ece_warn: float = 0.05
+    #: ECE at which the alert is critical.
+    ece_critical: float = 0.1
+    #: MQLs per week over the capacity the threshold was set for (or the inverse): warning.
+    mql_volume_warn: float = 1.5
+    #: MQL volume ratio at which the alert is critical.
+    mql_volume_critical: float = 2.0
+    #: Fewest matured leads in a group (grade, tier, band, the MQLs) for a rate alert.
+    min_matured: int = Field(default=100, ge=1)
+    #: Fewest scored leads in a week for its PSI and unseen-category figures.
+    min_rows: int = Field(default=200, ge=1)
+    #: Coverage of the Wilson intervals of the realised rates.
+    interval_level: float = 0.95
+    #: Equal-width score bands (1-99) of the promised-vs-realised table.
+    score_bands: int = Field(default=10, ge=2, le=99)
+
+    @model_validator(mode="after")
+    def _levels(self) -> MonitorConfig:
+        for check in ("psi", "unseen", "base_rate", "rate_gap", "ece", "mql_volume"):
+            warn, critical = getattr(self, f"{check}_warn"), getattr(self, f"{check}_critical")
+            if not 0 < warn <= critical:
+                raise ValueError(
+                    f"{check}_warn must be positive and at most {check}_critical, got "
+                    f"{warn} and {critical}"
+                )
+        for check in ("base_rate", "mql_volume"):
+            if getattr(self, f"{check}_warn") <= 1:
+                raise ValueError(
+                    f"{check}_warn is a ratio and must be above 1, got "
+                    f"{getattr(self, f'{check}_warn')}"
+                )
+        if not 0 < self.interval_level < 1:
+            raise ValueError(f"interval_level must be between 0 and 1, got {self.interval_level}")
+        return self
+
+
 class Config(_Strict):
     """The whole mqlml configuration."""
 
@@ -865,6 +929,7 @@ class Config(_Strict):
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     crm: CrmConfig = Field(default_factory=CrmConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
     @property
     def split_fractions(self) -> tuple[float, float, float]:

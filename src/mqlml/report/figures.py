@@ -193,3 +193,69 @@ def dependence_figure(drivers: dict, field_name: str) -> bytes:
     ax.set_title(sample["labels"][j])
     fig.tight_layout()
     return _png(fig)
+
+
+def promised_realised_figure(rows: list[dict], by: str = "grade") -> bytes:
+    """Promised (mean probability) against realised rate with its interval, per group."""
+    plt = _plt()
+    names = [r["group"] for r in rows]
+    x = np.arange(len(rows))
+    realised = np.array([r["realised"] for r in rows], dtype=float)
+    low = np.array([r["low"] for r in rows], dtype=float)
+    high = np.array([r["high"] for r in rows], dtype=float)
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.bar(x - 0.18, [r["promised"] for r in rows], width=0.36, color=_GREY, label="promised")
+    ax.bar(x + 0.18, realised, width=0.36, color=_BLUE, label="realised")
+    ax.errorbar(x + 0.18, realised, yerr=[realised - low, high - realised], fmt="none",
+                ecolor="#1f2937", capsize=3, lw=1)
+    ax.set_xticks(x, names)
+    ax.set_xlabel(by)
+    ax.set_ylabel("conversion rate of the matured leads")
+    ax.set_title(f"Promised vs realised per {by}")
+    ax.legend(loc="upper right", frameon=False)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def monitor_calibration_figure(curve: list[dict]) -> bytes:
+    """Reliability diagram of the matured scored leads (equal-width probability bins)."""
+    plt = _plt()
+    x = [r["mean_probability"] for r in curve]
+    yy = [r["realised"] for r in curve]
+    top = max([*x, *yy, 0.05]) * 1.05
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.plot([0, top], [0, top], color=_GREY, lw=1, ls="--", label="perfect")
+    ax.plot(x, yy, marker="o", color=_BLUE, label="scored leads, matured")
+    ax.set_xlabel("promised probability")
+    ax.set_ylabel("realised conversion rate")
+    ax.set_title("Calibration in use")
+    ax.legend(loc="upper left", frameon=False)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def weekly_psi_figure(weeks: list[dict], top: int = 5) -> bytes:
+    """PSI by week of the score and of the features that moved most."""
+    plt = _plt()
+    rated = [w for w in weeks if "psi" in w]
+    if not rated:
+        raise ValueError("no week has enough scored leads for a PSI")
+    worst: dict[str, float] = {}
+    for w in rated:
+        for col, value in w["psi"].items():
+            worst[col] = max(worst.get(col, 0.0), value or 0.0)
+    shown = sorted(worst, key=lambda c: -worst[c])[:top]
+    labels = [w["week"] for w in rated]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.plot(labels, [w.get("score_psi") or 0.0 for w in rated], color="#1f2937", marker="o",
+            lw=2, label="score")
+    for col in shown:
+        ax.plot(labels, [w["psi"].get(col) or 0.0 for w in rated], marker=".", label=col)
+    ax.axhline(0.2, color=_ORANGE, ls="--", lw=1)
+    ax.set_ylabel("PSI against training")
+    ax.set_xlabel("week of the scoring moment")
+    ax.set_title("Who arrives: PSI by week")
+    ax.tick_params(axis="x", labelrotation=45)
+    ax.legend(loc="upper left", frameon=False, fontsize=8)
+    fig.tight_layout()
+    return _png(fig)

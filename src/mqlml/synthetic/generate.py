@@ -30,8 +30,8 @@ from mqlml.data.files import write_table
 from mqlml.features.build import EMAIL_BUSINESS, EMAIL_FREE, EMAIL_INVALID, EMAIL_MISSING
 
 __all__ = [
-    "DRIVER_FIELDS", "SyntheticHistory", "generate_history", "true_driver_importance",
-    "write_history",
+    "DRIVER_FIELDS", "MarketShift", "SyntheticHistory", "generate_history",
+    "true_driver_importance", "write_history",
 ]
 
 _DAY = 86_400  # seconds
@@ -546,6 +546,60 @@ class SyntheticHistory:
     drivers: pd.DataFrame
 
 
+#: Activity types a :class:`MarketShift` can make stop predicting (the types drawn from
+#: intent directly; clicks and attendance are derived from opens and signups).
+STOPPABLE_BEHAVIOURS = (
+    "page_view", "pricing_page_view", "content_download", "form_fill", "demo_request",
+    "free_trial_request",
+)
+
+
+@dataclass(frozen=True)
+class MarketShift:
+    """A change of the synthetic market for the leads created at or after ``at``.
+
+    Every part is optional; the truth (``p_sql``, ``p_won``, the drivers) describes the
+    shifted world, so a monitor or a retrain can be tested against a known change. The
+    shift draws its own random numbers from a separate stream, so the leads before ``at``
+    are the same as without it.
+
+    Attributes
+    ----------
+    at : str or Timestamp
+        The first moment of the shifted market (UTC unless an offset is given).
+    new_source : str, optional
+        A lead source that appears at ``at``: a share ``new_source_share`` of the later
+        leads come from it, with ``new_source_logit`` as its term in the true SQL log-odds
+        (the documented sources range from -0.5 to 0.5).
+    new_source_logit, new_source_share : float
+        Its conversion effect (log-odds) and its share of the leads after ``at``.
+    stop_behaviour : str, optional
+        One of :data:`STOPPABLE_BEHAVIOURS`: after ``at`` it happens at the same average
+        rate but no longer depends on the lead's intent, and it has no term in the truth,
+        so it stops predicting conversion (lift about 1). A request still allows the fast
+        conversion before as-of.
+    base_rate_logit : float
+        Added to the true SQL log-odds of every lead after ``at`` (a rise or fall in the
+        base rate).
+    new_industry : str, optional
+        An industry that appears at ``at``: a share ``new_industry_share`` of the later leads
+        belong to it, with ``new_industry_logit`` as its term in the true SQL log-odds (its
+        term in the won model is 0).
+    new_industry_logit, new_industry_share : float
+        Its conversion effect (log-odds) and its share of the leads after ``at``.
+    """
+
+    at: str | pd.Timestamp
+    new_source: str | None = None
+    new_source_logit: float = 0.0
+    new_source_share: float = 0.2
+    stop_behaviour: str | None = None
+    base_rate_logit: float = 0.0
+    new_industry: str | None = None
+    new_industry_logit: float = 0.0
+    new_industry_share: float = 0.1
+
+
 def generate_history(
     n_leads: int,
     seed: int = 0,
@@ -556,6 +610,7 @@ def generate_history(
     sql_horizon_days: int = DEFAULT_HORIZON_DAYS["sql"],
     won_horizon_days: int = DEFAULT_HORIZON_DAYS["won"],
     driver_scale: Mapping[str, float] | None = None,
+    shift: MarketShift | None = None,
 ) -> SyntheticHistory:
     """Generate a synthetic B2B CRM history with known true conversion probabilities.
 
@@ -583,6 +638,10 @@ def generate_history(
         ``{"seniority": 3.0}`` makes job seniority a stronger driver; the rest of the
         process is unchanged. Each factor must be positive and finite. ``None`` (the
         default) gives exactly the documented generator.
+    shift : MarketShift, optional
+        Change the market for the leads created at or after ``shift.at`` (a new lead
+        source, a behaviour that stops predicting, a base-rate change, a new industry);
+        ``None`` (the default) gives exactly the documented generator.
 
     Returns
     -------
@@ -602,7 +661,7 @@ def generate_history(
     history, _ = _generate_with_intended(
         n_leads, seed, start=start, days=days, observation_days=observation_days,
         sql_horizon_days=sql_horizon_days, won_horizon_days=won_horizon_days,
-        driver_scale=driver_scale,
+        driver_scale=driver_scale, shift=shift,
     )
     return history
 
@@ -1138,6 +1197,7 @@ def _generate_with_intended(
     sql_horizon_days: int = DEFAULT_HORIZON_DAYS["sql"],
     won_horizon_days: int = DEFAULT_HORIZON_DAYS["won"],
     driver_scale: Mapping[str, float] | None = None,
+    shift: MarketShift | None = None,
 ) -> tuple[SyntheticHistory, pd.DataFrame]:
     """:func:`generate_history` plus the intended seniority / department / email type per
     lead (for tests; never written)."""
@@ -1163,11 +1223,17 @@ def _generate_with_intended(
     lead = _draw_leads(rng, n)
     intent = _intent(rng, lead)
     events = _draw_behaviour(rng, lead, intent)
+    shifted = None
+    if shift is not None:
+        shifted = _ShiftPlan.draw(shift, seed, created_s, lead, intent, events)
     obs = _observe(n, events, obs_s)
 
     sql_logit, sql_terms = _sql_logit(lead, obs, scale)
+    won_logit = _won_logit(lead, obs)
+    if shifted is not None:
+        sql_logit, won_logit = shifted.apply(sql_logit, sql_terms, won_logit, lead, obs, scale)
     p_sql = _sigmoid(sql_logit)
-    q_won = _sigmoid(_won_logit(lead, obs))
+    q_won = _sigmoid(won_logit)
     as_of = created_s + obs_s
 
     sql = _draw_sql(rng, obs, p_sql, created_s=created_s, obs_s=obs_s, sql_h=sql_h)
@@ -1175,8 +1241,11 @@ def _generate_with_intended(
     _add_burst_before_sql(rng, events, sql, as_of=as_of, created_s=created_s)
 
     lead_ids = _lead_ids(n)
+    leads_table = _leads_table(lead_ids, created_s, lead)
+    if shifted is not None:
+        shifted.rename(leads_table)
     history = SyntheticHistory(
-        leads=_leads_table(lead_ids, created_s, lead),
+        leads=leads_table,
         activities=_activities_table(events, lead_ids, created_s, snapshot_s),
         outcomes=_outcomes_table(lead_ids, sql, deals, snapshot_s),
         truth=_truth_table(lead_ids, as_of, p_sql, p_sql * q_won, sql.fast),
@@ -1187,6 +1256,140 @@ def _generate_with_intended(
         ),
     )
     return history, _intended_table(lead_ids, lead, intent, obs, sql.in_horizon)
+
+
+@dataclass(frozen=True)
+class _ShiftPlan:
+    """Who a :class:`MarketShift` touches, drawn from its own random stream."""
+
+    shift: MarketShift
+    after: np.ndarray  # created at or after shift.at
+    new_source: np.ndarray  # leads moved to the new source
+    new_industry: np.ndarray  # leads moved to the new industry
+
+    @classmethod
+    def draw(
+        cls,
+        shift: MarketShift,
+        seed: int,
+        created_s: np.ndarray,
+        lead: dict[str, np.ndarray],
+        intent: np.ndarray,
+        events: _Events,
+    ) -> _ShiftPlan:
+        """Check ``shift``, pick the leads it touches; replaces the stopped behaviour's
+        events of the later leads in ``events`` by intent-free ones."""
+        _check_shift(shift)
+        at_s = int(_parse_start(shift.at).value // 1_000_000_000)
+        n = len(created_s)
+        after = created_s >= at_s
+        # A separate stream: the main draws (and so the leads before `at`) stay as they are.
+        srng = np.random.default_rng([seed, 15])
+        u_source, u_industry = srng.random(n), srng.random(n)
+        new_source = after & (shift.new_source is not None) & (u_source < shift.new_source_share)
+        new_industry = after & (shift.new_industry is not None) & (
+            u_industry < shift.new_industry_share
+        )
+        if shift.stop_behaviour is not None:
+            _replace_by_noise(srng, events, ACTIVITY_TYPES.index(shift.stop_behaviour), after)
+        return cls(shift=shift, after=after, new_source=new_source, new_industry=new_industry)
+
+    def apply(
+        self,
+        sql_logit: np.ndarray,
+        terms: dict[str, np.ndarray],
+        won_logit: np.ndarray,
+        lead: dict[str, np.ndarray],
+        obs: _Observed,
+        scale: dict[str, float],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The shifted SQL and won log-odds; updates ``terms`` to the shifted world."""
+        shift, after = self.shift, self.after
+        sql_logit, won_logit = sql_logit.copy(), won_logit.copy()
+        if shift.stop_behaviour is not None:
+            # The truth of a later lead is computed as if the behaviour were never seen.
+            counts = obs.counts.copy()
+            counts[:, ACTIVITY_TYPES.index(shift.stop_behaviour)] = 0
+            blind = _Observed(
+                counts=counts, days_since_last=obs.days_since_last,
+                first_request=obs.first_request, first_form=obs.first_form,
+            )
+            blind_logit, blind_terms = _sql_logit(lead, blind, scale)
+            sql_logit[after] = blind_logit[after]
+            for field, term in terms.items():
+                term[after] = blind_terms[field][after]
+        for moved, field, value in (
+            (self.new_source, C.LEAD_SOURCE, shift.new_source_logit),
+            (self.new_industry, C.INDUSTRY, shift.new_industry_logit),
+        ):
+            new_term = scale[field] * value
+            sql_logit[moved] += new_term - terms[field][moved]
+            terms[field][moved] = new_term
+        won_logit[self.new_industry] -= _table(WON_INDUSTRY, INDUSTRIES)[
+            lead["industry"][self.new_industry]
+        ]
+        sql_logit[after] += shift.base_rate_logit
+        return sql_logit, won_logit
+
+    def rename(self, leads: pd.DataFrame) -> None:
+        """Nothing; writes the new source and industry names into the leads table."""
+        if self.new_source.any():
+            leads.loc[self.new_source, C.LEAD_SOURCE] = self.shift.new_source
+        if self.new_industry.any():
+            leads.loc[self.new_industry, C.INDUSTRY] = self.shift.new_industry
+
+
+def _replace_by_noise(
+    rng: np.random.Generator, events: _Events, kind: int, after: np.ndarray
+) -> None:
+    """Nothing; the ``kind`` events of the ``after`` leads become a Poisson draw at their
+    mean count, with the same timing, independent of intent (so of conversion)."""
+    lead, offset, kinds, detail = events.arrays()
+    drop = (kinds == kind) & after[lead]
+    n_after = int(after.sum())
+    mean = drop.sum() / n_after if n_after else 0.0
+    events.parts = [(lead[~drop], offset[~drop], kinds[~drop], detail[~drop])]
+    who = np.repeat(np.flatnonzero(after), rng.poisson(mean, n_after))
+    _, _, p_early, tau = _RATES[kind]
+    events.add(
+        who, _truncated_early_times(rng, len(who), p_early, tau, float(ACTIVITY_WINDOW_DAYS)),
+        kind, _draw_details(rng, kind, len(who)),
+    )
+
+
+def _check_shift(shift: object) -> None:
+    """Raise ValueError naming the field of an invalid :class:`MarketShift`."""
+    if not isinstance(shift, MarketShift):
+        raise ValueError(f"shift must be a MarketShift, got {type(shift).__name__}")
+    try:
+        _parse_start(shift.at)
+    except ValueError:
+        raise ValueError(
+            f"shift.at must be a date such as '2025-06-01', got {shift.at!r}"
+        ) from None
+    for name, taken, what in (
+        ("new_source", LEAD_SOURCES, "lead source"), ("new_industry", INDUSTRIES, "industry"),
+    ):
+        value = getattr(shift, name)
+        if value is not None and (not isinstance(value, str) or not value.strip()
+                                  or value in taken):
+            raise ValueError(
+                f"shift.{name} must be a new {what} name (not one of {', '.join(taken)}), "
+                f"got {value!r}"
+            )
+    for name in ("new_source_share", "new_industry_share"):
+        value = getattr(shift, name)
+        if not isinstance(value, numbers.Real) or not 0 < value <= 1:
+            raise ValueError(f"shift.{name} must be a share in (0, 1], got {value!r}")
+    for name in ("new_source_logit", "new_industry_logit", "base_rate_logit"):
+        value = getattr(shift, name)
+        if not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"shift.{name} must be a finite number (log-odds), got {value!r}")
+    if shift.stop_behaviour is not None and shift.stop_behaviour not in STOPPABLE_BEHAVIOURS:
+        raise ValueError(
+            f"shift.stop_behaviour must be one of {', '.join(STOPPABLE_BEHAVIOURS)}, "
+            f"got {shift.stop_behaviour!r}"
+        )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,143 @@
+"""mqlml monitor's figures against a known change (tests/monitor_worlds.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from monitor_worlds import MONITOR
+from mqlml.config import MonitorConfig
+from mqlml.errors import MqlmlError
+from mqlml.scoring.monitor import (
+    EXIT_CODES,
+    monitor,
+    read_scored,
+    scored_outputs,
+    wilson_interval,
+)
+
+
+def _run(worlds, world, config=MONITOR, snapshot_at=None):
+    w = getattr(worlds, world)
+    return monitor(worlds.model, read_scored(w.outputs), w.crm, snapshot_at or w.snapshot_at,
+                   config)
+
+
+@pytest.fixture(scope="module")
+def plain(monitor_worlds):
+    return _run(monitor_worlds, "plain")
+
+
+@pytest.fixture(scope="module")
+def shifted(monitor_worlds):
+    return _run(monitor_worlds, "shifted")
+
+
+def test_wilson_interval_matches_the_textbook_values():
+    lo, hi = wilson_interval(5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
+    lo, hi = wilson_interval(0, 20)
+    assert lo == 0.0 and hi == pytest.approx(0.1611, abs=1e-4)
+    assert wilson_interval(0, 0) == (None, None)
+
+
+def test_no_change_no_alert(plain):
+    assert plain["alerts"] == []
+    assert (plain["status"], plain["exit_code"]) == ("ok", 0)
+    json.dumps(plain, allow_nan=False)
+
+
+def test_every_scored_lead_is_accounted_for(plain):
+    rows = plain["rows"]
+    assert rows["batches"] == 6 and rows["scored"] > 900
+    assert rows["matured"] + rows["immature"] + rows["converted_before_as_of"] + rows[
+        "not_in_history"
+    ] + rows["no_scoring_moment"] == rows["scored"]
+    assert sum(r["matured"] for r in plain["promised_vs_realised"]["grade"]) == rows["matured"]
+    assert sum(w["scored"] for w in plain["mql"]["per_week"]) == rows["scored"]
+
+
+def test_the_shift_fires_on_the_new_source_and_the_fallen_grades(shifted, plain):
+    assert (shifted["status"], shifted["exit_code"]) == ("critical", EXIT_CODES["critical"])
+    critical = {(a["check"], a["subject"]) for a in shifted["alerts"] if a["level"] == "critical"}
+    assert ("psi", "lead_source") in critical and ("unseen", "lead_source") in critical
+    # the realised rate fell well below the promise in every grade with enough matured leads
+    grades = shifted["promised_vs_realised"]["grade"]
+    for row in grades:
+        if row["matured"] >= 150:
+            assert row["realised"] < 0.75 * row["promised"], row
+    # ...and the grades it flags are those whose interval lies below the promise
+    fell = {a["subject"] for a in shifted["alerts"] if a["check"] == "realised_rate"}
+    below = {f"grade {r['group']}" for r in grades
+             if r["high"] < r["promised"] and r["matured"] >= MONITOR.min_matured}
+    assert "grade B" in fell and fell == below
+    assert "mql_rate" in {a["check"] for a in shifted["alerts"]}
+    # the same leads kept their promise in the plain world
+    assert all(r["low"] <= r["promised"] or r["matured"] < 150
+               for r in plain["promised_vs_realised"]["grade"])
+    assert shifted["mql"]["realised"]["rate"] < 0.7 * plain["mql"]["realised"]["rate"]
+
+
+def test_psi_by_week_needs_enough_leads(shifted):
+    weeks = shifted["early"]["weeks"]
+    assert any("psi" in w for w in weeks)
+    for w in weeks:
+        assert ("psi" in w) == (w["scored"] >= MONITOR.min_rows)
+        if "psi" in w:
+            assert w["psi"]["lead_source"] > 1.0
+            assert 0.2 < w["unseen"]["lead_source"] < 0.4
+
+
+def test_leads_whose_horizon_has_not_passed_are_not_judged(monitor_worlds, plain):
+    early = _run(monitor_worlds, "plain",
+                 snapshot_at=pd.Timestamp(plain["snapshot_at"]) - pd.Timedelta(days=120))
+    assert early["rows"]["matured"] < plain["rows"]["matured"] // 2
+    assert early["rows"]["immature"] > 0
+    assert early["rows"]["scored"] == plain["rows"]["scored"]
+
+
+def test_levels_come_from_the_config(monitor_worlds):
+    strict = _run(monitor_worlds, "plain", MonitorConfig(min_rows=150, psi_warn=0.01,
+                                                         psi_critical=10.0))
+    assert strict["status"] == "warn" and strict["exit_code"] == 3
+    assert {a["check"] for a in strict["alerts"]} == {"psi"}
+
+
+def test_config_rejects_levels_out_of_order():
+    with pytest.raises(ValueError, match="psi_warn must be positive and at most psi_critical"):
+        MonitorConfig(psi_warn=0.6, psi_critical=0.5)
+    with pytest.raises(ValueError, match="extra"):
+        MonitorConfig(psi_warning=0.3)
+
+
+def test_missing_report_is_named(monitor_worlds, tmp_path):
+    out = tmp_path / "scored.csv"
+    out.write_text(monitor_worlds.plain.outputs[0].read_text())
+    with pytest.raises(MqlmlError, match="scored.report.json"):
+        read_scored([out])
+    with pytest.raises(MqlmlError, match="no such scored output"):
+        scored_outputs([tmp_path / "nope"])
+    folder = monitor_worlds.plain.outputs[0].parent
+    assert scored_outputs([folder]) == sorted(monitor_worlds.plain.outputs)
+
+
+def test_each_leads_own_moment_is_read_back_from_the_batch_leads_file(monitor_worlds, tmp_path):
+    import shutil
+
+    src = monitor_worlds.plain.outputs[0]
+    out = tmp_path / src.name
+    shutil.copy(src, out)
+    report = json.loads(src.with_name("scored0.report.json").read_text())
+    assert ".." in report["as_of"]  # scored at each lead's own moment
+    report["leads"] = "leads0.csv"  # recorded relative to another working directory
+    (tmp_path / "scored0.report.json").write_text(json.dumps(report))
+    with pytest.raises(MqlmlError, match="leads0.csv"):
+        read_scored([out])
+    shutil.copy(src.with_name("leads0.csv"), tmp_path / "leads0.csv")
+    leads = read_scored([out]).leads
+    source = pd.read_csv(tmp_path / "leads0.csv")
+    want = pd.to_datetime(source.set_index("lead_id")["as_of"], utc=True)
+    got = leads.set_index("lead_id")["as_of"]
+    assert (got == want.loc[got.index]).all() and got.notna().all()
