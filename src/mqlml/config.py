@@ -844,6 +844,8 @@ class PriorShiftConfig(_Strict):
 class ScoringConfig(_Strict):
     """What ``mqlml score`` checks and reports about a batch beyond its rows."""
 
+    #: The batch's conversion rate estimated from its scores, warned about and optionally
+    #: adjusted to (``base_rate`` in the scoring report).
     prior_shift: PriorShiftConfig = Field(default_factory=PriorShiftConfig)
 
 
@@ -872,6 +874,7 @@ class Config(_Strict):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     crm: CrmConfig = Field(default_factory=CrmConfig)
+    #: What scoring checks about a batch (``mqlml score --config`` may replace it per batch).
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
 
     @property

@@ -76,8 +76,8 @@ def _probabilities(p) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(p) | (p < 0) | (p > 1))
     if len(bad):
         raise ValueError(
-            f"probabilities must be numbers in [0, 1], got {p[bad[0]]!r} at position {bad[0]} "
-            f"({len(bad)} of {p.size} values outside)"
+            f"probabilities must be numbers in [0, 1], got {float(p[bad[0]])!r} at position "
+            f"{bad[0]} ({len(bad)} of {p.size} values outside)"
         )
     return p
 

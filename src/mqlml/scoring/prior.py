@@ -80,10 +80,11 @@ def shift_warning(estimate: PriorEstimate, adjusted: bool) -> str:
         else "the probabilities assume the training rate; if these leads really convert at "
         "that rate, rescore with --adjust-prior (see docs/scoring.md for when not to)"
     )
+    times = f"{estimate.factor:.1f}" if estimate.factor < 100 else "over 100"
     return (
         f"this batch looks unlike the training history: its scores imply a conversion rate "
         f"of {_pct(estimate.estimated_rate)} against {_pct(estimate.training_rate)} in the "
-        f"rows the model was calibrated on ({estimate.factor:.1f} times {direction}); {then}"
+        f"rows the model was calibrated on ({times} times {direction}); {then}"
     )
 
 
@@ -142,6 +143,7 @@ def check_prior_shift(
         return PriorShiftResult(scored, {**record, "note": note}, note=note)
     estimate = estimate_prior(scored[PROBABILITY].to_numpy(dtype=float), training)
     record.update(
+        mean_probability=round(float(scored[PROBABILITY].mean()), 4),
         estimated=round(estimate.estimated_rate, 4),
         factor=round(estimate.factor, 3),
         iterations=estimate.iterations,
