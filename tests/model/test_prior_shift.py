@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mqlml.model.prior_shift import EPS, adjust_probabilities, estimate_prior
+from mqlml.model.prior_shift import adjust_probabilities, estimate_prior
 
 
 def _calibrated_batch(training_rate: float, batch_rate: float, n: int, seed: int):
@@ -36,9 +36,10 @@ def test_worked_example_reaches_its_fixed_point():
 
 
 def test_adjustment_worked_numbers():
-    # From 0.2 to 0.5: a = 2.5, b = 0.625. 0.5 -> 1.25 / 1.5625 = 0.8; 0.2 -> 0.5.
+    # From 0.2 to 0.5: a = 2.5, b = 0.625. 0.5 -> 1.25 / 1.5625 = 0.8; 0.2 -> 0.5; certain
+    # leads stay certain.
     adj = adjust_probabilities([0.5, 0.2, 0.0, 1.0], 0.2, 0.5)
-    np.testing.assert_allclose(adj, [0.8, 0.5, EPS, 1 - EPS])
+    np.testing.assert_allclose(adj, [0.8, 0.5, 0.0, 1.0])
 
 
 def test_leads_at_zero_and_one_give_their_share():
@@ -52,6 +53,18 @@ def test_every_lead_at_zero_ends_at_the_edge_not_nan():
     est = estimate_prior(np.zeros(10), 0.1)
     assert 0 < est.estimated_rate < 1e-5
     assert np.isfinite(est.factor)
+    assert est.boundary == "lower"
+
+
+def test_scores_no_rate_explains_are_told_apart():
+    # Every lead well above a 5% training rate: the more converters the likelier, up to
+    # all of them (slope at q = 1: n - sum(odds_t / odds_p) = 10 - 10 * 0.123 > 0).
+    est = estimate_prior(np.full(10, 0.3), 0.05)
+    assert est.boundary == "upper"
+    assert est.estimated_rate > 0.99
+    # One lead certain not to convert rules a rate of 1 out.
+    assert estimate_prior([*np.full(10, 0.3), 0.0], 0.05).boundary is None
+    assert estimate_prior([0.0, 1.0, 1.0, 0.3], 0.2).boundary is None
 
 
 @pytest.mark.parametrize(
@@ -87,7 +100,7 @@ def test_iterations_are_capped():
 def test_estimate_lands_near_the_true_rate(training_rate, batch_rate, seed):
     p, y = _calibrated_batch(training_rate, batch_rate, 4_000, seed)
     est = estimate_prior(p, training_rate)
-    assert est.converged
+    assert est.converged and est.boundary is None
     # The realised share of converters in the sample, within sampling noise of EM.
     assert est.estimated_rate == pytest.approx(y.mean(), abs=0.03)
 
@@ -113,6 +126,8 @@ def test_adjusted_probabilities_stay_inside_and_keep_the_ranking(p, training_rat
     assert np.all((adj > 0) & (adj < 1))
     order = np.argsort(p, kind="stable")
     assert np.all(np.diff(adj[order]) >= 0)
-    # Up to the rate the adjustment moves them in the direction of the rates' change.
+    # The adjustment moves them in the direction of the rates' change.
     if rate > training_rate:
-        assert np.all(adj >= np.clip(p, EPS, 1 - EPS) - 1e-12)
+        assert np.all(adj >= p - 1e-12)
+    else:
+        assert np.all(adj <= p + 1e-12)

@@ -88,7 +88,7 @@ def test_report_gives_both_rates_and_warns_in_words(scoring_model, converters_ba
     rate = result.report["base_rate"]
     training = model.calibrator.base_rate_
     assert rate["training"] == pytest.approx(training, abs=1e-4)
-    assert rate["adjusted"] is False and rate["converged"] is True
+    assert rate["adjusted"] is False and rate["converged"] is True and rate["reliable"] is True
     # Half the batch converts: the estimate moves well above the training rate.
     assert rate["estimated"] > 2 * training
     assert rate["factor"] == pytest.approx(rate["estimated"] / rate["training"], rel=1e-2)
@@ -181,3 +181,27 @@ def test_cli_adjust_prior_flag(scoring_model, converters_batch, tmp_path):
     report = json.loads((tmp_path / "scored.report.json").read_text())
     assert report["base_rate"]["adjusted"] is True
     assert "note: probabilities adjusted from the training rate" in res.output
+
+
+def test_scores_no_rate_explains_are_warned_and_never_adjusted(scoring_model):
+    # Old leads scored at the history's end, long after the 14 days training scored them
+    # at: their recent behaviour is gone, so nearly all score below the training rate,
+    # converters too. That is no change in how many convert, and is not adjusted.
+    h = generate_history(300, seed=21)
+    leads = h.leads.copy()
+    leads["employees"] = "10"
+    text = {"nan": "", "None": "", "NaT": ""}
+    batch = check_batch(
+        leads.astype(str).replace(text), h.activities.astype(str).replace(text),
+        scoring_model[0], h.snapshot_at,
+    )
+    plain = score_checked(scoring_model[0], batch)
+    result = score_checked(scoring_model[0], batch, adjust_prior=True)
+    rate = result.report["base_rate"]
+    assert rate["reliable"] is False and rate["adjusted"] is False
+    assert rate["estimated"] < 1e-3 < rate["mean_probability"]
+    said = [w for w in result.warnings if "looks unlike" in w]
+    assert len(said) == 1
+    assert f"its mean probability is {rate['mean_probability']:.1%} against a rate of" in said[0]
+    assert "runs to 0%" in said[0]
+    pd.testing.assert_frame_equal(result.scored, plain.scored)

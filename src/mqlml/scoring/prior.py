@@ -71,8 +71,18 @@ def _pct(rate: float) -> str:
     return f"{rate:.1%}"
 
 
-def shift_warning(estimate: PriorEstimate, adjusted: bool) -> str:
+def shift_warning(estimate: PriorEstimate, adjusted: bool, mean_probability: float) -> str:
     """One sentence naming both rates and what the user can do."""
+    if estimate.boundary is not None:
+        edge = "100%" if estimate.boundary == "upper" else "0%"
+        return (
+            f"this batch looks unlike the training history: its mean probability is "
+            f"{_pct(mean_probability)} against a rate of {_pct(estimate.training_rate)} in the "
+            f"rows the model was calibrated on, and the conversion rate its scores imply runs "
+            f"to {edge}, which no change in how many leads convert explains: the leads "
+            "themselves differ from the history (see the drift report), so the probabilities "
+            "are not adjusted"
+        )
     direction = "higher" if estimate.estimated_rate > estimate.training_rate else "lower"
     then = (
         "the probabilities were adjusted to it"
@@ -142,14 +152,21 @@ def check_prior_shift(
         )
         return PriorShiftResult(scored, {**record, "note": note}, note=note)
     estimate = estimate_prior(scored[PROBABILITY].to_numpy(dtype=float), training)
+    mean_probability = float(scored[PROBABILITY].mean())
     record.update(
-        mean_probability=round(float(scored[PROBABILITY].mean()), 4),
+        mean_probability=round(mean_probability, 4),
         estimated=round(estimate.estimated_rate, 4),
         factor=round(estimate.factor, 3),
         iterations=estimate.iterations,
         converged=estimate.converged,
+        # An estimate at an edge is no rate: see mqlml.model.prior_shift.
+        reliable=estimate.boundary is None,
     )
     note = None
+    if estimate.boundary is not None:
+        return PriorShiftResult(
+            scored, record, shift_warning(estimate, False, mean_probability), note
+        )
     if adjust:
         scored = _adjusted(model, scored, leads, training, estimate.estimated_rate)
         record["adjusted"] = True
@@ -160,7 +177,11 @@ def check_prior_shift(
             "carries the adjustment"
         )
         record["note"] = note
-    warning = shift_warning(estimate, adjust) if estimate.factor > settings.warn_factor else None
+    warning = (
+        shift_warning(estimate, adjust, mean_probability)
+        if estimate.factor > settings.warn_factor
+        else None
+    )
     return PriorShiftResult(scored, record, warning, note)
 
 
