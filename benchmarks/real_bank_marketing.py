@@ -157,6 +157,7 @@ def _prior_shift_rows(y: np.ndarray, preds: dict, rates: dict, first: str) -> li
         rows.append({
             first: "", "model": m, "true_rate": float(y.mean()), "training_rate": rates[m],
             "estimated_rate": est.estimated_rate, "iterations": est.iterations,
+            "edge": est.boundary or "no",
             **{f"{k}_before": before[k] for k in ("roc_auc", "ece", "brier")},
             **{f"{k}_after": after[k] for k in ("roc_auc", "ece", "brier")},
             "adjusted": adjusted,
@@ -164,25 +165,30 @@ def _prior_shift_rows(y: np.ndarray, preds: dict, rates: dict, first: str) -> li
     return rows
 
 
-def _controlled_shift(export, X, y, cfg, n: int, cut: int, rate: float) -> list[dict]:
-    """Prior shift by construction, where the method's assumption holds: models fit on the
-    first 60% of rows score rows 60-80% (before the regime change), of which the batch
-    keeps every converter and a seeded sample of non-converters making its rate ``rate``;
-    behaviour given the outcome is then the same as in training by construction."""
-    start = int(round(n * 0.6))
-    preds, _, rates = _predict_all(export, X, y, cfg, start, cut)
-    yb = y[start:cut]
+def _controlled_shift(export, X, y, cfg, cut: int, rate: float) -> list[dict]:
+    """Prior shift by construction, where the method's assumption holds: the first 80% of
+    rows in a seeded random order (so time plays no part), every model fit on the first
+    75% of them, and the batch: of the other 25%, every converter and a seeded sample of
+    non-converters making its rate ``rate``. Behaviour given the outcome is then the same
+    in training and batch."""
+    rng = np.random.default_rng(0)
+    perm = rng.permutation(cut)
+    export_p, X_p, y_p = (export.iloc[perm].reset_index(drop=True),
+                          X.iloc[perm].reset_index(drop=True), y[perm])
+    start = int(round(cut * 0.75))
+    preds, _, rates = _predict_all(export_p, X_p, y_p, cfg, start, cut)
+    yb = y_p[start:cut]
     pos, neg = np.flatnonzero(yb == 1), np.flatnonzero(yb == 0)
     k = min(len(neg), int(round(len(pos) * (1 - rate) / rate)))
-    keep = np.sort(np.concatenate([pos, np.random.default_rng(0).choice(neg, k, replace=False)]))
+    keep = np.sort(np.concatenate([pos, rng.choice(neg, k, replace=False)]))
     rows = _prior_shift_rows(yb[keep], {m: p[keep] for m, p in preds.items()}, rates, "protocol")
     for r in rows:
         r["protocol"] = "constructed shift"
     return rows
 
 
-_SHIFT_COLS = ("true_rate", "training_rate", "estimated_rate", "roc_auc_before", "roc_auc_after",
-               "ece_before", "ece_after", "brier_before", "brier_after")
+_SHIFT_COLS = ("true_rate", "training_rate", "estimated_rate", "edge", "roc_auc_before",
+               "roc_auc_after", "ece_before", "ece_after", "brier_before", "brier_after")
 
 
 def _shift_table(rows: list[dict], first: str) -> str:
@@ -253,9 +259,10 @@ def main(argv: list[str] | None = None) -> dict:
         print("\n### Prior shift: each model's probabilities moved to the rate the test rows "
               "imply (EM)\n")
         print(_shift_table(shift, "protocol"))
-        constructed = _controlled_shift(export, X, y, cfg, n, cut, float(y[cut:].mean()))
-        print("\nConstructed prior shift (fit on rows 0-60%; the batch: rows 60-80%, every "
-              "converter and a sample of the others, at the holdout's rate):\n")
+        constructed = _controlled_shift(export, X, y, cfg, cut, float(y[cut:].mean()))
+        print("\nConstructed prior shift (the first 80% of rows shuffled: fit on 75% of them; "
+              "the batch: of the other 25%, every converter and a sample of the others, at "
+              "the holdout's rate):\n")
         print(_shift_table(constructed, "protocol"))
         result["fixed_prior_shift"] = [
             {k: v for k, v in r.items() if k != "adjusted"} for r in shift + constructed
