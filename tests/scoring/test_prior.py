@@ -150,6 +150,10 @@ def test_a_batch_too_small_is_neither_estimated_nor_adjusted(scoring_model, conv
     )
     assert rate["note"] in result.notes
     pd.testing.assert_frame_equal(result.scored, plain.scored)
+    # Not asked to adjust: the report says it, the terminal is not told every time.
+    quiet = _score(_with(scoring_model[0], min_leads=10_000), converters_batch)
+    assert quiet.report["base_rate"]["note"].startswith("the batch's conversion rate is not")
+    assert not any("conversion rate is not estimated" in n for n in quiet.notes)
 
 
 def test_config_adjust_applies_without_the_flag(scoring_model, converters_batch):

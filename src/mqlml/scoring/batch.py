@@ -156,9 +156,10 @@ class ScoredBatch:
         As in :class:`CheckedBatch`.
     report : dict
         The JSON-safe scoring report (counts, ignored columns, rejects per column, unseen
-        categories, drift).
+        categories, drift, the batch's conversion rate beside the training rate).
     warnings : tuple of str
-        Lines to show the user (drift above the PSI warning).
+        Lines to show the user (drift above the PSI warning, a conversion rate unlike the
+        training rate, ...).
     notes : tuple of str
         Facts about the batch.
     as_of : Series, optional

@@ -141,16 +141,19 @@ def check_prior_shift(
         "warn_factor": settings.warn_factor,
     }
     if training is None:
-        note = "the batch's conversion rate is not estimated: the model does not record the "
-        note += "rate it was calibrated to"
-        return PriorShiftResult(scored, {**record, "note": note}, note=note)
+        note = (
+            "the batch's conversion rate is not estimated: the model does not record the "
+            "rate it was calibrated to" + ("; the probabilities are not adjusted" if adjust else "")
+        )
+        # Said on the terminal only when an adjustment was asked for; always in the report.
+        return PriorShiftResult(scored, {**record, "note": note}, note=note if adjust else None)
     if len(scored) < settings.min_leads:
         note = (
             f"the batch's conversion rate is not estimated: {len(scored):,} scored leads, "
             f"fewer than scoring.prior_shift.min_leads = {settings.min_leads:,}"
             + ("; the probabilities are not adjusted" if adjust else "")
         )
-        return PriorShiftResult(scored, {**record, "note": note}, note=note)
+        return PriorShiftResult(scored, {**record, "note": note}, note=note if adjust else None)
     estimate = estimate_prior(scored[PROBABILITY].to_numpy(dtype=float), training)
     mean_probability = float(scored[PROBABILITY].mean())
     record.update(
