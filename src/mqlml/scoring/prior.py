@@ -27,7 +27,9 @@ def training_base_rate(model: TrainedModel) -> float | None:
 
     The rate of the rows its calibrator was fit on, as the calibrator recorded it; for
     bundles from before that record, the calibration slice's rate in the training
-    summary; None when neither is known (or it is not strictly between 0 and 1).
+    summary; None when neither is known (or it is not strictly between 0 and 1). With
+    segment models, the global model's rate stands for the whole batch (an approximation:
+    each segment model was calibrated on its own segment's rows).
     """
     rate = getattr(model.calibrator, "base_rate_", None)
     if rate is None:
