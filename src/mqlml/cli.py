@@ -498,8 +498,9 @@ def score(
         Path | None,
         typer.Option(
             help="YAML configuration whose data: section (column_mapping, dates), crm: "
-            "section (import file columns, state store, webhook) and output: section "
-            "replace the model's for this batch (default: the model's own)."
+            "section (import file columns, state store, webhook), output: section and "
+            "scoring: section (prior shift) replace the model's for this batch (default: "
+            "the model's own)."
         ),
     ] = None,
     crm: Annotated[
@@ -528,6 +529,17 @@ def score(
             show_default="spreadsheet-safe CSV",
         ),
     ] = False,
+    adjust_prior: Annotated[
+        bool,
+        typer.Option(
+            "--adjust-prior",
+            help="Move every probability to the conversion rate this batch implies from its "
+            "own scores (estimated and reported in OUT's report either way) and recompute "
+            "scores, grades and is_mql; only when leads behave as before given their outcome "
+            "(see docs/scoring.md).",
+            show_default="scoring.prior_shift.adjust",
+        ),
+    ] = False,
 ) -> None:
     """Score a batch of leads: probability, score, grade, is_mql and the top reasons.
 
@@ -553,6 +565,7 @@ def score(
                 trained, leads, out, activities, as_of, chunk_rows=chunk_rows,
                 progress=progress, model_record=resolved.to_dict(),
                 safe_csv=False if raw_csv else None,
+                adjust_prior=True if adjust_prior else None,
             )
         exported = None
         if crm is not None or crm_settings.webhook.url:
@@ -602,15 +615,19 @@ def _crm_settings(crm: str | None, webhook: str | None, config: Path | None, mod
 
 
 def _with_data_settings(trained, cfg):
-    """The model with the given config's ``data`` and ``output`` sections in place of its own.
+    """The model with the given config's ``data``, ``output`` and ``scoring`` sections in place
+    of its own.
 
     How the batch's files are read and renamed (``data.column_mapping``, date order) is a
-    property of the export, which may differ from the one the model was trained on; what
-    the model learned is not touched.
+    property of the export, which may differ from the one the model was trained on, and
+    what is checked about a batch (``scoring.prior_shift``) a property of the scoring;
+    what the model learned is not touched.
     """
     import dataclasses
 
-    config = trained.config.model_copy(update={"data": cfg.data, "output": cfg.output})
+    config = trained.config.model_copy(
+        update={"data": cfg.data, "output": cfg.output, "scoring": cfg.scoring}
+    )
     return dataclasses.replace(trained, config=config)
 
 

@@ -903,6 +903,47 @@ class MonitorConfig(_Strict):
         return self
 
 
+class PriorShiftConfig(_Strict):
+    """The conversion rate a scored batch implies from its own probabilities, beside the
+    rate the model was calibrated to (EM of Saerens, Latinne and Decaestecker, 2002; see
+    docs/scoring.md). It assumes the leads behave as before given their outcome: when a
+    new campaign or form changes *who* converts, the estimate is wrong and so is adjusting.
+    """
+
+    #: Warn when the batch's estimated rate and the training rate differ by more than this
+    #: factor, either way (1.5: a 6% training rate warns below 4% or above 9%).
+    warn_factor: float = 1.5
+    #: Move every probability to the batch's estimated rate (Bayes' rule; the ranking of
+    #: leads is kept) and recompute scores, grades, tiers and is_mql from them. Off by
+    #: default: ``mqlml score --adjust-prior`` turns it on for one batch.
+    adjust: bool = False
+    #: Fewest scored leads the rate is estimated from; a smaller batch reports no estimate
+    #: (and is not adjusted): a few leads say little about a rate.
+    min_leads: int = 200
+
+    @field_validator("warn_factor")
+    @classmethod
+    def _factor(cls, v: float) -> float:
+        if not v > 1:
+            raise ValueError(f"warn_factor must be greater than 1, got {v}")
+        return v
+
+    @field_validator("min_leads")
+    @classmethod
+    def _min_leads(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"min_leads must be at least 1, got {v}")
+        return v
+
+
+class ScoringConfig(_Strict):
+    """What ``mqlml score`` checks and reports about a batch beyond its rows."""
+
+    #: The batch's conversion rate estimated from its scores, warned about and optionally
+    #: adjusted to (``base_rate`` in the scoring report).
+    prior_shift: PriorShiftConfig = Field(default_factory=PriorShiftConfig)
+
+
 class Config(_Strict):
     """The whole mqlml configuration."""
 
@@ -930,6 +971,8 @@ class Config(_Strict):
     crm: CrmConfig = Field(default_factory=CrmConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    #: What scoring checks about a batch (``mqlml score --config`` may replace it per batch).
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
 
     @property
     def split_fractions(self) -> tuple[float, float, float]:

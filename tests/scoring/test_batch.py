@@ -492,7 +492,9 @@ def test_batch_without_activities_or_moment_is_warned_and_recorded(
     moment = snapshot if as_of == "snapshot" else None
     run = _run(scoring_model[0], tmp_path, leads, acts if with_activities else None, moment)
     report = json.loads(run.report_path.read_text())
-    said = [w for w in report["warnings"] if "PSI" not in w]
+    # Drift and the base rate the scores imply (all low without activities) are warned
+    # elsewhere; these are the warnings about what the batch lacks.
+    said = [w for w in report["warnings"] if "PSI" not in w and "looks unlike" not in w]
     assert len(said) == len(expected)
     for warning, start in zip(said, expected, strict=True):
         assert warning.startswith(start)

@@ -57,6 +57,9 @@ class ProbabilityCalibrator(BaseEstimator):
         The method in use.
     selection_log_loss_ : dict
         Log loss of each method on the selection part (``auto`` only).
+    base_rate_ : float or None
+        Conversion rate of the calibration data: the rate the probabilities are calibrated
+        to (:mod:`mqlml.model.prior_shift`); None when rebuilt from an older bundle.
     """
 
     def __init__(self, method: str = "auto", *, selection_fraction: float = 0.3):
@@ -75,6 +78,7 @@ class ProbabilityCalibrator(BaseEstimator):
                 f"slice, got {int(y.sum())} converted of {len(y)}"
             )
         self.selection_log_loss_: dict[str, float] = {}
+        self.base_rate_: float | None = float(y.mean())
         method = self.method
         if method == "auto":
             cut = int(len(y) * (1 - self.selection_fraction))
@@ -145,6 +149,7 @@ class ProbabilityCalibrator(BaseEstimator):
             "method_": self.method_,
             "selection_log_loss_": self.selection_log_loss_,
             "params": params,
+            "base_rate_": getattr(self, "base_rate_", None),
         }
 
     @classmethod
@@ -153,6 +158,8 @@ class ProbabilityCalibrator(BaseEstimator):
         cal = cls(method=d["method"])
         cal.method_ = d["method_"]
         cal.selection_log_loss_ = dict(d.get("selection_log_loss_", {}))
+        # Bundles from before prior-shift estimation did not record the rate.
+        cal.base_rate_ = d.get("base_rate_")
         params = d["params"]
         if cal.method_ == "isotonic":
             x, y = np.asarray(params["x"]), np.asarray(params["y"])

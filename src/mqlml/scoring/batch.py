@@ -89,6 +89,7 @@ from mqlml.data.validate import (
 from mqlml.errors import DataValidationError, MqlmlError
 from mqlml.features.build import FeatureSpec, build_features, derived_columns
 from mqlml.model.bundle import TrainedModel
+from mqlml.scoring.prior import check_prior_shift
 from mqlml.scoring.score import explain_leads, score_routed
 from mqlml.scoring.scoring_report import (
     drift_report,
@@ -157,9 +158,10 @@ class ScoredBatch:
         As in :class:`CheckedBatch`.
     report : dict
         The JSON-safe scoring report (counts, ignored columns, rejects per column, unseen
-        categories, drift).
+        categories, drift, the batch's conversion rate beside the training rate).
     warnings : tuple of str
-        Lines to show the user (drift above the PSI warning).
+        Lines to show the user (drift above the PSI warning, a conversion rate unlike the
+        training rate, ...).
     notes : tuple of str
         Facts about the batch.
     as_of : Series, optional
@@ -603,6 +605,7 @@ def score_checked(
     *,
     chunk_rows: int = CHUNK_ROWS,
     progress: Progress | None = None,
+    adjust_prior: bool | None = None,
 ) -> ScoredBatch:
     """Score a checked batch in chunks and report its drift against the training data.
 
@@ -616,6 +619,9 @@ def score_checked(
         Leads per chunk: features, reasons and their memory are per chunk.
     progress : callable, optional
         Called as ``progress(done, total)`` before the first chunk and after each one.
+    adjust_prior : bool, optional
+        Move the probabilities to the conversion rate the batch implies
+        (:mod:`mqlml.scoring.prior`); None: the model's ``scoring.prior_shift.adjust``.
 
     Returns
     -------
@@ -632,7 +638,17 @@ def score_checked(
         )
     drift = drift_report(model.reference, sample, scored[SCORE].to_numpy(), model.spec)
     warning = drift_warning(drift)
-    said = [*([warning] if warning else []), *_input_warnings(model, batch)]
+    # After drift, which compares the model's own scores with the training reference.
+    shift = check_prior_shift(
+        model, scored, batch.leads, model.config.scoring.prior_shift, adjust_prior
+    )
+    scored = shift.scored
+    said = [
+        *([warning] if warning else []),
+        *([shift.warning] if shift.warning else []),
+        *_input_warnings(model, batch),
+    ]
+    batch_notes = [*batch.notes, *([shift.note] if shift.note else [])]
     report = {
         "as_of": _moment_record(batch),
         "as_of_source": batch.as_of_source,
@@ -646,11 +662,12 @@ def score_checked(
         "rejected_by_column": _rejected_by_column(batch.rejects),
         "unseen_categories": dict(unseen.most_common()),
         "unseen_category_values": unseen_category_values(unseen_values),
-        "notes": list(batch.notes),
+        "notes": batch_notes,
         "drift": drift,
+        "base_rate": shift.record,
         "warnings": said,
     }
-    notes = list(batch.notes)
+    notes = list(batch_notes)
     if unseen:
         notes.append(unseen_category_note(unseen_values))
     return ScoredBatch(
@@ -783,6 +800,7 @@ def score_files(
     now: pd.Timestamp | None = None,
     model_record: Mapping[str, object] | None = None,
     safe_csv: bool | None = None,
+    adjust_prior: bool | None = None,
 ) -> BatchRun:
     """Read a batch, check it, score it and write the output, rejects and report.
 
@@ -819,6 +837,9 @@ def score_files(
         Neutralise CSV text cells starting with ``=``, ``+``, ``-``, ``@``, tab or carriage
         return (:func:`mqlml.data.files.neutralise_formulas`); default the model config's
         ``output.safe_csv``. Parquet is never changed.
+    adjust_prior : bool, optional
+        Move the probabilities to the conversion rate the batch implies; None: the
+        model's ``scoring.prior_shift.adjust`` (see :func:`score_checked`).
 
     Returns
     -------
@@ -843,7 +864,10 @@ def score_files(
         lead_frame, act_frame = _read_batch(model, leads, activities)
         checked = check_batch(lead_frame, act_frame, model, as_of, source=str(leads),
                               activities_source=str(activities), now=now)
-        result = score_checked(model, checked, chunk_rows=chunk_rows, progress=progress)
+        result = score_checked(
+            model, checked, chunk_rows=chunk_rows, progress=progress,
+            adjust_prior=adjust_prior,
+        )
         report = _run_report(
             model, result, leads=leads, activities=activities, out=out,
             rejects_path=rejects_path, model_record=model_record,

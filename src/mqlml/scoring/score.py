@@ -56,20 +56,7 @@ def score_features(
     """
     X = to_matrix(features, model.spec)
     raw = model.predict_raw(X, **prediction_threads(len(X), num_threads))
-    probability = model.calibrator.predict(raw)
-    score = probability_to_score(probability)
-    grades = model.grades.predict(score)
-    is_mql = model.mql.predict(score)
-    out = {
-        PROBABILITY: probability,
-        SCORE: score,
-        GRADE: grades,
-        IS_MQL: is_mql,
-        # Bundles from before tiers know only the MQL line: everything below it is nurtured.
-        TIER: model.tiers.predict(score)
-        if model.tiers is not None
-        else np.where(is_mql, TIER_MQL, TIER_NURTURE),
-    }
+    out = probability_columns(model, model.calibrator.predict(raw))
     per_field, base_raw = field_contributions(
         model.booster,
         X,
@@ -94,6 +81,24 @@ def score_features(
     # One frame built at once: column by column costs a REST request more than scoring.
     frame = pd.DataFrame(out, index=features.index)
     return frame[[c for c in SCORE_COLUMNS if c != LEAD_ID]]
+
+
+def probability_columns(model: TrainedModel, probability) -> dict[str, np.ndarray]:
+    """``probability``, ``score``, ``grade``, ``is_mql`` and ``tier`` of calibrated
+    probabilities, through the model's score mapping and thresholds."""
+    probability = np.asarray(probability, dtype=float)
+    score = probability_to_score(probability)
+    is_mql = model.mql.predict(score)
+    return {
+        PROBABILITY: probability,
+        SCORE: score,
+        GRADE: model.grades.predict(score),
+        IS_MQL: is_mql,
+        # Bundles from before tiers know only the MQL line: everything below it is nurtured.
+        TIER: model.tiers.predict(score)
+        if model.tiers is not None
+        else np.where(is_mql, TIER_MQL, TIER_NURTURE),
+    }
 
 
 def segment_routes(
