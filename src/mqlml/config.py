@@ -86,8 +86,9 @@ class FeatureConfig(_Strict):
     #: (landing pages, campaigns) is kept this way; one whose values are nearly unique per
     #: lead is left out as an identifier or free text (and named in the training output).
     max_categories: int = 200
-    #: A text value seen on fewer training leads than this shares the ``(other)`` level, as
-    #: do values first seen when scoring: a handful of leads says little about a value.
+    #: In a text column of more than 20 values, a value seen on fewer training leads than
+    #: this shares the ``(other)`` level, as do values first seen when scoring: a handful of
+    #: leads says little about a value. A column of at most 20 values keeps each.
     min_category_count: int = 10
 
     @field_validator("max_categories")

@@ -379,6 +379,8 @@ MIN_CATEGORY_COUNT = 10
 #: ``features.max_categories``, or first seen when scoring.
 OTHER_LEVEL = "(other)"
 _MIN_CATEGORIES_FOR_ID = 20
+#: A text column with at most this many values keeps each of them as its own level.
+_FEW_CATEGORIES = 20
 #: How the reason of a text column left out for its number of values begins (the training
 #: output lists these columns).
 IDENTIFIER_LIKE = "identifier-like"
@@ -582,8 +584,8 @@ def fit_feature_spec(
     personal : tuple of str
         Personal columns (``data.personal_columns``): never features, whatever their values.
     min_category_count : int
-        Values seen on fewer training leads, and those beyond the ``max_categories`` most
-        frequent, share one level, :data:`OTHER_LEVEL` (listed in ``grouped``); so do
+        In a column of more than 20 values, those seen on fewer training leads, and in any
+        column those beyond the ``max_categories`` most frequent, share one level, :data:`OTHER_LEVEL` (listed in ``grouped``); so do
         values first seen when scoring. A column with hundreds of values (landing pages,
         campaigns) is kept this way. One whose values are nearly unique per lead (an
         identifier or free text) is left out: ``excluded`` says so, beginning with
@@ -630,7 +632,10 @@ def fit_feature_spec(
                 continue
             # Most frequent first, ties by value: the same levels whatever the row order.
             ranked = sorted(levels.items(), key=lambda kv: (-kv[1], kv[0]))
-            own = [v for v, m in ranked[:max_categories] if m >= min_category_count]
+            # A column of a few values keeps each (LightGBM and the linear base smooth
+            # their rare levels); grouping is for the long tail of many-valued columns.
+            least = min_category_count if k > _FEW_CATEGORIES else 1
+            own = [v for v, m in ranked[:max_categories] if m >= least]
             rest = sorted(set(levels.index) - set(own))
             if not own:
                 excluded[c] = (
