@@ -6,6 +6,7 @@ import pytest
 
 import mqlml
 from mqlml.config import load_config
+from mqlml.estimator import LeadScorer
 from mqlml.features.build import OTHER_LEVEL
 
 
@@ -82,7 +83,9 @@ def test_a_landing_page_with_hundreds_of_values_is_used_and_beats_dropping_it(ex
     assert auc_kept > auc_dropped + 0.03, (auc_kept, auc_dropped)
 
 
-def test_new_and_rare_pages_score_as_the_grouped_level_and_reasons_name_the_page(export, kept):
+def test_new_and_rare_pages_score_as_the_grouped_level_and_reasons_name_the_page(
+    export, kept, tmp_path
+):
     spec = kept.model_.spec
     frequent = next(v for v in spec.categorical["Landing Page"] if v != OTHER_LEVEL)
     rare = spec.grouped["Landing Page"][0]
@@ -102,3 +105,7 @@ def test_new_and_rare_pages_score_as_the_grouped_level_and_reasons_name_the_page
     assert "Came from another landing page" in sentences[ids[0]]
     assert "Came from another landing page" in sentences[ids[1]]
     assert f"Came from landing page {frequent}" in sentences[ids[2]]
+    # The grouped values travel with the saved model: a reloaded one scores the same.
+    again = LeadScorer.load(kept.save(tmp_path / "models", name="pages"))
+    assert again.model_.spec.grouped == kept.model_.spec.grouped
+    pd.testing.assert_frame_equal(again.score(rows), scored)

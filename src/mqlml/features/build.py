@@ -579,18 +579,19 @@ def fit_feature_spec(
     min_leads_per_activity_type : int
         Activity types done by fewer leads get no features of their own (pooled as ``other``).
     max_categories : int
-        The most levels a text column keeps as its own: its most frequent values seen on at
-        least ``min_category_count`` leads (``features.max_categories``).
+        The most levels a text column keeps as its own, its most frequent values
+        (``features.max_categories``).
     personal : tuple of str
         Personal columns (``data.personal_columns``): never features, whatever their values.
     min_category_count : int
-        In a column of more than 20 values, those seen on fewer training leads, and in any
-        column those beyond the ``max_categories`` most frequent, share one level, :data:`OTHER_LEVEL` (listed in ``grouped``); so do
-        values first seen when scoring. A column with hundreds of values (landing pages,
-        campaigns) is kept this way. One whose values are nearly unique per lead (an
-        identifier or free text) is left out: ``excluded`` says so, beginning with
-        :data:`IDENTIFIER_LIKE`; so is one whose every value is that rare
-        (:data:`ALL_VALUES_RARE`).
+        In a column of more than 20 values, the values seen on fewer training leads
+        (``features.min_category_count``), and in any column those beyond the
+        ``max_categories`` most frequent, share one level, :data:`OTHER_LEVEL` (listed in
+        ``grouped``); so do values first seen when scoring. A column with hundreds of values
+        (landing pages, campaigns) is kept this way. One whose values are nearly unique per
+        lead (an identifier or free text) is left out: ``excluded`` says so, beginning with
+        :data:`IDENTIFIER_LIKE`; so is a column of more than 20 values none of which
+        reaches ``min_category_count`` (:data:`ALL_VALUES_RARE`).
     """
     from pandas.api.types import is_datetime64_any_dtype, is_numeric_dtype
 
@@ -832,7 +833,7 @@ def unseen_category_counts(leads: pd.DataFrame, spec: FeatureSpec) -> dict[str, 
     one of its levels nor one it grouped as :data:`OTHER_LEVEL`)."""
     attrs = _with_derived(leads, leads)
     counts = {}
-    for c, levels in spec.categorical.items():
+    for c in spec.categorical:
         if c not in attrs:
             continue
         unseen = unseen_values(attrs[c], spec, c)
