@@ -291,7 +291,9 @@ def check_model_text(data: bytes, feature_names: tuple[str, ...] | list[str]) ->
         raise _ModelTextError("not a LightGBM model text (no 'tree' header and first tree)")
     header = _fields(text[len("tree\n") : start].split("\n"), "the header")
     names = header.get("feature_names", "").split(" ")
-    if names != list(feature_names):
+    # LightGBM writes a space in a feature name as an underscore ("Landing Page" of a flat
+    # export is Landing_Page in model.txt).
+    if names != [str(n).replace(" ", "_") for n in feature_names]:
         raise _ModelTextError(
             f"its {len(names)} feature names differ from the {len(feature_names)} columns "
             "of feature_spec.json"
