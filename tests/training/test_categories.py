@@ -7,7 +7,8 @@ import pytest
 import mqlml
 from mqlml.config import load_config
 from mqlml.estimator import LeadScorer
-from mqlml.features.build import OTHER_LEVEL
+from mqlml.features.build import OTHER_LEVEL, build_features, unseen_category_counts
+from mqlml.scoring.batch import _unseen_categories
 
 
 def _export(n=4000, seed=0, k=300):
@@ -109,3 +110,11 @@ def test_new_and_rare_pages_score_as_the_grouped_level_and_reasons_name_the_page
     again = LeadScorer.load(kept.save(tmp_path / "models", name="pages"))
     assert again.model_.spec.grouped == kept.model_.spec.grouped
     pd.testing.assert_frame_equal(again.score(rows), scored)
+    # The scoring report counts only the page never seen as unseen, not the rare one.
+    leads = pd.DataFrame({"lead_id": rows["Id"].to_numpy(),
+                          "Landing Page": rows["Landing Page"].to_numpy()})
+    acts = pd.DataFrame({"lead_id": pd.Series(dtype="str"), "activity_type": pd.Series(
+        dtype="str"), "occurred_at": pd.Series(dtype="datetime64[ns, UTC]")})
+    features = build_features(leads, acts, "2026-01-01", spec)
+    assert _unseen_categories(leads, features, spec) == {"Landing Page": 1}
+    assert unseen_category_counts(leads, spec) == {"Landing Page": 1}

@@ -836,14 +836,14 @@ def unseen_category_counts(leads: pd.DataFrame, spec: FeatureSpec) -> dict[str, 
     for c in spec.categorical:
         if c not in attrs:
             continue
-        unseen = unseen_values(attrs[c], spec, c)
+        unseen = unseen_mask(attrs[c], spec, c)
         k = int(unseen.sum())
         if k:
             counts[c] = k
     return counts
 
 
-def unseen_values(values: pd.Series, spec: FeatureSpec, column: str) -> np.ndarray:
+def unseen_mask(values: pd.Series, spec: FeatureSpec, column: str) -> np.ndarray:
     """Whether each of ``values`` (of categorical feature ``column``) was never seen in
     training: filled, and neither one of the column's levels nor a value it grouped."""
     own = tuple(v for v in spec.categorical[column] if v != OTHER_LEVEL)

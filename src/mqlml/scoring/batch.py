@@ -92,7 +92,7 @@ from mqlml.features.build import (
     FeatureSpec,
     build_features,
     derived_columns,
-    unseen_values,
+    unseen_mask,
 )
 from mqlml.model.bundle import TrainedModel
 from mqlml.scoring.score import explain_leads, score_routed
@@ -605,7 +605,7 @@ def _unseen_values(
             continue
         rows = leads.loc[candidates]
         values = derived_columns(rows)[c] if c in derived else rows[c]
-        values = values[unseen_values(values, spec, c)]
+        values = values[unseen_mask(values, spec, c)]
         if len(values):
             out[c] = Counter(values.astype(str).tolist())
     return out
