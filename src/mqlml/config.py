@@ -81,16 +81,28 @@ class FeatureConfig(_Strict):
     windows_days: tuple[int, ...] = (7, 30, 90)
     #: Activity types seen in fewer training leads than this are pooled into ``other``.
     min_leads_per_activity_type: int = 20
-    #: A text column with more distinct values than this in the training leads is left out
-    #: (and named in the training output); one whose values are nearly unique per lead is
-    #: left out as an identifier whatever this says.
+    #: The most levels a text column keeps as its own (its most frequent values); the rest
+    #: share one level, ``(other)``, with the rare values. A column with hundreds of values
+    #: (landing pages, campaigns) is kept this way; one whose values are nearly unique per
+    #: lead is left out as an identifier or free text (and named in the training output).
     max_categories: int = 200
+    #: In a text column of more than 20 values, a value seen on fewer training leads than
+    #: this shares the ``(other)`` level, as do values first seen when scoring: a handful of
+    #: leads says little about a value. A column of at most 20 values keeps each.
+    min_category_count: int = 10
 
     @field_validator("max_categories")
     @classmethod
     def _categories(cls, v: int) -> int:
         if v < 2:
             raise ValueError(f"features.max_categories must be at least 2, got {v}")
+        return v
+
+    @field_validator("min_category_count")
+    @classmethod
+    def _category_count(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"features.min_category_count must be at least 1, got {v}")
         return v
 
     @field_validator("observation_days")

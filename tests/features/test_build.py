@@ -7,6 +7,8 @@ from hypothesis import strategies as st
 from conftest import make_activities, make_leads
 from mqlml.columns import ACTIVITY_TYPE, CREATED_AT, EMAIL, LEAD_ID, OCCURRED_AT
 from mqlml.features.build import (
+    OTHER_LEVEL,
+    FeatureSpec,
     build_features,
     email_domain_type,
     fit_feature_spec,
@@ -346,23 +348,52 @@ def test_levels_are_matched_as_text_and_unseen_or_missing_values_are_missing():
     assert unseen_category_counts(leads, spec) == {"industry": 2}
 
 
-def test_text_columns_with_too_many_values_are_left_out_by_a_setting_saying_which_rule():
-    # Issue 14, item 6: a 205-value landing page vanished without a word and the cap of
-    # 200 was neither documented nor a setting.
+def test_many_valued_text_columns_are_kept_with_rare_values_grouped_identifiers_left_out():
+    # Issue 14, item 2: a 205-value landing page was left out; it carries signal.
     rng = np.random.default_rng(0)
     leads = make_leads(1000)
-    leads["landing_page"] = [f"/lp/{i % 205}" for i in rng.permutation(len(leads))]
+    # Pages 0-29 on 20+ leads each; pages 30-204 on one or two leads each.
+    pages = [i % 30 for i in range(600)] + [30 + i % 175 for i in range(400)]
+    leads["landing_page"] = [f"/lp/{pages[i]}" for i in rng.permutation(len(leads))]
     leads["visitor_id"] = [f"v{i}" for i in range(len(leads))]
+    leads["form"] = [f"f{i % 40}" for i in range(len(leads))]  # 40 values on 25 leads each
     spec = fit_feature_spec(leads, make_activities(leads))
-    assert spec.excluded["landing_page"].startswith(
-        "over the category cap: 205 distinct values, more than features.max_categories (200)"
-    )
+    assert "landing_page" not in spec.excluded and "landing_page" in spec.columns
+    own = [f"/lp/{i}" for i in range(30)]
+    assert spec.categorical["landing_page"] == (*sorted(own), OTHER_LEVEL)
+    assert spec.grouped["landing_page"] == tuple(sorted(f"/lp/{i}" for i in range(30, 205)))
+    assert len(spec.categorical["form"]) == 40 and "form" not in spec.grouped
     assert spec.excluded["visitor_id"].startswith(
         "identifier-like: 1,000 distinct values (unique per row) among 1,000 training leads"
     )
-    wider = fit_feature_spec(leads, make_activities(leads), max_categories=250)
-    assert len(wider.categorical["landing_page"]) == 205
-    assert "visitor_id" in wider.excluded  # an identifier whatever the cap
+    # features.max_categories caps the levels of their own: the rest join the grouped ones.
+    capped = fit_feature_spec(leads, make_activities(leads), max_categories=10)
+    assert len(capped.categorical["landing_page"]) == 11
+    assert len(capped.grouped["landing_page"]) == 195
+    assert "visitor_id" in capped.excluded  # an identifier whatever the cap
+    # A many-valued column whose every value is rare is left out, saying so.
+    strict = fit_feature_spec(leads, make_activities(leads), min_category_count=30)
+    assert strict.excluded["form"].startswith(
+        "all values rare: each of its 40 values is on fewer than "
+        "features.min_category_count (30) training leads"
+    )
+    assert FeatureSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_grouped_and_never_seen_values_take_the_other_level_only_new_ones_count_as_unseen():
+    leads = make_leads(600)
+    leads["landing_page"] = [f"/lp/{i % 30}" if i < 500 else f"/lp/rare{i}" for i in range(600)]
+    spec = fit_feature_spec(leads, make_activities(leads))
+    rare = spec.grouped["landing_page"][0]
+    new = leads.head(4).assign(landing_page=["/lp/3", rare, "/lp/brand-new", None])
+    f = build_features(new, make_activities(leads).head(0), "2026-01-01", spec)
+    assert f["landing_page"].astype(object).where(f["landing_page"].notna(), None).tolist() == [
+        "/lp/3",
+        OTHER_LEVEL,
+        OTHER_LEVEL,
+        None,
+    ]
+    assert unseen_category_counts(new, spec) == {"landing_page": 1}
 
 
 def test_personal_columns_are_never_features_and_match_any_spelling(small_leads, small_activities):

@@ -111,6 +111,11 @@ def _drop_column(d):
     return d
 
 
+def _grouped_without_level(d):
+    d["grouped"] = {next(iter(d["categorical"])): ["a rare value"]}
+    return d
+
+
 # Written as the issue found them: a NaN coefficient, impossible and disordered cutoffs,
 # text for a number, a missing grade, versions.json a list, a column dropped.
 EDITS = [
@@ -123,6 +128,7 @@ EDITS = [
     ("thresholds.json", _tier_line, "tiers must agree with the MQL cutoff"),
     ("versions.json", lambda d: list(d), "versions.json: expected a JSON object, got list"),
     ("feature_spec.json", _drop_column, "model.txt: its .* feature names differ"),
+    ("feature_spec.json", _grouped_without_level, "groups values but has no '\\(other\\)' level"),
 ]
 
 

@@ -14,7 +14,7 @@ def test_training_notes_name_review_columns_and_columns_left_out_for_their_value
         "leakage_audit": [{**review, "column": "Lead Stage"}, {**review, "column": "Stage Id"}],
         "excluded_columns": {
             "Stage Id": "identifier-like: 900 distinct values (unique per row) among 900 ...",
-            "Landing Page": "over the category cap: 205 distinct values, more than ...",
+            "Form Name": "all values rare: each of its 40 values is on fewer than ...",
             "email": "raw personal text; derived features are used instead",
         },
     })
@@ -24,6 +24,6 @@ def test_training_notes_name_review_columns_and_columns_left_out_for_their_value
         "(audit.allow_columns records that choice)",
         "left out: column 'Stage Id', identifier-like: 900 distinct values (unique per row) "
         "among 900 ...",
-        "left out: column 'Landing Page', over the category cap: 205 distinct values, more "
+        "left out: column 'Form Name', all values rare: each of its 40 values is on fewer "
         "than ...",
     ]

@@ -300,7 +300,7 @@ def test_training_output_and_report_show_the_flagged_columns_first(tmp_path):
     frame, y = sales_filled_export(2000)
     export = frame.rename(columns={"lead_id": "Id", "created_at": "Created"}).assign(
         Converted=np.where(y == 1, "yes", "no"),
-        # 260 landing pages: over the category cap; a visitor id: one per row.
+        # 260 landing pages on 4-5 training leads each: all rare; a visitor id: one per row.
         **{"Landing Page": [f"/lp/{i % 260}" for i in range(len(y))],
            "Visitor Id": [f"v{i:06d}" for i in range(len(y))]},
     )
@@ -319,8 +319,8 @@ def test_training_output_and_report_show_the_flagged_columns_first(tmp_path):
     err = result.stderr
     assert "warning: leakage audit: 'Lead Rating' excluded" in err
     assert "review: column 'Lead Quality' is used, but its name suggests" in err
-    assert "left out: column 'Landing Page', over the category cap: 260 distinct values" in err
-    assert "features.max_categories (200)" in err
+    assert "left out: column 'Landing Page', all values rare: each of its 260 values" in err
+    assert "features.min_category_count (10)" in err
     assert "left out: column 'Visitor Id', identifier-like: 1,200 distinct values (unique" in err
     bundle = tmp_path / "m" / "lead-scoring" / "1"
     html = (bundle / "report.html").read_text()

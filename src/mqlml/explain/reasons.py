@@ -9,11 +9,12 @@ moment (:func:`mqlml.features.build.build_features`), so they say what the model
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
 
-from mqlml.features.build import OTHER_ACTIVITY, FeatureSpec, field_label
+from mqlml.features.build import OTHER_ACTIVITY, OTHER_LEVEL, FeatureSpec, field_label
 
 #: activity type -> (what doing it reads like, what never doing it reads like).
 ACTIVITY_PHRASES: dict[str, tuple[str, str]] = {
@@ -128,13 +129,36 @@ def _plain_level(value: str) -> str:
     return value.replace("_", " ")
 
 
+#: Words in a column's name that say where a lead came from: its values read "Came from
+#: landing page /pricing" (whole words, case-insensitive).
+_ORIGIN_WORDS = re.compile(
+    r"\b(?:landing|page|campaign|utm|source|medium|form|referr?er|channel|origin)s?\b"
+)
+
+
+def _origin_field(field: str) -> bool:
+    return _ORIGIN_WORDS.search(field.replace("_", " ").lower()) is not None
+
+
 def level_sentence(field: str, value) -> str:
-    """Sentence for a categorical fit field at ``value`` (missing or unseen: not known)."""
+    """Sentence for a categorical fit field at ``value`` (missing: not known).
+
+    The grouped level (:data:`~mqlml.features.build.OTHER_LEVEL`: values too rare in
+    training, or first seen now) reads "Came from another landing page" for a column
+    that says where a lead came from, else "Industry: another value".
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return f"{field_label(field)} not known"
     value = str(value)
     if field in LEVEL_PHRASES and value in LEVEL_PHRASES[field]:
         return LEVEL_PHRASES[field][value]
+    origin = field not in _LEVEL_TEMPLATES and _origin_field(field)
+    if value == OTHER_LEVEL:
+        if origin or field == "lead_source":
+            return f"Came from another {field_label(field).lower()}"
+        return f"{field_label(field)}: another value"
+    if origin:
+        return f"Came from {field_label(field).lower()} {value}"
     template = _LEVEL_TEMPLATES.get(field, field_label(field) + ": {}")
     return template.format(_plain_level(value) if field == "lead_source" else value)
 

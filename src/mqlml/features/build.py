@@ -369,13 +369,22 @@ _NEVER_FEATURES = {"lead_id", "created_at", "email", "job_title", "as_of"}
 #: A text attribute with more distinct values than this share of leads is an identifier or
 #: free text (names, companies), not a category.
 _MAX_CATEGORY_SHARE = 0.5
-#: Default of ``features.max_categories``: more distinct values and a text column is left out.
+#: Default of ``features.max_categories``: the most levels a categorical column keeps as its
+#: own; the rarer ones share :data:`OTHER_LEVEL`.
 MAX_CATEGORIES = 200
+#: Default of ``features.min_category_count``: a value seen on fewer training leads shares
+#: :data:`OTHER_LEVEL` (what a handful of leads say about a value does not hold up later).
+MIN_CATEGORY_COUNT = 10
+#: The level of the values grouped together: seen on too few training leads, beyond
+#: ``features.max_categories``, or first seen when scoring.
+OTHER_LEVEL = "(other)"
 _MIN_CATEGORIES_FOR_ID = 20
+#: A text column with at most this many values keeps each of them as its own level.
+_FEW_CATEGORIES = 20
 #: How the reason of a text column left out for its number of values begins (the training
 #: output lists these columns).
 IDENTIFIER_LIKE = "identifier-like"
-OVER_CATEGORY_CAP = "over the category cap"
+ALL_VALUES_RARE = "all values rare"
 
 _FIELD_LABELS = {
     "email_domain_type": "Email domain type",
@@ -424,7 +433,9 @@ class FeatureSpec:
     windows_days : tuple of int
         Look-back windows for activity counts.
     categorical : dict
-        Categorical feature -> its known levels (unseen values become missing).
+        Categorical feature -> its levels; :data:`OTHER_LEVEL` last in a column with
+        grouped values. Values first seen when scoring take :data:`OTHER_LEVEL` in such a
+        column and are missing in the others.
     numeric_attributes : tuple of str
         Numeric lead attributes used as they are.
     columns : tuple of str
@@ -435,6 +446,10 @@ class FeatureSpec:
         Business field -> ``fit`` (who they are) or ``behaviour`` (what they did).
     excluded : dict
         Lead column -> why it is not a feature.
+    grouped : dict
+        Categorical feature -> the training values it groups as :data:`OTHER_LEVEL`
+        (seen on fewer than ``features.min_category_count`` training leads, or beyond the
+        ``features.max_categories`` most frequent); only columns that group any.
     """
 
     activity_types: tuple[str, ...]
@@ -445,11 +460,13 @@ class FeatureSpec:
     fields: dict[str, str]
     groups: dict[str, str]
     excluded: dict[str, str] = field(default_factory=dict)
+    grouped: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """A JSON-safe dict."""
         d = asdict(self)
         d["categorical"] = {k: list(v) for k, v in self.categorical.items()}
+        d["grouped"] = {k: list(v) for k, v in self.grouped.items()}
         return d
 
     @classmethod
@@ -464,6 +481,8 @@ class FeatureSpec:
             fields=dict(d["fields"]),
             groups=dict(d["groups"]),
             excluded=dict(d.get("excluded", {})),
+            # Bundles from before grouping have none: their unseen values stay missing.
+            grouped={k: tuple(v) for k, v in d.get("grouped", {}).items()},
         )
 
     @property
@@ -547,6 +566,7 @@ def fit_feature_spec(
     min_leads_per_activity_type: int = 20,
     max_categories: int = MAX_CATEGORIES,
     personal: tuple[str, ...] = DEFAULT_PERSONAL_COLUMNS,
+    min_category_count: int = MIN_CATEGORY_COUNT,
 ) -> FeatureSpec:
     """Learn the feature spec from training leads and their activities.
 
@@ -559,17 +579,25 @@ def fit_feature_spec(
     min_leads_per_activity_type : int
         Activity types done by fewer leads get no features of their own (pooled as ``other``).
     max_categories : int
-        A text column with more distinct values is left out (``features.max_categories``);
-        so is one whose values are nearly unique per lead (an identifier or free text).
-        ``excluded`` says which rule left it out, beginning with :data:`IDENTIFIER_LIKE` or
-        :data:`OVER_CATEGORY_CAP`.
+        The most levels a text column keeps as its own, its most frequent values
+        (``features.max_categories``).
     personal : tuple of str
         Personal columns (``data.personal_columns``): never features, whatever their values.
+    min_category_count : int
+        In a column of more than 20 values, the values seen on fewer training leads
+        (``features.min_category_count``), and in any column those beyond the
+        ``max_categories`` most frequent, share one level, :data:`OTHER_LEVEL` (listed in
+        ``grouped``); so do values first seen when scoring. A column with hundreds of values
+        (landing pages, campaigns) is kept this way. One whose values are nearly unique per
+        lead (an identifier or free text) is left out: ``excluded`` says so, beginning with
+        :data:`IDENTIFIER_LIKE`; so is a column of more than 20 values none of which
+        reaches ``min_category_count`` (:data:`ALL_VALUES_RARE`).
     """
     from pandas.api.types import is_datetime64_any_dtype, is_numeric_dtype
 
     excluded: dict[str, str] = {}
     categorical: dict[str, tuple[str, ...]] = {}
+    grouped: dict[str, tuple[str, ...]] = {}
     numeric: list[str] = []
     groups: dict[str, str] = {}
     fields: dict[str, str] = {}
@@ -603,13 +631,22 @@ def fit_feature_spec(
                     "leads: an identifier or free text, not a category"
                 )
                 continue
-            if k > max_categories:
+            # Most frequent first, ties by value: the same levels whatever the row order.
+            ranked = sorted(levels.items(), key=lambda kv: (-kv[1], kv[0]))
+            # A column of a few values keeps each (LightGBM and the linear base smooth
+            # their rare levels); grouping is for the long tail of many-valued columns.
+            least = min_category_count if k > _FEW_CATEGORIES else 1
+            own = [v for v, m in ranked[:max_categories] if m >= least]
+            rest = sorted(set(levels.index) - set(own))
+            if not own:
                 excluded[c] = (
-                    f"{OVER_CATEGORY_CAP}: {k:,} distinct values, more than "
-                    f"features.max_categories ({max_categories:,}); raise it to keep the column"
+                    f"{ALL_VALUES_RARE}: each of its {k:,} values is on fewer than "
+                    f"features.min_category_count ({min_category_count:,}) training leads"
                 )
                 continue
-            categorical[c] = tuple(sorted(levels.index))
+            categorical[c] = (*sorted(own), OTHER_LEVEL) if rest else tuple(sorted(own))
+            if rest:
+                grouped[c] = tuple(rest)
         if c in categorical or c in numeric:
             fields[c] = c
             groups[c] = FIT
@@ -634,6 +671,7 @@ def fit_feature_spec(
         fields=fields,
         groups=groups,
         excluded=excluded,
+        grouped=grouped,
     )
 
 
@@ -660,9 +698,12 @@ def _level_positions(levels: tuple[str, ...]) -> dict[str, int]:
 
 
 def _level_codes(values: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
-    """Position of each value, as text, in ``levels``; -1 when missing or never seen."""
+    """Position of each value, as text, in ``levels``; missing values are -1, and so are
+    values not among ``levels`` unless ``levels`` ends with :data:`OTHER_LEVEL`, whose
+    position they then take (a value grouped in training, or first seen now)."""
     pos = _level_positions(levels)
-    codes, positions = _per_distinct(values, lambda v: -1 if v is None else pos.get(v, -1))
+    other = len(levels) - 1 if levels and levels[-1] == OTHER_LEVEL else -1
+    codes, positions = _per_distinct(values, lambda v: -1 if v is None else pos.get(v, other))
     return np.asarray(codes, dtype=np.int64).take(positions)
 
 
@@ -686,7 +727,8 @@ def build_features(
     -------
     DataFrame
         Index of ``leads``, columns ``spec.columns``; categoricals use the spec's levels,
-        unseen values are missing.
+        values outside them take :data:`OTHER_LEVEL` where the column has it, else are
+        missing.
     """
     n = len(leads)
     as_of_ns = _as_of_array(leads, as_of)
@@ -695,7 +737,8 @@ def build_features(
     attrs = _with_derived(leads, leads)
     for c in spec.columns:
         if c in spec.categorical:
-            # Values the model never saw become missing (counted by unseen_category_counts).
+            # Values outside the levels take OTHER_LEVEL, or are missing in a column without
+            # one (values never seen are counted by unseen_category_counts).
             codes = _level_codes(attrs[c], spec.categorical[c]) if c in attrs else np.full(n, -1)
             out[c] = pd.Categorical.from_codes(codes, dtype=_category_dtype(spec.categorical[c]))
         elif c in spec.numeric_attributes:
@@ -786,14 +829,23 @@ def to_matrix(features: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
 
 
 def unseen_category_counts(leads: pd.DataFrame, spec: FeatureSpec) -> dict[str, int]:
-    """Per categorical feature, how many leads carry a value the model never saw."""
+    """Per categorical feature, how many leads carry a value the model never saw (neither
+    one of its levels nor one it grouped as :data:`OTHER_LEVEL`)."""
     attrs = _with_derived(leads, leads)
     counts = {}
-    for c, levels in spec.categorical.items():
+    for c in spec.categorical:
         if c not in attrs:
             continue
-        unseen = (_level_codes(attrs[c], levels) < 0) & attrs[c].notna().to_numpy()
+        unseen = unseen_mask(attrs[c], spec, c)
         k = int(unseen.sum())
         if k:
             counts[c] = k
     return counts
+
+
+def unseen_mask(values: pd.Series, spec: FeatureSpec, column: str) -> np.ndarray:
+    """Whether each of ``values`` (of categorical feature ``column``) was never seen in
+    training: filled, and neither one of the column's levels nor a value it grouped."""
+    own = tuple(v for v in spec.categorical[column] if v != OTHER_LEVEL)
+    known = (*own, *spec.grouped.get(column, ()))
+    return (_level_codes(values, tuple(known)) < 0) & values.notna().to_numpy()

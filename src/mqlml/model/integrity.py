@@ -25,6 +25,7 @@ import re
 from pathlib import Path, PurePosixPath
 
 from mqlml.errors import BundleError
+from mqlml.features.build import OTHER_LEVEL
 
 #: The manifest file of a bundle: ``{"format": 1, "algorithm": "sha256", "files": {...}}``.
 MANIFEST_FILE = "manifest.json"
@@ -290,7 +291,9 @@ def check_model_text(data: bytes, feature_names: tuple[str, ...] | list[str]) ->
         raise _ModelTextError("not a LightGBM model text (no 'tree' header and first tree)")
     header = _fields(text[len("tree\n") : start].split("\n"), "the header")
     names = header.get("feature_names", "").split(" ")
-    if names != list(feature_names):
+    # LightGBM writes a space in a feature name as an underscore ("Landing Page" of a flat
+    # export is Landing_Page in model.txt).
+    if names != [str(n).replace(" ", "_") for n in feature_names]:
         raise _ModelTextError(
             f"its {len(names)} feature names differ from the {len(feature_names)} columns "
             "of feature_spec.json"
@@ -444,7 +447,8 @@ def check_spec(spec):
     """A :class:`~mqlml.features.build.FeatureSpec` read from a bundle, or ValueError.
 
     Every name is text, the columns are distinct and each has a field and a group; the
-    categorical and numeric columns are among them.
+    categorical and numeric columns are among them; a column that groups values has the
+    grouped level.
     """
     columns = _texts(spec.columns, "columns")
     if not columns or len(set(columns)) != len(columns):
@@ -457,6 +461,11 @@ def check_spec(spec):
         raise ValueError(f"windows_days must be positive integers, got {spec.windows_days!r}")
     for name, levels in spec.categorical.items():
         _texts(levels, f"the levels of {name!r}")
+    for name, values in spec.grouped.items():
+        # Grouped values score as the column's last level, the grouped one.
+        if tuple(spec.categorical.get(name, ()))[-1:] != (OTHER_LEVEL,):
+            raise ValueError(f"{name!r} groups values but has no {OTHER_LEVEL!r} level")
+        _texts(values, f"the grouped values of {name!r}")
     unknown = [c for c in (*spec.categorical, *spec.numeric_attributes) if c not in columns]
     if unknown:
         raise ValueError(f"{unknown} are not among the feature columns")

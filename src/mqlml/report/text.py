@@ -6,7 +6,7 @@ the current rules (or logistic regression) and the rolling-origin backtest.
 
 from __future__ import annotations
 
-from mqlml.features.build import IDENTIFIER_LIKE, OVER_CATEGORY_CAP
+from mqlml.features.build import ALL_VALUES_RARE, IDENTIFIER_LIKE
 from mqlml.model.summary import TrainingSummary
 
 
@@ -84,7 +84,7 @@ def training_notes(s: TrainingSummary) -> list[str]:
 
     The summary's warnings (a model worse than its logistic baseline), the columns the
     leakage audit kept for review with their evidence, and the text columns left out
-    for their number of values (identifier-like, or over ``features.max_categories``).
+    for their values (identifier-like, or every value rare).
     The excluded leaky columns are said by the leakage warning itself.
     """
     out = [f"warning: {w}" for w in s.warnings or []]
@@ -98,6 +98,6 @@ def training_notes(s: TrainingSummary) -> list[str]:
                 "records that choice)"
             )
     for column, why in excluded.items():
-        if why.startswith((IDENTIFIER_LIKE, OVER_CATEGORY_CAP)):
+        if why.startswith((IDENTIFIER_LIKE, ALL_VALUES_RARE)):
             out.append(f"left out: column {column!r}, {why}")
     return out

@@ -87,7 +87,13 @@ from mqlml.data.validate import (
     show,
 )
 from mqlml.errors import DataValidationError, MqlmlError
-from mqlml.features.build import FeatureSpec, build_features, derived_columns
+from mqlml.features.build import (
+    OTHER_LEVEL,
+    FeatureSpec,
+    build_features,
+    derived_columns,
+    unseen_mask,
+)
 from mqlml.model.bundle import TrainedModel
 from mqlml.scoring.prior import check_prior_shift
 from mqlml.scoring.score import explain_leads, score_routed
@@ -590,12 +596,20 @@ def _unseen_values(
             had_value = leads[c].notna().to_numpy()
         else:
             continue
-        unseen = had_value & features[c].isna().to_numpy()
-        if not unseen.any():
+        # Never seen: missing in the features, or (in a column that groups values) taking
+        # the grouped level without being one of the values grouped in training.
+        feature = features[c]
+        outside = feature.isna().to_numpy().copy()
+        if c in spec.grouped:
+            outside |= (feature == OTHER_LEVEL).to_numpy(dtype=bool)
+        candidates = had_value & outside
+        if not candidates.any():
             continue
-        rows = leads.loc[unseen]
+        rows = leads.loc[candidates]
         values = derived_columns(rows)[c] if c in derived else rows[c]
-        out[c] = Counter(values.astype(str).tolist())
+        values = values[unseen_mask(values, spec, c)]
+        if len(values):
+            out[c] = Counter(values.astype(str).tolist())
     return out
 
 

@@ -363,6 +363,7 @@ def _fit_spec(
         config.features.min_leads_per_activity_type,
         config.features.max_categories,
         config.data.personal_columns,
+        config.features.min_category_count,
     )
     return replace(spec, excluded={**spec.excluded, **excluded})
 
