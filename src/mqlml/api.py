@@ -503,7 +503,8 @@ def export_to_crm(
     crm = _crm_settings(settings, webhook)
     if isinstance(model, LeadScorer):
         loaded = getattr(model, "loaded_from_", None)
-        record = loaded.to_dict() if loaded is not None else {"name": model.model_.config.name}
+        fitted = model._check_fitted("export_to_crm")  # its name, and no AttributeError
+        record = loaded.to_dict() if loaded is not None else {"name": fitted.config.name}
     elif model is None or isinstance(model, Mapping):
         record = model
     else:
