@@ -15,6 +15,8 @@ The public API::
     points = mqlml.explain_lead(scorer, leads, activities, lead_id="L00042")
     bundle = scorer.save("models")
     scorer = mqlml.load_model(bundle)
+    found = mqlml.monitor(scorer, ["scored/"], "crm/")   # promised vs realised, alerts
+    sent = mqlml.export_to_crm(scored, tool="hubspot", out="scored.csv")
 
 Names are imported on first use, so ``import mqlml`` stays cheap (the CLI and the
 scoring service import only what they use).
@@ -42,6 +44,10 @@ _LAZY = {
     "score": "mqlml.api",
     "explain_lead": "mqlml.api",
     "load_model": "mqlml.api",
+    "monitor": "mqlml.api",
+    "MonitorResult": "mqlml.api",
+    "export_to_crm": "mqlml.api",
+    "CrmExport": "mqlml.api",
     "Config": "mqlml.config",
     "load_config": "mqlml.config",
     "TrainingSummary": "mqlml.model.summary",
@@ -53,18 +59,22 @@ __all__ = [
     "BundleError",
     "Config",
     "ConfigError",
+    "CrmExport",
     "DataValidationError",
     "InsufficientDataError",
     "LeadScorer",
+    "MonitorResult",
     "MqlmlError",
     "RegistryError",
     "TrainedModel",
     "TrainingSummary",
     "__version__",
     "explain_lead",
+    "export_to_crm",
     "generate_history",
     "load_config",
     "load_model",
+    "monitor",
     "score",
     "train",
 ]

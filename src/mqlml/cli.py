@@ -569,11 +569,11 @@ def score(
             )
         exported = None
         if crm is not None or crm_settings.webhook.url:
-            from mqlml.scoring.crm import export_scores
+            import mqlml
 
-            exported = export_scores(
-                run.result.scored, run.result.as_of, out, crm_settings, tool=crm,
-                model=resolved.to_dict(),
+            exported = mqlml.export_to_crm(
+                run.result.scored, out=out, tool=crm, as_of=run.result.as_of,
+                settings=crm_settings, model=resolved.to_dict(),
             )
     except MqlmlError as exc:
         _fail(exc)
@@ -753,37 +753,26 @@ def monitor(
 
     Exit status: 0 no alert, 3 a warning, 4 a critical alert (2: the command failed).
     """
-    from mqlml.data.contract import load_crm, snapshot_time
-    from mqlml.report.monitor import write_monitor
-    from mqlml.scoring.monitor import monitor as run_monitor
-    from mqlml.scoring.monitor import read_scored, scored_outputs
+    import mqlml
 
     try:
-        resolved = _resolve(model, tracking_uri)
-        cfg = _load_config(config, {}) if config is not None else resolved.model.config
-        # The tables come from --data: paths in the model's training config are not reused.
-        data_cfg = cfg.data.model_copy(update={"leads": None, "activities": None,
-                                               "outcomes": None})
-        history = read_scored(scored_outputs(scored))
-        crm = load_crm(data, data_cfg)
-        result = run_monitor(
-            resolved.model, history, crm, snapshot_time(crm, data_cfg), cfg.monitor,
-            model_record=resolved.to_dict(),
-        )
-        written = write_monitor(result, out)
+        scorer = mqlml.load_model(model, tracking_uri=tracking_uri)
+        typer.echo(scorer.loaded_from_.describe(), err=True)
+        cfg = _load_config(config, {}) if config is not None else None
+        result = mqlml.monitor(scorer, scored, data, config=cfg)
+        written = result.write(out)
     except MqlmlError as exc:
         _fail(exc)
-    rows = result["rows"]
     typer.echo(
-        f"{rows['scored']:,} scored leads, {rows['matured']:,} matured; status "
-        f"{result['status']} ({len(result['alerts'])} alerts)"
+        f"{result.rows.scored:,} scored leads, {result.rows.matured:,} matured; status "
+        f"{result.status} ({len(result.alerts)} alerts)"
     )
-    for alert in result["alerts"][:10]:
-        typer.echo(f"{alert['level']}: {alert['message']}")
-    if len(result["alerts"]) > 10:
-        typer.echo(f"... and {len(result['alerts']) - 10} more in {written['json']}")
-    typer.echo(f"monitor {written['html']} and {written['json']}")
-    raise typer.Exit(code=result["exit_code"])
+    for alert in result.alerts[:10]:
+        typer.echo(f"{alert.level}: {alert.message}")
+    if len(result.alerts) > 10:
+        typer.echo(f"... and {len(result.alerts) - 10} more in {written.json}")
+    typer.echo(f"monitor {written.html} and {written.json}")
+    raise typer.Exit(code=result.exit_code)
 
 
 @app.command()

@@ -187,7 +187,9 @@ class LeadScorer(BaseEstimator):
             )
         return self.model_
 
-    def score(self, leads, activities=None, *, as_of=None) -> pd.DataFrame:
+    def score(
+        self, leads, activities=None, *, as_of=None, adjust_prior: bool | None = None
+    ) -> pd.DataFrame:
         """Score leads: probability, score, grade, MQL flag, tier and reasons.
 
         Unlike scikit-learn's ``score`` (a quality figure), this returns the scored
@@ -203,6 +205,12 @@ class LeadScorer(BaseEstimator):
         as_of : time, optional
             The scoring moment of every lead; default the leads' ``as_of`` column, else
             now. Only what was known then is used.
+        adjust_prior : bool, optional
+            Move every probability to the conversion rate the batch implies from its own
+            scores (:mod:`mqlml.scoring.prior`) and recompute scores, grades and
+            ``is_mql``, as ``mqlml score --adjust-prior`` does; only when leads behave as
+            before given their outcome. None: the configuration's
+            ``scoring.prior_shift.adjust``.
 
         Returns
         -------
@@ -215,11 +223,16 @@ class LeadScorer(BaseEstimator):
         DataValidationError
             When a table cannot be read as the model's schema, or rows cannot be scored
             (each listed with its row, column and reason; no row is dropped silently).
+        MqlmlError
+            When ``adjust_prior`` is not True, False or None.
         """
         model = self._check_fitted("score")
         from mqlml.scoring.batch import score_checked
 
-        return score_checked(model, _checked(model, leads, activities, as_of)).scored
+        if adjust_prior is not None and not isinstance(adjust_prior, bool):
+            raise MqlmlError(f"adjust_prior must be True, False or None, got {adjust_prior!r}")
+        batch = _checked(model, leads, activities, as_of)
+        return score_checked(model, batch, adjust_prior=adjust_prior).scored
 
     def predict_proba(self, leads, activities=None, *, as_of=None) -> np.ndarray:
         """Calibrated probabilities, one row per lead: ``[P(not converting), P(converting)]``.
