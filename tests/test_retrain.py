@@ -91,6 +91,7 @@ def test_challenger_on_the_shifted_history_wins_and_is_promoted(
     assert c["leads"] == 800
     # The same leads, newest first: every one after the shift, none the champion saw.
     assert pd.Timestamp(c["period"][0], tz="UTC") >= AT
+    assert c["leads_the_champion_may_have_seen"] == 0
     loss = figures[METRIC]
     assert loss["challenger"] < loss["champion"] - MIN_IMPROVEMENT
     assert result.promoted and _champion(cfg) != old

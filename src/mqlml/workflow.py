@@ -283,6 +283,8 @@ def retrain(
     """
     import tempfile
 
+    import pandas as pd
+
     from mqlml.columns import GRADE, PROBABILITY
     from mqlml.data.files import Staging
     from mqlml.errors import MqlmlError
@@ -347,8 +349,22 @@ def retrain(
     reg = cfg.registry
     verdict = gate(reg.metric, reg.min_roc_auc, reg.min_improvement, ours_m, theirs_m)
     created = test["created_at"].iloc[pick]
+    seen = None
+    if champion is not None:
+        # A lead the champion could have trained on had matured by the end of its data.
+        s = champion.model.summary
+        end = pd.Timestamp(s.snapshot_at)
+        end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
+        last = end - pd.Timedelta(days=s.observation_days + s.horizon_days)
+        seen = int((pd.to_datetime(created, utc=True) <= last).sum())
+        if seen:
+            echo(f"warning: {seen} of the compared leads had matured by the end of the "
+                 f"champion's data ({s.snapshot_at}): it may have trained on them", err=True)
     comparison = {
         "champion": None if champion is None else champion.to_dict(),
+        "champion_data_up_to": None if champion is None else str(
+            champion.model.summary.snapshot_at),
+        "leads_the_champion_may_have_seen": seen,
         "leads": int(len(pick)),
         "converted": int(compared.y.sum()),
         "period": [str(created.min())[:10], str(created.max())[:10]] if len(pick) else None,

@@ -320,6 +320,8 @@ def _comparison(champion):
     """A champion_vs_challenger key as mqlml retrain writes it (mqlml.workflow.retrain)."""
     return {
         "champion": champion, "leads": 800, "converted": 53,
+        "leads_the_champion_may_have_seen": None if champion is None else 7,
+        "champion_data_up_to": "2024-12-26",
         "period": ["2025-01-19", "2025-02-19"],
         "selection": {"compare_leads": 800, "compare_days": None},
         "metrics": [
@@ -347,6 +349,8 @@ def test_champion_vs_challenger_section_only_after_a_retrain(summary, report):
     assert "<td>0.2128</td><td>0.2008</td>" in section  # the champion, then the challenger
     assert "passes" in section and "&lt;b&gt;" in section  # the reason is escaped
     assert "202 of the 800 leads change grade" in section
+    assert "7\nof these leads had matured by the end of the champion's data (2024-12-26)" \
+        in section
     alone = build_report({**summary, "champion_vs_challenger": _comparison(None)}).html
     part = alone[alone.index("id='challenger'"):]
     assert "There was no champion" in part and "<td>–</td><td>0.2008</td>" in part
