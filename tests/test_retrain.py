@@ -22,7 +22,7 @@ from monitor_worlds import AT
 from mqlml.cli import app
 from mqlml.config import config_to_dict, load_config
 from mqlml.labels.labelled import label_history
-from mqlml.model.bundle import save_bundle
+from mqlml.model.bundle import load_bundle, save_bundle
 from mqlml.serving.pyfunc import Holdout, lead_rows
 from mqlml.serving.tracking import (
     CHALLENGER_RUN_TAG,
@@ -127,5 +127,26 @@ def test_cli_retrain_on_unchanged_history_keeps_the_champion(monitor_worlds, cha
     assert "was not promoted: holdout log_loss" in res.output
     assert "not good enough against the champion's" in res.output
     assert "grade cutoffs kept from the champion" in res.output
-    bundle = res.stdout.strip().splitlines()[-1]
-    assert (tmp_path / "models" / "retrained") in Path(bundle).parents
+    bundle = Path(res.stdout.strip().splitlines()[-1])
+    assert (tmp_path / "models" / NAME) in bundle.parents
+    kept = load_bundle(bundle)
+    assert kept.grades.cutoffs_ == monitor_worlds.model.grades.cutoffs_
+    assert kept.summary.to_dict()["grades"]["kept_from"] == (
+        f"models:/{NAME}@champion (version {old})")
+
+
+def test_cli_retrain_without_the_registry_fails_before_training(tmp_path):
+    # Promotion goes only through the registry: no tracking, no retrain (exit 2, no bundle).
+    res = CliRunner().invoke(app, [
+        "retrain", "--data", str(tmp_path / "nowhere"), "--models-dir", str(tmp_path / "m"),
+        "--config", str(_write(tmp_path, {"tracking": {"enabled": False}})),
+    ])
+    assert res.exit_code == 2
+    assert "promotes only through the model registry: tracking.enabled" in res.output
+    assert not (tmp_path / "m").exists()
+
+
+def _write(tmp, raw: dict) -> Path:
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path

@@ -838,6 +838,7 @@ def retrain(
     registry gate decides. Exit status 0 whether or not the challenger was promoted (the
     decision and its reason are printed); 2 when the command failed.
     """
+    from mqlml.workflow import check_retrain_config
     from mqlml.workflow import retrain as run_retrain
 
     overrides: dict = {}
@@ -851,6 +852,7 @@ def retrain(
         overrides["models_dir"] = str(models_dir)
     try:
         cfg = _load_config(config, overrides)
+        check_retrain_config(cfg)  # before any data is read
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if cfg.flat is not None:

@@ -234,6 +234,19 @@ def _kept_grades_folder(champion: TrainedModel, folder: Path) -> Path:
     return folder
 
 
+def check_retrain_config(cfg: Config) -> None:
+    """Nothing; raises :class:`~mqlml.errors.MqlmlError` unless tracking and the registry
+    are on: :func:`retrain` promotes only through the registry."""
+    from mqlml.errors import MqlmlError
+
+    if not (cfg.tracking.enabled and cfg.registry.enabled):
+        raise MqlmlError(
+            "mqlml retrain promotes only through the model registry: tracking.enabled and "
+            f"registry.enabled must be true, got {cfg.tracking.enabled} and "
+            f"{cfg.registry.enabled}"
+        )
+
+
 def retrain(
     crm: CrmData | None,
     cfg: Config,
@@ -287,7 +300,6 @@ def retrain(
 
     from mqlml.columns import GRADE, PROBABILITY
     from mqlml.data.files import Staging
-    from mqlml.errors import MqlmlError
     from mqlml.model.metrics import classification_metrics
     from mqlml.report.html import build_report, write_report
     from mqlml.serving.pyfunc import Holdout, score_lead_rows, training_holdout
@@ -301,12 +313,7 @@ def retrain(
         tracking_uri,
     )
 
-    if not (cfg.tracking.enabled and cfg.registry.enabled):
-        raise MqlmlError(
-            "mqlml retrain promotes only through the model registry: tracking.enabled and "
-            f"registry.enabled must be true, got {cfg.tracking.enabled} and "
-            f"{cfg.registry.enabled}"
-        )
+    check_retrain_config(cfg)
     uri = tracking_uri(cfg.tracking)
     ref = f"models:/{cfg.name}@{CHAMPION}"
     if champion_version(cfg.name, uri) is None:
