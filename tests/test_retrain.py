@@ -12,6 +12,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -19,8 +20,10 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from monitor_worlds import AT
+from mqlml import columns as C
 from mqlml.cli import app
 from mqlml.config import config_to_dict, load_config
+from mqlml.data.contract import validate_crm
 from mqlml.labels.labelled import label_history
 from mqlml.model.bundle import load_bundle, save_bundle
 from mqlml.serving.pyfunc import Holdout, lead_rows
@@ -133,6 +136,38 @@ def test_cli_retrain_on_unchanged_history_keeps_the_champion(monitor_worlds, cha
     assert kept.grades.cutoffs_ == monitor_worlds.model.grades.cutoffs_
     assert kept.summary.to_dict()["grades"]["kept_from"] == (
         f"models:/{NAME}@champion (version {old})")
+
+
+def _scrambled(crm, seed: int = 0):
+    """``crm`` with each outcome moved to another lead of the same week (same delay after
+    creation): conversions no longer follow anything a lead shows."""
+    rng = np.random.default_rng(seed)
+    leads = crm.leads[[C.LEAD_ID, C.CREATED_AT]]
+    out = crm.outcomes.merge(leads, on=C.LEAD_ID)
+    week = leads[C.CREATED_AT].dt.floor("7D")
+    new_id = pd.Series(leads[C.LEAD_ID].to_numpy(), index=leads[C.LEAD_ID].to_numpy())
+    for _, ids in leads.groupby(week)[C.LEAD_ID]:
+        new_id[ids.to_numpy()] = rng.permutation(ids.to_numpy())
+    out[C.LEAD_ID] = new_id[out[C.LEAD_ID]].to_numpy()
+    moved = out[C.LEAD_ID].map(leads.set_index(C.LEAD_ID)[C.CREATED_AT]) - out[C.CREATED_AT]
+    for c in (C.SQL_AT, C.WON_AT, C.LOST_AT):
+        out[c] = out[c] + moved
+    end = crm.leads[C.CREATED_AT].max()
+    out = out[~(out[[C.SQL_AT, C.WON_AT, C.LOST_AT]] > end).any(axis=1)]
+    return validate_crm(crm.leads, crm.activities, out.drop(columns=C.CREATED_AT),
+                        load_config(None, {}).data)
+
+
+def test_challenger_on_a_scrambled_history_leaves_the_champion(
+    monitor_worlds, champion_db, tmp_path
+):
+    cfg, old = _store(champion_db, tmp_path)
+    result = retrain(_scrambled(monitor_worlds.plain.crm), cfg, echo=lambda *a, **k: None)
+    auc = {r["metric"]: r for r in result.comparison["metrics"]}["roc_auc"]["challenger"]
+    assert auc < 0.6
+    assert not result.promoted and _champion(cfg) == old
+    assert result.message.startswith(f"champion version {old} stays; challenger version")
+    assert f"holdout ROC AUC {auc:.4f} is below registry.min_roc_auc 0.6" in result.message
 
 
 def test_cli_retrain_without_the_registry_fails_before_training(tmp_path):
