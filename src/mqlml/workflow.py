@@ -298,7 +298,7 @@ def retrain(
 
     import pandas as pd
 
-    from mqlml.columns import GRADE, PROBABILITY
+    from mqlml.columns import CREATED_AT, GRADE, PROBABILITY
     from mqlml.data.files import Staging
     from mqlml.model.metrics import classification_metrics
     from mqlml.report.html import build_report, write_report
@@ -348,14 +348,14 @@ def retrain(
     compared = Holdout(holdout.rows.iloc[pick].reset_index(drop=True), holdout.y[pick])
     ours = score_lead_rows(model, compared.rows, "compared leads")
     ours_m = classification_metrics(compared.y, ours[PROBABILITY].to_numpy(dtype=float))
-    theirs_m, changed, verdict = None, None, None
+    theirs_m, changed = None, None
     if champion is not None:
         theirs = score_lead_rows(champion.model, compared.rows, "compared leads")
         theirs_m = classification_metrics(compared.y, theirs[PROBABILITY].to_numpy(dtype=float))
         changed = int((ours[GRADE].to_numpy() != theirs[GRADE].to_numpy()).sum())
     reg = cfg.registry
     verdict = gate(reg.metric, reg.min_roc_auc, reg.min_improvement, ours_m, theirs_m)
-    created = test["created_at"].iloc[pick]
+    created = test[CREATED_AT].iloc[pick]
     seen = None
     if champion is not None:
         # A lead the champion could have trained on had matured by the end of its data.
