@@ -193,6 +193,8 @@ _FLAG_OF_KEY = {
     "baselines.rules_path": "--rules",
     "backtest.folds": "--backtest-folds",
     "segments.column": "--segment-column",
+    "retrain.compare_leads": "--compare-leads",
+    "retrain.compare_days": "--compare-days",
 }
 
 
@@ -773,6 +775,102 @@ def monitor(
         typer.echo(f"... and {len(result.alerts) - 10} more in {written.json}")
     typer.echo(f"monitor {written.html} and {written.json}")
     raise typer.Exit(code=result.exit_code)
+
+
+@app.command()
+def retrain(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="The fresh CRM history: directory with leads, activities, outcomes; in flat "
+            "mode (config flat:) the one export file."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="YAML configuration file (the recipe; its registry: section is "
+                     "the gate).", show_default="built-in defaults"),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="Model name (the registered model whose champion is challenged).",
+                     show_default=_config_default(_CONFIG.name)),
+    ] = None,
+    models_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where bundles are written.", show_default=_config_default(_CONFIG.models_dir)
+        ),
+    ] = None,
+    keep_grades: Annotated[
+        bool | None,
+        typer.Option(
+            "--keep-grades/--relearn-grades",
+            help="Keep the champion's grade cutoffs, or learn new ones.",
+            show_default=_config_default("relearn"),
+        ),
+    ] = None,
+    compare_leads: Annotated[
+        int | None,
+        typer.Option(help="Compare on at most this many of the newest mature leads.",
+                     show_default=_config_default("all of the test slice")),
+    ] = None,
+    compare_days: Annotated[
+        int | None,
+        typer.Option(help="Compare on the mature leads of this many most recent days.",
+                     show_default=_config_default("no limit")),
+    ] = None,
+) -> None:
+    """Train a challenger on fresh history; promote it only if it beats the champion.
+
+    Both score the same most recent mature leads (the challenger's test slice); the
+    registry gate decides. Exit status 0 whether or not the challenger was promoted (the
+    decision and its reason are printed); 2 when the command failed.
+    """
+    from mqlml.workflow import check_retrain_config
+    from mqlml.workflow import retrain as run_retrain
+
+    overrides: dict = {}
+    settings = {k: v for k, v in (("keep_grades", keep_grades), ("compare_leads", compare_leads),
+                                  ("compare_days", compare_days)) if v is not None}
+    if settings:
+        overrides["retrain"] = settings
+    if name:
+        overrides["name"] = name
+    if models_dir:
+        overrides["models_dir"] = str(models_dir)
+    try:
+        cfg = _load_config(config, overrides)
+        check_retrain_config(cfg)  # before any data is read
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if cfg.flat is not None:
+                from mqlml.labels.flat import load_flat
+
+                export = data if data is not None else cfg.flat.path
+                if export is None or export.is_dir():
+                    raise MqlmlError(
+                        "flat mode (config flat:) reads one export file: give --data FILE or "
+                        f"set flat.path, got {export}"
+                    )
+                result = run_retrain(None, cfg, echo=typer.echo,
+                                     labelled=load_flat(export, cfg), progress=_stage_line)
+            else:
+                from mqlml.data.contract import load_crm
+
+                result = run_retrain(load_crm(data, cfg.data), cfg, echo=typer.echo,
+                                     progress=_stage_line)
+    except MqlmlError as exc:
+        _fail(exc)
+    _echo_warnings(caught)
+    c = result.comparison
+    grades = c["grades"]
+    typer.echo(f"compared on {c['leads']:,} most recent mature leads ({c['converted']:,} "
+               f"converted); grade cutoffs {grades['cutoffs']}"
+               + (f", {grades['leads_changing_grade']:,} leads change grade"
+                  if grades["leads_changing_grade"] is not None else ""), err=True)
+    typer.echo(result.message, err=True)
+    typer.echo(str(result.bundle))
 
 
 @app.command()

@@ -666,6 +666,31 @@ class RegistryConfig(_Strict):
         return v
 
 
+class RetrainConfig(_Strict):
+    """``mqlml retrain``: a challenger trained on fresh history against the champion.
+
+    Both are scored on the same leads: the challenger's test slice (its most recent mature
+    leads, which neither model trained on), optionally narrowed to the newest
+    ``compare_leads`` or those of the last ``compare_days`` days. The champion is promoted
+    away only through the ``registry`` gate.
+    """
+
+    #: Compare on at most this many of the newest test-slice leads (None: all of them).
+    compare_leads: int | None = None
+    #: Compare on the test-slice leads created in this many days before the newest one
+    #: (None: no limit by date).
+    compare_days: int | None = None
+    #: Keep the champion's grade cutoffs (True) instead of learning new ones (False).
+    keep_grades: bool = False
+
+    @field_validator("compare_leads", "compare_days")
+    @classmethod
+    def _positive(cls, v: int | None, info) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError(f"{info.field_name} must be at least 1 or null, got {v}")
+        return v
+
+
 class _CrmFields(_Strict):
     """Checks shared by the field names of every CRM's import file."""
 
@@ -980,6 +1005,7 @@ class Config(_Strict):
     flat: FlatConfig | None = None
     audit: AuditConfig = Field(default_factory=AuditConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
     crm: CrmConfig = Field(default_factory=CrmConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)

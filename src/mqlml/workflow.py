@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -168,3 +168,267 @@ def train_and_save(
             echo(f"registered {g.name} version {g.version}; it {verdict}: {g.reason}", err=True)
         stages.done("tracking")
     return bundle, model, artifacts
+
+
+# --- mqlml retrain: a challenger against the champion ---------------------------------------
+
+#: Summary key of the champion-vs-challenger comparison (the report shows it when present).
+COMPARISON_KEY = "champion_vs_challenger"
+#: Metrics the comparison shows, in order.
+_COMPARED = ("roc_auc", "pr_auc", "log_loss", "brier", "lift_top_decile", "mean_probability")
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    """What :func:`retrain` did.
+
+    Attributes
+    ----------
+    bundle : Path
+        The challenger's bundle (saved and registered whether or not it was promoted).
+    model : TrainedModel
+        The challenger.
+    comparison : dict
+        The summary's ``champion_vs_challenger`` section (figures of both on the same leads).
+    promoted : bool
+        True when the registry gate moved ``champion`` to the challenger.
+    message : str
+        One sentence: which version is champion now, and why.
+    challenger_run_id, champion_run_id : str or None
+        The MLflow runs of the two evaluations (each tagged with the other's id).
+    """
+
+    bundle: Path
+    model: TrainedModel
+    comparison: dict
+    promoted: bool
+    message: str
+    challenger_run_id: str | None
+    champion_run_id: str | None
+
+
+def _compared_leads(test, retrain) -> np.ndarray:
+    """Positions in the test slice of the compared leads: newest first, as configured."""
+    import pandas as pd
+
+    from mqlml.columns import CREATED_AT
+
+    created = pd.to_datetime(test[CREATED_AT], utc=True).reset_index(drop=True)
+    order = created.sort_values(ascending=False, kind="stable").index.to_numpy()
+    if retrain.compare_days is not None:
+        since = created.max() - pd.Timedelta(days=retrain.compare_days)
+        order = order[(created.iloc[order] >= since).to_numpy()]
+    if retrain.compare_leads is not None:
+        order = order[: retrain.compare_leads]
+    return order
+
+
+def _kept_grades_folder(champion: TrainedModel, folder: Path) -> Path:
+    """A folder :func:`mqlml.model.bundle.load_grade_cutoffs` reads the champion's cutoffs from."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "versions.json").write_text("{}\n", encoding="utf-8")
+    cutoffs = {"grades": {"cutoffs_": dict(champion.grades.cutoffs_)}}
+    (folder / "thresholds.json").write_text(json.dumps(cutoffs), encoding="utf-8")
+    return folder
+
+
+def check_retrain_config(cfg: Config) -> None:
+    """Nothing; raises :class:`~mqlml.errors.MqlmlError` unless tracking and the registry
+    are on: :func:`retrain` promotes only through the registry."""
+    from mqlml.errors import MqlmlError
+
+    if not (cfg.tracking.enabled and cfg.registry.enabled):
+        raise MqlmlError(
+            "mqlml retrain promotes only through the model registry: tracking.enabled and "
+            f"registry.enabled must be true, got {cfg.tracking.enabled} and "
+            f"{cfg.registry.enabled}"
+        )
+
+
+def retrain(
+    crm: CrmData | None,
+    cfg: Config,
+    *,
+    echo: Callable = _print,
+    labelled: LabelledLeads | None = None,
+    progress: StageCallback | None = None,
+) -> RetrainResult:
+    """Train a challenger on fresh history; compare it with the champion; gate promotion.
+
+    The challenger is trained with the recipe of ``mqlml train`` (:func:`fit_labelled`). The
+    champion (``models:/<name>@champion`` in the tracking store) and the challenger score the
+    same leads: the challenger's test slice, its newest mature leads, which neither trained
+    on (the champion was trained on an older history), narrowed by ``retrain.compare_leads``
+    and ``retrain.compare_days``. Grade cutoffs are the champion's when
+    ``retrain.keep_grades``, else learned anew; the comparison counts the leads whose grade
+    changes. The comparison goes into the summary (key ``champion_vs_challenger``) and so
+    into the challenger's report; the bundle is saved and registered, and the registry gate
+    (:class:`mqlml.config.RegistryConfig`, under its lock) decides on those same leads
+    whether the challenger becomes champion. Both evaluations are logged in MLflow, each run
+    tagged with the other's id.
+
+    Parameters
+    ----------
+    crm : CrmData or None
+        The fresh history; None when ``labelled`` is given.
+    cfg : Config
+        Needs ``tracking.enabled`` and ``registry.enabled``: promotion goes only through
+        the registry.
+    echo : callable
+        Receives progress lines (``err=True`` for standard error).
+    labelled : LabelledLeads, optional
+        Labelled leads used instead of labelling ``crm``.
+    progress : callable, optional
+        Called as ``progress(stage, seconds)`` as each stage finishes.
+
+    Returns
+    -------
+    RetrainResult
+        ``promoted`` False (the champion left in place) is a normal outcome, with the
+        reason in ``message``.
+
+    Raises
+    ------
+    MqlmlError
+        When tracking or the registry is off, or the champion cannot be loaded.
+    """
+    import tempfile
+
+    import pandas as pd
+
+    from mqlml.columns import CREATED_AT, GRADE, PROBABILITY
+    from mqlml.data.files import Staging
+    from mqlml.model.metrics import classification_metrics
+    from mqlml.report.html import build_report, write_report
+    from mqlml.serving.pyfunc import Holdout, score_lead_rows, training_holdout
+    from mqlml.serving.tracking import (
+        CHAMPION,
+        champion_version,
+        gate,
+        log_comparison,
+        log_training,
+        resolve_model,
+        tracking_uri,
+    )
+
+    check_retrain_config(cfg)
+    uri = tracking_uri(cfg.tracking)
+    ref = f"models:/{cfg.name}@{CHAMPION}"
+    if champion_version(cfg.name, uri) is None:
+        champion = None
+        echo(f"no champion for {cfg.name!r} in {uri}: the challenger meets the gate alone",
+             err=True)
+    else:
+        champion = resolve_model(ref, tracking_uri=uri)
+    if champion is not None:
+        echo(champion.describe(), err=True)
+    with Staging(Path(cfg.models_dir) / cfg.name):
+        pass
+    stages = Stages(progress)
+    if labelled is None:
+        labelled = label_history(crm, cfg)
+        stages.done("labels")
+    with tempfile.TemporaryDirectory(prefix="mqlml-retrain-") as tmp:
+        keep = cfg.retrain.keep_grades and champion is not None
+        train_cfg = cfg
+        if keep:
+            folder = _kept_grades_folder(champion.model, Path(tmp) / "champion")
+            train_cfg = cfg.model_copy(update={
+                "thresholds": cfg.thresholds.model_copy(update={"keep_grades_from": folder})
+            })
+        model, artifacts = fit_labelled(labelled, train_cfg, progress=stages)
+    # The run records the config as given, not the temporary folder the cutoffs came from.
+    model = replace(model, config=cfg)
+
+    test = artifacts["test_predictions"]
+    holdout = training_holdout(labelled, artifacts)
+    pick = _compared_leads(test, cfg.retrain)
+    compared = Holdout(holdout.rows.iloc[pick].reset_index(drop=True), holdout.y[pick])
+    ours = score_lead_rows(model, compared.rows, "compared leads")
+    ours_m = classification_metrics(compared.y, ours[PROBABILITY].to_numpy(dtype=float))
+    theirs_m, changed = None, None
+    if champion is not None:
+        theirs = score_lead_rows(champion.model, compared.rows, "compared leads")
+        theirs_m = classification_metrics(compared.y, theirs[PROBABILITY].to_numpy(dtype=float))
+        changed = int((ours[GRADE].to_numpy() != theirs[GRADE].to_numpy()).sum())
+    reg = cfg.registry
+    verdict = gate(reg.metric, reg.min_roc_auc, reg.min_improvement, ours_m, theirs_m)
+    created = test[CREATED_AT].iloc[pick]
+    seen = None
+    if champion is not None:
+        # A lead the champion could have trained on had matured by the end of its data.
+        s = champion.model.summary
+        end = pd.Timestamp(s.snapshot_at)
+        end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
+        last = end - pd.Timedelta(days=s.observation_days + s.horizon_days)
+        seen = int((pd.to_datetime(created, utc=True) <= last).sum())
+        if seen:
+            echo(f"warning: {seen} of the compared leads had matured by the end of the "
+                 f"champion's data ({s.snapshot_at}): it may have trained on them", err=True)
+    comparison = {
+        "champion": None if champion is None else champion.to_dict(),
+        "champion_data_up_to": None if champion is None else str(
+            champion.model.summary.snapshot_at),
+        "leads_the_champion_may_have_seen": seen,
+        "leads": int(len(pick)),
+        "converted": int(compared.y.sum()),
+        "period": [str(created.min())[:10], str(created.max())[:10]] if len(pick) else None,
+        "selection": {
+            "compare_leads": cfg.retrain.compare_leads,
+            "compare_days": cfg.retrain.compare_days,
+        },
+        "metrics": [
+            {
+                "metric": k,
+                "champion": None if theirs_m is None else theirs_m.get(k),
+                "challenger": ours_m.get(k),
+            }
+            for k in _COMPARED
+        ],
+        "gate": {
+            "metric": reg.metric,
+            "min_roc_auc": reg.min_roc_auc,
+            "min_improvement": reg.min_improvement,
+            "passes": bool(verdict[0]),
+            "reason": verdict[1],
+        },
+        "grades": {
+            "cutoffs": "kept from the champion" if keep else "learned anew",
+            "champion_cutoffs": None if champion is None else dict(champion.model.grades.cutoffs_),
+            "challenger_cutoffs": dict(model.grades.cutoffs_),
+            "leads_changing_grade": changed,
+        },
+    }
+    summary = model.summary.to_dict()
+    if keep:
+        summary["grades"]["kept_from"] = f"{ref} (version {champion.version})"
+    summary[COMPARISON_KEY] = comparison
+    model = replace(model, summary=summary)
+
+    report = build_report(model.summary, test)
+    stages.done("report")
+    bundle = save_bundle(model, cfg.models_dir, extra=lambda folder: write_report(
+        report, folder / "report.html", safe_csv=cfg.output.safe_csv))
+    stages.done("save")
+    # The gate scores the champion and the challenger on the same compared leads.
+    tracked = log_training(cfg, bundle, model, compared)
+    champion_run = log_comparison(
+        cfg, tracked.run_id, None if champion is None else champion.version, theirs_m, ours_m
+    )
+    stages.done("tracking")
+    g = tracked.gate
+    if g.promoted:
+        was = f" (was version {g.champion_version})" if g.champion_version else ""
+        message = f"challenger version {g.version} is now champion{was}: {g.reason}"
+    else:
+        now = g.champion_version or "none"
+        message = (
+            f"champion version {now} stays; challenger version {g.version} was not "
+            f"promoted: {g.reason}"
+        )
+    echo(f"MLflow runs: challenger {tracked.run_id}, champion evaluation {champion_run}",
+         err=True)
+    return RetrainResult(bundle, model, comparison, g.promoted, message, tracked.run_id,
+                         champion_run)

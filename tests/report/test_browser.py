@@ -16,13 +16,31 @@ FLAGS = [
     "--disable-sync",
 ]
 
+#: A champion_vs_challenger summary key (see mqlml.workflow.retrain).
+CHALLENGER = {
+    "champion": {"name": "lead-scoring", "version": "1", "source": "models:/lead-scoring@champion",
+                 "chosen_by": "the 'champion' alias"},
+    "champion_data_up_to": "2024-12-26", "leads_the_champion_may_have_seen": 0,
+    "leads": 800, "converted": 53, "period": ["2025-01-19", "2025-02-19"],
+    "selection": {"compare_leads": 800, "compare_days": None},
+    "metrics": [{"metric": m, "champion": 0.2128, "challenger": 0.2008}
+                for m in ("roc_auc", "pr_auc", "log_loss", "brier")],
+    "gate": {"metric": "log_loss", "min_roc_auc": 0.6, "min_improvement": 0.005, "passes": True,
+             "reason": "holdout log_loss 0.2008 is as good as or better than the champion's "
+                       "0.2128 (rule: <= 0.2078, registry.min_improvement 0.005)"},
+    "grades": {"cutoffs": "learned anew", "champion_cutoffs": {"A": 32, "B": 9, "C": 3},
+               "challenger_cutoffs": {"A": 29, "B": 8, "C": 3}, "leads_changing_grade": 202},
+}
+
 
 def test_chromium_renders_the_report_without_errors_or_network(trained, tmp_path):
     # Chromium comes from Debian (`make test` installs it); playwright only drives it.
     from playwright.sync_api import sync_playwright
 
     path = tmp_path / "report.html"
-    write_report(build_report(trained[0].summary), path)
+    # As mqlml retrain writes it: the champion-vs-challenger section is rendered too.
+    summary = {**trained[0].summary.to_dict(), "champion_vs_challenger": CHALLENGER}
+    write_report(build_report(summary), path)
     console_errors, page_errors, requests = [], [], []
     with sync_playwright() as p:
         # A fresh profile in tmp_path, Debian's Chromium: Playwright downloads nothing.
@@ -38,7 +56,8 @@ def test_chromium_renders_the_report_without_errors_or_network(trained, tmp_path
         page.on("pageerror", lambda e: page_errors.append(str(e)))
         page.on("request", lambda r: requests.append(r.url))
         page.goto(path.as_uri(), wait_until="load")
-        for sid in ("summary", "quality", "thresholds", "drivers", "criteria", "data"):
+        for sid in ("summary", "quality", "thresholds", "drivers", "criteria", "data",
+                    "challenger"):
             assert page.locator(f"#{sid}").is_visible(), sid
         assert "ROC AUC" in page.locator("#headline").inner_text()
         # every image decoded (a broken image has naturalWidth 0)

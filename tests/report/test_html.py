@@ -314,3 +314,44 @@ def test_the_report_names_the_policy_that_set_the_mql_line(summary, policy, targ
         assert (over in text) == (policy != "capacity")
         if policy != "capacity":
             assert "With sales capacity" not in text
+
+
+def _comparison(champion):
+    """A champion_vs_challenger key as mqlml retrain writes it (mqlml.workflow.retrain)."""
+    return {
+        "champion": champion, "leads": 800, "converted": 53,
+        "leads_the_champion_may_have_seen": None if champion is None else 7,
+        "champion_data_up_to": "2024-12-26",
+        "period": ["2025-01-19", "2025-02-19"],
+        "selection": {"compare_leads": 800, "compare_days": None},
+        "metrics": [
+            {"metric": "roc_auc", "champion": None if champion is None else 0.82,
+             "challenger": 0.8342},
+            {"metric": "log_loss", "champion": None if champion is None else 0.2128,
+             "challenger": 0.2008},
+        ],
+        "gate": {"metric": "log_loss", "min_roc_auc": 0.6, "min_improvement": 0.005,
+                 "passes": True, "reason": "holdout log_loss 0.2008 is as good as <b>"},
+        "grades": {"cutoffs": "learned anew", "champion_cutoffs": None,
+                   "challenger_cutoffs": {"A": 29, "B": 8, "C": 3},
+                   "leads_changing_grade": None if champion is None else 202},
+    }
+
+
+def test_champion_vs_challenger_section_only_after_a_retrain(summary, report):
+    assert "id='challenger'" not in report.html and "#challenger" not in report.html
+    champion = {"name": "lead-scoring", "version": "3", "source": "models:/x@champion",
+                "chosen_by": "alias"}
+    page = build_report({**summary, "champion_vs_challenger": _comparison(champion)}).html
+    section = page[page.index("id='challenger'"):]
+    assert "href='#challenger'" in page
+    assert "lead-scoring version\n3" in section and "800 most recent mature leads" in section
+    assert "<td>0.2128</td><td>0.2008</td>" in section  # the champion, then the challenger
+    assert "passes" in section and "&lt;b&gt;" in section  # the reason is escaped
+    assert "202 of the 800 leads change grade" in section
+    assert "7\nof these leads had matured by the end of the champion's data (2024-12-26)" \
+        in section
+    alone = build_report({**summary, "champion_vs_challenger": _comparison(None)}).html
+    part = alone[alone.index("id='challenger'"):]
+    assert "There was no champion" in part and "<td>–</td><td>0.2008</td>" in part
+    assert "change grade" not in part

@@ -603,6 +603,8 @@ class Page:
     model_line: str = ""
     #: Warnings and flagged columns to read before anything else; None when there are none.
     read_first: ReadFirst | None = None
+    #: The summary's ``champion_vs_challenger`` (``mqlml retrain``); None after ``train``.
+    challenger: dict | None = None
 
 
 @functools.cache
@@ -662,7 +664,8 @@ def build_report(
         horizon_days=str(data["horizon_days"]),
         observation_days=str(data["observation_days"]),
         data_up_to=str(data["snapshot_at"])[:10],
-        nav=SECTIONS,
+        nav=SECTIONS + ((("challenger", "Champion vs challenger"),)
+                        if data.get("champion_vs_challenger") else ()),
         words=leaders_summary(data),
         first=first_screen(data),
         quality=_quality_section(data, figs, test),
@@ -674,6 +677,7 @@ def build_report(
         data=_data_section(data),
         model_line=model_line,
         read_first=_read_first(data),
+        challenger=data.get("champion_vs_challenger"),
     )
     html = _environment().get_template("report.html.j2").render(page=page)
     tables = {}

@@ -900,3 +900,69 @@ def resolve_model(ref: str | Path, *, tracking_uri: str | None = None) -> Resolv
     if is_model_uri(ref):
         return _resolve_uri(str(ref), tracking_uri)
     return _resolve_folder(Path(ref), tracking_uri)
+
+
+# --- champion vs challenger (mqlml retrain) ------------------------------------------------
+
+#: Run tag of a challenger's training run: the run that holds the champion's evaluation.
+CHAMPION_EVALUATION_TAG = "mqlml.champion_evaluation_run"
+#: Run tag of a champion evaluation run: the challenger training run it was compared with.
+CHALLENGER_RUN_TAG = "mqlml.challenger_run"
+
+
+def log_comparison(
+    config: Config,
+    challenger_run_id: str,
+    champion_version: str | None,
+    champion_metrics: dict | None,
+    challenger_metrics: dict,
+) -> str | None:
+    """Log both evaluations on the compared leads, each run tagged with the other's id.
+
+    The challenger's training run gets its metrics as ``compare.<metric>``; a new run
+    ``<name>-champion-eval`` in the same experiment gets the champion's, with the champion's
+    registry version. Returns the champion run's id (None without a champion).
+
+    Parameters
+    ----------
+    config : Config
+    challenger_run_id : str
+        The challenger's training run (:func:`log_training`).
+    champion_version : str or None
+        The champion's registry version.
+    champion_metrics, challenger_metrics : dict
+        :func:`mqlml.model.metrics.classification_metrics` of each on the same leads.
+    """
+    import mlflow
+
+    uri = tracking_uri(config.tracking)
+    client = _connect(uri)
+
+    def finite(m: dict) -> dict[str, float]:
+        return {f"compare.{k}": float(v) for k, v in m.items() if v == v}
+
+    for k, v in finite(challenger_metrics).items():
+        client.log_metric(challenger_run_id, k, v)
+    if champion_metrics is None:
+        return None
+    exp_id = client.get_run(challenger_run_id).info.experiment_id
+    with mlflow.start_run(
+        experiment_id=exp_id, run_name=f"{config.name}-champion-eval"
+    ) as run:
+        mlflow.log_metrics(finite(champion_metrics))
+        mlflow.set_tags({
+            CHALLENGER_RUN_TAG: challenger_run_id,
+            "mqlml.champion_version": str(champion_version),
+        })
+    client.set_tag(challenger_run_id, CHAMPION_EVALUATION_TAG, run.info.run_id)
+    return run.info.run_id
+
+
+def champion_version(name: str, uri: str) -> str | None:
+    """The registry version ``champion`` of ``name`` points at in ``uri`` (None: no alias,
+    no such model, or a local SQLite store that does not exist, which is not created)."""
+    uri = _absolute_uri(uri)
+    if not _store_exists(uri):
+        return None
+    current = _champion(_connect(uri), name)
+    return None if current is None else str(current.version)
