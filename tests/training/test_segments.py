@@ -48,7 +48,10 @@ def _history(n: int, seed: int):
     leads[REGION] = rng.choice(["core", "partner", "noisy"], len(leads), p=[0.45, 0.35, 0.2])
     is_partner = (leads[REGION] == "partner").to_numpy()
     tiers = rng.choice(list(TIER_RATES), len(leads))
-    codes = np.char.add("cmp-", rng.integers(0, 400, len(leads)).astype(str))
+    # Elsewhere ``program`` is a per-lead campaign code: identifier-like in the whole
+    # history, so only the partner segment's own model can use the tiers.
+    campaigns = np.char.add("cmp-", rng.integers(0, 400, len(leads)).astype(str))
+    codes = np.char.add(campaigns, np.char.add("-", np.arange(len(leads)).astype(str)))
     leads[PROGRAM] = np.where(is_partner, tiers, codes)
     partner = leads[is_partner]
     rate = partner[PROGRAM].map(TIER_RATES).to_numpy(dtype=float)

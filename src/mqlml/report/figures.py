@@ -90,22 +90,29 @@ def gains_figure(ev: dict) -> bytes:
     )
 
 
-def calibration_figure(ev: dict) -> bytes:
-    """Reliability diagram: mean probability vs realised rate per decile of probability."""
+def _reliability(x: list, yy: list, *, label: str, xlabel: str, title: str) -> bytes:
+    """A reliability diagram: realised rate against probability, beside the diagonal."""
     plt = _plt()
-    rows = ev["calibration"]
-    x = [r["mean_probability"] for r in rows]
-    yy = [r["conversion_rate"] for r in rows]
     top = max([*x, *yy, 0.05]) * 1.05
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     ax.plot([0, top], [0, top], color=_GREY, lw=1, ls="--", label="perfect")
-    ax.plot(x, yy, marker="o", color=_BLUE, label="mqlml (test slice)")
-    ax.set_xlabel("predicted probability")
+    ax.plot(x, yy, marker="o", color=_BLUE, label=label)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("realised conversion rate")
-    ax.set_title("Calibration on the latest leads")
+    ax.set_title(title)
     ax.legend(loc="upper left", frameon=False)
     fig.tight_layout()
     return _png(fig)
+
+
+def calibration_figure(ev: dict) -> bytes:
+    """Reliability diagram: mean probability vs realised rate per decile of probability."""
+    rows = ev["calibration"]
+    return _reliability(
+        [r["mean_probability"] for r in rows], [r["conversion_rate"] for r in rows],
+        label="mqlml (test slice)", xlabel="predicted probability",
+        title="Calibration on the latest leads",
+    )
 
 
 def score_distribution_figure(ev: dict, cutoff: int | None = None) -> bytes:
@@ -219,19 +226,11 @@ def promised_realised_figure(rows: list[dict], by: str = "grade") -> bytes:
 
 def monitor_calibration_figure(curve: list[dict]) -> bytes:
     """Reliability diagram of the matured scored leads (equal-width probability bins)."""
-    plt = _plt()
-    x = [r["mean_probability"] for r in curve]
-    yy = [r["realised"] for r in curve]
-    top = max([*x, *yy, 0.05]) * 1.05
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    ax.plot([0, top], [0, top], color=_GREY, lw=1, ls="--", label="perfect")
-    ax.plot(x, yy, marker="o", color=_BLUE, label="scored leads, matured")
-    ax.set_xlabel("promised probability")
-    ax.set_ylabel("realised conversion rate")
-    ax.set_title("Calibration in use")
-    ax.legend(loc="upper left", frameon=False)
-    fig.tight_layout()
-    return _png(fig)
+    return _reliability(
+        [r["mean_probability"] for r in curve], [r["realised"] for r in curve],
+        label="scored leads, matured", xlabel="promised probability",
+        title="Calibration in use",
+    )
 
 
 def weekly_psi_figure(weeks: list[dict], top: int = 5) -> bytes:
