@@ -243,9 +243,11 @@ def test_bank_marketing_config_trains_reports_and_scores_from_the_cli(tmp_path):
     assert len(pd.read_csv(out)) == 400
 
 
-def test_headers_with_quotes_and_json_characters_train_and_keep_their_names():
+def test_headers_with_quotes_and_json_characters_train_and_keep_their_names(tmp_path):
     """issue 17 item 7: LightGBM refuses '"' (and other JSON characters) in feature names;
-    mqlml gives it safe names and keeps the user's headers in reasons."""
+    mqlml gives it safe names and keeps the user's headers in reasons; the saved bundle
+    loads (its model text is checked against the same safe names) and scores alike."""
+    from mqlml.model.bundle import load_bundle, save_bundle
     from mqlml.model.trees import lightgbm_feature_names
 
     frame, _ = _export(1200, leak=False)
@@ -263,4 +265,9 @@ def test_headers_with_quotes_and_json_characters_train_and_keep_their_names():
     scored = score_checked(model, checked).scored
     reasons = " ".join(map(str, scored.filter(like="reason").to_numpy().ravel()))
     assert 'Company "size"' in reasons or "Page views: {web}" in reasons
+    loaded = load_bundle(save_bundle(model, tmp_path / "m"))
+    again = score_checked(loaded, check_batch(
+        flat_batch(batch, loaded.config.flat, source="b.csv"), None, loaded
+    )).scored
+    pd.testing.assert_frame_equal(again, scored)
     assert lightgbm_feature_names(['a"b', "a_b", "a b"]) == ["a_b", "a_b__1", "a_b__2"]

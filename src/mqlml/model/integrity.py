@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from mqlml.errors import BundleError
 from mqlml.features.build import OTHER_LEVEL
+from mqlml.model.trees import lightgbm_feature_names
 
 #: The manifest file of a bundle: ``{"format": 1, "algorithm": "sha256", "files": {...}}``.
 MANIFEST_FILE = "manifest.json"
@@ -291,9 +292,9 @@ def check_model_text(data: bytes, feature_names: tuple[str, ...] | list[str]) ->
         raise _ModelTextError("not a LightGBM model text (no 'tree' header and first tree)")
     header = _fields(text[len("tree\n") : start].split("\n"), "the header")
     names = header.get("feature_names", "").split(" ")
-    # LightGBM writes a space in a feature name as an underscore ("Landing Page" of a flat
-    # export is Landing_Page in model.txt).
-    if names != [str(n).replace(" ", "_") for n in feature_names]:
+    # LightGBM is given safe names for the spec's columns ("Landing Page" of a flat export
+    # is Landing_Page in model.txt, 'Budget "USD"' is Budget__USD_): the same mapping here.
+    if names != lightgbm_feature_names(feature_names):
         raise _ModelTextError(
             f"its {len(names)} feature names differ from the {len(feature_names)} columns "
             "of feature_spec.json"
