@@ -409,3 +409,18 @@ def test_personal_columns_are_never_features_and_match_any_spelling(small_leads,
     audited = without_personal(leads, DEFAULT_PERSONAL_COLUMNS, derive=True)
     assert "email" not in audited and "First Name" not in audited
     assert audited["email_domain_type"].tolist() == email_domain_type(leads["email"]).tolist()
+
+
+@pytest.mark.parametrize("n_values", [3, 40])
+def test_a_value_spelled_like_the_grouped_level_is_that_level_once(n_values):
+    # A CRM value "(other)" must not become a second "(other)" category (a traceback).
+    leads = make_leads(1000)
+    values = [OTHER_LEVEL, *(f"v{i}" for i in range(n_values - 1))]
+    leads["segment"] = [values[i % n_values] for i in range(len(leads))]
+    acts = make_activities(leads)
+    spec = fit_feature_spec(leads, acts)
+    levels = spec.categorical["segment"]
+    assert levels.count(OTHER_LEVEL) == 1 and levels[-1] == OTHER_LEVEL
+    feats = build_features(leads, acts, leads[CREATED_AT], spec)
+    is_other = (leads["segment"] == OTHER_LEVEL).to_numpy()
+    assert (feats["segment"].astype(str).to_numpy() == OTHER_LEVEL)[is_other].all()

@@ -121,6 +121,7 @@ def _grouped_without_level(d):
 EDITS = [
     ("calibrator.json", _coef(float("nan")), "params.coef must be a finite number"),
     ("calibrator.json", _coef("abc"), "params.coef must be a finite number, got 'abc'"),
+    ("calibrator.json", lambda d: {**d, "base_rate_": "x"}, "base_rate_ must be a rate between"),
     ("thresholds.json", _mql_cutoff(500), "mql cutoff_ must be an integer score 1-99, got 500"),
     ("thresholds.json", _mql_cutoff(-5), "mql cutoff_ must be an integer score 1-99, got -5"),
     ("thresholds.json", _grades({"A": 10, "B": 30, "C": 5}), "must fall from A to C"),

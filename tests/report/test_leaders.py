@@ -119,7 +119,9 @@ def test_first_screen_of_a_training_with_the_current_rules(funnel_trained):
     assert sum(ln["leads"] for ln in lines if ln["field"] == "demo_request") <= (
         summary["metrics_test"]["model"]["n"]
     )
-    assert [b.label for b in screen.bars][0] in {"Current rules", "mqlml model"}
+    equal_volume = summary["baselines_equal_volume"]
+    assert [b.value for b in screen.bars] == [int(r["sqls"]) for r in equal_volume]
+    assert [b.is_model for b in screen.bars] == [r["method"] == "model" for r in equal_volume]
     assert screen.cutoff == summary["mql_threshold"]["cutoff"]
 
 
@@ -143,3 +145,13 @@ def test_every_evidence_reads_as_a_sentence(funnel_trained):
             s.pop("rules", None)
         for change in criteria_changes(s):
             assert not change.evidence[0].islower() and change.evidence.endswith("."), change
+
+
+@pytest.mark.parametrize("rate", [None, math.nan])
+def test_an_mql_line_without_test_mqls_quotes_no_sql_rate(rate):
+    s = {"mql_threshold": {"cutoff": 40, "test": {
+        "mqls_per_week": 3.0, "mql_conversion_rate": rate, "share_of_conversions_captured": 0.0,
+    }}}
+    sentence = mql_sentence(s)
+    assert "about 3 MQLs a week" in sentence and "not measured" in sentence
+    assert "nan" not in sentence and "about 0 a week" not in sentence

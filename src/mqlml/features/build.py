@@ -636,7 +636,8 @@ def fit_feature_spec(
             # A column of a few values keeps each (LightGBM and the linear base smooth
             # their rare levels); grouping is for the long tail of many-valued columns.
             least = min_category_count if k > _FEW_CATEGORIES else 1
-            own = [v for v, m in ranked[:max_categories] if m >= least]
+            # A value spelled like the grouped level joins it: one level, one meaning.
+            own = [v for v, m in ranked[:max_categories] if m >= least and v != OTHER_LEVEL]
             rest = sorted(set(levels.index) - set(own))
             if not own:
                 excluded[c] = (

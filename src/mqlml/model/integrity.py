@@ -380,6 +380,11 @@ def check_calibrator(d) -> dict:
     else:
         raise ValueError(f"method_ must be isotonic or sigmoid, got {d.get('method_')!r}")
     _mapping(d.get("selection_log_loss_", {}), "selection_log_loss_")
+    # The rate the calibration rows converted at (the prior-shift estimate starts from it);
+    # bundles saved before it was stored have none.
+    rate = d.get("base_rate_")
+    if rate is not None and not (_is_number(rate) and 0 < rate < 1):
+        raise ValueError(f"base_rate_ must be a rate between 0 and 1 (or null), got {rate!r}")
     return d
 
 

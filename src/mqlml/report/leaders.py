@@ -107,10 +107,15 @@ def mql_sentence(summary: dict) -> str:
         return "No MQL line was learned for this model."
     t = mql["test"]
     per_week = t["mqls_per_week"]
-    rate = t["mql_conversion_rate"]
+    rate = _number(t["mql_conversion_rate"])
+    if rate is None:  # no MQL in the test period: no rate to quote
+        return (
+            f"The MQL line is score ≥ {mql['cutoff']}: about {per_week:.0f} MQLs a week; none "
+            "fell in the test period, so their SQL rate is not measured."
+        )
     return (
         f"The MQL line is score ≥ {mql['cutoff']}: about {per_week:.0f} MQLs a week, of which "
-        f"{_pct(rate)} become SQLs (about {per_week * (rate or 0):.0f} a week), capturing "
+        f"{_pct(rate)} become SQLs (about {per_week * rate:.0f} a week), capturing "
         f"{_pct(t['share_of_conversions_captured'])} of all conversions."
     )
 
@@ -198,8 +203,8 @@ def _reweight(summary: dict) -> CriteriaChange | None:
                 "re-weight",
                 f"{line['criterion']}: {line['points']:+g} → {suggested:+d} points",
                 f"Its {line['leads']:,} test leads convert at {line['lift']:.1f}× the average; "
-                f"on the sheet's own scale ({scale:.0f} points per doubling of the odds is "
-                f"{scale * math.log(2):.0f}) that is worth {suggested:+d}.",
+                f"on the sheet's own scale (about {scale * math.log(2):.0f} points per doubling "
+                f"of the conversion rate) that is worth {suggested:+d}.",
             )
     card = summary.get("scorecard") or {}
     rows = card.get("rows") or []
