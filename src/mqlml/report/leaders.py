@@ -142,7 +142,9 @@ def _add(summary: dict) -> CriteriaChange | None:
     ]
     if not candidates:
         return None
-    best = max(candidates, key=lambda r: r["share_of_conversions"] * math.log(r["lift"]))
+    # Chosen on the training period's lift (and how many leads match, which reads no label),
+    # so the test figures quoted as evidence are not the maximum of many test figures.
+    best = max(candidates, key=lambda r: r["support"] * math.log(r.get("train_lift", r["lift"])))
     return CriteriaChange(
         "add",
         best["rule"],
