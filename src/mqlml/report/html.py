@@ -38,6 +38,7 @@ from mqlml.report.figures import (
     score_distribution_figure,
 )
 from mqlml.report.leaders import FirstScreen, first_screen
+from mqlml.training.audit import EXCLUDED, columns_to_review
 
 # --- what the templates show ----------------------------------------------------------
 
@@ -547,23 +548,15 @@ class ReadFirst:
 
 
 def _read_first(summary: dict) -> ReadFirst | None:
-    # A column to review that is left out for another reason is not read by the model.
-    unused = summary.get("excluded_columns") or {}
-    rows = [
-        r
-        for r in summary.get("leakage_audit") or []
-        if not (r.get("action") == "review" and r.get("column") in unused)
-    ]
+    leakage = summary.get("leakage_audit") or []
 
-    def pick(action: str) -> list[dict]:
-        return [
-            {k: str(r.get(k, "")) for k in ("column", "reason", "evidence")}
-            for r in rows
-            if r.get("action") == action
-        ]
+    def shown(rows) -> list[dict]:
+        return [{k: str(r.get(k, "")) for k in ("column", "reason", "evidence")} for r in rows]
 
     first = ReadFirst(
-        [str(w) for w in summary.get("warnings") or []], pick("excluded"), pick("review")
+        [str(w) for w in summary.get("warnings") or []],
+        shown(r for r in leakage if r.get("action") == EXCLUDED),
+        shown(columns_to_review(leakage, summary.get("excluded_columns"))),
     )
     return first if first.warnings or first.excluded or first.review else None
 

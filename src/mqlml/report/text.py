@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from mqlml.features.build import ALL_VALUES_RARE, IDENTIFIER_LIKE
 from mqlml.model.summary import TrainingSummary
+from mqlml.training.audit import columns_to_review
 
 
 def _pct(row: dict, key: str) -> str:
@@ -89,14 +90,12 @@ def training_notes(s: TrainingSummary) -> list[str]:
     """
     out = [f"warning: {w}" for w in s.warnings or []]
     excluded = s.excluded_columns or {}
-    for r in s.leakage_audit or []:
-        # A column left out for another reason (too many values, ...) is not read anyway.
-        if r.get("action") == "review" and r["column"] not in excluded:
-            out.append(
-                f"review: column {r['column']!r} is used, but {r['reason']} ({r['evidence']}); "
-                "keep it only if it is known when a lead is scored (audit.allow_columns "
-                "records that choice)"
-            )
+    for r in columns_to_review(s.leakage_audit, excluded):
+        out.append(
+            f"review: column {r['column']!r} is used, but {r['reason']} ({r['evidence']}); "
+            "keep it only if it is known when a lead is scored (audit.allow_columns "
+            "records that choice)"
+        )
     for column, why in excluded.items():
         if why.startswith((IDENTIFIER_LIKE, ALL_VALUES_RARE)):
             out.append(f"left out: column {column!r}, {why}")

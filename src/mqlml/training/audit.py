@@ -272,6 +272,18 @@ def name_findings(column: str, config: AuditConfig) -> list[Finding]:
     ]
 
 
+def columns_to_review(leakage: list[dict], excluded_columns: dict) -> list[dict]:
+    """The audit rows kept for review whose column the model reads.
+
+    A column kept for review but left out for another reason (identifier-like, every
+    value rare, ...) is not read by the model, so there is nothing to review.
+    """
+    return [
+        r for r in leakage or []
+        if r.get("action") == FOR_REVIEW and r.get("column") not in (excluded_columns or {})
+    ]
+
+
 def recent_fill_findings(leads: pd.DataFrame, config: AuditConfig) -> dict[str, list[Finding]]:
     """Columns filled far less often for the newest leads than for the older ones.
 
