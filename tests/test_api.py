@@ -191,6 +191,7 @@ def test_export_to_crm_writes_the_import_file_then_only_what_changed(scorer, his
         ({"settings": 3}, "settings must be a mqlml.Config, .* got int"),
         ({"as_of": "not a date"}, "as_of must be a date/time, got 'not a date'"),
         ({"model": 3}, "model must be a LeadScorer, a mapping .* got int"),
+        ({"safe_csv": "no"}, "safe_csv must be True, False or None, got 'no'"),
     ],
 )
 def test_export_to_crm_names_the_wrong_parameter(kwargs, message, tmp_path):
@@ -244,3 +245,18 @@ def test_monitor_names_the_wrong_parameter(monitor_worlds, kwargs, message):
     given = {"scored": world.outputs, "data": world.data_dir, **kwargs}
     with pytest.raises(MqlmlError, match=message):
         mqlml.monitor(monitor_worlds.model, **given)
+
+
+def test_export_to_crm_guards_formulas_as_output_safe_csv_says(tmp_path):
+    scored = pd.DataFrame({"lead_id": ["=1+1"], "probability": [0.6], "score": [60],
+                           "grade": ["A"], "is_mql": [True], "tier": ["mql"],
+                           **{f"positive_reason_{i}": ["r"] for i in (1, 2, 3)}})
+    raw = mqlml.load_config(None, {"output": {"safe_csv": False}})
+
+    def first_cell(out, **kwargs):
+        run = mqlml.export_to_crm(scored, out=tmp_path / out, tool="dynamics", **kwargs)
+        return run.import_file.read_text().splitlines()[1].split(",")[0]
+
+    assert first_cell("a.csv") == "'=1+1"
+    assert first_cell("b/a.csv", settings=raw) == "=1+1"
+    assert first_cell("c/a.csv", settings=raw, safe_csv=True) == "'=1+1"

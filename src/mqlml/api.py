@@ -385,8 +385,11 @@ class CrmExport:
     summary: str
 
 
-def _crm_settings(settings, webhook: str | None) -> CrmConfig:
-    """``settings`` as a :class:`CrmConfig`, with ``webhook`` as its webhook's url."""
+def _crm_settings(settings, webhook: str | None, parameter: str = "webhook") -> CrmConfig:
+    """``settings`` as a :class:`CrmConfig`, with ``webhook`` as its webhook's url.
+
+    ``parameter`` names where ``webhook`` came from in the error (``--webhook`` for the
+    command line)."""
     from mqlml.config import WebhookConfig
 
     if settings is None:
@@ -406,7 +409,7 @@ def _crm_settings(settings, webhook: str | None) -> CrmConfig:
         hook = WebhookConfig.model_validate({**crm.webhook.model_dump(), "url": webhook})
     except ValueError as exc:
         msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"webhook: {msg}") from None
+        raise ConfigError(f"{parameter}: {msg}") from None
     return crm.model_copy(update={"webhook": hook})
 
 
@@ -444,6 +447,7 @@ def export_to_crm(
     settings: Config | CrmConfig | str | Path | None = None,
     webhook: str | None = None,
     model: LeadScorer | Mapping[str, object] | None = None,
+    safe_csv: bool | None = None,
 ) -> CrmExport:
     """Compare scored leads with their previous scoring, write a CRM's import file and post
     the new MQLs to a webhook (``mqlml score --crm ... --webhook ...``;
@@ -471,6 +475,10 @@ def export_to_crm(
     model : LeadScorer or mapping, optional
         The model that scored the leads (its ``name`` and ``version``), kept in the store
         and the messages.
+    safe_csv : bool, optional
+        Neutralise the import file's text cells a spreadsheet would run as a formula (an
+        id or reason starting with ``=``); default ``output.safe_csv`` of ``settings`` when
+        it is a Config or path, else of ``model`` when it is a LeadScorer, else on.
 
     Returns
     -------
@@ -484,7 +492,7 @@ def export_to_crm(
         the next export flags and posts those leads again).
     """
     from mqlml.columns import BECAME_MQL, GRADE_CHANGED, SCORE_COLUMNS
-    from mqlml.scoring.crm import TOOLS, export_scores
+    from mqlml.scoring.crm import check_tool, export_scores
 
     if not isinstance(scored, pd.DataFrame):
         raise MqlmlError(
@@ -496,15 +504,22 @@ def export_to_crm(
         raise MqlmlError(
             f"scored must hold the columns of mqlml.score's result; missing {', '.join(missing)}"
         )
-    if tool is not None and tool not in TOOLS:
-        raise MqlmlError(f"tool must be one of {', '.join(TOOLS)} or None, got {tool!r}")
+    if tool is not None:
+        check_tool(tool, "tool", optional=True)
     if not isinstance(out, str | Path):
         raise MqlmlError(f"out must be a path, got {type(out).__name__}")
-    crm = _crm_settings(settings, webhook)
+    if safe_csv is not None and not isinstance(safe_csv, bool):
+        raise MqlmlError(f"safe_csv must be True, False or None, got {safe_csv!r}")
+    config = _config(settings, "settings") if isinstance(settings, str | Path) else settings
+    crm = _crm_settings(config, webhook)
+    safe = safe_csv
+    if safe is None and isinstance(config, Config):
+        safe = config.output.safe_csv
     if isinstance(model, LeadScorer):
         loaded = getattr(model, "loaded_from_", None)
         fitted = model._check_fitted("export_to_crm")  # its name, and no AttributeError
         record = loaded.to_dict() if loaded is not None else {"name": fitted.config.name}
+        safe = fitted.config.output.safe_csv if safe is None else safe
     elif model is None or isinstance(model, Mapping):
         record = model
     else:
@@ -512,7 +527,8 @@ def export_to_crm(
             f"model must be a LeadScorer, a mapping with name and version, or None, got "
             f"{type(model).__name__}"
         )
-    run = export_scores(scored, _scored_at(as_of, scored), out, crm, tool=tool, model=record)
+    run = export_scores(scored, _scored_at(as_of, scored), out, crm, tool=tool, model=record,
+                        safe_csv=True if safe is None else safe)
     return CrmExport(
         changes=run.changes,
         import_file=run.import_file,

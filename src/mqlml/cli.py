@@ -576,6 +576,7 @@ def score(
             exported = mqlml.export_to_crm(
                 run.result.scored, out=out, tool=crm, as_of=run.result.as_of,
                 settings=crm_settings, model=resolved.to_dict(),
+                safe_csv=False if raw_csv else trained.config.output.safe_csv,
             )
     except MqlmlError as exc:
         _fail(exc)
@@ -594,7 +595,7 @@ def _crm_settings(crm: str | None, webhook: str | None, config: Path | None, mod
     ``model_config`` is given), with ``--webhook`` as ``crm.webhook.url``; ``None`` when
     neither a config nor a model's config is given yet. Checks ``--crm`` first, so a
     wrong value stops the run before the model is loaded."""
-    from mqlml.config import CrmConfig, WebhookConfig
+    from mqlml.api import _crm_settings as with_webhook
 
     if crm is not None:
         from mqlml.scoring.crm import check_tool
@@ -605,14 +606,8 @@ def _crm_settings(crm: str | None, webhook: str | None, config: Path | None, mod
     elif model_config is not None:
         settings = model_config.crm
     else:
-        settings = CrmConfig()
-    if webhook is not None:
-        try:
-            hook = WebhookConfig.model_validate({**settings.webhook.model_dump(), "url": webhook})
-        except ValueError as exc:
-            msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
-            raise ConfigError(f"--webhook: {msg}") from None
-        settings = settings.model_copy(update={"webhook": hook})
+        settings = None  # the defaults: still check --webhook now
+    settings = with_webhook(settings, webhook, "--webhook")
     return settings if config is not None or model_config is not None else None
 
 

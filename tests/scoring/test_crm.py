@@ -77,7 +77,7 @@ def test_column_names_are_configurable_and_an_empty_name_leaves_the_column_out()
         "hs_object_id", "lead_score", "mqlml_grade", "mqlml_is_mql", "why",
         "mqlml_became_mql", "mqlml_grade_changed", "mqlml_score_change", "mqlml_score_trend",
     ]
-    assert table["lead_score"].tolist() == ["30", "70"]
+    assert table["lead_score"].tolist() == [30, 70]  # numbers: the formula guard skips them
     assert table["mqlml_is_mql"].tolist() == ["false", "true"]
 
 
@@ -122,6 +122,35 @@ def test_changed_rows_only_and_nothing_when_the_same_batch_is_scored_again(tmp_p
     ]
 
 
+def test_integer_ids_match_the_store_so_the_second_run_flags_nothing(tmp_path):
+    import mqlml
+
+    frame = scored_frame([10, 55, 80]).assign(lead_id=[7, 8, 9])  # ids read as integers
+    out = tmp_path / "scored.csv"
+    first = mqlml.export_to_crm(frame, out=out, tool="hubspot", as_of=MONDAY)
+    assert first.became_mql == 2
+    again = mqlml.export_to_crm(frame, out=out, tool="hubspot", as_of=MONDAY)
+    assert (again.became_mql, again.changed_grade) == (0, 0)
+    assert set(again.changes["score_trend"]) == {"same"}
+    assert again.changes["lead_id"].tolist() == ["7", "8", "9"]
+
+
+def test_the_import_file_neutralises_formulas_unless_raw_csv_is_asked(tmp_path):
+    frame = scored_frame([55, 10], ids=["=1+1", "L2"])
+    frame.loc[1, "positive_reason_1"] = "=HYPERLINK(x) is the industry"
+    cfg = CrmConfig(state_path=tmp_path / "state.sqlite")
+    safe = export_scores(frame, moments(frame), tmp_path / "s.csv", cfg, tool="salesforce")
+    rows = safe.import_file.read_text().splitlines()
+    assert rows[1].startswith("'=1+1,55,") and ",'=HYPERLINK(x) is the industry," in rows[2]
+    week2 = scored_frame([52, 12], ids=["=1+1", "L2"])  # score change -3 stays a number
+    at = moments(week2, MONDAY + pd.Timedelta(days=7))
+    again = export_scores(week2, at, tmp_path / "s.csv", cfg, tool="salesforce")
+    assert pd.read_csv(again.import_file, dtype=str)["Score_Change__c"].tolist() == ["-3", "2"]
+    raw = export_scores(frame, moments(frame), tmp_path / "r.csv", cfg, tool="salesforce",
+                        safe_csv=False)
+    assert raw.import_file.read_text().splitlines()[1].startswith("=1+1,55,")
+
+
 def test_an_unknown_crm_is_named(tmp_path):
     frame = scored_frame([10])
     with pytest.raises(MqlmlError, match="--crm must be one of salesforce, hubspot, dynamics"):
@@ -147,6 +176,7 @@ def test_score_crm_and_webhook_end_to_end_then_nothing_the_second_time(
         first = runner.invoke(app, [*args, "--webhook", receiver.url])
         assert first.exit_code == 0, first.output
         posted = [r["body"]["lead"]["lead_id"] for r in receiver.requests]
+        assert posted  # else the "nothing new the second time" check below proves nothing
         imported = pd.read_csv(out.with_name("scored.dynamics.csv"), dtype=str,
                                keep_default_na=False)
         second = runner.invoke(app, [*args, "--webhook", receiver.url])

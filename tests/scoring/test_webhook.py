@@ -8,7 +8,13 @@ from crm_frames import MONDAY, Receiver, moments, scored_frame
 from mqlml.config import CrmConfig, WebhookConfig
 from mqlml.scoring.changes import ScoreState
 from mqlml.scoring.crm import export_scores
-from mqlml.scoring.webhook import EVENT_BATCH, EVENT_MQL, WebhookError, idempotency_key
+from mqlml.scoring.webhook import (
+    EVENT_BATCH,
+    EVENT_MQL,
+    KEY_EVENT_BATCH,
+    WebhookError,
+    idempotency_key,
+)
 
 MODEL = {"name": "demo", "version": "3"}
 
@@ -40,9 +46,7 @@ def test_one_message_per_new_mql_retried_after_a_503_and_none_the_second_time(tm
     assert first_try["headers"]["Idempotency-Key"] == retry["headers"]["Idempotency-Key"]
     leads = [r["body"]["lead"]["lead_id"] for r in (retry, other)]
     assert leads == ["L001", "L003"]
-    assert retry["headers"]["Idempotency-Key"] == idempotency_key(
-        MODEL, ["L001"], MONDAY.isoformat()
-    )
+    assert retry["headers"]["Idempotency-Key"] == idempotency_key(MODEL, ["L001"])
     assert other["headers"]["Idempotency-Key"] != retry["headers"]["Idempotency-Key"]
     assert retry["headers"]["Content-Type"].startswith("application/json")
     body = retry["body"]
@@ -76,7 +80,7 @@ def test_one_message_per_batch_lists_the_new_mqls(tmp_path):
     assert body["event"] == EVENT_BATCH and body["count"] == 2
     assert [lead["lead_id"] for lead in body["leads"]] == ["L001", "L003"]
     assert message["headers"]["Idempotency-Key"] == idempotency_key(
-        MODEL, ["L001", "L003"], MONDAY.isoformat()
+        MODEL, ["L001", "L003"], KEY_EVENT_BATCH
     )
 
 
@@ -91,6 +95,30 @@ def test_an_undelivered_message_leaves_the_store_so_the_next_run_posts_it_again(
     assert len(receiver.requests) == 4
     assert again.changes["became_mql"].tolist() == [False, True]
     assert len({r["headers"]["Idempotency-Key"] for r in receiver.requests}) == 1
+
+
+def test_a_lead_posted_again_by_a_later_run_after_a_failure_keeps_its_key(tmp_path):
+    frame = scored_frame([10, 55])
+    with Receiver(statuses=[503]) as receiver:
+        cfg = settings(tmp_path, receiver.url, attempts=1)
+        with pytest.raises(WebhookError):
+            run(frame, cfg, tmp_path)
+        run(frame, cfg, tmp_path, at=MONDAY + pd.Timedelta(hours=1))  # a later moment
+    failed, resent = receiver.requests
+    assert resent["body"]["lead"]["scored_at"] != failed["body"]["lead"]["scored_at"]
+    assert resent["headers"]["Idempotency-Key"] == failed["headers"]["Idempotency-Key"]
+
+
+def test_errors_name_the_webhook_by_scheme_and_host_not_its_secret_path(tmp_path):
+    with Receiver(statuses=[400, 503]) as receiver:
+        host = receiver.url.removesuffix("/mql")  # http://127.0.0.1:<port>
+        cfg = settings(tmp_path, f"{host}/services/T0/B0/s3cretXYZ?token=abc", attempts=1)
+        for _ in range(2):  # refused (400), then not delivered (503)
+            with pytest.raises(WebhookError) as caught:
+                run(scored_frame([55]), cfg, tmp_path)
+            assert f"webhook {host} " in str(caught.value) or f"webhook {host}:" in str(
+                caught.value)
+            assert "s3cret" not in str(caught.value) and "abc" not in str(caught.value)
 
 
 def test_a_refused_message_is_not_retried(tmp_path):

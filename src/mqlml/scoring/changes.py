@@ -35,6 +35,7 @@ from mqlml.columns import (
     TREND_SAME,
     TREND_UP,
 )
+from mqlml.data.validate import normalise_ids
 from mqlml.errors import MqlmlError
 
 #: File name of the state store in the output's folder (``crm.state_path`` overrides it).
@@ -107,6 +108,7 @@ class ScoreState:
         """
         if not self.path.exists():
             return empty_state()
+        lead_ids = normalise_ids(pd.Series(lead_ids))  # the store keys are text
         with closing(self._connect()) as conn:
             try:
                 # The batch's ids in a temporary table: one join instead of reading a store
@@ -185,14 +187,18 @@ def compare(scored: pd.DataFrame, scored_at: pd.Series, previous: pd.DataFrame) 
     Returns
     -------
     DataFrame
-        ``scored`` (same rows and order) plus :data:`mqlml.columns.CHANGE_COLUMNS`:
+        ``scored`` (same rows and order; ``lead_id`` as text, as the store keeps it) plus
+        :data:`mqlml.columns.CHANGE_COLUMNS`:
         ``became_mql`` is true for an MQL that was not one before, or a new lead that is
         one; ``grade_changed`` only for a lead seen before whose grade differs;
         ``score_change`` and ``score_trend`` (``up``/``down``/``same``/``new``).
     """
     out = scored.reset_index(drop=True).copy()
+    # The store keeps ids as text: an integer id column (1) must meet its stored "1".
+    out[LEAD_ID] = normalise_ids(out[LEAD_ID])
     out[SCORED_AT] = pd.Series(scored_at).reset_index(drop=True)
-    prev = previous.drop_duplicates(LEAD_ID).set_index(LEAD_ID)
+    prev = previous.assign(**{LEAD_ID: normalise_ids(previous[LEAD_ID])})
+    prev = prev.drop_duplicates(LEAD_ID).set_index(LEAD_ID)
     ids = out[LEAD_ID]
     prev_score = ids.map(prev[SCORE]).astype("Int64")
     seen = prev_score.notna().to_numpy()  # the store's score is never empty

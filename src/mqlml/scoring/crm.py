@@ -75,8 +75,16 @@ _SPELLING = {
 }
 
 
-def check_tool(tool: str) -> str:
+def check_tool(tool: str, parameter: str = "--crm", *, optional: bool = False) -> str:
     """``tool`` if mqlml writes its import file.
+
+    Parameters
+    ----------
+    tool : str
+    parameter : str
+        The option or argument that gave ``tool``, named in the error.
+    optional : bool
+        Whether ``None`` is also accepted by the caller (said in the error).
 
     Raises
     ------
@@ -84,7 +92,8 @@ def check_tool(tool: str) -> str:
         Naming the tools it knows.
     """
     if tool not in TOOLS:
-        raise MqlmlError(f"--crm must be one of {', '.join(TOOLS)}, got {tool!r}")
+        other = " or None" if optional else ""
+        raise MqlmlError(f"{parameter} must be one of {', '.join(TOOLS)}{other}, got {tool!r}")
     return tool
 
 
@@ -97,7 +106,8 @@ def crm_path(out: str | Path, tool: str) -> Path:
 def crm_table(
     changes: pd.DataFrame, tool: str, settings: CrmConfig | None = None
 ) -> pd.DataFrame:
-    """The import file of ``tool``: one row per lead of ``changes``, every value as text.
+    """The import file of ``tool``: one row per lead of ``changes``, every value as text
+    but the score and score change (integers, so the CSV formula guard leaves ``-3`` alone).
 
     Parameters
     ----------
@@ -125,7 +135,7 @@ def crm_table(
         return changes[column].astype(bool).map({True: spell.true, False: spell.false})
 
     def number(column: str) -> pd.Series:
-        return changes[column].astype("Int64").astype("str")
+        return changes[column].astype("Int64")
 
     columns = [
         (names.record_id, changes[LEAD_ID].astype("str")),
@@ -150,9 +160,12 @@ def crm_table(
     return table.reset_index(drop=True)
 
 
-def crm_csv(table: pd.DataFrame) -> str:
+def crm_csv(table: pd.DataFrame, *, safe_csv: bool = True) -> str:
     """The import file's text: UTF-8 CSV, comma-separated, fields quoted only when needed,
-    ``\\n`` line ends, empty cells for missing values."""
+    ``\\n`` line ends, empty cells for missing values; with ``safe_csv``, text cells a
+    spreadsheet would run as a formula are neutralised
+    (:func:`mqlml.data.files.neutralise_formulas`)."""
+    table = io.neutralise_formulas(table) if safe_csv else table
     return table.to_csv(index=False, lineterminator="\n")
 
 
@@ -206,6 +219,7 @@ def export_scores(
     *,
     tool: str | None = None,
     model: Mapping[str, object] | None = None,
+    safe_csv: bool = True,
     sleep: Callable[[float], None] = time.sleep,
 ) -> CrmRun:
     """Compare a scored batch with the previous scoring, write the CRM import file, post
@@ -226,6 +240,9 @@ def export_scores(
         The CRM whose import file to write; none: only compare (and post).
     model : mapping, optional
         ``name`` and ``version`` of the model, kept in the store and the messages.
+    safe_csv : bool
+        Neutralise text cells of the import file a spreadsheet would run as a formula
+        (an id or a reason starting with ``=``); off: write them as they are.
     sleep : callable
         Waits between webhook attempts (tests pass a stub).
 
@@ -249,7 +266,8 @@ def export_scores(
     import_file, rows = None, 0
     if tool is not None:
         table = crm_table(changes, tool, settings)
-        import_file, rows = io.write_text(crm_csv(table), crm_path(out, tool)), len(table)
+        text = crm_csv(table, safe_csv=safe_csv)
+        import_file, rows = io.write_text(text, crm_path(out, tool)), len(table)
     deliveries = []
     if settings.webhook.url:
         n_reasons = len(getattr(settings, tool).reasons) if tool else 3

@@ -1,10 +1,12 @@
 """Tell sales when a lead becomes an MQL: JSON messages posted to a webhook, with retries.
 
 Standard library only (``urllib``). Each message carries an ``Idempotency-Key`` header
-derived from the model, the lead (or the batch's leads) and the scoring moment, so that
-a message retried after a lost answer, or sent again by a rerun of the same scoring, can
-be recognised by the receiver. Transient failures (no answer, a timeout, HTTP 408, 429 or
-5xx) are retried with exponential backoff; any other HTTP error fails at once.
+derived from the model, the lead (or the batch's leads) and the event, not the scoring
+moment, so that a message retried after a lost answer, or sent again by a later run after
+a failed delivery, can be recognised by the receiver. Errors name the webhook by its
+scheme and host only: Slack, Teams and Zapier addresses carry a secret in their path.
+Transient failures (no answer, a timeout, HTTP 408, 429 or 5xx) are retried with
+exponential backoff; any other HTTP error fails at once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -45,6 +48,10 @@ MAX_RETRY_AFTER = 60.0
 #: The ``event`` of a message about one new MQL, and of one listing a batch's new MQLs.
 EVENT_MQL = "mqlml.lead.became_mql"
 EVENT_BATCH = "mqlml.batch.new_mqls"
+#: The event in the idempotency key of a message about one lead, and of a batch's message
+#: (distinct, so a batch of one never shares its key with that lead's own message).
+KEY_EVENT = "became_mql"
+KEY_EVENT_BATCH = "new_mqls"
 
 
 class WebhookError(MqlmlError):
@@ -68,11 +75,26 @@ class Delivery:
     status: int
 
 
-def idempotency_key(model: Mapping[str, object], lead_ids: list[str], moment: str) -> str:
-    """A stable key of a message: SHA-256 of the model name and version, the lead ids and
-    the scoring moment (the same scoring of the same leads gives the same key)."""
-    parts = [str(model.get("name")), str(model.get("version")), moment, *lead_ids]
+def idempotency_key(
+    model: Mapping[str, object], lead_ids: list[str], event: str = KEY_EVENT
+) -> str:
+    """A stable key of a message: SHA-256 of the model name and version, the event and the
+    lead ids (sorted by the caller for a batch).
+
+    The scoring moment is left out on purpose: a lead whose message failed is posted
+    again by a later run, at a later moment, and must keep its key so the receiver can
+    drop a duplicate of a message it did get.
+    """
+    parts = [str(model.get("name")), str(model.get("version")), event, *lead_ids]
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def _where(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: its path and query may hold a secret."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"
 
 
 def _moment(value) -> str:
@@ -121,7 +143,7 @@ def mql_messages(
     if per == "mql":
         return [
             Message(
-                idempotency_key(model, [lead["lead_id"]], lead["scored_at"]),
+                idempotency_key(model, [lead["lead_id"]]),
                 {"event": EVENT_MQL, "model": record, "lead": lead},
             )
             for lead in leads
@@ -130,7 +152,7 @@ def mql_messages(
         return []
     moments = sorted({lead["scored_at"] for lead in leads})
     moment = moments[0] if len(moments) == 1 else f"{moments[0]}..{moments[-1]}"
-    key = idempotency_key(model, sorted(lead["lead_id"] for lead in leads), moment)
+    key = idempotency_key(model, sorted(lead["lead_id"] for lead in leads), KEY_EVENT_BATCH)
     payload = {"event": EVENT_BATCH, "model": record, "scored_at": moment,
                "count": len(leads), "leads": leads}
     return [Message(key, payload)]
@@ -159,9 +181,9 @@ def post(
     Raises
     ------
     WebhookError
-        Naming the address, the message's key, the attempts and the last answer, when
-        every attempt failed or the receiver refused the message (an HTTP 4xx other
-        than 408 and 429).
+        Naming the address (scheme and host only), the message's key, the attempts and
+        the last answer, when every attempt failed or the receiver refused the message
+        (an HTTP 4xx other than 408 and 429).
     """
     if settings.url is None:
         raise MqlmlError("crm.webhook.url: expected an http(s) address to post to, got none")
@@ -179,7 +201,7 @@ def post(
                 f"{settings.authorization_env} to hold the Authorization header, it is not set"
             )
         headers["Authorization"] = token
-    last = ""
+    last, where = "", _where(settings.url)
     for attempt in range(1, settings.attempts + 1):
         wait = settings.backoff_seconds * 2 ** (attempt - 1)
         request = urllib.request.Request(settings.url, data=body, headers=headers, method="POST")
@@ -190,7 +212,7 @@ def post(
             last = f"HTTP {exc.code} {exc.reason}"
             if exc.code not in RETRY_STATUSES:
                 raise WebhookError(
-                    f"webhook {settings.url} refused message {message.key[:12]}: {last} "
+                    f"webhook {where} refused message {message.key[:12]}: {last} "
                     "(not retried: fix the receiver or the address)"
                 ) from None
             after = _retry_after(exc)
@@ -200,6 +222,6 @@ def post(
         if attempt < settings.attempts:
             sleep(wait)
     raise WebhookError(
-        f"webhook {settings.url}: message {message.key[:12]} not delivered after "
+        f"webhook {where}: message {message.key[:12]} not delivered after "
         f"{settings.attempts} attempts (last: {last})"
     )
