@@ -801,9 +801,10 @@ class DynamicsFields(_CrmFields):
 class WebhookConfig(_Strict):
     """A JSON message posted to ``url`` per new MQL (or one per batch), with retries.
 
-    Each message carries an ``Idempotency-Key`` header derived from the model, the lead
-    (or the batch's leads) and the scoring moment: a receiver that keeps the keys it has
-    seen acts once on a message delivered twice.
+    Each message carries an ``Idempotency-Key`` header derived from the model, the event
+    and the lead (or the batch's leads), not the scoring moment: a receiver that keeps the
+    keys it has seen acts once on a message delivered twice, even when a later run sends
+    it again after a failed delivery.
     """
 
     #: ``http://`` or ``https://`` address to post to; unset, no message is sent (the CLI's
