@@ -93,7 +93,8 @@ class ScoredHistory:
     leads : DataFrame
         ``lead_id, probability, score, grade, is_mql, tier, as_of, batch``.
     batches : list of dict
-        Per batch: ``output``, ``as_of``, ``scored``, ``mqls``, ``mean_probability``.
+        Per batch: ``output``, ``as_of``, ``scored``, ``mqls``, ``mean_probability``,
+        ``model`` (the record in its report).
     repeated : int
         Scorings of a lead already scored in an earlier batch (the first one is kept: it
         is the promise made when the lead was new).
@@ -510,13 +511,20 @@ def monitor(
     config : MonitorConfig, optional
         Alert levels; default :class:`mqlml.config.MonitorConfig`.
     model_record : dict, optional
-        Which model this is (``ResolvedModel.to_dict()``).
+        Which model this is (``ResolvedModel.to_dict()``); only the batches it scored are
+        judged. Default: the model's name only.
+
+    Raises
+    ------
+    MqlmlError
+        When no batch was scored by this model.
 
     Returns
     -------
     dict
         JSON-safe; the keys are documented in ``docs/monitoring.md``: ``model``,
-        ``snapshot_at``, ``target``, ``horizon_days``, ``rows``, ``promised_vs_realised``,
+        ``snapshot_at``, ``target``, ``horizon_days``, ``rows``, ``other_model_batches``
+        (batches whose report names another model: left out), ``promised_vs_realised``,
         ``calibration``, ``mql``, ``early``, ``alerts``, ``status``, ``exit_code``.
     """
     cfg = config or MonitorConfig()
