@@ -19,11 +19,12 @@ import yaml
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from monitor_worlds import AT
+from monitor_worlds import AT, _before
 from mqlml import columns as C
 from mqlml.cli import app
 from mqlml.config import config_to_dict, load_config
 from mqlml.data.contract import validate_crm
+from mqlml.errors import MqlmlError
 from mqlml.labels.labelled import label_history
 from mqlml.model.bundle import load_bundle, save_bundle
 from mqlml.serving.pyfunc import Holdout, lead_rows
@@ -95,11 +96,20 @@ def test_challenger_on_the_shifted_history_wins_and_is_promoted(
     # The same leads, newest first: every one after the shift, none the champion saw.
     assert pd.Timestamp(c["period"][0], tz="UTC") >= AT
     assert c["leads_the_champion_may_have_seen"] == 0
+    # No compared lead could have matured by the end of the champion's data.
+    s = monitor_worlds.model.summary
+    end = pd.Timestamp(s.snapshot_at)
+    end = end.tz_localize("UTC") if end.tzinfo is None else end
+    last = end - pd.Timedelta(days=s.observation_days + s.horizon_days)
+    assert pd.Timestamp(c["period"][0], tz="UTC") > last
     loss = figures[METRIC]
     assert loss["challenger"] < loss["champion"] - MIN_IMPROVEMENT
     assert result.promoted and _champion(cfg) != old
     assert result.message.startswith(f"challenger version {_champion(cfg)} is now champion "
                                      f"(was version {old})")
+    # The verdict returned is the registry's own decision; the saved report has none.
+    assert c["gate"]["passes"] is True and c["gate"]["reason"] in result.message
+    assert "passes" not in result.model.summary.to_dict()[COMPARISON_KEY]["gate"]
     assert c["grades"]["cutoffs"] == "learned anew"
     assert 0 < c["grades"]["leads_changing_grade"] <= 800
     # Both evaluations in MLflow, each run naming the other.
@@ -168,6 +178,17 @@ def test_challenger_on_a_scrambled_history_leaves_the_champion(
     assert not result.promoted and _champion(cfg) == old
     assert result.message.startswith(f"champion version {old} stays; challenger version")
     assert f"holdout ROC AUC {auc:.4f} is below registry.min_roc_auc 0.6" in result.message
+
+
+def test_comparison_with_only_leads_the_champion_may_have_seen_is_refused(
+    monitor_worlds, champion_db, tmp_path
+):
+    # Retrained on the champion's own history: every compared lead predates its data end.
+    cfg, old = _store(champion_db, tmp_path, compare_leads=300)
+    crm = validate_crm(*_before(monitor_worlds.plain.crm, AT), cfg.data)
+    with pytest.raises(MqlmlError, match="retrain.compare_days=.*retrain.compare_leads=300"):
+        retrain(crm, cfg, echo=lambda *a, **k: None)
+    assert _champion(cfg) == old
 
 
 def test_cli_retrain_without_the_registry_fails_before_training(tmp_path):

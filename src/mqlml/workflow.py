@@ -292,7 +292,8 @@ def retrain(
     Raises
     ------
     MqlmlError
-        When tracking or the registry is off, or the champion cannot be loaded.
+        When tracking or the registry is off, the champion cannot be loaded, or every
+        compared lead had matured by the end of the champion's data.
     """
     import tempfile
 
@@ -300,13 +301,13 @@ def retrain(
 
     from mqlml.columns import CREATED_AT, GRADE, PROBABILITY
     from mqlml.data.files import Staging
+    from mqlml.errors import MqlmlError
     from mqlml.model.metrics import classification_metrics
     from mqlml.report.html import build_report, write_report
     from mqlml.serving.pyfunc import Holdout, score_lead_rows, training_holdout
     from mqlml.serving.tracking import (
         CHAMPION,
         champion_version,
-        gate,
         log_comparison,
         log_training,
         resolve_model,
@@ -345,6 +346,30 @@ def retrain(
     test = artifacts["test_predictions"]
     holdout = training_holdout(labelled, artifacts)
     pick = _compared_leads(test, cfg.retrain)
+    seen = None
+    if champion is not None:
+        # A lead the champion could have trained on had matured by the end of its data:
+        # judging the champion on it would be in-sample, so only later leads are compared.
+        s = champion.model.summary
+        end = pd.Timestamp(s.snapshot_at)
+        end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
+        last = end - pd.Timedelta(days=s.observation_days + s.horizon_days)
+        early = (pd.to_datetime(test[CREATED_AT].iloc[pick], utc=True) <= last).to_numpy()
+        seen = int(early.sum())
+        if seen == len(pick):
+            raise MqlmlError(
+                f"all {len(pick)} leads chosen for the comparison (retrain.compare_days="
+                f"{cfg.retrain.compare_days}, retrain.compare_leads="
+                f"{cfg.retrain.compare_leads}) were created by {last.date()}, so the "
+                f"champion (data up to {s.snapshot_at}) may have trained on them; expected "
+                "leads created after that: raise retrain.compare_days or "
+                "retrain.compare_leads, or retrain on a longer history"
+            )
+        if seen:
+            echo(f"{seen} of the {len(pick)} leads chosen for the comparison had matured by "
+                 f"the end of the champion's data ({s.snapshot_at}) and are left out: it "
+                 "may have trained on them", err=True)
+            pick = pick[~early]
     compared = Holdout(holdout.rows.iloc[pick].reset_index(drop=True), holdout.y[pick])
     ours = score_lead_rows(model, compared.rows, "compared leads")
     ours_m = classification_metrics(compared.y, ours[PROBABILITY].to_numpy(dtype=float))
@@ -354,19 +379,7 @@ def retrain(
         theirs_m = classification_metrics(compared.y, theirs[PROBABILITY].to_numpy(dtype=float))
         changed = int((ours[GRADE].to_numpy() != theirs[GRADE].to_numpy()).sum())
     reg = cfg.registry
-    verdict = gate(reg.metric, reg.min_roc_auc, reg.min_improvement, ours_m, theirs_m)
     created = test[CREATED_AT].iloc[pick]
-    seen = None
-    if champion is not None:
-        # A lead the champion could have trained on had matured by the end of its data.
-        s = champion.model.summary
-        end = pd.Timestamp(s.snapshot_at)
-        end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
-        last = end - pd.Timedelta(days=s.observation_days + s.horizon_days)
-        seen = int((pd.to_datetime(created, utc=True) <= last).sum())
-        if seen:
-            echo(f"warning: {seen} of the compared leads had matured by the end of the "
-                 f"champion's data ({s.snapshot_at}): it may have trained on them", err=True)
     comparison = {
         "champion": None if champion is None else champion.to_dict(),
         "champion_data_up_to": None if champion is None else str(
@@ -387,12 +400,12 @@ def retrain(
             }
             for k in _COMPARED
         ],
+        # The verdict is the registry's, taken under its lock (possibly against a newer
+        # champion): the returned comparison gets it from the tracked decision below.
         "gate": {
             "metric": reg.metric,
             "min_roc_auc": reg.min_roc_auc,
             "min_improvement": reg.min_improvement,
-            "passes": bool(verdict[0]),
-            "reason": verdict[1],
         },
         "grades": {
             "cutoffs": "kept from the champion" if keep else "learned anew",
@@ -430,5 +443,11 @@ def retrain(
         )
     echo(f"MLflow runs: challenger {tracked.run_id}, champion evaluation {champion_run}",
          err=True)
+    # The returned comparison carries the registry's own decision (not in the saved report,
+    # written before the decision was taken).
+    comparison = {**comparison, "gate": {
+        **comparison["gate"], "passes": bool(g.promoted), "reason": g.reason,
+        "champion_version": g.champion_version,
+    }}
     return RetrainResult(bundle, model, comparison, g.promoted, message, tracked.run_id,
                          champion_run)

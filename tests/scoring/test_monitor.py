@@ -141,3 +141,60 @@ def test_each_leads_own_moment_is_read_back_from_the_batch_leads_file(monitor_wo
     want = pd.to_datetime(source.set_index("lead_id")["as_of"], utc=True)
     got = leads.set_index("lead_id")["as_of"]
     assert (got == want.loc[got.index]).all() and got.notna().all()
+
+
+def _renamed(src, folder, model):
+    """A copy of the scored batch ``src`` whose report names ``model``."""
+    import shutil
+
+    out = folder / src.name
+    shutil.copy(src, out)
+    report = json.loads(src.with_name(src.stem + ".report.json").read_text())
+    report["model"] = model
+    out.with_name(src.stem + ".report.json").write_text(json.dumps(report))
+    return out
+
+
+def test_batches_of_another_model_are_left_out(monitor_worlds, tmp_path):
+    w = monitor_worlds.plain
+    name = monitor_worlds.model.config.name
+    old = {"name": name, "version": "1", "source": "models/x/1"}
+    ours = {"name": name, "version": "2", "source": "models/x/2"}
+    outputs = [_renamed(w.outputs[0], tmp_path, old), _renamed(w.outputs[1], tmp_path, ours)]
+    result = monitor(monitor_worlds.model, read_scored(outputs), w.crm, w.snapshot_at, MONITOR,
+                     model_record=ours)
+    assert result["other_model_batches"] == [{"output": str(outputs[0]), "model": old}]
+    assert result["rows"]["batches"] == 1
+    assert result["rows"]["scored"] == len(pd.read_csv(outputs[1]))
+    assert [b["output"] for b in result["early"]["batches"]] == [str(outputs[1])]
+    # the same model recorded by another path to its folder is the same model
+    same = monitor(monitor_worlds.model, read_scored(outputs), w.crm, w.snapshot_at, MONITOR,
+                   model_record=dict(ours, version=None, source="models/x/../x/2"))
+    assert same["rows"]["batches"] == 1
+    with pytest.raises(MqlmlError, match="none of the 2 scored batches .* version 3"):
+        monitor(monitor_worlds.model, read_scored(outputs), w.crm, w.snapshot_at, MONITOR,
+                model_record=dict(ours, version="3", source="models/x/3"))
+
+
+def test_training_rate_and_ece_are_training_s_own(monitor_worlds, plain):
+    from mqlml.model.metrics import expected_calibration_error
+    from mqlml.scoring.prior import training_base_rate
+
+    assert plain["early"]["training_rate"] == round(training_base_rate(monitor_worlds.model), 4)
+    curve = plain["calibration"]["curve"]
+    assert sum(b["n"] for b in curve) == plain["rows"]["matured"]
+    # 15 bins as in training, not the 10 of the curve: recompute from the matured leads
+    w = monitor_worlds.plain
+    history = read_scored(w.outputs)
+    leads = history.leads.set_index("lead_id")
+    from mqlml.labels.labelling import ELIGIBLE, LABEL, STATUS, make_labels
+
+    known = leads[leads.index.isin(w.crm.leads["lead_id"])].reset_index()
+    crm_leads = w.crm.leads.set_index("lead_id", drop=False).loc[known["lead_id"]]
+    s = monitor_worlds.model.summary
+    labels = make_labels(crm_leads.reset_index(drop=True), w.crm.outcomes, known["as_of"],
+                         s.target, int(s.horizon_days), w.snapshot_at).frame
+    ok = (labels[STATUS] == ELIGIBLE).to_numpy()
+    want = expected_calibration_error(labels[LABEL].to_numpy()[ok],
+                                      known["probability"].to_numpy()[ok])
+    assert plain["calibration"]["ece"] == pytest.approx(want, abs=1e-4)

@@ -43,7 +43,9 @@ from mqlml.features.build import build_features, unseen_category_counts
 from mqlml.features.drift import psi
 from mqlml.labels.labelling import ELIGIBLE, LABEL, STATUS, make_labels
 from mqlml.model.bundle import TrainedModel
+from mqlml.model.metrics import expected_calibration_error
 from mqlml.scoring.batch import output_paths
+from mqlml.scoring.prior import training_base_rate
 from mqlml.scoring.scoring_report import REFERENCE_SCORE, _plain
 
 __all__ = [
@@ -91,15 +93,79 @@ class ScoredHistory:
     leads : DataFrame
         ``lead_id, probability, score, grade, is_mql, tier, as_of, batch``.
     batches : list of dict
-        Per batch: ``output``, ``as_of``, ``scored``, ``mqls``, ``mean_probability``.
+        Per batch: ``output``, ``as_of``, ``scored``, ``mqls``, ``mean_probability``,
+        ``model`` (the record in its report).
     repeated : int
         Scorings of a lead already scored in an earlier batch (the first one is kept: it
         is the promise made when the lead was new).
+    scorings : DataFrame, optional
+        Every scoring of every batch (``leads`` before the repeats were dropped), so the
+        batches of another model can be left out before the first scoring is chosen.
     """
 
     leads: pd.DataFrame
     batches: list[dict]
     repeated: int
+    scorings: pd.DataFrame | None = None
+
+    def for_model(self, record: dict) -> tuple[ScoredHistory, list[dict]]:
+        """The batches the model ``record`` scored, and those another model scored.
+
+        Parameters
+        ----------
+        record : dict
+            The model in use, as ``scored.report.json`` records one (``name``,
+            ``version``, ``source``).
+
+        Returns
+        -------
+        tuple
+            ``(history, other)``: the history of the matching batches (each lead at its
+            first scoring among them) and, per batch left out, ``output`` and ``model``.
+        """
+        keep = [i for i, b in enumerate(self.batches) if _same_model(b.get("model"), record)]
+        if len(keep) == len(self.batches) or self.scorings is None:
+            return self, []
+        other = [{"output": b["output"], "model": b.get("model")}
+                 for i, b in enumerate(self.batches) if i not in keep]
+        frame = self.scorings[self.scorings[_BATCH].isin(keep)]
+        first = ~frame[C.LEAD_ID].duplicated()
+        history = ScoredHistory(
+            leads=frame[first].reset_index(drop=True),
+            batches=[self.batches[i] for i in keep],
+            repeated=int((~first).sum()),
+            scorings=frame.reset_index(drop=True),
+        )
+        return history, other
+
+
+def _source_kind(source: str) -> str:
+    if source.startswith("models:/"):
+        return "registry"
+    return "uri" if "://" in source or source.startswith("runs:/") else "path"
+
+
+def _same_model(batch: dict | None, ours: dict) -> bool:
+    """Whether a batch's recorded model is the model in use; True when it cannot tell.
+
+    The names must agree. Versions are compared when both are known and come from the
+    same kind of source (a registry version and a bundle folder's name are numbered
+    apart); otherwise two bundle folders are compared by path.
+    """
+    if not batch:
+        return True
+    if batch.get("name") and ours.get("name") and str(batch["name"]) != str(ours["name"]):
+        return False
+    bv, ov = batch.get("version"), ours.get("version")
+    bs, os_ = batch.get("source"), ours.get("source")
+    same_kind = bool(bs and os_) and _source_kind(str(bs)) == _source_kind(str(os_))
+    if bv and ov and (same_kind or not (bs and os_)):
+        return str(bv) == str(ov)
+    if same_kind:
+        if _source_kind(str(bs)) == "path":
+            return Path(str(bs)).resolve() == Path(str(os_)).resolve()
+        return str(bs) == str(os_)
+    return True
 
 
 def _lead_moments(report: dict, scored: pd.DataFrame, report_path: Path) -> pd.Series:
@@ -230,7 +296,7 @@ def read_scored(outputs: Sequence[str | Path]) -> ScoredHistory:
     first = ~leads[C.LEAD_ID].duplicated()
     return ScoredHistory(
         leads=leads[first].reset_index(drop=True), batches=batches,
-        repeated=int((~first).sum()),
+        repeated=int((~first).sum()), scorings=leads.reset_index(drop=True),
     )
 
 
@@ -272,34 +338,37 @@ def _band(scores: pd.Series, bands: int) -> pd.Series:
 
 
 def _calibration(matured: pd.DataFrame, bins: int = 10) -> tuple[list[dict], float | None]:
-    """Equal-width calibration curve and ECE of the matured leads."""
+    """Equal-width calibration curve (for the figure) and ECE of the matured leads.
+
+    The ECE is training's own (:func:`mqlml.model.metrics.expected_calibration_error`,
+    its bins), so the figure in use reads against the one in the training report.
+    """
     if len(matured) == 0:
         return [], None
     p, y = matured[C.PROBABILITY].to_numpy(float), matured[LABEL].to_numpy(float)
     code = np.minimum((p * bins).astype(int), bins - 1)
-    curve, ece = [], 0.0
+    curve = []
     for b in range(bins):
         m = code == b
         if not m.any():
             continue
         mp, my = float(p[m].mean()), float(y[m].mean())
-        ece += m.sum() / len(p) * abs(mp - my)
         curve.append({"bin": b, "n": int(m.sum()), "mean_probability": _r(mp),
                       "realised": _r(my)})
-    return curve, _r(ece)
+    return curve, _r(expected_calibration_error(y, p))
+
+
+def _describe(record: dict | None) -> str:
+    record = record or {}
+    version = f" version {record['version']}" if record.get("version") else ""
+    source = f" ({record['source']})" if record.get("source") else ""
+    return f"model {record.get('name', '?')}{version}{source}"
 
 
 def _week(moments: pd.Series) -> pd.Series:
     """The Monday (UTC date) of each moment's week, as text."""
     days = moments.dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize()
     return (days - pd.to_timedelta(days.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d")
-
-
-def _training_rate(model: TrainedModel) -> float | None:
-    counts = model.summary.label_counts
-    if counts.positives is not None and counts.eligible:
-        return counts.positives / counts.eligible
-    return None
 
 
 def _weekly_drift(
@@ -442,17 +511,33 @@ def monitor(
     config : MonitorConfig, optional
         Alert levels; default :class:`mqlml.config.MonitorConfig`.
     model_record : dict, optional
-        Which model this is (``ResolvedModel.to_dict()``).
+        Which model this is (``ResolvedModel.to_dict()``); only the batches it scored are
+        judged. Default: the model's name only.
+
+    Raises
+    ------
+    MqlmlError
+        When no batch was scored by this model.
 
     Returns
     -------
     dict
         JSON-safe; the keys are documented in ``docs/monitoring.md``: ``model``,
-        ``snapshot_at``, ``target``, ``horizon_days``, ``rows``, ``promised_vs_realised``,
+        ``snapshot_at``, ``target``, ``horizon_days``, ``rows``, ``other_model_batches``
+        (batches whose report names another model: left out), ``promised_vs_realised``,
         ``calibration``, ``mql``, ``early``, ``alerts``, ``status``, ``exit_code``.
     """
     cfg = config or MonitorConfig()
     s = model.summary
+    record = model_record or {"name": model.config.name}
+    # A folder of outputs may hold an old champion's batches: its promises are not ours.
+    scored, other = scored.for_model(record)
+    if not scored.batches:
+        raise MqlmlError(
+            f"none of the {len(other)} scored batches was scored by the model in use "
+            f"({_describe(record)}); they name {_describe(other[0]['model'])}"
+            + (" and others" if len({str(o['model']) for o in other}) > 1 else "")
+        )
     leads = scored.leads
     in_history = leads[C.LEAD_ID].isin(crm.leads[C.LEAD_ID])
     known = leads[in_history & leads[C.AS_OF].notna()].reset_index(drop=True)
@@ -499,7 +584,7 @@ def monitor(
         "promised_source": source,
     }
     result = {
-        "model": model_record or {"name": model.config.name},
+        "model": record,
         "snapshot_at": snapshot_at.isoformat(),
         "target": s.target,
         "horizon_days": int(s.horizon_days),
@@ -513,11 +598,12 @@ def monitor(
             "immature": int(status_counts.get("immature", 0)),
             "converted_before_as_of": int(status_counts.get("converted_before_as_of", 0)),
         },
+        "other_model_batches": other,
         "promised_vs_realised": promised,
         "calibration": {"matured": int(len(matured)), "ece": ece, "curve": curve},
         "mql": mql,
         "early": {
-            "training_rate": _r(_training_rate(model)),
+            "training_rate": _r(training_base_rate(model)),
             "batches": scored.batches,
             "weeks": _weekly_drift(model, known, crm, cfg),
         },
