@@ -167,6 +167,10 @@ def test_batches_of_another_model_are_left_out(monitor_worlds, tmp_path):
     assert result["rows"]["batches"] == 1
     assert result["rows"]["scored"] == len(pd.read_csv(outputs[1]))
     assert [b["output"] for b in result["early"]["batches"]] == [str(outputs[1])]
+    from mqlml.report.monitor import build_monitor_page
+
+    html, _ = build_monitor_page(result)
+    assert "1 scored batch came from another model and is left out" in html
     # the same model recorded by another path to its folder is the same model
     same = monitor(monitor_worlds.model, read_scored(outputs), w.crm, w.snapshot_at, MONITOR,
                    model_record=dict(ours, version=None, source="models/x/../x/2"))

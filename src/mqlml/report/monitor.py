@@ -99,6 +99,13 @@ def build_monitor_page(result: dict) -> tuple[str, dict[str, bytes]]:
     ):
         if rows[key]:
             facts.append(f"{rows[key]:,} {words}.")
+    others = result.get("other_model_batches") or []
+    if others:
+        facts.append(
+            f"{len(others)} scored {'batch' if len(others) == 1 else 'batches'} came from "
+            f"another model and {'is' if len(others) == 1 else 'are'} left out: "
+            + ", ".join(str(b["output"]) for b in others[:5]) + ("…" if len(others) > 5 else "")
+        )
     weeks = [
         {"week": w["week"], "scored": w["scored"], "mean_probability": w["mean_probability"],
          "score_psi": w.get("score_psi"),
