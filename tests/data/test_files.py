@@ -1,5 +1,7 @@
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mqlml.data.files import find_table, read_table, write_table, write_text
 from mqlml.errors import MqlmlError
@@ -252,3 +254,15 @@ def test_file_lock_makes_a_second_holder_wait(tmp_path):
         order.append("first done")
     t.join()
     assert order == ["first done", "second"]
+
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.text(max_size=8).filter(lambda t: not t.startswith("'")), min_size=1,
+                max_size=20))
+def test_restore_formulas_undoes_the_guard(ids):
+    # Monitor reads scored files back: '-123 in a spreadsheet-safe CSV is the lead -123.
+    from mqlml.data.files import neutralise_formulas, restore_formulas
+
+    guarded = neutralise_formulas(pd.DataFrame({"lead_id": ids}))["lead_id"]
+    assert restore_formulas(guarded).tolist() == ids

@@ -346,6 +346,15 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def restore_formulas(values: pd.Series) -> pd.Series:
+    """Text cells as they were before :func:`neutralise_formulas`: the leading ``'`` it
+    added (before one of :data:`FORMULA_STARTS`) taken off, for a program that reads a
+    spreadsheet-safe CSV back (a lead id ``-123`` is written ``'-123``)."""
+    text = values.astype("str")
+    guarded = text.str.startswith(tuple("'" + c for c in FORMULA_STARTS), na=False)
+    return text.where(~guarded, text.str.slice(1))
+
+
 def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with every text cell and column name a spreadsheet would run as a formula
     prefixed with a single quote (OWASP's advice against CSV injection).

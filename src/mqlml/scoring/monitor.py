@@ -267,7 +267,9 @@ def read_scored(outputs: Sequence[str | Path]) -> ScoredHistory:
                 f"{', '.join(missing)}"
             )
         part = scored[need].copy()
-        part[C.LEAD_ID] = part[C.LEAD_ID].astype("str")
+        # A spreadsheet-safe CSV wrote an id such as -123 as '-123: read it back as it was.
+        ids = part[C.LEAD_ID].astype("str")
+        part[C.LEAD_ID] = io.restore_formulas(ids) if out.suffix.lower() == ".csv" else ids
         for c in (C.PROBABILITY, C.SCORE):
             values = pd.to_numeric(part[c], errors="coerce")
             bad = values.isna()
