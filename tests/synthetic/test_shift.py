@@ -114,3 +114,23 @@ def test_base_rate_rise_alone():
 def test_invalid_shift_names_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):
         generate_history(100, shift=MarketShift(**({"at": AT} | kwargs)))
+
+
+def test_a_stopped_request_no_longer_moves_the_won_odds_either():
+    # Demo requests raise the chance a SQL is won; once they stop predicting, they stop
+    # for winning too (the truth has no term for them after the date).
+    stop = MarketShift(at=AT, stop_behaviour="demo_request")
+    history = generate_history(20_000, seed=5, shift=stop)
+    truth = history.truth.merge(history.leads[[C.LEAD_ID, C.CREATED_AT]], on=C.LEAD_ID)
+    acts = history.activities.merge(history.truth[[C.LEAD_ID, C.AS_OF]], on=C.LEAD_ID)
+    asked = acts[(acts[C.ACTIVITY_TYPE] == "demo_request") & (acts[C.OCCURRED_AT] < acts[C.AS_OF])]
+    truth["asked"] = truth[C.LEAD_ID].isin(asked[C.LEAD_ID])
+    truth["q_won"] = truth[C.TRUE_P_WON] / truth[C.TRUE_P_SQL]
+    after = truth[truth[C.CREATED_AT] >= pd.Timestamp(AT, tz="UTC")]
+    before = truth[truth[C.CREATED_AT] < pd.Timestamp(AT, tz="UTC")]
+
+    def gap(df):
+        return df.loc[df["asked"], "q_won"].mean() - df.loc[~df["asked"], "q_won"].mean()
+
+    assert gap(before) > 0.05
+    assert abs(gap(after)) < 0.02

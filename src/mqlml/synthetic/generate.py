@@ -1316,6 +1316,8 @@ class _ShiftPlan:
             )
             blind_logit, blind_terms = _sql_logit(lead, blind, scale)
             sql_logit[after] = blind_logit[after]
+            # Stopped for winning too: demo and trial requests also move the won odds.
+            won_logit[after] = _won_logit(lead, blind)[after]
             for field, term in terms.items():
                 term[after] = blind_terms[field][after]
         for moved, field, value in (
