@@ -1,6 +1,7 @@
 """A real browser opens the report: headless Chromium, no network, no console errors."""
 
 import shutil
+from contextlib import contextmanager
 
 from mqlml.report.html import build_report, write_report
 
@@ -34,28 +35,11 @@ CHALLENGER = {
 
 
 def test_chromium_renders_the_report_without_errors_or_network(trained, tmp_path):
-    # Chromium comes from Debian (`make test` installs it); playwright only drives it.
-    from playwright.sync_api import sync_playwright
-
     path = tmp_path / "report.html"
     # As mqlml retrain writes it: the champion-vs-challenger section is rendered too.
     summary = {**trained[0].summary.to_dict(), "champion_vs_challenger": CHALLENGER}
     write_report(build_report(summary), path)
-    console_errors, page_errors, requests = [], [], []
-    with sync_playwright() as p:
-        # A fresh profile in tmp_path, Debian's Chromium: Playwright downloads nothing.
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=FLAGS,
-            viewport={"width": 1200, "height": 900},
-        )
-        page = context.new_page()
-        page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
-        page.on("pageerror", lambda e: page_errors.append(str(e)))
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(path.as_uri(), wait_until="load")
+    with opened_in_chromium(path, tmp_path) as page:
         for sid in ("summary", "quality", "thresholds", "drivers", "criteria", "data",
                     "challenger"):
             assert page.locator(f"#{sid}").is_visible(), sid
@@ -69,8 +53,30 @@ def test_chromium_renders_the_report_without_errors_or_network(trained, tmp_path
             page.set_viewport_size({"width": width, "height": 900})
             assert _too_wide(page) == [], width
         _check_what_if(page, trained[0].summary.to_dict())
-        context.close()
     assert shot.stat().st_size > 10_000
+
+
+@contextmanager
+def opened_in_chromium(path, tmp_path):
+    """The page at ``path`` in headless Chromium at 1200x900; on leaving, checks that it
+    logged no console or page error and fetched nothing from the network."""
+    # Chromium comes from Debian (`make test` installs it); playwright only drives it.
+    from playwright.sync_api import sync_playwright
+
+    console_errors, page_errors, requests = [], [], []
+    with sync_playwright() as p:
+        # A fresh profile in tmp_path, Debian's Chromium: Playwright downloads nothing.
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS,
+            viewport={"width": 1200, "height": 900},
+        )
+        page = context.new_page()
+        page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
+        page.on("pageerror", lambda e: page_errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(path.as_uri(), wait_until="load")
+        yield page
+        context.close()
     assert console_errors == [] and page_errors == []
     external = [u for u in requests if not u.startswith(("file://", "data:"))]
     assert external == [], external

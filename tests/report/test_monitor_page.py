@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_browser import CHROMIUM, FLAGS, _too_wide
+from test_browser import _too_wide, opened_in_chromium
 
 from monitor_worlds import MONITOR
 from mqlml.report.monitor import build_monitor_page, write_monitor
@@ -34,20 +34,8 @@ def test_written_json_is_the_result(shifted, tmp_path):
 
 
 def test_chromium_renders_the_monitor_page_without_errors_or_network(shifted, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     path = write_monitor(shifted, tmp_path)["html"]
-    console_errors, page_errors, requests = [], [], []
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS,
-            viewport={"width": 1200, "height": 900},
-        )
-        page = context.new_page()
-        page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
-        page.on("pageerror", lambda e: page_errors.append(str(e)))
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(path.as_uri(), wait_until="load")
+    with opened_in_chromium(path, tmp_path) as page:
         for sid in ("status", "promised", "mql", "early"):
             assert page.locator(f"#{sid}").is_visible(), sid
         assert "CRITICAL" in page.locator("#headline").inner_text()
@@ -56,7 +44,3 @@ def test_chromium_renders_the_monitor_page_without_errors_or_network(shifted, tm
         for width in (1200, 800):
             page.set_viewport_size({"width": width, "height": 900})
             assert _too_wide(page) == [], width
-        context.close()
-    assert console_errors == [] and page_errors == []
-    external = [u for u in requests if not u.startswith(("file://", "data:"))]
-    assert external == [], external
