@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint docs bench bench-bank lock clean chromium java
+.PHONY: install demo test lint docs bench bench-bank bench-peers lock clean chromium java
 
 # requirements.lock is what `pip install mqlml` needs; requirements-dev.lock adds the dev extra
 # (tests, linters) at the same versions, and is what a developer's and CI's venv holds.
@@ -53,6 +53,24 @@ bench: $(STAMP)
 bench-bank: $(STAMP)
 	$(BIN)/python benchmarks/real_bank_marketing.py
 
+# The same with AutoGluon beside the other models: the `peers` extra of pyproject.toml in its
+# own venv (it pins pandas < 2.4, below requirements.lock; about 1.1 GB, a minute to install),
+# which the benchmark runs as a subprocess. 300 s per fit on the fixed holdout; the rolling
+# origin's 10 folds get BENCH_PEERS_ARGS' limit each (10 x 300 s would take 50 minutes).
+PEERS       := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed
+BENCH_PEERS_ARGS ?= --peer-rolling-time-limit 60 --json bench-bank.json
+
+$(PEERS_STAMP): pyproject.toml $(STAMP)
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['peers']))" > $(PEERS)/requirements.txt
+	$(PEERS)/bin/python -m pip install --quiet -r $(PEERS)/requirements.txt
+	touch $(PEERS_STAMP)
+
+bench-peers: $(STAMP) $(PEERS_STAMP)
+	$(BIN)/python benchmarks/real_bank_marketing.py --peers-python $(PEERS)/bin/python $(BENCH_PEERS_ARGS)
+
 # Regenerate both locks after changing dependencies in pyproject.toml (needs network to PyPI).
 # uv keeps the versions already pinned in an output file unless pyproject.toml rules them out;
 # the runtime lock is constrained by the dev lock, so both pin every shared package alike.
@@ -62,4 +80,4 @@ lock:
 	.lockenv/bin/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -c requirements-dev.lock -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .lockenv demo-output
+	rm -rf $(VENV) $(PEERS) .lockenv demo-output
