@@ -109,6 +109,8 @@ def find_peer(explicit: Path | None, *, time_limit: float) -> tuple[Peer | None,
     candidates = [explicit] if explicit is not None else [Path(sys.executable), PEERS_PYTHON]
     tried = []
     for python in candidates:
+        # Absolute but not resolved: a venv's python is a symlink out of the venv.
+        python = Path(python).absolute()
         if not python.exists():
             tried.append(f"{python}: does not exist")
             continue
