@@ -281,7 +281,7 @@ def _prior_shift_rows(y: np.ndarray, preds: dict, rates: dict, first: str) -> li
 
 
 def _controlled_shift(export, X, y, cfg, cut: int, rate: float,
-                      peer: Peer | None = None) -> list[dict]:
+                      peer: Peer | None = None, peer_report: dict | None = None) -> list[dict]:
     """Prior shift by construction, where the method's assumption holds: the first 80% of
     rows in a seeded random order (so time plays no part), every model fit on the first
     75% of them, and the batch: of the other 25%, every converter and a seeded sample of
@@ -292,7 +292,9 @@ def _controlled_shift(export, X, y, cfg, cut: int, rate: float,
     export_p, X_p, y_p = (export.iloc[perm].reset_index(drop=True),
                           X.iloc[perm].reset_index(drop=True), y[perm])
     start = int(round(cut * 0.75))
-    preds, _, rates, _, _ = _predict_all(export_p, X_p, y_p, cfg, start, cut, peer)
+    preds, _, rates, _, info = _predict_all(export_p, X_p, y_p, cfg, start, cut, peer)
+    if info and peer_report is not None:
+        peer_report["fits"].append({"protocol": "constructed shift", **info})
     yb = y_p[start:cut]
     pos, neg = np.flatnonzero(yb == 1), np.flatnonzero(yb == 0)
     k = min(len(neg), int(round(len(pos) * (1 - rate) / rate)))
@@ -481,7 +483,7 @@ def main(argv: list[str] | None = None) -> dict:
               "imply (EM)\n")
         print(_shift_table(shift, "protocol"))
         constructed = _controlled_shift(export, X, y, cfg, cut, float(y[cut:].mean()),
-                                        rolling_peer)
+                                        rolling_peer, peer_report)
         print("\nConstructed prior shift (the first 80% of rows shuffled: fit on 75% of them; "
               "the batch: of the other 25%, every converter and a sample of the others, at "
               "the holdout's rate):\n")

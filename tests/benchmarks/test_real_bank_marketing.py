@@ -134,11 +134,12 @@ def test_json_has_every_model_protocol_and_check(export_csv, stub_python, tmp_pa
     }
     fixed = {r["model"]: r for r in result["fixed_holdout"]}
     assert fixed["autogluon"]["n"] == 400 and 0.5 < fixed["autogluon"]["roc_auc"] <= 1
-    # What ran: the stub's version, the time limits asked for, one fit per fold and holdout.
+    # What ran: the stub's version, the time limits asked for, one fit per test set.
     peer = result["peers"]["autogluon"]
     assert peer["status"] == "ran" and peer["version"] == "0.0-stub"
     assert [(f["protocol"], f["time_limit"]) for f in peer["fits"]] == [
-        ("fixed holdout", 7.0), ("rolling origin", 3.0), ("rolling origin", 3.0)
+        ("fixed holdout", 7.0), ("constructed shift", 3.0), ("rolling origin", 3.0),
+        ("rolling origin", 3.0),
     ]
     assert peer["fits"][0]["rows"] == 1600 and peer["fits"][0]["best_model"] == "StubLinear"
     checks = {c["protocol"]: c for c in result["checks"]}
