@@ -1,4 +1,4 @@
-"""Real data under a moving base rate: UCI Bank Marketing, three models, two protocols.
+"""Real data under a moving base rate: UCI Bank Marketing, mqlml and its peers, two protocols.
 
     python benchmarks/real_bank_marketing.py [--data PATH] [--config configs/bank-marketing.yaml]
         [--json PATH] [--prior-shift] [--fixed-only] [--folds 10]
