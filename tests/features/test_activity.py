@@ -24,7 +24,7 @@ def reference(leads, acts, as_of, own_types, windows):
     """The activity features the slow, obvious way: one lead, one event at a time."""
     windows = sorted(set(windows))
     cols = {}
-    for i, (lead, moment) in enumerate(zip(leads[LEAD_ID], as_of, strict=True)):
+    for lead, moment in zip(leads[LEAD_ID], as_of, strict=True):
         ages = []  # (age in microseconds, column type) of the events strictly before as-of
         for who, when, kind in acts[[LEAD_ID, OCCURRED_AT, ACTIVITY_TYPE]].itertuples(
             index=False
@@ -42,7 +42,8 @@ def reference(leads, acts, as_of, own_types, windows):
         for w in windows:
             row[f"n_all_{w}d"] = float(sum(a <= w * DAY_US for a in every))
         w_max = windows[-1]
-        row[f"active_days_{w_max}d"] = float(len({a // DAY_US for a in every if a <= w_max * DAY_US}))
+        days = {a // DAY_US for a in every if a <= w_max * DAY_US}
+        row[f"active_days_{w_max}d"] = float(len(days))
         row["trend_7d"] = float(
             sum(a <= 7 * DAY_US for a in every) - sum(7 * DAY_US < a <= 14 * DAY_US for a in every)
         )
