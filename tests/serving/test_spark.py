@@ -1,13 +1,11 @@
 """Spark: ``mlflow.pyfunc.spark_udf`` on the registered champion scores a Spark DataFrame
 in local mode exactly as the batch CLI scores the same leads."""
 
-import sys
-
 import pytest
-from pyspark.sql import SparkSession
 from pyspark.sql.functions import col, struct
 from pyspark.sql.types import StringType, StructField, StructType
 
+from conftest import needs_java
 from mlflow_helpers import (
     assert_same_scores,
     batch,
@@ -19,28 +17,7 @@ from mqlml.columns import LEAD_ID, SCORE_COLUMNS
 from mqlml.serving.tracking import CHAMPION
 
 NAME = "sparked"
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory):
-    """A local[2] session bound to loopback, its Python workers on this interpreter."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PYSPARK_PYTHON", sys.executable)
-    mp.setenv("PYSPARK_DRIVER_PYTHON", sys.executable)
-    mp.setenv("SPARK_LOCAL_IP", "127.0.0.1")
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("mqlml-test")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.local.dir", str(tmp_path_factory.mktemp("spark-local")))
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
-    mp.undo()
+pytestmark = needs_java
 
 
 @pytest.fixture(scope="module")
