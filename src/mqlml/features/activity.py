@@ -622,3 +622,65 @@ def features_from_table(
     return features_from_summary(
         where[rows], types, values, len(lead_ids), activity_types, windows
     )
+
+
+@dataclass(frozen=True, eq=False)
+class ActivitySummary:
+    """A prebuilt activity summary (e.g. from Spark) standing in for the raw activities.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Rows of :func:`summary_sql` keyed by ``lead_id`` and ``as_of``.
+    source : str
+        Where it came from (its file), for messages.
+    """
+
+    table: pd.DataFrame
+    source: str
+
+    @classmethod
+    def read(cls, path: str | Path) -> ActivitySummary:
+        """Read a summary written as Parquet: one file, or the folder Spark writes."""
+        path = Path(path)
+        if not path.exists():
+            raise MqlmlError(f"{path}: activity summary not found")
+        try:
+            table = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            raise MqlmlError(f"{path}: could not be read as Parquet: {exc}") from None
+        missing = [c for c in (LEAD_ID, AS_OF, ACTIVITY_TYPE) if c not in table.columns]
+        if missing:
+            raise MqlmlError(
+                f"{path}: missing columns {missing}; expected an activity summary "
+                "(mqlml.features.spark.activity_summary written as Parquet)"
+            )
+        return cls(table, str(path))
+
+    def check(self, lead_ids: pd.Series, as_of: pd.Series, windows: Sequence[int]) -> None:
+        """Refuse, naming file, column and row, a table lacking a lead, a measure of
+        ``windows``, or whose as-of of a lead is not ``as_of``."""
+        features_from_table(self.table, lead_ids, as_of, (), windows, source=self.source)
+
+    def features(
+        self, lead_ids: pd.Series, as_of: pd.Series, activity_types: Sequence[str],
+        windows: Sequence[int],
+    ) -> dict[str, np.ndarray]:
+        """The spec's activity features of ``lead_ids`` (:func:`features_from_table`)."""
+        return features_from_table(
+            self.table, lead_ids, as_of, activity_types, windows, source=self.source
+        )
+
+    def type_rows(self, lead_ids: pd.Series, as_of: pd.Series) -> pd.DataFrame:
+        """``lead_id`` and ``activity_type`` of each type each lead did before its as-of:
+        what :func:`~mqlml.features.build.fit_feature_spec` counts leads per type from."""
+        typed = self.table[self.table[ACTIVITY_TYPE].notna()]
+        moment = pd.Series(_epoch_us(as_of).to_numpy(), index=lead_ids.astype("str").to_numpy())
+        ids = typed[LEAD_ID].astype("str")
+        mine = ids.map(moment).to_numpy() == _epoch_us(typed[AS_OF]).to_numpy()
+        return typed.loc[mine, [LEAD_ID, ACTIVITY_TYPE]].reset_index(drop=True)
+
+    def restrict(self, lead_ids: pd.Series) -> ActivitySummary:
+        """The rows of ``lead_ids`` only."""
+        keep = self.table[LEAD_ID].astype("str").isin(lead_ids.astype("str"))
+        return ActivitySummary(self.table[keep].reset_index(drop=True), self.source)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mqlml.config import DEFAULT_PERSONAL_COLUMNS
-from mqlml.features.activity import OTHER_ACTIVITY, activity_features
+from mqlml.features.activity import OTHER_ACTIVITY, ActivitySummary, activity_features
 
 _T = TypeVar("_T")
 
@@ -709,7 +709,7 @@ def _level_codes(values: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
 
 
 def build_features(
-    leads: pd.DataFrame, activities: pd.DataFrame, as_of, spec: FeatureSpec
+    leads: pd.DataFrame, activities: pd.DataFrame | ActivitySummary, as_of, spec: FeatureSpec
 ) -> pd.DataFrame:
     """Featurise ``leads`` at ``as_of`` using only activities strictly before it.
 
@@ -717,8 +717,9 @@ def build_features(
     ----------
     leads : DataFrame
         Validated leads (``lead_id`` unique).
-    activities : DataFrame
+    activities : DataFrame or ActivitySummary
         Validated activities; those of other leads and those at or after as-of are ignored.
+        Or a prebuilt activity summary (e.g. from Spark) of these leads at ``as_of``.
     as_of : Timestamp, str or Series
         One time for all leads, or a Series aligned with ``leads.index``.
     spec : FeatureSpec
@@ -754,9 +755,18 @@ def build_features(
 
 
 def _activity_features(
-    leads: pd.DataFrame, activities: pd.DataFrame, as_of_ns: np.ndarray, spec: FeatureSpec
+    leads: pd.DataFrame,
+    activities: pd.DataFrame | ActivitySummary,
+    as_of_ns: np.ndarray,
+    spec: FeatureSpec,
 ) -> dict[str, np.ndarray]:
     """The spec's activity features: :mod:`mqlml.features.activity` (their one definition)."""
+    if isinstance(activities, ActivitySummary):
+        as_of = pd.Series(pd.to_datetime(as_of_ns, unit="ns", utc=True))
+        return activities.features(
+            leads["lead_id"].reset_index(drop=True), as_of, spec.activity_types,
+            spec.windows_days,
+        )
     return activity_features(
         leads, activities, as_of_ns // 1000, spec.activity_types, spec.windows_days
     )
