@@ -13,7 +13,14 @@ from mlflow_helpers import (
     champion_store,
     score_with_cli,
 )
-from mqlml.columns import LEAD_ID, SCORE_COLUMNS
+from mqlml.columns import (
+    ACTIVITIES,
+    ACTIVITY_SUMMARY,
+    ACTIVITY_TYPE,
+    LEAD_ID,
+    OCCURRED_AT,
+    SCORE_COLUMNS,
+)
 from mqlml.serving.tracking import CHAMPION
 
 NAME = "sparked"
@@ -47,3 +54,29 @@ def test_spark_udf_scores_equal_the_batch_cli(spark, champion, trained, tmp_path
     assert list(out.columns[1:]) == list(SCORE_COLUMNS)
     cli = score_with_cli(f"models:/{NAME}@{CHAMPION}", leads, acts, tmp_path)
     assert_same_scores(out.drop(columns="input_id"), cli)
+
+
+def test_features_on_spark_then_the_udf_score_as_the_batch_cli(
+    spark, champion, trained, tmp_path, monkeypatch
+):
+    """The documented recipe (docs/spark.md): activity summary on Spark, then the pyfunc."""
+    import mlflow.pyfunc
+
+    from mqlml.features.spark import with_activity_summary
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", champion)
+    mlflow.set_tracking_uri(champion)
+    model, _, crm, _ = trained
+    leads, acts = batch(crm)
+    rows = batch_rows(leads, acts).drop(columns=[ACTIVITIES])
+    schema = StructType([StructField(c, StringType(), True) for c in rows.columns])
+    records = [tuple(None if v is None or v != v else str(v) for v in r) for r in rows.to_numpy()]
+    lead_frame = spark.createDataFrame(records, schema)
+    act_frame = spark.createDataFrame(acts[[LEAD_ID, OCCURRED_AT, ACTIVITY_TYPE]])
+    frame = with_activity_summary(lead_frame, act_frame, model.spec.windows_days)
+    assert ACTIVITY_SUMMARY in frame.columns and ACTIVITIES not in frame.columns
+
+    udf = mlflow.pyfunc.spark_udf(spark, f"models:/{NAME}@{CHAMPION}", env_manager="local")
+    out = frame.select(udf(struct(*[col(c) for c in frame.columns])).alias("s")).select("s.*")
+    cli = score_with_cli(f"models:/{NAME}@{CHAMPION}", leads, acts, tmp_path)
+    assert_same_scores(out.toPandas(), cli)
