@@ -383,7 +383,7 @@ def _connection():
 
     con = getattr(_LOCAL, "con", None)
     if con is None:
-        con = duckdb.connect(config={"threads": 2})
+        con = duckdb.connect()
         _LOCAL.con = con
     return con
 
