@@ -209,3 +209,44 @@ def monitor_worlds(tmp_path_factory):
     from monitor_worlds import make_worlds
 
     return make_worlds(tmp_path_factory.mktemp("monitor"))
+
+
+def _java_missing() -> bool:
+    import os
+    import shutil
+
+    home = os.environ.get("JAVA_HOME")
+    return shutil.which("java") is None and not (home and os.path.exists(f"{home}/bin/java"))
+
+
+#: Spark tests skip only when there is no Java to run Spark on.
+needs_java = pytest.mark.skipif(
+    _java_missing(), reason="Spark needs Java 17: no java on PATH and no JAVA_HOME"
+)
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """A local[2] Spark session bound to loopback, Python workers on this interpreter, UTC."""
+    import sys
+
+    from pyspark.sql import SparkSession
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PYSPARK_PYTHON", sys.executable)
+    mp.setenv("PYSPARK_DRIVER_PYTHON", sys.executable)
+    mp.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("mqlml-test")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.local.dir", str(tmp_path_factory.mktemp("spark-local")))
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+    mp.undo()

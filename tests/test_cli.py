@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from conftest import needs_java
 from mqlml.cli import app
 from mqlml.columns import SCORE_COLUMNS
 
@@ -514,3 +515,63 @@ def test_sigterm_exits_through_python_so_the_run_cleans_its_staging_folder(tmp_p
         signal.signal(signal.SIGTERM, previous)
     assert stopped.value.code == 128 + signal.SIGTERM
     assert list(tmp_path.iterdir()) == []
+
+
+@needs_java
+def test_train_from_a_spark_built_activity_summary_gives_the_same_model(spark, tmp_path):
+    from mqlml.config import FeatureConfig
+    from mqlml.data.files import write_table
+    from mqlml.features.spark import activity_summary
+    from mqlml.model.bundle import load_bundle
+    from mqlml.scoring.score import score_leads
+    from mqlml.synthetic.generate import generate_history
+
+    history = generate_history(1200, seed=5)
+    data = tmp_path / "data"
+    data.mkdir()
+    bare = tmp_path / "no-activities"  # where the activities live in the lakehouse only
+    bare.mkdir()
+    for name in ("leads", "activities", "outcomes"):
+        write_table(getattr(history, name), data / f"{name}.parquet")
+        if name != "activities":
+            write_table(getattr(history, name), bare / f"{name}.parquet")
+    days = FeatureConfig().observation_days
+    leads = history.leads[["lead_id", "created_at"]].assign(
+        as_of=history.leads["created_at"] + pd.Timedelta(days=days)
+    )
+    acts = history.activities[["lead_id", "occurred_at", "activity_type"]]
+    summary = tmp_path / "summary"
+    activity_summary(spark.createDataFrame(leads), spark.createDataFrame(acts)).write.parquet(
+        str(summary)
+    )
+
+    models = tmp_path / "models"
+    config = tmp_path / "small.yaml"  # a small history: a lower gate keeps the test quick
+    config.write_text("gate:\n  min_train_positives: 30\n  min_test_positives: 10\n")
+    common = ("--config", config, "--no-tracking", "--models-dir", models)
+    res = _run("train", "--data", data, *common, "--name", "raw")
+    assert res.exit_code == 0, res.output
+    common = ("--data", bare, *common)
+    res = _run("train", *common, "--name", "sparked", "--activity-features", summary)
+    assert res.exit_code == 0, res.output
+    raw, sparked = load_bundle(models / "raw"), load_bundle(models / "sparked")
+    assert raw.spec == sparked.spec and sparked.spec.activity_types
+    batch = history.leads.tail(300)
+    as_of = pd.Timestamp("2026-03-01", tz="UTC")
+    pd.testing.assert_frame_equal(
+        score_leads(raw, batch, history.activities, as_of),
+        score_leads(sparked, batch, history.activities, as_of),
+    )
+
+    # A summary at other moments, or without some leads, is refused before any training.
+    shifted = tmp_path / "shifted.parquet"
+    table = pd.read_parquet(summary)
+    table.assign(as_of=table["as_of"] + pd.Timedelta(hours=1)).to_parquet(shifted)
+    res = _run("train", *common, "--name", "bad", "--activity-features", shifted)
+    assert res.exit_code == 2
+    assert f"{shifted}: column 'as_of', row" in res.output and "expected" in res.output
+    partial = tmp_path / "partial.parquet"
+    table[table["lead_id"] != table["lead_id"].iloc[0]].to_parquet(partial)
+    res = _run("train", *common, "--name", "bad", "--activity-features", partial)
+    assert res.exit_code == 2
+    assert f"{partial}: column 'lead_id': 1 of" in res.output

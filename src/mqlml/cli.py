@@ -230,10 +230,13 @@ def _load_config(config: Path | None, overrides: dict):
         raise ConfigError(_name_flags(str(exc), overrides)) from None
 
 
-def _train_from(data: Path | None, cfg):
+def _train_from(data: Path | None, cfg, activity_features: Path | None = None):
     """Train from a CRM directory, or from one export file in flat mode."""
     from mqlml.data.contract import load_crm
+    from mqlml.features.activity import ActivitySummary
     from mqlml.workflow import train_and_save
+
+    summary = ActivitySummary.read(activity_features) if activity_features is not None else None
 
     if cfg.flat is not None:
         from mqlml.labels.flat import load_flat
@@ -245,11 +248,13 @@ def _train_from(data: Path | None, cfg):
                 f"set flat.path, got {export}"
             )
         bundle, model, _ = train_and_save(
-            None, cfg, echo=typer.echo, labelled=load_flat(export, cfg), progress=_stage_line
+            None, cfg, echo=typer.echo, labelled=load_flat(export, cfg), progress=_stage_line,
+            activity_summary=summary,
         )
     else:
         bundle, model, _ = train_and_save(
-            load_crm(data, cfg.data), cfg, echo=typer.echo, progress=_stage_line
+            load_crm(data, cfg.data), cfg, echo=typer.echo, progress=_stage_line,
+            activity_summary=summary,
         )
     return bundle, model
 
@@ -358,6 +363,15 @@ def train(
             show_default=_config_default("none"),
         ),
     ] = None,
+    activity_features: Annotated[
+        Path | None,
+        typer.Option(
+            help="Activity summary built beforehand (Parquet file or folder, e.g. written by "
+            "mqlml.features.spark.activity_summary) at each lead's training as-of: the "
+            "activity features come from it instead of the activities file.",
+            show_default="computed from the activities",
+        ),
+    ] = None,
 ) -> None:
     """Train from CRM history (or one flat export); print the path of the model bundle."""
     overrides = _train_overrides(
@@ -370,7 +384,7 @@ def train(
         cfg = _load_config(config, overrides)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            bundle, model = _train_from(data, cfg)
+            bundle, model = _train_from(data, cfg, activity_features)
     except MqlmlError as exc:
         _fail(exc)
     _echo_warnings(caught)

@@ -41,6 +41,8 @@ DATETIME_COLUMNS = {
 AS_OF = "as_of"
 #: Pyfunc input (see :mod:`mqlml.serving.pyfunc`): a lead's activities as JSON text in its row.
 ACTIVITIES = "activities"
+#: Pyfunc input column: the lead's prebuilt activity summary as JSON (instead of activities).
+ACTIVITY_SUMMARY = "activity_summary"
 LABEL = "label"
 
 # --- truth written by the synthetic generator (measurement only) -----------

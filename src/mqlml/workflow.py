@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mqlml.columns import LEAD_ID
 from mqlml.config import Config
 from mqlml.data.contract import CrmData
 from mqlml.explain.insights import training_insights
+from mqlml.features.activity import ActivitySummary
 from mqlml.labels.labelled import LabelledLeads, label_history
 from mqlml.model.bundle import TrainedModel, save_bundle
 from mqlml.scoring.scoring_report import reference_sample
@@ -108,6 +110,22 @@ def finish_model(model: TrainedModel, inputs: InsightInputs) -> TrainedModel:
     return replace(model, summary=summary, reference=reference)
 
 
+def with_activity_summary(
+    labelled: LabelledLeads, summary: ActivitySummary, cfg: Config
+) -> LabelledLeads:
+    """``labelled`` reading its activity features from ``summary``, once checked.
+
+    Raises
+    ------
+    MqlmlError
+        Naming the summary's file, column and row: a labelled lead it lacks, a lead at
+        another as-of than labelling gave it, or a window of ``features.windows_days`` it
+        was not built with.
+    """
+    summary.check(labelled.leads[LEAD_ID], labelled.as_of, cfg.features.windows_days)
+    return replace(labelled, activity_summary=summary)
+
+
 def train_and_save(
     crm: CrmData | None,
     cfg: Config,
@@ -115,6 +133,7 @@ def train_and_save(
     echo: Callable = _print,
     labelled: LabelledLeads | None = None,
     progress: StageCallback | None = None,
+    activity_summary: ActivitySummary | None = None,
 ) -> tuple[Path, TrainedModel, dict]:
     """Train; save the bundle and its HTML summary; log to MLflow.
 
@@ -131,6 +150,10 @@ def train_and_save(
     progress : callable, optional
         Called as ``progress(stage, seconds)`` as each stage finishes: labels, those of
         :func:`fit_labelled`, report, save and tracking; None: silent.
+    activity_summary : ActivitySummary, optional
+        Activity features built beforehand (on Spark) at each lead's as-of: used instead of
+        computing them from the activities, once checked to hold every labelled lead at
+        the as-of labelling gave it.
 
     Returns
     -------
@@ -149,6 +172,8 @@ def train_and_save(
     if labelled is None:
         labelled = label_history(crm, cfg)
         stages.done("labels")
+    if activity_summary is not None:
+        labelled = with_activity_summary(labelled, activity_summary, cfg)
     model, artifacts = fit_labelled(labelled, cfg, progress=stages)
     report = build_report(model.summary, artifacts["test_predictions"])
     stages.done("report")

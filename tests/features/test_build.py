@@ -90,7 +90,7 @@ def _one_lead():
     return leads, acts, t
 
 
-def test_counts_recency_and_trend_by_hand():
+def test_counts_recency_and_trend_by_hand(engine):
     leads, acts, t = _one_lead()
     spec = fit_feature_spec(leads, acts, (7, 30), min_leads_per_activity_type=1)
     f = build_features(leads, acts, t, spec)
@@ -108,7 +108,17 @@ def test_counts_recency_and_trend_by_hand():
     assert f.iloc[1]["email_domain_type"] == "free"
 
 
-def test_events_at_or_after_as_of_change_no_feature(small_leads, small_activities):
+@pytest.fixture(params=["duckdb", "numpy"])
+def engine(request, monkeypatch):
+    """Each activity engine in turn: DuckDB for every batch, or numpy (small batches)."""
+    import mqlml.features.activity as activity
+
+    if request.param == "duckdb":
+        monkeypatch.setattr(activity, "NUMPY_MAX_EVENTS", -1)
+    return request.param
+
+
+def test_events_at_or_after_as_of_change_no_feature(small_leads, small_activities, engine):
     as_of = small_leads[CREATED_AT] + pd.Timedelta(days=14)
     spec = fit_feature_spec(small_leads, small_activities, min_leads_per_activity_type=1)
     before = build_features(small_leads, small_activities, as_of, spec)
@@ -126,7 +136,7 @@ def test_events_at_or_after_as_of_change_no_feature(small_leads, small_activitie
     pd.testing.assert_frame_equal(before, after)
 
 
-def test_events_before_as_of_do_change_features(small_leads, small_activities):
+def test_events_before_as_of_do_change_features(small_leads, small_activities, engine):
     # The guard above must not pass merely because features ignore activity.
     as_of = small_leads[CREATED_AT] + pd.Timedelta(days=14)
     spec = fit_feature_spec(small_leads, small_activities, min_leads_per_activity_type=1)

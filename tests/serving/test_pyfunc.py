@@ -16,7 +16,10 @@ import pytest
 
 from mqlml.columns import (
     ACTIVITIES,
+    ACTIVITY_SUMMARY,
+    AS_OF,
     CREATED_AT,
+    LEAD_ID,
     NEGATIVE,
     OCCURRED_AT,
     POSITIVE,
@@ -67,6 +70,32 @@ def test_one_lead_per_request_scores_exactly_as_in_a_large_batch(scorer_and_rows
     pd.testing.assert_frame_equal(one_by_one, batch, check_exact=True)
     pd.testing.assert_frame_equal(in_sevens, batch, check_exact=True)
 
+
+
+def test_rows_with_a_prebuilt_activity_summary_score_as_rows_with_activities(
+    scorer_and_rows, trained
+):
+    from mqlml.features.activity import ActivitySummary, duckdb_summary
+    from mqlml.serving.pyfunc import summary_rows
+
+    scorer, rows = scorer_and_rows
+    model, _, crm, _ = trained
+    leads = crm.leads.set_index(LEAD_ID).loc[rows[LEAD_ID]].reset_index()
+    as_of = pd.to_datetime(rows[AS_OF], utc=True)
+    table = duckdb_summary(leads.assign(**{AS_OF: as_of}), crm.activities,
+                           model.spec.windows_days).to_pandas()
+    summarised = _as_rest(summary_rows(leads, ActivitySummary(table, "summary"), as_of))
+    assert ACTIVITY_SUMMARY in summarised and ACTIVITIES not in summarised
+    want = scorer.predict(None, rows)
+    pd.testing.assert_frame_equal(scorer.predict(None, summarised), want, check_exact=True)
+    alone = pd.concat(
+        [scorer.predict(None, summarised.iloc[i : i + 1].reset_index(drop=True))
+         for i in range(0, len(rows), 9)],
+        ignore_index=True,
+    )
+    pd.testing.assert_frame_equal(alone, want.iloc[::9].reset_index(drop=True), check_exact=True)
+    with pytest.raises(Exception, match="give either 'activities' or 'activity_summary'"):
+        scorer.predict(None, summarised.assign(**{ACTIVITIES: "[]"}))
 
 
 # --- issue 19, item 9: REST answers are strict JSON; rows in errors are counted from 1

@@ -1,13 +1,11 @@
 """Spark: ``mlflow.pyfunc.spark_udf`` on the registered champion scores a Spark DataFrame
 in local mode exactly as the batch CLI scores the same leads."""
 
-import sys
-
 import pytest
-from pyspark.sql import SparkSession
 from pyspark.sql.functions import col, struct
 from pyspark.sql.types import StringType, StructField, StructType
 
+from conftest import needs_java
 from mlflow_helpers import (
     assert_same_scores,
     batch,
@@ -15,32 +13,18 @@ from mlflow_helpers import (
     champion_store,
     score_with_cli,
 )
-from mqlml.columns import LEAD_ID, SCORE_COLUMNS
+from mqlml.columns import (
+    ACTIVITIES,
+    ACTIVITY_SUMMARY,
+    ACTIVITY_TYPE,
+    LEAD_ID,
+    OCCURRED_AT,
+    SCORE_COLUMNS,
+)
 from mqlml.serving.tracking import CHAMPION
 
 NAME = "sparked"
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory):
-    """A local[2] session bound to loopback, its Python workers on this interpreter."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PYSPARK_PYTHON", sys.executable)
-    mp.setenv("PYSPARK_DRIVER_PYTHON", sys.executable)
-    mp.setenv("SPARK_LOCAL_IP", "127.0.0.1")
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("mqlml-test")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.local.dir", str(tmp_path_factory.mktemp("spark-local")))
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
-    mp.undo()
+pytestmark = needs_java
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +54,29 @@ def test_spark_udf_scores_equal_the_batch_cli(spark, champion, trained, tmp_path
     assert list(out.columns[1:]) == list(SCORE_COLUMNS)
     cli = score_with_cli(f"models:/{NAME}@{CHAMPION}", leads, acts, tmp_path)
     assert_same_scores(out.drop(columns="input_id"), cli)
+
+
+def test_features_on_spark_then_the_udf_score_as_the_batch_cli(
+    spark, champion, trained, tmp_path, monkeypatch
+):
+    """The documented recipe (docs/spark.md): activity summary on Spark, then the pyfunc."""
+    import mlflow.pyfunc
+
+    from mqlml.features.spark import with_activity_summary
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", champion)
+    mlflow.set_tracking_uri(champion)
+    model, _, crm, _ = trained
+    leads, acts = batch(crm)
+    rows = batch_rows(leads, acts).drop(columns=[ACTIVITIES])
+    schema = StructType([StructField(c, StringType(), True) for c in rows.columns])
+    records = [tuple(None if v is None or v != v else str(v) for v in r) for r in rows.to_numpy()]
+    lead_frame = spark.createDataFrame(records, schema)
+    act_frame = spark.createDataFrame(acts[[LEAD_ID, OCCURRED_AT, ACTIVITY_TYPE]])
+    frame = with_activity_summary(lead_frame, act_frame, model.spec.windows_days)
+    assert ACTIVITY_SUMMARY in frame.columns and ACTIVITIES not in frame.columns
+
+    udf = mlflow.pyfunc.spark_udf(spark, f"models:/{NAME}@{CHAMPION}", env_manager="local")
+    out = frame.select(udf(struct(*[col(c) for c in frame.columns])).alias("s")).select("s.*")
+    cli = score_with_cli(f"models:/{NAME}@{CHAMPION}", leads, acts, tmp_path)
+    assert_same_scores(out.toPandas(), cli)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mqlml.config import DEFAULT_PERSONAL_COLUMNS
+from mqlml.features.activity import OTHER_ACTIVITY, ActivitySummary, activity_features
 
 _T = TypeVar("_T")
 
@@ -362,7 +363,6 @@ def parse_job_title(titles: pd.Series) -> pd.DataFrame:
 
 FIT = "fit"
 BEHAVIOUR = "behaviour"
-OTHER_ACTIVITY = "other"
 
 #: Lead columns that are never features: identifiers, raw personal data, and times.
 _NEVER_FEATURES = {"lead_id", "created_at", "email", "job_title", "as_of"}
@@ -709,7 +709,7 @@ def _level_codes(values: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
 
 
 def build_features(
-    leads: pd.DataFrame, activities: pd.DataFrame, as_of, spec: FeatureSpec
+    leads: pd.DataFrame, activities: pd.DataFrame | ActivitySummary, as_of, spec: FeatureSpec
 ) -> pd.DataFrame:
     """Featurise ``leads`` at ``as_of`` using only activities strictly before it.
 
@@ -717,8 +717,9 @@ def build_features(
     ----------
     leads : DataFrame
         Validated leads (``lead_id`` unique).
-    activities : DataFrame
+    activities : DataFrame or ActivitySummary
         Validated activities; those of other leads and those at or after as-of are ignored.
+        Or a prebuilt activity summary (e.g. from Spark) of these leads at ``as_of``.
     as_of : Timestamp, str or Series
         One time for all leads, or a Series aligned with ``leads.index``.
     spec : FeatureSpec
@@ -754,58 +755,21 @@ def build_features(
 
 
 def _activity_features(
-    leads: pd.DataFrame, activities: pd.DataFrame, as_of_ns: np.ndarray, spec: FeatureSpec
+    leads: pd.DataFrame,
+    activities: pd.DataFrame | ActivitySummary,
+    as_of_ns: np.ndarray,
+    spec: FeatureSpec,
 ) -> dict[str, np.ndarray]:
-    n = len(leads)
-    types = (*spec.activity_types, OTHER_ACTIVITY)
-    n_types = len(types)
-    windows = spec.windows_days
-
-    lead_pos = pd.Index(leads["lead_id"]).get_indexer(activities["lead_id"])
-    t_ns = activities["occurred_at"].dt.as_unit("ns").astype("int64").to_numpy()
-    keep = lead_pos >= 0
-    lead_pos, t_ns = lead_pos[keep], t_ns[keep]
-    type_pos = pd.Index(types).get_indexer(activities["activity_type"].to_numpy()[keep])
-    type_pos = np.where(type_pos < 0, n_types - 1, type_pos)
-    # Strictly before as-of: an event at the scoring moment itself is not yet known.
-    age_days = (as_of_ns[lead_pos] - t_ns) / 86_400e9
-    before = age_days > 0
-    lead_pos, type_pos, age_days = lead_pos[before], type_pos[before], age_days[before]
-
-    out: dict[str, np.ndarray] = {}
-    cell = lead_pos * n_types + type_pos
-    for w in windows:
-        in_w = age_days <= w
-        counts = np.bincount(cell[in_w], minlength=n * n_types).reshape(n, n_types)
-        for j, t in enumerate(types):
-            out[f"n_{t}_{w}d"] = counts[:, j].astype(float)
-        out[f"n_all_{w}d"] = counts.sum(axis=1).astype(float)
-
-    last = np.full(n * n_types, np.inf)
-    np.minimum.at(last, cell, age_days)
-    last = last.reshape(n, n_types)
-    for j, t in enumerate(types):
-        out[f"days_since_last_{t}"] = np.where(np.isinf(last[:, j]), np.nan, last[:, j])
-
-    w_max = windows[-1]
-    in_max = age_days <= w_max
-    day_key = lead_pos[in_max].astype(np.int64) * (w_max + 2) + np.floor(age_days[in_max]).astype(
-        np.int64
+    """The spec's activity features: :mod:`mqlml.features.activity` (their one definition)."""
+    if isinstance(activities, ActivitySummary):
+        as_of = pd.Series(pd.to_datetime(as_of_ns, unit="ns", utc=True))
+        return activities.features(
+            leads["lead_id"].reset_index(drop=True), as_of, spec.activity_types,
+            spec.windows_days,
+        )
+    return activity_features(
+        leads, activities, as_of_ns // 1000, spec.activity_types, spec.windows_days
     )
-    uniq = np.unique(day_key)
-    out[f"active_days_{w_max}d"] = np.bincount(uniq // (w_max + 2), minlength=n).astype(float)
-
-    last7 = np.bincount(lead_pos[age_days <= 7], minlength=n)
-    prev7 = np.bincount(lead_pos[(age_days > 7) & (age_days <= 14)], minlength=n)
-    out["trend_7d"] = (last7 - prev7).astype(float)
-
-    newest = np.full(n, np.inf)
-    np.minimum.at(newest, lead_pos, age_days)
-    oldest = np.full(n, -np.inf)
-    np.maximum.at(oldest, lead_pos, age_days)
-    out["days_since_last_activity"] = np.where(np.isinf(newest), np.nan, newest)
-    out["days_since_first_activity"] = np.where(np.isinf(oldest), np.nan, oldest)
-    return out
 
 
 #: :func:`to_matrix` copies the numeric columns this many rows at a time (bounded memory).

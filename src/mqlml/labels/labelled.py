@@ -11,6 +11,7 @@ from mqlml.columns import CREATED_AT, LABEL, LEAD_ID
 from mqlml.config import Config
 from mqlml.data.contract import CrmData, snapshot_time
 from mqlml.errors import InsufficientDataError
+from mqlml.features.activity import ActivitySummary
 from mqlml.labels.labelling import ELIGIBLE, STATUS, make_labels, training_as_of
 from mqlml.labels.split import TimeSplit
 
@@ -42,6 +43,10 @@ class LabelledLeads:
     outcome_at : Series, optional
         When each lead reached the target (NaT when not), for the leakage audit's check
         of dates after the outcome.
+    activity_summary : ActivitySummary, optional
+        A prebuilt activity summary of these leads at their as-of (``mqlml train
+        --activity-features``): the activity features come from it, not from
+        ``activities`` (which only the current rules sheet then reads).
     """
 
     leads: pd.DataFrame
@@ -55,6 +60,12 @@ class LabelledLeads:
     outcomes: pd.DataFrame | None = None
     split: TimeSplit | None = None
     outcome_at: pd.Series | None = None
+    activity_summary: ActivitySummary | None = None
+
+    @property
+    def feature_activities(self) -> pd.DataFrame | ActivitySummary:
+        """What the activity features are built from: the summary when given."""
+        return self.activity_summary if self.activity_summary is not None else self.activities
 
 
 def label_history(crm: CrmData, config: Config) -> LabelledLeads:

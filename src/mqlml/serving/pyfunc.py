@@ -10,6 +10,11 @@ Input: one row per lead
     ``{"occurred_at": "2026-01-30T09:12:00Z", "activity_type": "pricing_page_view"}``
     (empty, missing or ``[]``: no activity); ``as_of`` (optional): the lead's scoring moment.
     When the ``as_of`` column is absent every lead is scored at the time of the request.
+    Instead of ``activities``, ``activity_summary``: the lead's rows of an activity summary
+    built beforehand (:func:`mqlml.features.spark.activity_summary`, where the activities
+    live) as JSON text, a list of objects with ``activity_type`` (absent or null on the
+    all-activities row) and the summary's measures; it needs ``as_of``, the moment the
+    summary was built at (:func:`mqlml.features.spark.with_activity_summary` makes both).
     Times are ISO 8601 text; without a zone they are UTC.
 
     JSON text was chosen over a nested column because it passes unchanged through a
@@ -42,6 +47,7 @@ from pandas.api import types as ptypes
 
 from mqlml.columns import (
     ACTIVITIES,
+    ACTIVITY_SUMMARY,
     ACTIVITY_TYPE,
     AS_OF,
     DETAIL,
@@ -51,6 +57,7 @@ from mqlml.columns import (
 )
 from mqlml.data.contract import empty_activities, validate_activities, validate_leads
 from mqlml.errors import DataValidationError, MqlmlError
+from mqlml.features.activity import ActivitySummary
 from mqlml.labels.labelled import LabelledLeads
 from mqlml.model.bundle import TrainedModel, load_bundle
 from mqlml.scoring.score import score_leads
@@ -171,7 +178,9 @@ def split_lead_rows(
     DataValidationError
         When an ``activities`` value is not a JSON list of activity objects, naming the rows.
     """
-    leads = rows.drop(columns=[ACTIVITIES], errors="ignore").reset_index(drop=True)
+    leads = rows.drop(columns=[ACTIVITIES, ACTIVITY_SUMMARY], errors="ignore").reset_index(
+        drop=True
+    )
     if LEAD_ID in leads:
         leads[LEAD_ID] = _as_text_ids(leads[LEAD_ID])
     records: list[dict] = []
@@ -217,11 +226,14 @@ def score_lead_rows(
     # Rows use the contract's column names (the signature's), so data.column_mapping,
     # which renames the columns of a CRM export, does not apply here.
     leads = validate_leads(raw_leads, source)
-    acts = (
-        validate_activities(raw_acts, f"{source} {ACTIVITIES}")
-        if len(raw_acts)
-        else empty_activities()
-    )
+    if ACTIVITY_SUMMARY in rows:
+        acts = _summary_of_rows(rows, raw_leads[LEAD_ID], source)
+    else:
+        acts = (
+            validate_activities(raw_acts, f"{source} {ACTIVITIES}")
+            if len(raw_acts)
+            else empty_activities()
+        )
     scored = score_leads(model, leads, acts, None, source)
     # validate_leads sorts by created_at; REST and Spark need the rows back as they came.
     order = pd.Index(scored[LEAD_ID]).get_indexer(raw_leads[LEAD_ID])
@@ -232,6 +244,66 @@ def score_lead_rows(
     for c in out.columns:
         if ptypes.is_string_dtype(out[c]):
             out[c] = out[c].fillna("")
+    return out
+
+
+def _summary_of_rows(rows: pd.DataFrame, lead_ids: pd.Series, source: str) -> ActivitySummary:
+    """The activity summary held in the rows' ``activity_summary`` JSON, at their ``as_of``."""
+    where = f"{source}: column {ACTIVITY_SUMMARY!r}"
+    if ACTIVITIES in rows:
+        raise DataValidationError(
+            [f"{where}: give either {ACTIVITIES!r} or {ACTIVITY_SUMMARY!r}, not both"]
+        )
+    if AS_OF not in rows:
+        raise DataValidationError(
+            [f"{where}: needs the {AS_OF!r} column, the moment the summary was built at"]
+        )
+    # Parsed as resolve_as_of parses it, so the summary's moment is the scoring moment.
+    moments = pd.to_datetime(rows[AS_OF].reset_index(drop=True), utc=True, errors="coerce",
+                             format="mixed")
+    records, problems = [], []
+    for i, (lead, moment, cell) in enumerate(
+        zip(lead_ids, moments, rows[ACTIVITY_SUMMARY], strict=True)
+    ):
+        if isinstance(cell, str):
+            try:
+                cell = json.loads(cell)
+            except json.JSONDecodeError as exc:
+                problems.append(f"{where}: row {i + 1} (lead_id {lead!r}) is not valid JSON "
+                                f"({exc.msg} at character {exc.pos})")
+                continue
+        if not isinstance(cell, list | tuple) or not all(isinstance(r, Mapping) for r in cell):
+            problems.append(f"{where}: row {i + 1} (lead_id {lead!r}): expected a list of "
+                            "summary rows (objects), as mqlml.features.spark writes them")
+            continue
+        for r in cell:
+            records.append({**r, LEAD_ID: lead, AS_OF: moment,
+                            ACTIVITY_TYPE: r.get(ACTIVITY_TYPE)})
+    if problems:
+        raise DataValidationError(problems)
+    return ActivitySummary(pd.DataFrame.from_records(records), where)
+
+
+def summary_rows(
+    leads: pd.DataFrame, summary: ActivitySummary, as_of: pd.Series
+) -> pd.DataFrame:
+    """Pyfunc input rows for ``leads`` with their ``activity_summary`` JSON and ``as_of``.
+
+    The batch-side twin of :func:`mqlml.features.spark.with_activity_summary`.
+    """
+    rows = leads.reset_index(drop=True)
+    table = summary.restrict(rows[LEAD_ID]).table
+    measures = [c for c in table.columns if c not in (LEAD_ID, AS_OF)]
+    per_lead = {
+        lead: json.dumps([
+            {k: (None if pd.isna(v) else v) for k, v in r.items()}
+            for r in group[measures].to_dict(orient="records")
+        ])
+        for lead, group in table.groupby(table[LEAD_ID].astype("str").to_numpy(), sort=False)
+    }
+    out = rows.apply(_iso)
+    out[ACTIVITY_SUMMARY] = rows[LEAD_ID].astype("str").map(per_lead).astype(object)
+    out[AS_OF] = _iso(pd.Series(pd.to_datetime(as_of, utc=True).to_numpy(), name=AS_OF))
     return out
 
 
@@ -286,7 +358,11 @@ def training_holdout(labelled: LabelledLeads, artifacts: dict) -> Holdout:
         )
     leads = labelled.leads.iloc[pos].reset_index(drop=True)
     as_of = labelled.as_of.iloc[pos].reset_index(drop=True)
-    return Holdout(lead_rows(leads, labelled.activities, as_of), test[LABEL].to_numpy(float))
+    if labelled.activity_summary is not None:
+        rows = summary_rows(leads, labelled.activity_summary, as_of)
+    else:
+        rows = lead_rows(leads, labelled.activities, as_of)
+    return Holdout(rows, test[LABEL].to_numpy(float))
 
 
 class LeadScoringModel(mlflow.pyfunc.PythonModel):

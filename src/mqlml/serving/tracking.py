@@ -217,7 +217,15 @@ def example_rows(rows, spec, personal=()):
     import pandas as pd
     from pandas.api import types as ptypes
 
-    from mqlml.columns import ACTIVITIES, AS_OF, CREATED_AT, EMAIL, JOB_TITLE, LEAD_ID
+    from mqlml.columns import (
+        ACTIVITIES,
+        ACTIVITY_SUMMARY,
+        AS_OF,
+        CREATED_AT,
+        EMAIL,
+        JOB_TITLE,
+        LEAD_ID,
+    )
     from mqlml.features.build import personal_columns
 
     n = len(_EXAMPLE_EMAILS)
@@ -244,9 +252,14 @@ def example_rows(rows, spec, personal=()):
         JOB_TITLE: list(_EXAMPLE_TITLES),
     }
     private = set(personal_columns(rows.columns, personal))
+    # Rows with a prebuilt activity summary (a model trained from one) show activities
+    # instead: an invented summary would be a lead's figures made up in another shape.
+    columns = [c for c in rows.columns if c != ACTIVITY_SUMMARY]
+    if ACTIVITY_SUMMARY in rows.columns and ACTIVITIES not in columns:
+        columns.append(ACTIVITIES)
     out = {}
-    for c in rows.columns:
-        s = rows[c]
+    for c in columns:
+        s = rows[c] if c in rows.columns else pd.Series([""], dtype=object)
         if c in invented:
             values = invented[c]
         elif c in private:
@@ -273,23 +286,30 @@ def example_rows(rows, spec, personal=()):
 def model_signature(example, output):
     """The pyfunc signature: inferred from an example, with only the lead key columns required.
 
-    Lead attributes, ``activities`` and ``as_of`` may be absent from a request.
+    Lead attributes, ``activities`` (or ``activity_summary``) and ``as_of`` may be absent
+    from a request.
     """
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import ColSpec, Schema
 
+    from mqlml.columns import ACTIVITIES, ACTIVITY_SUMMARY
     from mqlml.serving.pyfunc import REQUIRED_INPUT_COLUMNS
 
     with warnings.catch_warnings():
         # The integer output (score) is never missing: MLflow's hint about NaN does not apply.
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         inferred = infer_signature(example, output)
-    inputs = Schema(
-        [
-            ColSpec(c.type, c.name, required=c.name in REQUIRED_INPUT_COLUMNS)
-            for c in inferred.inputs.inputs
-        ]
-    )
+    specs = [
+        ColSpec(c.type, c.name, required=c.name in REQUIRED_INPUT_COLUMNS)
+        for c in inferred.inputs.inputs
+    ]
+    # Either the activities or a prebuilt activity summary (features built on Spark).
+    specs += [
+        ColSpec("string", c, required=False)
+        for c in (ACTIVITIES, ACTIVITY_SUMMARY)
+        if c not in {s.name for s in specs}
+    ]
+    inputs = Schema(specs)
     return ModelSignature(inputs=inputs, outputs=inferred.outputs)
 
 

@@ -236,7 +236,7 @@ def _evaluate_fold(
 ) -> tuple[list[dict], list[dict]]:
     """Score the fold's test period; fill ``row`` and return its grade and policy rows."""
     leads = labelled.leads.iloc[test]
-    features = recipe.features(leads, labelled.activities, labelled.as_of.iloc[test])
+    features = recipe.features(leads, labelled.feature_activities, labelled.as_of.iloc[test])
     prob = recipe.predict_proba(features)
     score = probability_to_score(prob)
     y = labelled.y[test]

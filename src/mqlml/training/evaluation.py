@@ -246,7 +246,7 @@ def _gate(
 
 def _score(labelled: LabelledLeads, split: TimeSplit, recipe: FittedRecipe) -> Scored:
     """The fitted recipe applied to every labelled lead (and the baseline to the test)."""
-    features = recipe.features(labelled.leads, labelled.activities, labelled.as_of)
+    features = recipe.features(labelled.leads, labelled.feature_activities, labelled.as_of)
     raw = recipe.model.predict_raw(to_matrix(features, recipe.spec))
     probability = recipe.model.calibrator.predict(raw)
     base_p = recipe.predict_baseline(features.iloc[split.test])

@@ -29,6 +29,7 @@ from sklearn.pipeline import Pipeline
 
 from mqlml.columns import ACTIVITY_TYPE, CREATED_AT, LEAD_ID, OCCURRED_AT
 from mqlml.config import Config, ModelConfig, ThresholdConfig
+from mqlml.features.activity import ActivitySummary
 from mqlml.features.build import (
     FeatureSpec,
     build_features,
@@ -230,9 +231,10 @@ class FittedRecipe:
         return self.spec.columns
 
     def features(
-        self, leads: pd.DataFrame, activities: pd.DataFrame, as_of: pd.Series
+        self, leads: pd.DataFrame, activities: pd.DataFrame | ActivitySummary, as_of: pd.Series
     ) -> pd.DataFrame:
-        """Feature rows of ``leads`` at ``as_of`` (only activities before it)."""
+        """Feature rows of ``leads`` at ``as_of`` (only activities before it, or from a
+        prebuilt activity summary)."""
         return build_features(leads, activities, as_of, self.spec)
 
     def predict_raw(self, features: pd.DataFrame) -> np.ndarray:
@@ -306,7 +308,7 @@ def fit_recipe(
     spec = _fit_spec(labelled, fit_rows, {**audit.excluded, **(excluded or {})}, config)
     rows = np.concatenate([fit_rows, calibration_rows])
     features = build_features(
-        labelled.leads.iloc[rows], labelled.activities, labelled.as_of.iloc[rows], spec
+        labelled.leads.iloc[rows], labelled.feature_activities, labelled.as_of.iloc[rows], spec
     )
     fit_features, cal_features = features.iloc[: len(fit_rows)], features.iloc[len(fit_rows):]
     stages = stages or Stages()
@@ -354,8 +356,14 @@ def _fit_spec(
     lists with their reasons; activities count only before each lead's as-of."""
     lab, acts = labelled.leads, labelled.activities
     train_leads = lab.iloc[fit_rows].drop(columns=[c for c in excluded if c in lab.columns])
-    known = acts[LEAD_ID].map(pd.Series(labelled.as_of.to_numpy(), index=lab[LEAD_ID]))
-    train_acts = acts[acts[LEAD_ID].isin(train_leads[LEAD_ID]) & (acts[OCCURRED_AT] < known)]
+    if labelled.activity_summary is not None:
+        # Its per-type rows are the types each lead did before its as-of.
+        train_acts = labelled.activity_summary.type_rows(
+            train_leads[LEAD_ID], labelled.as_of.iloc[fit_rows]
+        )
+    else:
+        known = acts[LEAD_ID].map(pd.Series(labelled.as_of.to_numpy(), index=lab[LEAD_ID]))
+        train_acts = acts[acts[LEAD_ID].isin(train_leads[LEAD_ID]) & (acts[OCCURRED_AT] < known)]
     spec = fit_feature_spec(
         train_leads,
         train_acts[[LEAD_ID, ACTIVITY_TYPE]],

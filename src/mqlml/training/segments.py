@@ -117,6 +117,9 @@ def segment_labelled(
         as_of=labelled.as_of.iloc[idx].reset_index(drop=True),
         y=y,
         activities=acts[acts[LEAD_ID].isin(ids)].reset_index(drop=True),
+        activity_summary=labelled.activity_summary.restrict(ids)
+        if labelled.activity_summary is not None
+        else None,
         label_counts={"eligible": len(idx), "positive": int(np.nansum(y))},
         outcomes=outcomes[outcomes[LEAD_ID].isin(ids)] if outcomes is not None else None,
         split=TimeSplit(*parts, periods=tuple(periods)),
