@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint docs bench bench-bank bench-peers lock clean chromium java
+.PHONY: install demo test lint docs bench bench-bank bench-peers bench-scale lock clean chromium java
 
 # requirements.lock is what `pip install mqlml` needs; requirements-dev.lock adds the dev extra
 # (tests, linters) at the same versions, and is what a developer's and CI's venv holds.
@@ -70,6 +70,11 @@ $(PEERS_STAMP): pyproject.toml $(STAMP)
 
 bench-peers: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python benchmarks/real_bank_marketing.py --peers-python $(PEERS)/bin/python $(BENCH_PEERS_ARGS)
+
+# Features, scoring and training at 100k, 1M and 5M leads (see benchmarks/README.md):
+# about an hour and up to ~8 GB of memory on 2 cores.
+bench-scale: $(STAMP)
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python benchmarks/scale.py --sizes 100000,1000000,5000000 --json benchmarks/scale.json
 
 # Regenerate both locks after changing dependencies in pyproject.toml (needs network to PyPI).
 # uv keeps the versions already pinned in an output file unless pyproject.toml rules them out;

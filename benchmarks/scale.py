@@ -214,7 +214,8 @@ def duckdb_features_sql(leads: str, activities: str, spec, observation_days: int
         cols.append(f'count(*) FILTER (WHERE age <= {w}) AS "n_all_{w}d"')
         outer.append(f'coalesce(a."n_all_{w}d", 0)::DOUBLE AS "n_all_{w}d"')
     cols += [
-        f'count(DISTINCT floor(age)::BIGINT) FILTER (WHERE age <= {w_max}) AS "active_days_{w_max}d"',
+        f"count(DISTINCT floor(age)::BIGINT) FILTER (WHERE age <= {w_max}) "
+        f'AS "active_days_{w_max}d"',
         "count(*) FILTER (WHERE age <= 7) - count(*) FILTER (WHERE age > 7 AND age <= 14) "
         'AS "trend_7d"',
         'min(age) AS "days_since_last_activity"',
@@ -271,10 +272,10 @@ def _read_with_as_of(data: Path):
 def child_prepare_model(p: dict) -> dict:
     """Train the scoring model on a small history; save its bundle and score.py's files."""
     from mqlml.config import load_config
+    from mqlml.data.contract import validate_crm
     from mqlml.model.bundle import save_bundle
     from mqlml.synthetic.generate import generate_history
     from mqlml.workflow import fit_history
-    from mqlml.data.contract import validate_crm
 
     work = Path(p["work"])
     cfg = load_config(None, {"tracking": {"enabled": False}, "backtest": {"folds": 0}})
