@@ -301,9 +301,11 @@ def child_data(p: dict) -> dict:
     t = _now()
     source = write_data(data, p["n"], p["events_per_lead"], p["seed"])
     seconds = _now() - t
-    model, spec = _model_files(Path(p["work"]))
     leads, acts, as_of = _read_with_as_of(data)
     n_events = len(acts)
+    if not p["rows"]:
+        return {"source": source, "seconds": seconds, "events": n_events}
+    model, spec = _model_files(Path(p["work"]))
     feats = build_features(leads, acts, as_of, spec)
     del acts
     for c in spec.categorical_columns:
@@ -455,20 +457,28 @@ def run(args) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     base = {"work": str(work), "seed": args.seed, "threads": args.threads,
             "events_per_lead": args.events_per_lead, "model_history": args.model_history}
-    prep = measure("prepare_model", base, work)
-    print(f"scoring model: trained on {args.model_history:,} synthetic leads, "
-          f"{prep['features']} features (not a figure)", flush=True)
+    if args.parts & {"features", "score"}:
+        prep = measure("prepare_model", base, work)
+        print(f"model for the feature spec and scoring: trained on {args.model_history:,} "
+              f"synthetic leads, {prep['features']} features (not a figure)", flush=True)
     for n in sizes:
         data = work / f"data-{n}"
-        p = {**base, "n": n, "data": str(data)}
+        p = {**base, "n": n, "data": str(data), "rows": "score" in args.parts}
         r: dict = {"n": n}
+        if "train" in args.parts:
+            _train(args, p, r, work)
+        if "features" not in args.parts and "score" not in args.parts:
+            doc["results"][str(n)] = r
+            continue
         d = measure("data", p, work)
         r["events"] = d["events"]
         doc["data_source"] = d["source"]
         print(f"\n{n:,} leads: {d['events']:,} events written by {d['source']} "
               f"({d['seconds']:.0f} s, not a figure)", flush=True)
-        for kind, key in (("features", "features"), ("duckdb", "duckdb"),
-                          ("score_raw", "score_raw"), ("score_rows", "score_rows")):
+        kinds = [k for k in ("features", "duckdb") if "features" in args.parts]
+        kinds += [k for k in ("score_raw", "score_rows") if "score" in args.parts]
+        for kind in kinds:
+            key = kind
             m = measure(kind, p, work)
             r[f"{key}_seconds"], r[f"{key}_peak_gb"] = m["seconds"], m["peak_gb"]
             r[f"{key}_process_cpu_seconds"] = m["process_cpu_seconds"]
@@ -477,32 +487,42 @@ def run(args) -> dict:
             print(f"    {kind:10s} {m['seconds']:8.1f} s   peak {m['peak_gb']:5.2f} GB   "
                   f"{m['rows']:,} rows   (process CPU {m['process_cpu_seconds']:.1f} s)",
                   flush=True)
-        r["features_vs_duckdb"] = r["features_seconds"] / r["duckdb_seconds"]
-        r["score_raw_vs_rows"] = r["score_raw_seconds"] / r["score_rows_seconds"]
-        if n <= args.train_max:
-            tdata = work / f"train-{n}"
-            g = measure("train_data", {**p, "data": str(tdata)}, work)
-            m = measure("train", {**p, "data": str(tdata), "models": str(work / "models")},
-                        work)
-            r["train_events"] = g["events"]
-            r["train_seconds"], r["train_peak_gb"] = m["seconds"], m["peak_gb"]
-            r["train_process_cpu_seconds"] = m["process_cpu_seconds"]
-            r["train_stages"] = m["stages"]
-            print(f"    train      {m['seconds']:8.1f} s   peak {m['peak_gb']:5.2f} GB   "
-                  f"({g['events']:,} events)   (process CPU "
-                  f"{m['process_cpu_seconds']:.1f} s)", flush=True)
-        else:
-            r["train_skipped"] = f"above --train-max {args.train_max:,}"
-            print(f"    train      skipped: {n:,} leads is above --train-max "
-                  f"{args.train_max:,} (memory/time of a shared 2-core machine)", flush=True)
+        if "features" in args.parts:
+            r["features_vs_duckdb"] = r["features_seconds"] / r["duckdb_seconds"]
+        if "score" in args.parts:
+            r["score_raw_vs_rows"] = r["score_raw_seconds"] / r["score_rows_seconds"]
         doc["results"][str(n)] = r
         if not args.keep_data:
             import shutil
 
             shutil.rmtree(data, ignore_errors=True)
-            shutil.rmtree(work / f"train-{n}", ignore_errors=True)
     doc["growth"] = growth(doc)
     return doc
+
+
+def _train(args, p: dict, r: dict, work: Path) -> None:
+    """The training measurement of one size into ``r`` (or why it was skipped)."""
+    n = p["n"]
+    if n > args.train_max:
+        r["train_skipped"] = f"above --train-max {args.train_max:,}"
+        print(f"\n{n:,} leads: train skipped, above --train-max {args.train_max:,} "
+              "(memory/time of a shared 2-core machine)", flush=True)
+        return
+    tdata = work / f"train-{n}"
+    g = measure("train_data", {**p, "data": str(tdata)}, work)
+    print(f"\n{n:,} leads: training history of {g['events']:,} events generated "
+          f"({g['seconds']:.0f} s, not a figure)", flush=True)
+    m = measure("train", {**p, "data": str(tdata), "models": str(work / "models")}, work)
+    r["train_events"] = g["events"]
+    r["train_seconds"], r["train_peak_gb"] = m["seconds"], m["peak_gb"]
+    r["train_process_cpu_seconds"] = m["process_cpu_seconds"]
+    r["train_stages"] = m["stages"]
+    print(f"    train      {m['seconds']:8.1f} s   peak {m['peak_gb']:5.2f} GB   "
+          f"(process CPU {m['process_cpu_seconds']:.1f} s)", flush=True)
+    if not args.keep_data:
+        import shutil
+
+        shutil.rmtree(tdata, ignore_errors=True)
 
 
 def growth(doc: dict) -> dict:
@@ -511,7 +531,7 @@ def growth(doc: dict) -> dict:
     first = doc["results"][str(sizes[0])]
     out = {}
     for key, _, unit in FIGURES:
-        if unit != "s" or key not in first:
+        if unit != "s" or key not in first or not first[key]:
             continue
         out[key] = {
             str(n): doc["results"][str(n)][key] / first[key]
@@ -539,9 +559,16 @@ def print_table(doc: dict) -> None:
         cells = ""
         for n in sizes:
             v = res[str(n)].get(key)
-            cells += f"{'skipped':>13s}" if v is None else f"{v:>10.2f} {unit:<2s}"
+            if v is None:
+                gap = "skipped" if key.startswith("train") and res[str(n)].get(
+                    "train_skipped") else "-"
+                cells += f"{gap:>13s}"
+            else:
+                cells += f"{v:>10.2f} {unit:<2s}"
         print(f"{label:34s}{cells}   {goals.get(key, '')}")
-    print(f"{'events':34s}" + "".join(f"{res[str(n)]['events']:>13,}" for n in sizes))
+    for key in ("events", "train_events"):
+        print(f"{key.replace('_', ' '):34s}"
+              + "".join(f"{res[str(n)].get(key, 0):>13,}" for n in sizes))
     print("\ngrowth (figure / figure at the smallest size; near-linear = the size ratio):")
     for key, row in doc["growth"].items():
         print(f"    {key:28s}" + "".join(f"{row.get(str(n), float('nan')):>9.1f}x" for n in sizes))
@@ -564,6 +591,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-history", type=int, default=MODEL_HISTORY,
                         help="leads of the history the scoring model is trained on")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--parts", default="features,score,train",
+                        help="comma-separated: which of features, score, train to measure")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--work", type=Path, help="working folder (default: temporary)")
@@ -580,6 +609,10 @@ def main(argv: list[str] | None = None) -> int:
         os.replace(tmp, args.result)
         return 0
     args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    args.parts = {s.strip() for s in args.parts.split(",") if s.strip()}
+    unknown = args.parts - {"features", "score", "train"}
+    if unknown:
+        parser.error(f"--parts: unknown {sorted(unknown)}; expected features, score, train")
     with tempfile.TemporaryDirectory(prefix="mqlml-scale-bench-") as tmp:
         if args.work is None:
             args.work = Path(tmp)
