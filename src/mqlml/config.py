@@ -877,6 +877,21 @@ class OutputConfig(_Strict):
     safe_csv: bool = True
 
 
+class ExplanationsConfig(_Strict):
+    """The explanations computed once at training time for the report.
+
+    The score-point drivers (SHAP), the refined rules and the points scorecard are
+    learned on a seeded random sample of each slice when it has more leads than
+    ``sample_rows``: their figures are means and small fits that a sample of this size
+    pins down, while on every row of a 1M-lead history they would take minutes. The
+    ROC and gains charts and every metric still use the whole test slice.
+    """
+
+    #: Most leads per slice (train, calibration, test) the drivers, rules and scorecard
+    #: are computed on; a larger slice is sampled (seeded). None: every lead.
+    sample_rows: int | None = Field(default=50_000, ge=1_000)
+
+
 class MonitorConfig(_Strict):
     """``mqlml monitor``: the levels at which a check raises an alert.
 
@@ -1009,6 +1024,7 @@ class Config(_Strict):
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
     crm: CrmConfig = Field(default_factory=CrmConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    explanations: ExplanationsConfig = Field(default_factory=ExplanationsConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     #: What scoring checks about a batch (``mqlml score --config`` may replace it per batch).
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)

@@ -97,6 +97,8 @@ def finish_model(model: TrainedModel, inputs: InsightInputs) -> TrainedModel:
         inputs.baseline_test_probability,
         inputs.segment_column,
         model.linear,
+        sample_rows=model.config.explanations.sample_rows,
+        seed=inputs.seed,
     )
     summary = {}
     for key, value in model.summary.to_dict().items():

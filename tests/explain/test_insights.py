@@ -50,6 +50,40 @@ def test_insights_fill_the_report_keys_with_drivers_per_segment(parts):
     assert len(out["evaluation"]["score_histogram"]["converted"]) == 99
 
 
+def test_drivers_rules_and_scorecard_use_a_sample_of_each_larger_slice(parts, monkeypatch):
+    import mqlml.explain.insights as insights
+
+    model, leads, features, y, slices, score = parts
+    seen = {}
+    real = insights.criteria_summary
+
+    def spy(features, y, slices, *args, **kwargs):
+        seen.update({k: np.asarray(v) for k, v in slices.items()})
+        return real(features, y, slices, *args, **kwargs)
+
+    monkeypatch.setattr(insights, "criteria_summary", spy)
+    args = (model.booster, model.calibrator, model.spec, leads, features, y, slices, score, 30)
+    out = training_insights(*args, segment_column="lead_source", sample_rows=250, seed=1)
+    d = out["drivers"]
+    assert d["n_leads"] == 250 and d["test_leads"] == 300
+    assert sum(r["leads"] for r in d["by_segment"]) == 250
+    # The charts and metrics still see the whole test slice.
+    assert out["evaluation"]["n"] == 300
+    assert {k: len(v) for k, v in seen.items()} == {"train": 250, "calibration": 250,
+                                                    "test": 250}
+    for k, v in seen.items():
+        assert np.all(np.diff(v) > 0) and np.isin(v, slices[k]).all()
+    # Seeded: the same sample again; another seed, another sample.
+    again = training_insights(*args, sample_rows=250, seed=1)["drivers"]
+    other = training_insights(*args, sample_rows=250, seed=2)["drivers"]
+    assert again["fields"] == d["fields"]
+    assert again["fields"] != other["fields"]
+    # No sample below the limit: the same figures as without one.
+    full = training_insights(*args, sample_rows=None)["drivers"]
+    assert training_insights(*args, sample_rows=300, seed=5)["drivers"]["fields"] == full[
+        "fields"]
+
+
 def test_unknown_segment_column_is_a_config_error_naming_it(parts):
     model, leads, features, y, slices, score = parts
     with pytest.raises(ConfigError, match="segments.column: column 'region'"):

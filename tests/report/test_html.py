@@ -355,3 +355,13 @@ def test_champion_vs_challenger_section_only_after_a_retrain(summary, report):
     part = alone[alone.index("id='challenger'"):]
     assert "There was no champion" in part and "<td>–</td><td>0.2008</td>" in part
     assert "change grade" not in part
+
+
+def test_drivers_say_when_they_were_averaged_over_a_sample_of_the_test_leads(summary, report):
+    n = summary["drivers"]["n_leads"]
+    assert f"Averaged over the {n:,} test leads:" in _section(report.html, "drivers")
+    s = copy.deepcopy(summary)
+    s["drivers"]["sample"] = None  # no per-lead figures: they are not under test here
+    s["drivers"]["test_leads"] = 3 * n
+    text = _visible_text(_section(build_report(s).html, "drivers"))
+    assert f"Averaged over a random sample of {n:,} of the {3 * n:,} test leads:" in text

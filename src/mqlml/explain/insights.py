@@ -31,6 +31,9 @@ def training_insights(
     baseline_test_probability: np.ndarray | None = None,
     segment_column: str | None = None,
     linear=None,
+    *,
+    sample_rows: int | None = None,
+    seed: int = 0,
 ) -> dict:
     """Summary keys ``drivers``, ``criteria_rules``, ``scorecard`` and ``evaluation``.
 
@@ -52,10 +55,21 @@ def training_insights(
         A lead column: drivers are also summarised per value of it.
     linear : LinearBase, optional
         The linear base the trees start from.
+    sample_rows : int, optional
+        Most leads per slice the drivers, rules and scorecard use (``explanations.
+        sample_rows``): a larger slice is replaced by a seeded random sample of it, in
+        time order. The ``evaluation`` charts use the whole test slice. None: every lead.
+    seed : int
+        Seed of the samples.
     """
     test = slices["test"]
+    rng = np.random.default_rng(seed)
+    # Sampled positions stay positions into the full arrays, so every input stays aligned.
+    sampled = {k: _sample(v, sample_rows, rng) for k, v in slices.items()}
     X_test = to_matrix(features.iloc[test], spec)
-    per_field, base_raw = field_contributions(booster, X_test, spec, linear=linear)
+    shown = sampled["test"]
+    X_shown = X_test if len(shown) == len(test) else to_matrix(features.iloc[shown], spec)
+    per_field, base_raw = field_contributions(booster, X_shown, spec, linear=linear)
     points, base_score = field_points(per_field, base_raw, calibrator)
     segments = None
     if segment_column is not None:
@@ -64,15 +78,24 @@ def training_insights(
                 f"segments.column: column {segment_column!r} is not in the leads table; "
                 f"expected one of {sorted(map(str, leads.columns))}"
             )
-        segments = leads[segment_column].iloc[test].to_numpy()
-    drivers = global_drivers(points, features.iloc[test], spec, segments, segment_column)
+        segments = leads[segment_column].iloc[shown].to_numpy()
+    drivers = global_drivers(points, features.iloc[shown], spec, segments, segment_column)
     drivers["base_score"] = base_score
+    drivers["test_leads"] = len(test)
     top = [r["field"] for r in drivers["fields"]]
     out = {"drivers": drivers}
-    out.update(criteria_summary(features, y, slices, spec, top, score, mql_cutoff))
+    out.update(criteria_summary(features, y, sampled, spec, top, score, mql_cutoff))
     out["evaluation"] = evaluation_summary(
         y[test],
         calibrator.predict(predict_raw(booster, X_test, linear)),
         baseline_test_probability,
     )
     return out
+
+
+def _sample(rows: np.ndarray, most: int | None, rng: np.random.Generator) -> np.ndarray:
+    """``rows``, or a random ``most`` of them in their original order when there are more."""
+    rows = np.asarray(rows)
+    if most is None or len(rows) <= most:
+        return rows
+    return rows[np.sort(rng.choice(len(rows), size=most, replace=False))]

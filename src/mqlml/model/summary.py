@@ -328,7 +328,10 @@ class Drivers(_Section):
     groups: list[dict]
     #: Per-lead points of the top fields, for the beeswarm chart.
     sample: dict | None = _later()
+    #: Leads the drivers are averaged over: all test leads or a sample of them.
     n_leads: int | None = _later()
+    #: Leads in the test slice (more than ``n_leads`` when the drivers used a sample).
+    test_leads: int | None = _later()
     by_segment: list[dict] | None = _later()
     segment_column: str | None = _later()
     base_score: float | None = _later()

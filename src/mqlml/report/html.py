@@ -343,6 +343,14 @@ class DriversSection:
     by_segment: Table | None = None
 
 
+def _drivers_leads(d: dict) -> str:
+    """"the 1,234 test leads", or the sample of them the drivers were averaged over."""
+    n, total = d["n_leads"], d.get("test_leads")
+    if total is None or total == n:
+        return f"the {n:,} test leads"
+    return f"a random sample of {n:,} of the {total:,} test leads"
+
+
 def _drivers_section(summary: dict, figs: _Figures) -> DriversSection:
     d = summary.get("drivers")
     if not d:
@@ -366,7 +374,7 @@ def _drivers_section(summary: dict, figs: _Figures) -> DriversSection:
     beeswarm, dependence = _per_lead_figures(d, figs)
     return DriversSection(
         base_score=f"{d.get('base_score', float('nan')):.1f}",
-        n_leads=f"{d['n_leads']:,}",
+        n_leads=_drivers_leads(d),
         chart=chart,
         fields=_table(rows, max_rows=15),
         groups=_table(d.get("groups", [])),
