@@ -235,9 +235,9 @@ def test_train_prints_each_stage_with_its_seconds(example_trained):
     assert res.exit_code == 0, res.output
     stages = re.findall(r"^([a-z][a-z0-9 /()]+): ([0-9]+\.[0-9]) s$", res.stderr, re.M)
     names = [s for s, _ in stages]
-    assert names[:5] == [
-        "labels", "audit and features", "model search", "calibration and thresholds",
-        "evaluation",
+    assert names[:6] == [
+        "read and check data", "labels", "audit and features", "model search",
+        "calibration and thresholds", "evaluation",
     ]
     assert names[-3:] == ["explanations", "report", "save"]  # the report is in the bundle
     assert "funnel" in names

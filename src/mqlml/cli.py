@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -248,12 +249,12 @@ def _train_from(data: Path | None, cfg, activity_features: Path | None = None):
                 f"set flat.path, got {export}"
             )
         bundle, model, _ = train_and_save(
-            None, cfg, echo=typer.echo, labelled=load_flat(export, cfg), progress=_stage_line,
-            activity_summary=summary,
+            None, cfg, echo=typer.echo, labelled=_read_stage(load_flat, export, cfg),
+            progress=_stage_line, activity_summary=summary,
         )
     else:
         bundle, model, _ = train_and_save(
-            load_crm(data, cfg.data), cfg, echo=typer.echo, progress=_stage_line,
+            _read_stage(load_crm, data, cfg.data), cfg, echo=typer.echo, progress=_stage_line,
             activity_summary=summary,
         )
     return bundle, model
@@ -262,6 +263,15 @@ def _train_from(data: Path | None, cfg, activity_features: Path | None = None):
 def _stage_line(stage: str, seconds: float) -> None:
     """One line on standard error per finished training stage."""
     typer.echo(f"{stage}: {seconds:.1f} s", err=True)
+
+
+def _read_stage(read, *args):
+    """``read(*args)``, reported as the first training stage: reading and checking a
+    history of millions of activities takes minutes, which the user should see."""
+    started = time.perf_counter()
+    out = read(*args)
+    _stage_line("read and check data", time.perf_counter() - started)
+    return out
 
 
 @app.command()
@@ -863,12 +873,13 @@ def retrain(
                         f"set flat.path, got {export}"
                     )
                 result = run_retrain(None, cfg, echo=typer.echo,
-                                     labelled=load_flat(export, cfg), progress=_stage_line)
+                                     labelled=_read_stage(load_flat, export, cfg),
+                                     progress=_stage_line)
             else:
                 from mqlml.data.contract import load_crm
 
-                result = run_retrain(load_crm(data, cfg.data), cfg, echo=typer.echo,
-                                     progress=_stage_line)
+                result = run_retrain(_read_stage(load_crm, data, cfg.data), cfg,
+                                     echo=typer.echo, progress=_stage_line)
     except MqlmlError as exc:
         _fail(exc)
     _echo_warnings(caught)
