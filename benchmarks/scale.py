@@ -301,11 +301,13 @@ def child_data(p: dict) -> dict:
     t = _now()
     source = write_data(data, p["n"], p["events_per_lead"], p["seed"])
     seconds = _now() - t
-    leads, acts, as_of = _read_with_as_of(data)
-    n_events = len(acts)
+    import pyarrow.parquet as pq
+
+    n_events = pq.ParquetFile(data / "activities.parquet").metadata.num_rows
     if not p["rows"]:
         return {"source": source, "seconds": seconds, "events": n_events}
     model, spec = _model_files(Path(p["work"]))
+    leads, acts, as_of = _read_with_as_of(data)
     feats = build_features(leads, acts, as_of, spec)
     del acts
     for c in spec.categorical_columns:
@@ -341,6 +343,8 @@ def child_duckdb(p: dict) -> dict:
     t = _now()
     con = duckdb.connect()
     con.execute(f"SET threads TO {int(p['threads'])}")
+    # DuckDB spills to disk beyond its limit; the default (80% of RAM) is the machine's.
+    con.execute(f"SET memory_limit = '{float(p['duckdb_memory_gb'])}GB'")
     frame = con.execute(sql).df()
     return {"seconds": _now() - t, "rows": len(frame), "columns": frame.shape[1] - 1}
 
@@ -451,19 +455,22 @@ def run(args) -> dict:
     sizes = sorted(args.sizes)
     doc: dict = {
         "sizes": sizes, "events_per_lead": args.events_per_lead, "threads": args.threads,
-        "train_max": args.train_max, "goals": GOALS, "results": {},
+        "train_max": args.train_max, "in_memory_max": args.in_memory_max, "goals": GOALS,
+        "results": {},
     }
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     base = {"work": str(work), "seed": args.seed, "threads": args.threads,
-            "events_per_lead": args.events_per_lead, "model_history": args.model_history}
+            "events_per_lead": args.events_per_lead, "model_history": args.model_history,
+            "duckdb_memory_gb": args.duckdb_memory_gb}
     if args.parts & {"features", "score"}:
         prep = measure("prepare_model", base, work)
         print(f"model for the feature spec and scoring: trained on {args.model_history:,} "
               f"synthetic leads, {prep['features']} features (not a figure)", flush=True)
     for n in sizes:
         data = work / f"data-{n}"
-        p = {**base, "n": n, "data": str(data), "rows": "score" in args.parts}
+        in_memory = args.in_memory_max is None or n <= args.in_memory_max
+        p = {**base, "n": n, "data": str(data), "rows": "score" in args.parts and in_memory}
         r: dict = {"n": n}
         if "train" in args.parts:
             _train(args, p, r, work)
@@ -477,6 +484,14 @@ def run(args) -> dict:
               f"({d['seconds']:.0f} s, not a figure)", flush=True)
         kinds = [k for k in ("features", "duckdb") if "features" in args.parts]
         kinds += [k for k in ("score_raw", "score_rows") if "score" in args.parts]
+        if not in_memory:
+            # main's feature code holds every event in memory (about 6 GB per 1M leads /
+            # 20M events): above --in-memory-max only the out-of-core DuckDB query runs.
+            skipped = [k for k in kinds if k != "duckdb"]
+            kinds = [k for k in kinds if k == "duckdb"]
+            r["skipped"] = {k: f"above --in-memory-max {args.in_memory_max:,}" for k in skipped}
+            print(f"    skipped above --in-memory-max {args.in_memory_max:,} leads: "
+                  f"{', '.join(skipped)} (they hold every event in memory)", flush=True)
         for kind in kinds:
             key = kind
             m = measure(kind, p, work)
@@ -487,9 +502,9 @@ def run(args) -> dict:
             print(f"    {kind:10s} {m['seconds']:8.1f} s   peak {m['peak_gb']:5.2f} GB   "
                   f"{m['rows']:,} rows   (process CPU {m['process_cpu_seconds']:.1f} s)",
                   flush=True)
-        if "features" in args.parts:
+        if "features_seconds" in r:
             r["features_vs_duckdb"] = r["features_seconds"] / r["duckdb_seconds"]
-        if "score" in args.parts:
+        if "score_raw_seconds" in r:
             r["score_raw_vs_rows"] = r["score_raw_seconds"] / r["score_rows_seconds"]
         doc["results"][str(n)] = r
         if not args.keep_data:
@@ -560,8 +575,12 @@ def print_table(doc: dict) -> None:
         for n in sizes:
             v = res[str(n)].get(key)
             if v is None:
-                gap = "skipped" if key.startswith("train") and res[str(n)].get(
-                    "train_skipped") else "-"
+                kind = key.removesuffix("_process_cpu_seconds").removesuffix(
+                    "_seconds").removesuffix("_peak_gb")
+                skipped = res[str(n)].get("skipped", {})
+                gap = "skipped" if (kind == "train" and res[str(n)].get("train_skipped")) or (
+                    kind in skipped or (kind.endswith("_vs_duckdb") and "features" in skipped)
+                    or (kind.endswith("_vs_rows") and "score_raw" in skipped)) else "-"
                 cells += f"{gap:>13s}"
             else:
                 cells += f"{v:>10.2f} {unit:<2s}"
@@ -571,7 +590,8 @@ def print_table(doc: dict) -> None:
               + "".join(f"{res[str(n)].get(key, 0):>13,}" for n in sizes))
     print("\ngrowth (figure / figure at the smallest size; near-linear = the size ratio):")
     for key, row in doc["growth"].items():
-        print(f"    {key:28s}" + "".join(f"{row.get(str(n), float('nan')):>9.1f}x" for n in sizes))
+        print(f"    {key:32s}" + "".join(
+            f"{row[str(n)]:>9.1f}x" if str(n) in row else f"{'-':>10s}" for n in sizes))
     for n in sizes:
         st = res[str(n)].get("train_stages")
         if st:
@@ -590,6 +610,11 @@ def main(argv: list[str] | None = None) -> int:
                              "2-core machine's time)")
     parser.add_argument("--model-history", type=int, default=MODEL_HISTORY,
                         help="leads of the history the scoring model is trained on")
+    parser.add_argument("--in-memory-max", type=int, default=1_000_000,
+                        help="run mqlml's features and scoring only at sizes up to this "
+                             "(they hold every event in memory); 0: no limit")
+    parser.add_argument("--duckdb-memory-gb", type=float, default=6.0,
+                        help="DuckDB's memory limit (it spills to disk beyond it)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--parts", default="features,score,train",
                         help="comma-separated: which of features, score, train to measure")
@@ -610,6 +635,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     args.parts = {s.strip() for s in args.parts.split(",") if s.strip()}
+    args.in_memory_max = args.in_memory_max or None
     unknown = args.parts - {"features", "score", "train"}
     if unknown:
         parser.error(f"--parts: unknown {sorted(unknown)}; expected features, score, train")
