@@ -541,18 +541,16 @@ def _train(args, p: dict, r: dict, work: Path) -> None:
 
 
 def growth(doc: dict) -> dict:
-    """Each figure at each size divided by the figure at the smallest size."""
+    """Each figure at each size divided by the figure at the smallest size measured
+    (the smallest size of all, unless that figure was skipped there)."""
     sizes = doc["sizes"]
-    first = doc["results"][str(sizes[0])]
+    res = doc["results"]
     out = {}
     for key, _, unit in FIGURES:
-        if unit != "s" or key not in first or not first[key]:
+        have = [n for n in sizes if res[str(n)].get(key)]
+        if unit != "s" or not have:
             continue
-        out[key] = {
-            str(n): doc["results"][str(n)][key] / first[key]
-            for n in sizes
-            if key in doc["results"][str(n)]
-        }
+        out[key] = {str(n): res[str(n)][key] / res[str(have[0])][key] for n in have}
     out["size"] = {str(n): n / sizes[0] for n in sizes}
     return out
 
@@ -600,6 +598,21 @@ def print_table(doc: dict) -> None:
                 print(f"    {stage:34s}{sec:8.1f}")
 
 
+def merge(paths: list[Path]) -> dict:
+    """One document from the JSON of several runs (e.g. the big sizes run apart): the
+    figures of each size merged, later files winning, and the growth recomputed."""
+    doc: dict = {}
+    for path in paths:
+        part = json.loads(Path(path).read_text())
+        results = {**doc.get("results", {})}
+        for n, r in part["results"].items():
+            results[n] = {**results.get(n, {}), **r}
+        doc = {**doc, **part, "results": results, "merged_from": [str(p) for p in paths]}
+    doc["sizes"] = sorted(int(n) for n in doc["results"])
+    doc["growth"] = growth(doc)
+    return doc
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000,5000000",
@@ -622,6 +635,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--work", type=Path, help="working folder (default: temporary)")
     parser.add_argument("--keep-data", action="store_true", help="keep each size's files")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                        help="measure nothing: merge these runs' JSON, print the table "
+                             "(and write --json)")
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--params", help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -632,6 +648,11 @@ def main(argv: list[str] | None = None) -> int:
         tmp = args.result.with_suffix(".tmp")
         tmp.write_text(json.dumps(res))
         os.replace(tmp, args.result)
+        return 0
+    if args.merge:
+        doc = merge(args.merge)
+        print_table(doc)
+        _write_json(doc, args.json)
         return 0
     args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     args.parts = {s.strip() for s in args.parts.split(",") if s.strip()}
@@ -644,13 +665,18 @@ def main(argv: list[str] | None = None) -> int:
             args.work = Path(tmp)
         doc = run(args)
     print_table(doc)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp_json = args.json.with_suffix(".tmp")
-        tmp_json.write_text(json.dumps(doc, indent=2))
-        os.replace(tmp_json, args.json)
-        print(f"\nfigures written to {args.json}")
+    _write_json(doc, args.json)
     return 0
+
+
+def _write_json(doc: dict, path: Path | None) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=2))
+    os.replace(tmp, path)
+    print(f"\nfigures written to {path}")
 
 
 if __name__ == "__main__":
