@@ -3,7 +3,9 @@
 Usage::
 
     .venv/bin/python benchmarks/scale.py [--sizes 100000,1000000,5000000] [--json PATH]
-        [--events-per-lead 20] [--train-max 1000000] [--work DIR] [--threads 2]
+        [--events-per-lead 20] [--train-max 1000000] [--in-memory-max 1000000]
+        [--parts features,score,train] [--work DIR] [--threads 2]
+    .venv/bin/python benchmarks/scale.py --merge A.json B.json [--json ALL.json]
 
 For each size ``n`` (leads), after an unmeasured preparation (the data files, a model):
 
@@ -23,6 +25,9 @@ For each size ``n`` (leads), after an unmeasured preparation (the data files, a 
   outcomes), read and checked (:func:`mqlml.data.contract.load_crm`) then trained and
   saved as ``mqlml train`` does (:func:`mqlml.workflow.train_and_save`, tracking off):
   seconds per stage. Sizes above ``--train-max`` are skipped and said so.
+
+Above ``--in-memory-max`` leads only the DuckDB query runs (main's feature code holds
+every event in memory); the output says what was skipped.
 
 Every measurement runs in its own child process; its peak memory is the child's maximum
 resident set (``ru_maxrss``) read when it ends (``os.wait4`` gives that one child's

@@ -64,3 +64,23 @@ def test_benchmark_runs_end_to_end_and_writes_every_figure(tmp_path, capsys):
     assert doc["growth"]["features_seconds"]["2500"] == 1.0
     printed = capsys.readouterr().out
     assert "features mqlml / DuckDB" in printed and "<= 60 s" in printed
+
+
+def test_merge_joins_runs_made_apart_and_recomputes_growth(tmp_path, capsys):
+    small = {"sizes": [10], "results": {"10": {"n": 10, "events": 200, "duckdb_seconds": 2.0,
+                                               "train_seconds": 5.0}}}
+    big = {"sizes": [40], "results": {"40": {"n": 40, "events": 800, "duckdb_seconds": 6.0,
+                                             "train_skipped": "above --train-max 10"}}}
+    paths = []
+    for name, doc in (("a", small), ("b", big)):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(doc))
+    out = tmp_path / "all.json"
+    assert scale.main(["--merge", *map(str, paths), "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["sizes"] == [10, 40]
+    assert doc["growth"]["duckdb_seconds"] == {"10": 1.0, "40": 3.0}
+    assert doc["growth"]["size"] == {"10": 1.0, "40": 4.0}
+    assert doc["growth"]["train_seconds"] == {"10": 1.0}
+    printed = capsys.readouterr().out
+    assert "skipped" in printed.split("train (read to saved bundle)")[1].splitlines()[0]
