@@ -278,15 +278,18 @@ def child_prepare_model(p: dict) -> dict:
     """Train the scoring model on a small history; save its bundle and score.py's files."""
     from mqlml.config import load_config
     from mqlml.data.contract import validate_crm
-    from mqlml.model.bundle import save_bundle
+    from mqlml.model.bundle import load_bundle, save_bundle
     from mqlml.synthetic.generate import generate_history
     from mqlml.workflow import fit_history
 
     work = Path(p["work"])
-    cfg = load_config(None, {"tracking": {"enabled": False}, "backtest": {"folds": 0}})
-    h = generate_history(p["model_history"], seed=p["seed"])
-    crm = validate_crm(h.leads, h.activities, h.outcomes, cfg.data)
-    model, _ = fit_history(crm, cfg)
+    if p.get("model"):
+        model = load_bundle(p["model"])
+    else:
+        cfg = load_config(None, {"tracking": {"enabled": False}, "backtest": {"folds": 0}})
+        h = generate_history(p["model_history"], seed=p["seed"])
+        crm = validate_crm(h.leads, h.activities, h.outcomes, cfg.data)
+        model, _ = fit_history(crm, cfg)
     folder = save_bundle(model, work / "model", "bundle")
     # benchmarks/score.py's scoring stage reads a LightGBM model file and pickled parts.
     model.booster.save_model(str(work / "model" / "model.txt"))
@@ -434,6 +437,8 @@ def measure(kind: str, params: dict, work: Path) -> dict:
     The result gains ``peak_gb``: the child's ``ru_maxrss`` (kilobytes on Linux), read
     with ``os.wait4`` for this child alone.
     """
+    if params.get("in_process"):
+        return _measure_here(kind, params)
     out = work / f"result-{kind}-{params.get('n', 0)}.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind,
            "--params", json.dumps(params), "--result", str(out)]
@@ -452,6 +457,21 @@ def measure(kind: str, params: dict, work: Path) -> dict:
     return res
 
 
+def _measure_here(kind: str, params: dict) -> dict:
+    """``CHILDREN[kind](params)`` in this process (``--in-process``, for the quick test):
+    the imports are paid once, but the peak memory is this process's so far, not the
+    measurement's own."""
+    import resource
+    import warnings
+
+    cpu = time.process_time()
+    with warnings.catch_warnings(record=True):  # the data's warnings are not the point
+        res = CHILDREN[kind](params)
+    res["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    res["process_cpu_seconds"] = time.process_time() - cpu
+    return res
+
+
 # --- the run --------------------------------------------------------------------------------
 
 
@@ -460,18 +480,22 @@ def run(args) -> dict:
     sizes = sorted(args.sizes)
     doc: dict = {
         "sizes": sizes, "events_per_lead": args.events_per_lead, "threads": args.threads,
-        "train_max": args.train_max, "in_memory_max": args.in_memory_max, "goals": GOALS,
+        "train_max": args.train_max, "in_memory_max": args.in_memory_max,
+        "in_process": args.in_process, "goals": GOALS,
         "results": {},
     }
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     base = {"work": str(work), "seed": args.seed, "threads": args.threads,
             "events_per_lead": args.events_per_lead, "model_history": args.model_history,
-            "duckdb_memory_gb": args.duckdb_memory_gb}
+            "duckdb_memory_gb": args.duckdb_memory_gb, "in_process": args.in_process,
+            "model": str(args.model) if args.model else None}
     if args.parts & {"features", "score"}:
         prep = measure("prepare_model", base, work)
-        print(f"model for the feature spec and scoring: trained on {args.model_history:,} "
-              f"synthetic leads, {prep['features']} features (not a figure)", flush=True)
+        where = (f"the bundle {args.model}" if args.model
+                 else f"trained on {args.model_history:,} synthetic leads")
+        print(f"model for the feature spec and scoring: {where}, {prep['features']} "
+              "features (not a figure)", flush=True)
     for n in sizes:
         data = work / f"data-{n}"
         in_memory = args.in_memory_max is None or n <= args.in_memory_max
@@ -633,6 +657,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(they hold every event in memory); 0: no limit")
     parser.add_argument("--duckdb-memory-gb", type=float, default=6.0,
                         help="DuckDB's memory limit (it spills to disk beyond it)")
+    parser.add_argument("--model", type=Path,
+                        help="a model bundle for the feature spec and scoring, instead of "
+                             "training one on --model-history leads")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--parts", default="features,score,train",
                         help="comma-separated: which of features, score, train to measure")
@@ -643,6 +670,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                         help="measure nothing: merge these runs' JSON, print the table "
                              "(and write --json)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run every measurement in this process (quick check; peak "
+                             "memory is then not per measurement)")
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--params", help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)

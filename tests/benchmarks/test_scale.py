@@ -48,11 +48,16 @@ def test_hand_written_duckdb_query_computes_mqlmls_activity_features(tmp_path):
     assert ours["days_since_last_activity"].notna().any()
 
 
-def test_benchmark_runs_end_to_end_and_writes_every_figure(tmp_path, capsys):
+def test_benchmark_runs_end_to_end_and_writes_every_figure(tmp_path, capsys, trained):
+    from mqlml.model.bundle import save_bundle
+
+    # The session's trained model scores; one process: no Python start per measurement.
+    bundle = save_bundle(trained[0], tmp_path / "models", "given")
     out = tmp_path / "scale.json"
     code = scale.main([
-        "--sizes", "2500", "--train-max", "2500", "--model-history", "2500",
+        "--sizes", "2500", "--train-max", "2500", "--model", str(bundle),
         "--events-per-lead", "5", "--json", str(out), "--work", str(tmp_path / "work"),
+        "--in-process",
     ])
     assert code == 0
     doc = json.loads(out.read_text())
