@@ -353,6 +353,9 @@ def child_duckdb(p: dict) -> dict:
     con.execute(f"SET threads TO {int(p['threads'])}")
     # DuckDB spills to disk beyond its limit; the default (80% of RAM) is the machine's.
     con.execute(f"SET memory_limit = '{float(p['duckdb_memory_gb'])}GB'")
+    # Its spill files go to the benchmark's folder, not to .tmp in the working directory.
+    spill = str(data / "duckdb-spill").replace("'", "''")
+    con.execute(f"SET temp_directory = '{spill}'")
     frame = con.execute(sql).df()
     return {"seconds": _now() - t, "rows": len(frame), "columns": frame.shape[1] - 1}
 
