@@ -11,7 +11,9 @@ For each size ``n`` (leads), after an unmeasured preparation (the data files, a 
 
 * **features**: ``n`` leads and ``n * --events-per-lead`` activity events (Parquet) ->
   one feature row per lead at its as-of (``created_at`` + ``labels.observation_days``)
-  with mqlml's feature code; seconds and peak memory, and beside it a **hand-written
+  with mqlml's feature code (the activity summary read out of core by DuckDB under
+  ``--duckdb-memory-gb``, :mod:`mqlml.features.activity`); seconds and peak memory, and
+  beside it a **hand-written
   DuckDB query** (:func:`duckdb_features_sql`, in this file) computing the same counts
   and recencies from the same files: seconds, peak memory, and the ratio mqlml / DuckDB;
 * **scoring from raw leads + activities**: ``mqlml``'s batch scoring
@@ -26,8 +28,10 @@ For each size ``n`` (leads), after an unmeasured preparation (the data files, a 
   saved as ``mqlml train`` does (:func:`mqlml.workflow.train_and_save`, tracking off):
   seconds per stage. Sizes above ``--train-max`` are skipped and said so.
 
-Above ``--in-memory-max`` leads only the DuckDB query runs (main's feature code holds
-every event in memory); the output says what was skipped.
+Above ``--in-memory-max`` leads the scoring measurements are skipped (batch scoring reads
+and checks every event in memory, and ``score.py``'s feature rows are built that way); the
+features and the DuckDB query read the activities out of core and run at every size. The
+output says what was skipped.
 
 Every measurement runs in its own child process; its peak memory is the child's maximum
 resident set (``ru_maxrss``) read when it ends (``os.wait4`` gives that one child's
