@@ -565,6 +565,7 @@ def run(args) -> dict:
             skipped = [k for k in kinds if k not in ("features", "duckdb")]
             kinds = [k for k in kinds if k in ("features", "duckdb")]
             r["skipped"] = {k: f"above --in-memory-max {args.in_memory_max:,}" for k in skipped}
+        if not in_memory and skipped:
             print(f"    skipped above --in-memory-max {args.in_memory_max:,} leads: "
                   f"{', '.join(skipped)} (they read every event into memory)", flush=True)
         for kind in kinds:
