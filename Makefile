@@ -72,7 +72,7 @@ bench-peers: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python benchmarks/real_bank_marketing.py --peers-python $(PEERS)/bin/python $(BENCH_PEERS_ARGS)
 
 # Features, scoring and training at 100k, 1M and 5M leads (see benchmarks/README.md):
-# about an hour and up to ~8 GB of memory on 2 cores.
+# about an hour on 2 cores; up to ~11 GB of memory (the 5M-lead features, see benchmarks/README.md).
 bench-scale: $(STAMP)
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/python benchmarks/scale.py --sizes 100000,1000000,5000000 --json benchmarks/scale.json
 
