@@ -368,7 +368,8 @@ def _read(table, name: str) -> tuple[pd.DataFrame | None, str]:
 
 def _crm(leads, activities, outcomes, cfg: Config):
     """Validated CRM tables, read from frames, files or a directory of them."""
-    from mqlml.data.contract import load_crm, validate_crm
+    from mqlml.data.activity_files import is_out_of_core
+    from mqlml.data.contract import activity_files, load_crm, validate_crm
 
     if isinstance(leads, str | Path) and Path(leads).is_dir():
         if activities is not None or outcomes is not None:
@@ -379,6 +380,10 @@ def _crm(leads, activities, outcomes, cfg: Config):
         return load_crm(leads, cfg.data)
     frames, sources = {}, {}
     for name, table in (("leads", leads), ("activities", activities), ("outcomes", outcomes)):
+        if name == "activities" and isinstance(table, str | Path) and is_out_of_core(table):
+            # Parquet files, a folder or a glob: checked and summarised out of core.
+            frames[name], sources[name] = activity_files(table, cfg.data), str(table)
+            continue
         frames[name], sources[name] = _read(table, name)
     return validate_crm(
         frames["leads"], frames["activities"], frames["outcomes"], cfg.data, sources=sources

@@ -691,3 +691,61 @@ class ActivitySummary:
         """The rows of ``lead_ids`` only."""
         keep = self.table[LEAD_ID].astype("str").isin(lead_ids.astype("str"))
         return ActivitySummary(self.table[keep].reset_index(drop=True), self.source)
+
+
+def files_summary(
+    files, lead_ids: pd.Series, as_of: pd.Series, windows: Sequence[int]
+) -> ActivitySummary:
+    """The activity summary of ``lead_ids`` at ``as_of`` from activities read out of core.
+
+    One DuckDB query (:func:`summary_sql`) over the checked files
+    (:class:`~mqlml.data.activity_files.ActivityFiles`): the events are never held in
+    memory, only the summary (a row per lead and type it did, and one per lead). Activity
+    types are normalised as in memory (:func:`~mqlml.data.validate.normalise_categories`)
+    on the summary's few distinct values; rows whose types normalise alike are merged.
+
+    Parameters
+    ----------
+    files : ActivityFiles
+        Checked activity files (rows with problems are left out).
+    lead_ids : Series
+        The leads, in order (unique).
+    as_of : Series
+        Each lead's as-of (aligned); events strictly before it count.
+    windows : sequence of int
+        Look-back windows in days.
+
+    Returns
+    -------
+    ActivitySummary
+    """
+    from mqlml.data.validate import normalise_categories
+
+    frame = pd.DataFrame({
+        LEAD_ID: lead_ids.astype("str").to_numpy(),
+        AS_OF: pd.to_datetime(as_of.to_numpy(), utc=True).as_unit("us"),
+    })
+    con = files.con
+    con.register("mqlml_summary_leads", frame)
+    try:
+        sql = summary_sql(windows, DUCKDB, leads="mqlml_summary_leads",
+                          activities=files.relation())
+        table = con.sql(sql).df()
+    finally:
+        con.unregister("mqlml_summary_leads")
+    raw = table[ACTIVITY_TYPE]
+    codes, uniques = pd.factorize(raw)
+    norm = normalise_categories(pd.Series(uniques, dtype="str")).to_numpy(dtype=object)
+    table[ACTIVITY_TYPE] = pd.Series(
+        np.where(codes < 0, None, norm.take(np.maximum(codes, 0))), dtype="str"
+    )
+    if len(set(norm)) < len(norm):
+        # "Email Open" and "email open" are one type in memory: merge their rows.
+        agg = {m.name: ("sum" if m.kind == "count" else "min" if m.kind == "min_days"
+                        else "max") for m in measures(windows) if m.per_type}
+        agg.update({m.name: "first" for m in measures(windows) if not m.per_type})
+        typed = table[table[ACTIVITY_TYPE].notna()]
+        merged = typed.groupby([LEAD_ID, AS_OF, ACTIVITY_TYPE], sort=False,
+                               as_index=False).agg(agg)
+        table = pd.concat([merged, table[table[ACTIVITY_TYPE].isna()]], ignore_index=True)
+    return ActivitySummary(table, str(files))
