@@ -481,14 +481,14 @@ class ActivityFiles:
         con.register("mqlml_batch_ids", pd.DataFrame({LEAD_ID: lead_ids.dropna()}))
         try:
             return con.execute(
-                f"SELECT lead_id, count(*) AS n, "
-                f"arg_min(_file, (_file, _row)) AS _file, arg_min(_row, (_file, _row)) AS _row, "
-                f"arg_min(_id_raw, (_file, _row)) AS _id_raw, "
-                f"arg_min(_ts_raw, (_file, _row)) AS _ts_raw, "
-                f"arg_min(activity_type, (_file, _row)) AS activity_type "
-                f"FROM mqlml_flagged WHERE NOT no_id AND NOT unknown "
-                f"AND lead_id IN (SELECT lead_id FROM mqlml_batch_ids) "
-                f"AND (bad_ts OR empty_ts OR years OR empty_type) GROUP BY lead_id"
+                "SELECT lead_id, count(*) AS n, "
+                "arg_min(_file, (_file, _row)) AS _file, arg_min(_row, (_file, _row)) AS _row, "
+                "arg_min(_id_raw, (_file, _row)) AS _id_raw, "
+                "arg_min(_ts_raw, (_file, _row)) AS _ts_raw, "
+                "arg_min(activity_type, (_file, _row)) AS activity_type "
+                "FROM mqlml_flagged WHERE NOT no_id AND NOT unknown "
+                "AND lead_id IN (SELECT lead_id FROM mqlml_batch_ids) "
+                "AND (bad_ts OR empty_ts OR years OR empty_type) GROUP BY lead_id"
             ).df()
         finally:
             con.unregister("mqlml_batch_ids")

@@ -645,6 +645,9 @@ class ActivitySummary:
 
     table: pd.DataFrame
     source: str
+    #: The :class:`~mqlml.data.activity_files.ActivityFiles` it was computed from, when read
+    #: out of core: other aggregates (the current rules' counts) are queried from them.
+    files: object = None
 
     @classmethod
     def read(cls, path: str | Path) -> ActivitySummary:
@@ -690,7 +693,7 @@ class ActivitySummary:
     def restrict(self, lead_ids: pd.Series) -> ActivitySummary:
         """The rows of ``lead_ids`` only."""
         keep = self.table[LEAD_ID].astype("str").isin(lead_ids.astype("str"))
-        return ActivitySummary(self.table[keep].reset_index(drop=True), self.source)
+        return ActivitySummary(self.table[keep].reset_index(drop=True), self.source, self.files)
 
 
 def files_summary(
@@ -748,4 +751,43 @@ def files_summary(
         merged = typed.groupby([LEAD_ID, AS_OF, ACTIVITY_TYPE], sort=False,
                                as_index=False).agg(agg)
         table = pd.concat([merged, table[table[ACTIVITY_TYPE].isna()]], ignore_index=True)
-    return ActivitySummary(table, str(files))
+    return ActivitySummary(table, str(files), files)
+
+
+def files_type_counts(
+    files, lead_ids: pd.Series, as_of: pd.Series, window_days: int | None
+) -> dict[str, np.ndarray]:
+    """Events per lead and (normalised) type before as-of, within ``window_days`` if given:
+    an SQL aggregate over activities read out of core (the current rules sheet's counts).
+
+    Returns
+    -------
+    dict
+        Activity type -> int array aligned with ``lead_ids``.
+    """
+    from mqlml.data.validate import normalise_categories
+
+    frame = pd.DataFrame({
+        "key": np.arange(len(lead_ids), dtype=np.int64),
+        LEAD_ID: lead_ids.astype("str").to_numpy(),
+        AS_OF: pd.to_datetime(as_of.to_numpy(), utc=True).as_unit("us"),
+    })
+    lo = "" if window_days is None else (
+        f" AND a.{OCCURRED_AT} >= l.{AS_OF} - INTERVAL {int(window_days)} DAY")
+    con = files.con
+    con.register("mqlml_count_leads", frame)
+    try:
+        table = con.sql(
+            f"SELECT l.key, a.{ACTIVITY_TYPE}, count(*) AS n FROM mqlml_count_leads l "
+            f"JOIN {files.relation()} a ON a.{LEAD_ID} = l.{LEAD_ID} "
+            f"AND a.{OCCURRED_AT} < l.{AS_OF}{lo} GROUP BY ALL"
+        ).df()
+    finally:
+        con.unregister("mqlml_count_leads")
+    types = normalise_categories(table[ACTIVITY_TYPE].astype("str"))
+    out: dict[str, np.ndarray] = {}
+    for kind, part in table.groupby(types.to_numpy(), sort=True):
+        out[str(kind)] = np.bincount(
+            part["key"].to_numpy(), weights=part["n"].to_numpy(), minlength=len(lead_ids)
+        ).astype(int)
+    return out
