@@ -15,6 +15,7 @@ from sklearn.exceptions import NotFittedError
 
 from mqlml.columns import IS_MQL, LEAD_ID, PROBABILITY
 from mqlml.config import Config, config_from_dict, config_to_dict, load_config
+from mqlml.data.activity_files import is_out_of_core
 from mqlml.errors import ConfigError, DataValidationError, MqlmlError
 
 #: LeadScorer parameter -> the (section, key) of :class:`mqlml.config.Config` it sets.
@@ -287,8 +288,7 @@ class LeadScorer(BaseEstimator):
                  f"(first: {shown})"]
             )
         one = batch.leads.iloc[pos[:1]].assign(**{AS_OF: batch.as_of.iloc[pos[:1]].to_numpy()})
-        acts = batch.activities[batch.activities[LEAD_ID].astype("str") == str(lead_id)]
-        return explain_leads(model, one.reset_index(drop=True), acts)[1]
+        return explain_leads(model, one.reset_index(drop=True), batch.activities_of(lead_id))[1]
 
     # --- persistence -------------------------------------------------------------------
 
@@ -401,7 +401,12 @@ def _checked(model, leads, activities, as_of):
         frame = flat_batch(frame, model.config.flat, source=source)
     else:
         frame, source = _read(leads, "leads")
-    acts, acts_source = _read(activities, "activities")
+    if isinstance(activities, str | Path) and is_out_of_core(activities):
+        from mqlml.data.contract import activity_files
+
+        acts, acts_source = activity_files(activities, model.config.data), str(activities)
+    else:
+        acts, acts_source = _read(activities, "activities")
     batch = check_batch(frame, acts, model, as_of, source=source, activities_source=acts_source)
     if len(batch.rejects):
         rows = batch.rejects.head(_SHOWN_REJECTS).itertuples(index=False)
