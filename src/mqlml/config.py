@@ -76,6 +76,10 @@ class DataConfig(_Strict):
     #: Where DuckDB spills when out-of-core activities exceed ``memory_limit``. Unset:
     #: DuckDB's default (``.tmp`` in the working folder).
     temp_directory: Path | None = None
+    #: DuckDB threads for out-of-core activities. Each thread holds its own share of the
+    #: work in memory: under a small ``memory_limit``, fewer threads spill instead of
+    #: failing. Unset: every core.
+    threads: int | None = Field(default=None, ge=1)
 
 
 class FeatureConfig(_Strict):

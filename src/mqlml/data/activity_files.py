@@ -154,6 +154,9 @@ class ActivityFiles:
         (80% of the machine's memory).
     temp_directory : path, optional
         Where DuckDB spills beyond the cap (``data.temp_directory``).
+    threads : int, optional
+        DuckDB's threads (``data.threads``): each holds its own share of the work in
+        memory, so fewer threads fit a smaller cap; default every core.
     """
 
     def __init__(
@@ -163,12 +166,14 @@ class ActivityFiles:
         mapping: Mapping[str, str] | None = None,
         memory_limit: str | None = None,
         temp_directory: str | Path | None = None,
+        threads: int | None = None,
     ):
         self.source = str(path)
         self.files = tuple(_files(self.source))
         self.mapping = dict(mapping or {})
         self.memory_limit = memory_limit
         self.temp_directory = temp_directory
+        self.threads = threads
         self._con = None
         self._columns: dict[str, str] | None = None  # ours -> theirs
         self._types: dict[str, str] = {}
@@ -190,14 +195,33 @@ class ActivityFiles:
             con = duckdb.connect()
             # Text times without a zone are UTC, as in memory (not the machine's zone).
             con.execute("SET TimeZone = 'UTC'").fetchall()
+            # Rows come back in no order anyway; not keeping it lets big results spill.
+            con.execute("SET preserve_insertion_order = false").fetchall()
             if self.memory_limit is not None:
                 con.execute(f"SET memory_limit = {_literal(self.memory_limit)}").fetchall()
             if self.temp_directory is not None:
                 con.execute(
                     f"SET temp_directory = {_literal(str(self.temp_directory))}"
                 ).fetchall()
+            if self.threads is not None:
+                con.execute(f"SET threads = {int(self.threads)}").fetchall()
             self._con = con
         return self._con
+
+    def run(self, sql: str, params=None):
+        """Run ``sql`` and return its rows as a DataFrame; running out of memory within
+        ``memory_limit`` is an error saying which settings to change."""
+        import duckdb
+
+        try:
+            return self.con.execute(sql, params).df()
+        except duckdb.OutOfMemoryException as exc:
+            limit = self.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+            raise MqlmlError(
+                f"{self.source}: DuckDB needed more memory than data.memory_limit ({limit}) "
+                f"allows while reading the activities ({str(exc).splitlines()[0]}); raise "
+                "data.memory_limit, or lower data.threads (each thread holds its own share)"
+            ) from None
 
     def _scan(self, files=None) -> str:
         listed = "[" + ", ".join(_literal(f) for f in (files or self.files)) + "]"
@@ -371,21 +395,22 @@ class ActivityFiles:
         }
         flag_sql = ", ".join(f"coalesce({v}, false) AS {k}" for k, v in flags.items())
         created = f"l.{CREATED_AT}" if with_leads else "CAST(NULL AS TIMESTAMPTZ)"
-        con.execute(
+        self.run(
             f"CREATE OR REPLACE TEMP TABLE mqlml_flagged AS SELECT t._file, t._row, "
             f"t.{LEAD_ID}, t._id_raw, t._ts_raw, t.{ACTIVITY_TYPE}, {flag_sql} "
             f"FROM ({self._typed()}) t {join} "
             f"WHERE {' OR '.join(f'coalesce({v}, false)' for v in flags.values())}"
-        ).fetchall()
+        )
         ok = f"t.{OCCURRED_AT} IS NOT NULL AND ({known})"
-        stats = con.execute(
+        stats = self.run(
             f"SELECT max(t.{OCCURRED_AT}) FILTER (WHERE {ok}), "
             f"count(*) FILTER (WHERE t._naive AND t.{OCCURRED_AT} IS NOT NULL), "
             f"count(*) FILTER (WHERE {ok} AND t.{OCCURRED_AT} < {created}), "
             f"count(DISTINCT t.{LEAD_ID}) FILTER (WHERE {known} AND t.{LEAD_ID} IS NOT NULL) "
             f"FROM ({self._typed()}) t {join}"
-        ).fetchall()[0]
+        ).iloc[0].tolist()
         latest, out.naive, n_before, n_with = stats
+        latest = None if pd.isna(latest) else latest
         out.latest = None if latest is None else pd.Timestamp(latest).tz_convert("UTC")
         counts = con.execute(
             "SELECT " + ", ".join(f"count(*) FILTER (WHERE {k})" for k in flags)

@@ -856,13 +856,14 @@ def activity_files(path: str | Path, config: DataConfig) -> ActivityFiles:
     path : str or path
         A Parquet file, a folder of them or a glob (:func:`is_out_of_core`).
     config : DataConfig
-        ``column_mapping.activities``, ``memory_limit`` and ``temp_directory``.
+        ``column_mapping.activities``, ``memory_limit``, ``temp_directory``, ``threads``.
     """
     from mqlml.data.activity_files import ActivityFiles
 
     return ActivityFiles(
         path, mapping=config.column_mapping.get("activities"),
         memory_limit=config.memory_limit, temp_directory=config.temp_directory,
+        threads=config.threads,
     )
 
 

@@ -733,7 +733,7 @@ def files_summary(
     try:
         sql = summary_sql(windows, DUCKDB, leads="mqlml_summary_leads",
                           activities=files.relation())
-        table = con.sql(sql).df()
+        table = files.run(sql)
     finally:
         con.unregister("mqlml_summary_leads")
     raw = table[ACTIVITY_TYPE]
@@ -777,11 +777,11 @@ def files_type_counts(
     con = files.con
     con.register("mqlml_count_leads", frame)
     try:
-        table = con.sql(
+        table = files.run(
             f"SELECT l.key, a.{ACTIVITY_TYPE}, count(*) AS n FROM mqlml_count_leads l "
             f"JOIN {files.relation()} a ON a.{LEAD_ID} = l.{LEAD_ID} "
             f"AND a.{OCCURRED_AT} < l.{AS_OF}{lo} GROUP BY ALL"
-        ).df()
+        )
     finally:
         con.unregister("mqlml_count_leads")
     types = normalise_categories(table[ACTIVITY_TYPE].astype("str"))
