@@ -312,6 +312,7 @@ class ActivityFiles:
             f"{self._text(LEAD_ID)} AS {LEAD_ID}, {occurred} AS {OCCURRED_AT}, "
             f"{self._text(ACTIVITY_TYPE)} AS {ACTIVITY_TYPE}, "
             f"{raw_ts} AS _ts_raw, {_ident(self._columns[LEAD_ID])} AS _id_raw, "
+            f"{_ident(self._columns[ACTIVITY_TYPE])} AS _type_raw, "
             f"{naive} AS _naive "
             f"FROM {self._scan()}"
         )
@@ -397,7 +398,7 @@ class ActivityFiles:
         created = f"l.{CREATED_AT}" if with_leads else "CAST(NULL AS TIMESTAMPTZ)"
         self.run(
             f"CREATE OR REPLACE TEMP TABLE mqlml_flagged AS SELECT t._file, t._row, "
-            f"t.{LEAD_ID}, t._id_raw, t._ts_raw, t.{ACTIVITY_TYPE}, {flag_sql} "
+            f"t.{LEAD_ID}, t._id_raw, t._ts_raw, t._type_raw, {flag_sql} "
             f"FROM ({self._typed()}) t {join} "
             f"WHERE {' OR '.join(f'coalesce({v}, false)' for v in flags.values())}"
         )
@@ -454,7 +455,7 @@ class ActivityFiles:
         if not any(counts.values()):
             return []
         examples = con.execute(
-            "SELECT DISTINCT _row, _id_raw, _ts_raw, activity_type FROM ("
+            "SELECT DISTINCT _row, _id_raw, _ts_raw, _type_raw FROM ("
             + " UNION ALL ".join(
                 f"(SELECT * FROM mqlml_flagged WHERE _file = $f AND {k} "
                 f"ORDER BY _row LIMIT {EXAMPLE_ROWS})" for k in checks if counts[k]
@@ -463,7 +464,7 @@ class ActivityFiles:
         rows = examples["_row"].to_numpy(dtype=np.int64)
         mini = pd.DataFrame({
             LEAD_ID: examples["_id_raw"], OCCURRED_AT: examples["_ts_raw"],
-            ACTIVITY_TYPE: examples[ACTIVITY_TYPE],
+            ACTIVITY_TYPE: examples["_type_raw"],
         })
         import warnings
 
@@ -499,8 +500,8 @@ class ActivityFiles:
         Returns
         -------
         DataFrame
-            ``lead_id``, ``n``, ``_file``, ``_row`` and the row's raw ``lead_id``,
-            ``occurred_at`` and ``activity_type`` (for the validator's reason).
+            ``lead_id``, ``n``, ``_file``, ``_row`` and the row's raw ``_id_raw``,
+            ``_ts_raw`` and ``_type_raw`` (for the validator's reason).
         """
         con = self.con
         con.register("mqlml_batch_ids", pd.DataFrame({LEAD_ID: lead_ids.dropna()}))
@@ -510,7 +511,7 @@ class ActivityFiles:
                 "arg_min(_file, (_file, _row)) AS _file, arg_min(_row, (_file, _row)) AS _row, "
                 "arg_min(_id_raw, (_file, _row)) AS _id_raw, "
                 "arg_min(_ts_raw, (_file, _row)) AS _ts_raw, "
-                "arg_min(activity_type, (_file, _row)) AS activity_type "
+                "arg_min(_type_raw, (_file, _row)) AS _type_raw "
                 "FROM mqlml_flagged WHERE NOT no_id AND NOT unknown "
                 "AND lead_id IN (SELECT lead_id FROM mqlml_batch_ids) "
                 "AND (bad_ts OR empty_ts OR years OR empty_type) GROUP BY lead_id"

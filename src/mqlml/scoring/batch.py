@@ -561,7 +561,7 @@ def _usable_files(
     if not len(first):
         return
     mini = pd.DataFrame({LEAD_ID: first["_id_raw"], OCCURRED_AT: first["_ts_raw"],
-                         ACTIVITY_TYPE: first[ACTIVITY_TYPE]})
+                         ACTIVITY_TYPE: first["_type_raw"]})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         checked = check_activities(mini, source=source, years=True,
