@@ -369,7 +369,7 @@ def train(
             help="Activities to train from instead of the --data folder's: a CSV/TSV/.xlsx "
             "file is read in memory; a Parquet file, a folder of Parquet files or a quoted "
             "glob ('acts/*.parquet') is checked and summarised out of core by DuckDB, within "
-            "data.memory_limit (see docs/scale.md).",
+            "data.memory_limit (see docs/spark.md).",
             show_default="the --data folder's activities file",
         ),
     ] = None,
@@ -513,7 +513,15 @@ def score(
     model: ModelOption,
     leads: Annotated[Path, typer.Option(help="Leads to score (CSV/TSV, .xlsx or Parquet).")],
     out: Annotated[Path, typer.Option(help="Output file (.csv or .parquet).")],
-    activities: Annotated[Path | None, typer.Option(help="Their activities.")] = None,
+    activities: Annotated[
+        str | None,
+        typer.Option(
+            help="Their activities: a CSV/TSV/.xlsx file is read in memory; a Parquet file, "
+            "a folder of Parquet files or a quoted glob ('acts/*.parquet') is checked and "
+            "summarised out of core by DuckDB at each lead's scoring time, within "
+            "data.memory_limit (see docs/spark.md)."
+        ),
+    ] = None,
     as_of: Annotated[
         str | None,
         typer.Option(help="Scoring time for all leads (default: as_of column, else now)."),

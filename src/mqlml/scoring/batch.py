@@ -923,7 +923,9 @@ def score_files(
     leads, activities : path
         The batch's leads and (optionally) their activities: CSV or TSV, Excel ``.xlsx``
         or Parquet (:func:`mqlml.data.files.read_table`); a flat export when the model
-        was trained in flat mode (:func:`mqlml.data.flat.flat_batch`).
+        was trained in flat mode (:func:`mqlml.data.flat.flat_batch`). Activities in a
+        Parquet file, a folder of them or a glob are checked and summarised out of core
+        (:mod:`mqlml.data.activity_files`), never loaded whole.
     out : path
         The scored leads (``.csv`` or ``.parquet``); the rejects (same format) and the
         JSON report go beside it, see :func:`output_paths`.
