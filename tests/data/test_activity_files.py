@@ -207,3 +207,26 @@ def test_a_folder_or_glob_without_parquet_files_is_refused(tmp_path):
     (tmp_path / "x.csv").write_text("lead_id\n1\n")
     with pytest.raises(MqlmlError, match="is not a Parquet file"):
         ActivityFiles(str(tmp_path / "*"))
+
+
+def test_ids_and_types_with_surrounding_whitespace_match_as_in_memory(tmp_path):
+    """Stripping is Python's (tabs, no-break spaces), not only ASCII spaces."""
+    leads = make_leads(30)
+    acts = make_activities(leads).drop(columns="detail")
+    acts[LEAD_ID] = acts[LEAD_ID].astype(object)
+    acts[ACTIVITY_TYPE] = acts[ACTIVITY_TYPE].astype(object)
+    acts.loc[::3, LEAD_ID] = "\t" + acts.loc[::3, LEAD_ID] + "\u00a0"
+    acts.loc[::2, ACTIVITY_TYPE] = "\u3000Page  View "
+    acts.to_parquet(tmp_path / "a.parquet", index=False)
+    as_of = leads["created_at"] + pd.Timedelta(days=15)
+    mem = validate_crm(leads, acts, None)
+    files = ActivityFiles(tmp_path / "a.parquet")
+    validate_crm(leads, files, None)  # no problem: every id is a lead once stripped
+    windows, own = (7, 30), ("page_view", "email_open")
+    want = activity_features(leads[[LEAD_ID]], mem.activities,
+                             as_of.dt.as_unit("us").astype("int64").to_numpy(), own, windows)
+    summary = files_summary(files, leads[LEAD_ID], as_of, windows)
+    got = summary.features(leads[LEAD_ID], as_of, own, windows)
+    assert want["n_page_view_30d"].sum() > 0
+    for column, values in want.items():
+        np.testing.assert_allclose(got[column], values, err_msg=column)
