@@ -37,7 +37,8 @@ def train(
         (``config.flat``) the one export file; or an object with ``leads``,
         ``activities`` and ``outcomes`` tables (e.g. :func:`mqlml.generate_history`'s).
     leads, activities, outcomes : DataFrame or path, optional
-        The tables one by one, instead of ``data``.
+        The tables one by one, instead of ``data``. Activities given as a Parquet file, a
+        folder of them or a glob are read out of core (:mod:`mqlml.data.activity_files`).
     config : Config or path, optional
         The configuration or its YAML file; default the defaults.
 
@@ -103,7 +104,8 @@ def score(model, leads, activities=None, *, as_of=None, adjust_prior: bool | Non
     model : LeadScorer, TrainedModel, path or URI
         A fitted scorer, or where to load one from.
     leads, activities : DataFrame or path
-        The leads to score and their activities.
+        The leads to score and their activities (a Parquet file, a folder of them or a
+        glob: read out of core, :mod:`mqlml.data.activity_files`).
     as_of : time, optional
         The scoring moment; default the leads' ``as_of`` column, else now.
     adjust_prior : bool, optional

@@ -373,6 +373,16 @@ def train(
             show_default=_config_default("none"),
         ),
     ] = None,
+    activities: Annotated[
+        str | None,
+        typer.Option(
+            help="Activities to train from instead of the --data folder's: a CSV/TSV/.xlsx "
+            "file is read in memory; a Parquet file, a folder of Parquet files or a quoted "
+            "glob ('acts/*.parquet') is checked and summarised out of core by DuckDB, within "
+            "data.memory_limit (see docs/spark.md).",
+            show_default="the --data folder's activities file",
+        ),
+    ] = None,
     activity_features: Annotated[
         Path | None,
         typer.Option(
@@ -390,6 +400,8 @@ def train(
         cost_per_lead=cost_per_lead, value_per_won=value_per_won, rules=rules,
         keep_grades=keep_grades, backtest_folds=backtest_folds, segment_column=segment_column,
     )
+    if activities is not None:
+        overrides.setdefault("data", {})["activities"] = activities
     try:
         cfg = _load_config(config, overrides)
         with warnings.catch_warnings(record=True) as caught:
@@ -511,7 +523,15 @@ def score(
     model: ModelOption,
     leads: Annotated[Path, typer.Option(help="Leads to score (CSV/TSV, .xlsx or Parquet).")],
     out: Annotated[Path, typer.Option(help="Output file (.csv or .parquet).")],
-    activities: Annotated[Path | None, typer.Option(help="Their activities.")] = None,
+    activities: Annotated[
+        str | None,
+        typer.Option(
+            help="Their activities: a CSV/TSV/.xlsx file is read in memory; a Parquet file, "
+            "a folder of Parquet files or a quoted glob ('acts/*.parquet') is checked and "
+            "summarised out of core by DuckDB at each lead's scoring time, within "
+            "data.memory_limit (see docs/spark.md)."
+        ),
+    ] = None,
     as_of: Annotated[
         str | None,
         typer.Option(help="Scoring time for all leads (default: as_of column, else now)."),

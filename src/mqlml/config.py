@@ -69,6 +69,17 @@ class DataConfig(_Strict):
     #: report, ``metrics.json`` or the drift reference; ``email`` still gives the email
     #: domain type. Setting this replaces the defaults: list the ones you keep with yours.
     personal_columns: tuple[str, ...] = DEFAULT_PERSONAL_COLUMNS
+    #: Memory cap of DuckDB when activities are read out of core (a Parquet file, a folder
+    #: of them or a glob), e.g. ``"4GB"``; beyond it DuckDB spills to ``temp_directory``.
+    #: Unset: DuckDB's default, 80% of the machine's memory.
+    memory_limit: str | None = None
+    #: Where DuckDB spills when out-of-core activities exceed ``memory_limit``. Unset:
+    #: DuckDB's default (``.tmp`` in the working folder).
+    temp_directory: Path | None = None
+    #: DuckDB threads for out-of-core activities. Each thread holds its own share of the
+    #: work in memory: under a small ``memory_limit``, fewer threads spill instead of
+    #: failing. Unset: every core.
+    threads: int | None = Field(default=None, ge=1)
 
 
 class FeatureConfig(_Strict):

@@ -15,6 +15,7 @@ from sklearn.exceptions import NotFittedError
 
 from mqlml.columns import IS_MQL, LEAD_ID, PROBABILITY
 from mqlml.config import Config, config_from_dict, config_to_dict, load_config
+from mqlml.data.activity_files import is_out_of_core
 from mqlml.errors import ConfigError, DataValidationError, MqlmlError
 
 #: LeadScorer parameter -> the (section, key) of :class:`mqlml.config.Config` it sets.
@@ -287,8 +288,7 @@ class LeadScorer(BaseEstimator):
                  f"(first: {shown})"]
             )
         one = batch.leads.iloc[pos[:1]].assign(**{AS_OF: batch.as_of.iloc[pos[:1]].to_numpy()})
-        acts = batch.activities[batch.activities[LEAD_ID].astype("str") == str(lead_id)]
-        return explain_leads(model, one.reset_index(drop=True), acts)[1]
+        return explain_leads(model, one.reset_index(drop=True), batch.activities_of(lead_id))[1]
 
     # --- persistence -------------------------------------------------------------------
 
@@ -368,7 +368,8 @@ def _read(table, name: str) -> tuple[pd.DataFrame | None, str]:
 
 def _crm(leads, activities, outcomes, cfg: Config):
     """Validated CRM tables, read from frames, files or a directory of them."""
-    from mqlml.data.contract import load_crm, validate_crm
+    from mqlml.data.activity_files import is_out_of_core
+    from mqlml.data.contract import activity_files, load_crm, validate_crm
 
     if isinstance(leads, str | Path) and Path(leads).is_dir():
         if activities is not None or outcomes is not None:
@@ -379,6 +380,10 @@ def _crm(leads, activities, outcomes, cfg: Config):
         return load_crm(leads, cfg.data)
     frames, sources = {}, {}
     for name, table in (("leads", leads), ("activities", activities), ("outcomes", outcomes)):
+        if name == "activities" and isinstance(table, str | Path) and is_out_of_core(table):
+            # Parquet files, a folder or a glob: checked and summarised out of core.
+            frames[name], sources[name] = activity_files(table, cfg.data), str(table)
+            continue
         frames[name], sources[name] = _read(table, name)
     return validate_crm(
         frames["leads"], frames["activities"], frames["outcomes"], cfg.data, sources=sources
@@ -396,7 +401,12 @@ def _checked(model, leads, activities, as_of):
         frame = flat_batch(frame, model.config.flat, source=source)
     else:
         frame, source = _read(leads, "leads")
-    acts, acts_source = _read(activities, "activities")
+    if isinstance(activities, str | Path) and is_out_of_core(activities):
+        from mqlml.data.contract import activity_files
+
+        acts, acts_source = activity_files(activities, model.config.data), str(activities)
+    else:
+        acts, acts_source = _read(activities, "activities")
     batch = check_batch(frame, acts, model, as_of, source=source, activities_source=acts_source)
     if len(batch.rejects):
         rows = batch.rejects.head(_SHOWN_REJECTS).itertuples(index=False)

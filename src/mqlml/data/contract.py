@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -49,6 +50,7 @@ from mqlml.columns import (
 )
 from mqlml.config import DataConfig
 from mqlml.data import files as io
+from mqlml.data.activity_files import is_out_of_core
 from mqlml.data.validate import (
     DATETIME_DTYPE,
     DATETIME_EXPECTED,
@@ -69,6 +71,9 @@ from mqlml.data.validate import (
     to_utc,
 )
 from mqlml.errors import ConfigError, DataValidationError, MqlmlError
+
+if TYPE_CHECKING:
+    from mqlml.data.activity_files import ActivityFiles
 
 __all__ = [
     "ACTIVITY_COLUMNS",
@@ -117,12 +122,20 @@ class CrmData:
         reached) and ``deal_value`` (float); sorted by ``lead_id``.
     notes : tuple of str
         Non-fatal facts about the data, with counts, for the report.
+    activity_files : ActivityFiles, optional
+        Activities in Parquet files, checked but read out of core
+        (:mod:`mqlml.data.activity_files`); ``activities`` is then empty and the features
+        come from their summary at each lead's as-of.
+    activities_latest : Timestamp, optional
+        The newest ``occurred_at`` in ``activity_files`` (for the data's end).
     """
 
     leads: pd.DataFrame
     activities: pd.DataFrame
     outcomes: pd.DataFrame
     notes: tuple[str, ...] = ()
+    activity_files: ActivityFiles | None = None
+    activities_latest: pd.Timestamp | None = None
 
 
 @dataclass
@@ -539,7 +552,7 @@ def empty_outcomes() -> pd.DataFrame:
 
 def validate_crm(
     leads: pd.DataFrame,
-    activities: pd.DataFrame | None,
+    activities: pd.DataFrame | ActivityFiles | None,
     outcomes: pd.DataFrame | None,
     config: DataConfig | None = None,
     sources: Mapping[str, str] | None = None,
@@ -554,8 +567,10 @@ def validate_crm(
     ----------
     leads : DataFrame
         The leads table as read.
-    activities : DataFrame or None
-        The activities table; ``None`` when there is none (an empty table and a note).
+    activities : DataFrame, ActivityFiles or None
+        The activities table; ``None`` when there is none (an empty table and a note);
+        :class:`~mqlml.data.activity_files.ActivityFiles` are checked in SQL with the same
+        checks and messages, and kept out of core.
     outcomes : DataFrame or None
         The outcomes table; ``None`` when there is none (no lead reached SQL; a note).
     config : DataConfig, optional
@@ -583,7 +598,10 @@ def validate_crm(
         )
     }
     absent_notes: list[str] = []
-    if activities is None:
+    files = None if isinstance(activities, pd.DataFrame) or activities is None else activities
+    if files is not None:
+        checks["activities"] = Checked(empty_activities())
+    elif activities is None:
         checks["activities"] = Checked(empty_activities())
         absent_notes.append("no activities table: features use lead attributes only (0 activities)")
     else:
@@ -600,10 +618,19 @@ def validate_crm(
 
     notes = absent_notes + [n for c in checks.values() for n in c.notes]
     lead_frame = checks["leads"].frame
+    latest = None
+    if files is not None:
+        # Checked in SQL over every row, against the leads when they are usable.
+        found = files.check(lead_frame, leads_source=names["leads"])
+        checks["activities"].problems.extend(found.problems)
+        notes.extend(found.notes)
+        if found.naive:
+            checks["activities"].naive[OCCURRED_AT] = found.naive
+        latest = found.latest
     if lead_frame is not None:
         for table in ("activities", "outcomes"):
             frame = checks[table].frame
-            if frame is None or (table == "activities" and activities is None):
+            if frame is None or (table == "activities" and (activities is None or files)):
                 continue
             if table == "outcomes" and outcomes is None:
                 continue
@@ -612,6 +639,8 @@ def validate_crm(
             else:
                 _cross_check(frame, lead_frame, table, names, checks[table], notes)
     problems = [p for c in checks.values() for p in c.problems]
+    if files is not None:
+        names["activities"] = files.source
     naive = [
         f"{names[t]} {col} ({plural(n, 'value')})"
         for t, c in checks.items()
@@ -626,7 +655,52 @@ def validate_crm(
         activities=_sort_activities(checks["activities"].frame),
         outcomes=_sort_outcomes(checks["outcomes"].frame),
         notes=tuple(notes),
+        activity_files=files,
+        activities_latest=latest,
     )
+
+
+def unknown_leads_problem(
+    mask, ids: pd.Series, n_ids: int, source: str, leads_source: str
+) -> Problem | None:
+    """The problem of activity or outcome rows whose ``lead_id`` is not a lead.
+
+    Parameters
+    ----------
+    mask : array-like of bool
+        The rows of unknown leads.
+    ids : Series
+        Their ``lead_id`` (aligned with ``mask``).
+    n_ids : int
+        How many distinct ids are unknown.
+    source, leads_source : str
+        The table's file and the leads' file.
+
+    Returns
+    -------
+    Problem or None
+    """
+    return rows_problem(
+        mask,
+        ids,
+        source=source,
+        column=LEAD_ID,
+        what=f"lead_id not in {leads_source} ({plural(n_ids, 'distinct id')})",
+        expected=f"every lead_id to appear in {leads_source}",
+    )
+
+
+def activity_notes(
+    n_before: int, n_without: int, n_leads: int, source: str, leads_source: str
+) -> list[str]:
+    """The notes on activities against leads: events before their lead's creation and
+    leads without any event."""
+    notes = []
+    if n_before:
+        n = plural(n_before, "activity", many="activities")
+        notes.append(f"{source}: {n} happened before their lead's created_at")
+    notes.append(f"{leads_source}: {n_without:,} of {n_leads:,} leads have no activities")
+    return notes
 
 
 def _cross_check(
@@ -642,30 +716,15 @@ def _cross_check(
     known = frame[LEAD_ID].isin(set(leads[LEAD_ID].dropna()))
     unknown = frame[LEAD_ID].notna() & ~known
     n_ids = int(frame.loc[unknown, LEAD_ID].nunique())
-    checked.add(
-        [
-            rows_problem(
-                unknown,
-                frame[LEAD_ID],
-                source=source,
-                column=LEAD_ID,
-                what=f"lead_id not in {leads_source} ({plural(n_ids, 'distinct id')})",
-                expected=f"every lead_id to appear in {leads_source}",
-            )
-        ]
-    )
+    checked.add([unknown_leads_problem(unknown, frame[LEAD_ID], n_ids, source, leads_source)])
     first = leads.dropna(subset=[LEAD_ID]).drop_duplicates(LEAD_ID)
     created = frame[LEAD_ID].map(first.set_index(LEAD_ID)[CREATED_AT])
     if table == "activities":
         before = frame[OCCURRED_AT].notna() & created.notna() & (frame[OCCURRED_AT] < created)
-        if before.any():
-            n_before = plural(int(before.sum()), "activity", many="activities")
-            notes.append(f"{source}: {n_before} happened before their lead's created_at")
         with_activity = leads[LEAD_ID].isin(set(frame[LEAD_ID].dropna()))
-        notes.append(
-            f"{leads_source}: {int((~with_activity).sum()):,} of {len(leads):,} leads have "
-            "no activities"
-        )
+        notes.extend(activity_notes(
+            int(before.sum()), int((~with_activity).sum()), len(leads), source, leads_source
+        ))
         return
     filled = checked.filled_sql
     assert filled is not None
@@ -760,16 +819,22 @@ def load_crm(
                 )
             continue
         present = [s for s in io.TABLE_SUFFIXES if (directory / f"{table}{s}").is_file()]
+        if table == "activities" and not present and (directory / table).is_dir():
+            paths[table] = directory / table  # a folder of Parquet files (e.g. from Spark)
+            continue
         if not present and not required:
             continue
         try:
             paths[table] = io.find_table(directory, table)
         except MqlmlError as exc:
             errors.append(str(exc))
-    frames: dict[str, pd.DataFrame] = {}
+    frames: dict[str, pd.DataFrame | ActivityFiles] = {}
     for table, path in paths.items():
         try:
-            frames[table] = io.read_table(path)
+            if table == "activities" and is_out_of_core(path):
+                frames[table] = activity_files(path, config)
+            else:
+                frames[table] = io.read_table(path)
         except MqlmlError as exc:
             errors.append(str(exc))
     if errors:
@@ -780,6 +845,25 @@ def load_crm(
         frames.get("outcomes"),
         config,
         sources={t: str(p) for t, p in paths.items()},
+    )
+
+
+def activity_files(path: str | Path, config: DataConfig) -> ActivityFiles:
+    """Activities at ``path`` to read out of core, with ``config``'s mapping and DuckDB limits.
+
+    Parameters
+    ----------
+    path : str or path
+        A Parquet file, a folder of them or a glob (:func:`is_out_of_core`).
+    config : DataConfig
+        ``column_mapping.activities``, ``memory_limit``, ``temp_directory``, ``threads``.
+    """
+    from mqlml.data.activity_files import ActivityFiles
+
+    return ActivityFiles(
+        path, mapping=config.column_mapping.get("activities"),
+        memory_limit=config.memory_limit, temp_directory=config.temp_directory,
+        threads=config.threads,
     )
 
 
@@ -811,6 +895,8 @@ def snapshot_time(crm: CrmData, config: DataConfig) -> pd.Timestamp:
         for col in cols
         if col in frame.columns and frame[col].notna().any()
     ]
+    if crm.activities_latest is not None:
+        latest.append(crm.activities_latest)
     if not latest:
         raise MqlmlError("no timestamps in the data; set data.snapshot_at")
     return pd.Timestamp(max(latest))

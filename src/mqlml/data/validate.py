@@ -183,6 +183,8 @@ class Problem:
         ``"is empty"``; ``None`` for a problem of the table.
     show_value : bool
         Whether a reject reason ends with the row's value.
+    n_rows : int or None
+        The number of rows concerned when ``rows`` lists only the first ones.
     """
 
     source: str
@@ -193,6 +195,9 @@ class Problem:
     values: tuple = ()
     reason: str | None = None
     show_value: bool = True
+    #: How many rows have the problem when ``rows`` lists only the first of them (a check
+    #: run in SQL on files read out of core); ``None``: ``rows`` lists them all.
+    n_rows: int | None = None
 
     @property
     def per_row(self) -> bool:
@@ -206,8 +211,8 @@ class Problem:
         expected = f"; expected {self.expected}" if self.expected else ""
         if not self.rows:
             return f"{where}: {self.what}{expected}"
-        n = len(self.rows)
-        more = ", ..." if n > MAX_EXAMPLES else ""
+        n = len(self.rows) if self.n_rows is None else self.n_rows
+        more = ", ..." if n > min(MAX_EXAMPLES, len(self.rows)) else ""
         rows = ", ".join(str(r) for r in self.rows[:MAX_EXAMPLES])
         vals = ", ".join(show(v) for v in self.values[:MAX_EXAMPLES])
         at = f"row {rows} (value {vals})" if n == 1 else f"rows {rows}{more} (values {vals}{more})"

@@ -645,6 +645,9 @@ class ActivitySummary:
 
     table: pd.DataFrame
     source: str
+    #: The :class:`~mqlml.data.activity_files.ActivityFiles` it was computed from, when read
+    #: out of core: other aggregates (the current rules' counts) are queried from them.
+    files: object = None
 
     @classmethod
     def read(cls, path: str | Path) -> ActivitySummary:
@@ -690,4 +693,106 @@ class ActivitySummary:
     def restrict(self, lead_ids: pd.Series) -> ActivitySummary:
         """The rows of ``lead_ids`` only."""
         keep = self.table[LEAD_ID].astype("str").isin(lead_ids.astype("str"))
-        return ActivitySummary(self.table[keep].reset_index(drop=True), self.source)
+        return ActivitySummary(self.table[keep].reset_index(drop=True), self.source, self.files)
+
+
+def files_summary(
+    files, lead_ids: pd.Series, as_of: pd.Series, windows: Sequence[int]
+) -> ActivitySummary:
+    """The activity summary of ``lead_ids`` at ``as_of`` from activities read out of core.
+
+    One DuckDB query (:func:`summary_sql`) over the checked files
+    (:class:`~mqlml.data.activity_files.ActivityFiles`): the events are never held in
+    memory, only the summary (a row per lead and type it did, and one per lead). Activity
+    types are normalised as in memory (:func:`~mqlml.data.validate.normalise_categories`)
+    on the summary's few distinct values; rows whose types normalise alike are merged.
+
+    Parameters
+    ----------
+    files : ActivityFiles
+        Checked activity files (rows with problems are left out).
+    lead_ids : Series
+        The leads, in order (unique).
+    as_of : Series
+        Each lead's as-of (aligned); events strictly before it count.
+    windows : sequence of int
+        Look-back windows in days.
+
+    Returns
+    -------
+    ActivitySummary
+    """
+    from mqlml.data.validate import normalise_categories
+
+    frame = pd.DataFrame({
+        LEAD_ID: lead_ids.astype("str").to_numpy(),
+        AS_OF: pd.to_datetime(as_of.to_numpy(), utc=True).as_unit("us"),
+        "key": np.arange(len(lead_ids), dtype=np.int64),
+    })
+    con = files.con
+    con.register("mqlml_summary_leads", frame)
+    try:
+        # Grouped by the lead's position (an integer groups faster than text and a time).
+        sql = summary_sql(windows, DUCKDB, leads="mqlml_summary_leads",
+                          activities=files.relation(), key="key")
+        table = files.run(sql)
+    finally:
+        con.unregister("mqlml_summary_leads")
+    key = table.pop("key").to_numpy()
+    table.insert(0, AS_OF, frame[AS_OF].array.take(key))
+    table.insert(0, LEAD_ID, pd.Series(frame[LEAD_ID].to_numpy()[key], dtype="str"))
+    raw = table[ACTIVITY_TYPE]
+    codes, uniques = pd.factorize(raw)
+    norm = normalise_categories(pd.Series(uniques, dtype="str")).to_numpy(dtype=object)
+    table[ACTIVITY_TYPE] = pd.Series(
+        np.where(codes < 0, None, norm.take(np.maximum(codes, 0))), dtype="str"
+    )
+    if len(set(norm)) < len(norm):
+        # "Email Open" and "email open" are one type in memory: merge their rows.
+        agg = {m.name: ("sum" if m.kind == "count" else "min" if m.kind == "min_days"
+                        else "max") for m in measures(windows) if m.per_type}
+        agg.update({m.name: "first" for m in measures(windows) if not m.per_type})
+        typed = table[table[ACTIVITY_TYPE].notna()]
+        merged = typed.groupby([LEAD_ID, AS_OF, ACTIVITY_TYPE], sort=False,
+                               as_index=False).agg(agg)
+        table = pd.concat([merged, table[table[ACTIVITY_TYPE].isna()]], ignore_index=True)
+    return ActivitySummary(table, str(files), files)
+
+
+def files_type_counts(
+    files, lead_ids: pd.Series, as_of: pd.Series, window_days: int | None
+) -> dict[str, np.ndarray]:
+    """Events per lead and (normalised) type before as-of, within ``window_days`` if given:
+    an SQL aggregate over activities read out of core (the current rules sheet's counts).
+
+    Returns
+    -------
+    dict
+        Activity type -> int array aligned with ``lead_ids``.
+    """
+    from mqlml.data.validate import normalise_categories
+
+    frame = pd.DataFrame({
+        "key": np.arange(len(lead_ids), dtype=np.int64),
+        LEAD_ID: lead_ids.astype("str").to_numpy(),
+        AS_OF: pd.to_datetime(as_of.to_numpy(), utc=True).as_unit("us"),
+    })
+    lo = "" if window_days is None else (
+        f" AND a.{OCCURRED_AT} >= l.{AS_OF} - INTERVAL {int(window_days)} DAY")
+    con = files.con
+    con.register("mqlml_count_leads", frame)
+    try:
+        table = files.run(
+            f"SELECT l.key, a.{ACTIVITY_TYPE}, count(*) AS n FROM mqlml_count_leads l "
+            f"JOIN {files.relation()} a ON a.{LEAD_ID} = l.{LEAD_ID} "
+            f"AND a.{OCCURRED_AT} < l.{AS_OF}{lo} GROUP BY ALL"
+        )
+    finally:
+        con.unregister("mqlml_count_leads")
+    types = normalise_categories(table[ACTIVITY_TYPE].astype("str"))
+    out: dict[str, np.ndarray] = {}
+    for kind, part in table.groupby(types.to_numpy(), sort=True):
+        out[str(kind)] = np.bincount(
+            part["key"].to_numpy(), weights=part["n"].to_numpy(), minlength=len(lead_ids)
+        ).astype(int)
+    return out

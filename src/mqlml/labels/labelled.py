@@ -11,7 +11,7 @@ from mqlml.columns import CREATED_AT, LABEL, LEAD_ID
 from mqlml.config import Config
 from mqlml.data.contract import CrmData, snapshot_time
 from mqlml.errors import InsufficientDataError
-from mqlml.features.activity import ActivitySummary
+from mqlml.features.activity import ActivitySummary, files_summary
 from mqlml.labels.labelling import ELIGIBLE, STATUS, make_labels, training_as_of
 from mqlml.labels.split import TimeSplit
 
@@ -63,6 +63,13 @@ class LabelledLeads:
     activity_summary: ActivitySummary | None = None
 
     @property
+    def rule_activities(self) -> pd.DataFrame | ActivitySummary:
+        """What the current rules sheet counts activities from: the activities, or the
+        summary of activities read out of core (which queries their files)."""
+        summary = self.activity_summary
+        return summary if summary is not None and summary.files is not None else self.activities
+
+    @property
     def feature_activities(self) -> pd.DataFrame | ActivitySummary:
         """What the activity features are built from: the summary when given."""
         return self.activity_summary if self.activity_summary is not None else self.activities
@@ -89,13 +96,22 @@ def label_history(crm: CrmData, config: Config) -> LabelledLeads:
             f"({labels.counts}); the data ends {snapshot:%Y-%m-%d} and a lead needs "
             f"{config.features.observation_days} + {config.labels.horizon} days after creation"
         )
+    kept = leads[eligible].reset_index(drop=True)
+    kept_as_of = as_of[eligible].reset_index(drop=True)
+    summary = None
+    if crm.activity_files is not None:
+        # Activities read out of core: their summary at each lead's as-of stands in for them.
+        summary = files_summary(
+            crm.activity_files, kept[LEAD_ID], kept_as_of, config.features.windows_days
+        )
     return LabelledLeads(
-        leads=leads[eligible].reset_index(drop=True),
-        as_of=as_of[eligible].reset_index(drop=True),
+        leads=kept,
+        as_of=kept_as_of,
         y=labels.frame.loc[eligible, LABEL].to_numpy(dtype=float),
         activities=crm.activities,
         label_counts=labels.counts,
         snapshot=snapshot,
         notes=tuple(crm.notes),
         outcomes=crm.outcomes,
+        activity_summary=summary,
     )

@@ -55,18 +55,21 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from mqlml.columns import (
+    ACTIVITY_TYPE,
     AS_OF,
     CREATED_AT,
     EMAIL,
     IS_MQL,
     JOB_TITLE,
     LEAD_ID,
+    OCCURRED_AT,
     REQUIRED_COLUMNS,
     SCORE,
     SCORE_COLUMNS,
 )
 from mqlml.data import files as io
-from mqlml.data.contract import Checked, check_activities, empty_activities
+from mqlml.data.activity_files import ActivityFiles, is_out_of_core
+from mqlml.data.contract import Checked, activity_files, check_activities, empty_activities
 from mqlml.data.flat import flat_batch
 from mqlml.data.validate import (
     DATETIME_DTYPE,
@@ -87,6 +90,7 @@ from mqlml.data.validate import (
     show,
 )
 from mqlml.errors import DataValidationError, MqlmlError
+from mqlml.features.activity import ActivitySummary, files_summary
 from mqlml.features.build import (
     OTHER_LEVEL,
     FeatureSpec,
@@ -139,6 +143,10 @@ class CheckedBatch:
         column, or the clock (the default, warned about).
     activities_given : bool
         Whether an activities table came with the batch (it may hold no usable rows).
+    activity_summary : ActivitySummary, optional
+        For activities read out of core (Parquet files, a folder or a glob): their summary
+        at each scorable lead's moment, which the features come from; ``activities`` is
+        then empty.
     """
 
     leads: pd.DataFrame
@@ -150,6 +158,14 @@ class CheckedBatch:
     notes: tuple[str, ...] = ()
     as_of_source: str = "given"
     activities_given: bool = True
+    activity_summary: ActivitySummary | None = None
+
+    def activities_of(self, lead_id: str) -> pd.DataFrame | ActivitySummary:
+        """The activities (or summary rows) of one scorable lead."""
+        if self.activity_summary is not None:
+            return self.activity_summary.restrict(pd.Series([lead_id], dtype="str"))
+        acts = self.activities
+        return acts[acts[LEAD_ID].astype("str") == str(lead_id)].reset_index(drop=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -318,6 +334,11 @@ def _checked_activities(
     and their problems; ``None`` when the table is unusable (problems added to ``fatal``)."""
     if activities is None:
         return Checked(empty_activities())
+    if isinstance(activities, ActivityFiles):
+        # Out of core: the columns now; the rows in SQL once the leads are known.
+        found = activities.schema_problems(why=_MODEL_READS)
+        fatal.extend(found)
+        return None if found else Checked(empty_activities())
     mapped, found = map_columns(activities, source=source, table="activities", mapping=mapping)
     fatal.extend(found)
     if mapped is None:
@@ -500,10 +521,68 @@ def check_batch(
     if ignored:
         notes.append(f"{source}: ignored columns the model does not read: {quoted(ignored)}")
     assert acts is not None
-    usable_acts = _usable_activities(acts, typed[LEAD_ID], activities_source, rejects, notes)
+    if isinstance(activities, ActivityFiles):
+        _usable_files(activities, typed, activities_source, rejects, notes, model)
+        usable_acts = acts.frame
+    else:
+        usable_acts = _usable_activities(acts, typed[LEAD_ID], activities_source, rejects, notes)
     checked = _split_batch(typed, moments, usable_acts, rejects, ignored=ignored, notes=notes)
     source_of_moment = "column" if use_as_of_column else ("given" if as_of is not None else "now")
-    return replace(checked, as_of_source=source_of_moment, activities_given=activities is not None)
+    summary = None
+    if isinstance(activities, ActivityFiles):
+        windows = sorted({w for spec in _specs(model) for w in spec.windows_days})
+        summary = files_summary(activities, checked.leads[LEAD_ID], checked.as_of, windows)
+    return replace(checked, as_of_source=source_of_moment, activities_given=activities is not None,
+                   activity_summary=summary)
+
+
+def _usable_files(
+    files: ActivityFiles,
+    typed: dict[str, pd.Series],
+    source: str,
+    rejects: _Rejects,
+    notes: list[str],
+    model: TrainedModel,
+) -> None:
+    """:func:`_usable_activities` for activities read out of core, checked in SQL: a lead
+    with an unusable activity is rejected naming its first such row, activities of other
+    leads or of none are ignored and counted; a problem of the table stops the batch."""
+    leads = pd.DataFrame({LEAD_ID: typed[LEAD_ID], CREATED_AT: typed[CREATED_AT]})
+    found = files.check(leads.dropna(subset=[LEAD_ID]), leads_source=source, years=True,
+                        unknown="count", why=_MODEL_READS)
+    fatal = [p for p in found.problems if not p.per_row]
+    if fatal:
+        raise DataValidationError(messages(fatal))
+    if found.no_id:
+        notes.append(f"{source}: {plural(found.no_id, 'row')} without a lead_id ignored")
+    if found.stray:
+        notes.append(f"{source}: {plural(found.stray, 'row')} of leads not in the batch ignored")
+    first = files.first_bad_rows(typed[LEAD_ID])
+    if not len(first):
+        return
+    mini = pd.DataFrame({LEAD_ID: first["_id_raw"], OCCURRED_AT: first["_ts_raw"],
+                         ACTIVITY_TYPE: first["_type_raw"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        checked = check_activities(mini, source=source, years=True,
+                                   dayfirst=model.config.data.dayfirst)
+    reason: dict[int, str] = {}
+    for problem in checked.problems:
+        if problem.column != LEAD_ID and problem.per_row:
+            for row, text in zip(problem.rows, problem.reasons(), strict=True):
+                reason.setdefault(row - 1, text)
+    why = {}
+    for i, (lead, n, file, row) in enumerate(
+        first[[LEAD_ID, "n", "_file", "_row"]].itertuples(index=False)
+    ):
+        # DuckDB could not read a time the in-memory parser reads (e.g. a slash date).
+        text = reason.get(i, f"{OCCURRED_AT} is not a date/time")
+        why[lead] = (
+            f"{plural(int(n), 'unusable activity', many='unusable activities')} in {file} "
+            f"(first: row {int(row)}, {text})"
+        )
+    hit = typed[LEAD_ID].map(why)
+    rejects.add_each(hit.notna(), "activities", lambda p: f"activities: {hit.iloc[p]}")
 
 
 def _given_moment(as_of, now: pd.Timestamp | None, index: pd.Index) -> pd.Series:
@@ -716,7 +795,12 @@ def _moment_record(batch: CheckedBatch) -> str | None:
 def _input_warnings(model: TrainedModel, batch: CheckedBatch) -> list[str]:
     """In words: what the batch lacks that the scores depend on."""
     out = []
-    if len(batch.activities) == 0 and uses_activities(model):
+    summary = batch.activity_summary
+    none = (
+        len(batch.activities) == 0 if summary is None
+        else not summary.table["activity_type"].notna().any()
+    )
+    if none and uses_activities(model):
         out.append(
             NO_ACTIVITIES_WARNING
             if not batch.activities_given
@@ -738,10 +822,17 @@ def _score_chunks(
     spec = model.spec
     leads, n = batch.leads, len(batch.leads)
     # Activities sorted by their lead's position, so each chunk takes one contiguous slice.
-    acts = batch.activities
+    acts = batch.activities if batch.activity_summary is None else batch.activity_summary.table
     lead_pos = pd.Index(leads[LEAD_ID]).get_indexer(acts[LEAD_ID])
     order = np.argsort(lead_pos, kind="stable")
     acts, lead_pos = acts.iloc[order].reset_index(drop=True), lead_pos[order]
+
+    def slice_of(lo: int, hi: int):
+        if batch.activity_summary is None:
+            return acts.iloc[lo:hi]
+        s = batch.activity_summary
+        return ActivitySummary(acts.iloc[lo:hi].reset_index(drop=True), s.source, s.files)
+
     rng = np.random.default_rng(0)
     share = min(1.0, DRIFT_SAMPLE_ROWS / max(n, 1))
     parts, samples = [], []
@@ -753,8 +844,9 @@ def _score_chunks(
         chunk = leads.iloc[start:stop].reset_index(drop=True)
         lo, hi = np.searchsorted(lead_pos, [start, stop])
         moments = batch.as_of.iloc[start:stop].reset_index(drop=True)
-        features = build_features(chunk, acts.iloc[lo:hi], moments, spec)
-        scored = score_routed(model, chunk, acts.iloc[lo:hi], moments, features)
+        part = slice_of(lo, hi)
+        features = build_features(chunk, part, moments, spec)
+        scored = score_routed(model, chunk, part, moments, features)
         scored.insert(0, LEAD_ID, chunk[LEAD_ID].to_numpy())
         parts.append(scored[list(SCORE_COLUMNS)])
         samples.append(features[rng.random(len(features)) < share])
@@ -831,7 +923,9 @@ def score_files(
     leads, activities : path
         The batch's leads and (optionally) their activities: CSV or TSV, Excel ``.xlsx``
         or Parquet (:func:`mqlml.data.files.read_table`); a flat export when the model
-        was trained in flat mode (:func:`mqlml.data.flat.flat_batch`).
+        was trained in flat mode (:func:`mqlml.data.flat.flat_batch`). Activities in a
+        Parquet file, a folder of them or a glob are checked and summarised out of core
+        (:mod:`mqlml.data.activity_files`), never loaded whole.
     out : path
         The scored leads (``.csv`` or ``.parquet``); the rejects (same format) and the
         JSON report go beside it, see :func:`output_paths`.
@@ -974,11 +1068,14 @@ def complete_run(out: str | Path) -> bool:
 
 def _read_batch(
     model: TrainedModel, leads: str | Path, activities: str | Path | None
-) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """The batch's leads (from a flat export in flat mode) and activities as read."""
+) -> tuple[pd.DataFrame, pd.DataFrame | ActivityFiles | None]:
+    """The batch's leads (from a flat export in flat mode) and activities as read; Parquet
+    files, a folder or a glob of activities are kept out of core (:class:`ActivityFiles`)."""
     lead_frame = io.read_table(leads)
     if model.config.flat is not None:
         lead_frame = flat_batch(lead_frame, model.config.flat, source=str(leads))
+    if activities is not None and is_out_of_core(activities):
+        return lead_frame, activity_files(activities, model.config.data)
     act_frame = io.read_table(activities) if activities is not None else None
     return lead_frame, act_frame
 
@@ -1021,5 +1118,4 @@ def explain_file(
             [f"{leads}: no lead with lead_id {lead_id!r} ({checked.n_input:,} leads read)"]
         )
     one = checked.leads.iloc[at].reset_index(drop=True)
-    acts = checked.activities[checked.activities[LEAD_ID] == lead_id].reset_index(drop=True)
-    return explain_leads(model, one, acts, checked.as_of.iloc[at[0]])
+    return explain_leads(model, one, checked.activities_of(lead_id), checked.as_of.iloc[at[0]])

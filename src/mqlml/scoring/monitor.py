@@ -39,6 +39,7 @@ from mqlml.data import files as io
 from mqlml.data.contract import CrmData
 from mqlml.data.validate import to_utc
 from mqlml.errors import MqlmlError
+from mqlml.features.activity import files_summary
 from mqlml.features.build import build_features, unseen_category_counts
 from mqlml.features.drift import psi
 from mqlml.labels.labelling import ELIGIBLE, LABEL, STATUS, make_labels
@@ -373,6 +374,21 @@ def _week(moments: pd.Series) -> pd.Series:
     return (days - pd.to_timedelta(days.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d")
 
 
+def _features_out_of_core(
+    crm: CrmData, leads: pd.DataFrame, moments: pd.Series, spec
+) -> pd.DataFrame:
+    """Features of ``leads`` at ``moments`` from activities read out of core: their summary
+    at those moments, one scoring of a lead at a time (a summary holds a lead once)."""
+    nth = leads.groupby(C.LEAD_ID, sort=False).cumcount().to_numpy()
+    parts = []
+    for k in np.unique(nth):
+        rows = np.flatnonzero(nth == k)
+        sub, at = leads.iloc[rows].reset_index(drop=True), moments.iloc[rows].reset_index(drop=True)
+        summary = files_summary(crm.activity_files, sub[C.LEAD_ID], at, spec.windows_days)
+        parts.append(build_features(sub, summary, at, spec).set_axis(rows))
+    return pd.concat(parts).sort_index()
+
+
 def _weekly_drift(
     model: TrainedModel, scored: pd.DataFrame, crm: CrmData, cfg: MonitorConfig
 ) -> list[dict]:
@@ -392,8 +408,12 @@ def _weekly_drift(
             weeks.append(row)
             continue
         batch_leads = leads.loc[part[C.LEAD_ID]].reset_index(drop=True)
-        acts = crm.activities[crm.activities[C.LEAD_ID].isin(part[C.LEAD_ID])]
-        features = build_features(batch_leads, acts, part[C.AS_OF].reset_index(drop=True), spec)
+        moments = part[C.AS_OF].reset_index(drop=True)
+        if crm.activity_files is not None:
+            features = _features_out_of_core(crm, batch_leads, moments, spec)
+        else:
+            acts = crm.activities[crm.activities[C.LEAD_ID].isin(part[C.LEAD_ID])]
+            features = build_features(batch_leads, acts, moments, spec)
         unseen = unseen_category_counts(batch_leads, spec)
         row["unseen"] = {c: _r(k / len(part)) for c, k in sorted(unseen.items())}
         if ref is None:

@@ -501,7 +501,7 @@ def _rule_line_evidence(sheet: RulesSheet, lab: LabelledLeads, test: np.ndarray)
     """How the leads each line of the sheet scores converted on the test slice."""
     y = lab.y[test]
     base_rate = float(y.mean()) if len(y) else float("nan")
-    lines = rule_lines(sheet, lab.leads.iloc[test], lab.activities, lab.as_of.iloc[test])
+    lines = rule_lines(sheet, lab.leads.iloc[test], lab.rule_activities, lab.as_of.iloc[test])
     out = []
     for line in lines:
         n = int(line.hit.sum())
@@ -525,7 +525,7 @@ def _equal_volume(fitted: SplitFit, sheet: RulesSheet | None) -> list[dict]:
     score, st = fitted.scored.score, fitted.stages
     fixed, n_equal = None, int(fitted.recipe.mql.predict(score[test]).sum())
     if sheet is not None:
-        points = rule_points(sheet, lab.leads.iloc[test], lab.activities, lab.as_of.iloc[test])
+        points = rule_points(sheet, lab.leads.iloc[test], lab.rule_activities, lab.as_of.iloc[test])
         fixed = {"current_rules": points >= sheet.mql_threshold}
         n_equal = int(fixed["current_rules"].sum())
     rankings = {

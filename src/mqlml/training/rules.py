@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mqlml.columns import ACTIVITY_TYPE, LEAD_ID, OCCURRED_AT
 from mqlml.errors import ConfigError
+from mqlml.features.activity import ActivitySummary, files_type_counts
 
 
 class _Strict(BaseModel):
@@ -202,8 +203,11 @@ def rule_points(
 
 
 def _activity_counts(
-    leads: pd.DataFrame, activities: pd.DataFrame, as_of: pd.Series, window_days: int | None
+    leads: pd.DataFrame, activities, as_of: pd.Series, window_days: int | None
 ) -> dict[str, np.ndarray]:
+    if isinstance(activities, ActivitySummary):
+        # Activities read out of core: counted in SQL, never loaded.
+        return files_type_counts(activities.files, leads[LEAD_ID], as_of, window_days)
     moment = pd.Series(as_of.to_numpy(), index=leads[LEAD_ID].to_numpy())
     acts = activities[activities[LEAD_ID].isin(moment.index)]
     known = acts[LEAD_ID].map(moment)
