@@ -8,7 +8,6 @@ the tables are the real ones.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import textwrap
@@ -18,18 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "real_bank_marketing.py"
+from script_loader import load_script
 
-
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("real_bank_marketing", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while defined
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_benchmark()
+bench = load_script("benchmarks/real_bank_marketing.py")
 
 STUB = '''
 import numpy as np

@@ -2,12 +2,10 @@
 exactly as the batch CLI does, refuses bad leads with HTTP 400, and the latency
 benchmark's load loop reports every request."""
 
-import importlib.util
 import json
 import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -24,20 +22,12 @@ from mlflow_helpers import (
 )
 from mqlml.columns import LEAD_ID, SCORE_COLUMNS
 from mqlml.serving.tracking import CHAMPION
+from script_loader import load_script
 
 NAME = "served"
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "rest_latency.py"
 
 
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("rest_latency", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while defined
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_benchmark()
+bench = load_script("benchmarks/rest_latency.py")
 
 
 @pytest.fixture(scope="module")
