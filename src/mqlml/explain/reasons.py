@@ -8,8 +8,10 @@ moment (:func:`mqlml.features.build.build_features`), so they say what the model
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -257,10 +259,17 @@ def field_sentence(row, field: str, spec: FeatureSpec, *, lowers: bool = False) 
     raise KeyError(f"field {field!r} is not a business field of this model")
 
 
+@functools.lru_cache(maxsize=64)
+def _model_topics(fields: tuple[str, ...]) -> MappingProxyType:
+    """:func:`reason_topics` of one model's fields, computed once: a batch's sentences
+    ask for it per lead and reason (it was 40% of scoring 100k leads with reasons)."""
+    return MappingProxyType(reason_topics(fields))
+
+
 def _topic_members(topic: str, spec: FeatureSpec) -> tuple[str, ...]:
     """The members of a reason topic this model has (activity level: without "other",
     which the overall counts already hold)."""
-    members = reason_topics(spec.fields.values()).get(topic, ())
+    members = _model_topics(tuple(spec.fields.values())).get(topic, ())
     return tuple(m for m in members if not (topic == "activity_level" and m == OTHER_ACTIVITY))
 
 
