@@ -114,24 +114,27 @@ def test_different_seed_gives_different_frames():
 #: pandas.util.hash_pandas_object sums (uint64, wrapping) of generate_history(2_000, seed)
 #: recorded on main before the per-field truth and driver_scale existed (commit a23446a):
 #: the default generator must stay bit-identical, since tests and documented figures
-#: depend on it.
+#: depend on it. The truth's probabilities are summed rounded to 9 decimals: numpy's
+#: vectorised exp differs in the last bit between CPUs (AVX-512 or not), and those bits are
+#: not the generator's behaviour.
 RECORDED_CHECKSUMS = {
     0: {
         "leads": 14218314117366710709,
         "activities": 8591613789822087159,
         "outcomes": 2438911726489417796,
-        "truth": 17391880921164214756,
+        "truth": 14975997322065276535,
     },
     1: {
         "leads": 9210638325269982358,
         "activities": 11993803733549926936,
         "outcomes": 15610268474583614501,
-        "truth": 9374948384124567845,
+        "truth": 18132575515679453143,
     },
 }
 
 
 def _checksum(frame: pd.DataFrame) -> int:
+    frame = frame.apply(lambda c: c.round(9) if pd.api.types.is_float_dtype(c) else c)
     return int(pd.util.hash_pandas_object(frame, index=True).to_numpy().sum(dtype="uint64"))
 
 
