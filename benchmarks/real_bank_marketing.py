@@ -453,27 +453,40 @@ def main(argv: list[str] | None = None) -> dict:
     fixed = [{"protocol": "fixed holdout", "model": m, **_metrics(y[cut:], preds[m]),
               "seconds": seconds[m]} for m in preds]
     drifting = [r["column"] for r in summary.drift_audit or [] if r["out_of_range"] > 0.1]
-    # Like for like: the baseline fit only on the rows mqlml's model learns from (mqlml
-    # keeps the newest pre-test rows for its calibrator and thresholds).
-    n_model = summary.periods[0].n_leads
-    lr_model_rows = _metrics(y[cut:], _logistic(X, y, np.arange(n_model), np.arange(cut, n)))
+    # Like for like when mqlml's model did not learn from every pre-test row (no refit:
+    # it keeps the newest of them for its calibrator and thresholds).
+    n_model = summary.model.learned_from_rows or summary.periods[0].n_leads
+    lr_model_rows = (
+        _metrics(y[cut:], _logistic(X, y, np.arange(n_model), np.arange(cut, n)))
+        if n_model < cut
+        else None
+    )
 
     print("## Fixed holdout (first 80% of rows -> last 20%)\n")
     print(_table(fixed, "protocol"))
     print(f"\nmqlml's drift audit (train vs test rows): out of range in >10% of test rows: "
           f"{', '.join(drifting) or 'none'}")
-    print(
-        f"\nlogistic regression fit on only the {n_model:,} rows mqlml's model learns from "
-        f"(not its {cut - n_model:,} calibration rows): ROC AUC {lr_model_rows['roc_auc']:.3f}, "
-        f"ECE {lr_model_rows['ece']:.3f}"
-    )
+    if lr_model_rows is None:
+        print(
+            f"\nmqlml's model learned from all {cut:,} pre-test rows, like the others: refit "
+            f"after its calibrator was fit on out-of-time scores of the newest "
+            f"{summary.periods[1].n_leads:,} ({summary.model.cross_fit_periods} periods)"
+        )
+    else:
+        print(
+            f"\nlogistic regression fit on only the {n_model:,} rows mqlml's model learns "
+            f"from (not its {cut - n_model:,} calibration rows): ROC AUC "
+            f"{lr_model_rows['roc_auc']:.3f}, ECE {lr_model_rows['ece']:.3f}"
+        )
     checks = [check_protocol(fixed, "fixed holdout")]
     print("\n" + check_line(checks[0]))
     result = {
         "data": str(args.data), "rows": n, "config": str(args.config),
         "models": list(preds), "peers": {PEER: peer_report},
         "fixed_holdout": fixed,
-        "fixed_logistic_on_model_rows": {"rows": n_model, **lr_model_rows},
+        "fixed_logistic_on_model_rows": (
+            {"rows": n_model, **lr_model_rows} if lr_model_rows is not None else None
+        ),
     }
     if args.prior_shift:
         shift = _prior_shift_rows(y[cut:], preds, rates, "protocol")

@@ -288,6 +288,20 @@ class CalibrationConfig(_Strict):
     #: ``auto`` (isotonic or sigmoid, whichever has the lower log loss on the later calibration
     #: rows), ``isotonic`` or ``sigmoid``.
     method: Literal["auto", "isotonic", "sigmoid"] = "auto"
+    #: Time cross-fitting: the calibration slice is cut into this many consecutive periods,
+    #: each scored by a model with the chosen settings fit on every row before it; the
+    #: calibrator, thresholds and grades are fit on those pooled out-of-time scores, and the
+    #: model that ships is then refit on the training and calibration rows together, so it
+    #: learns from the newest history. 0: the model learns from the training slice only and
+    #: is calibrated on its own scores of the calibration slice (no refit).
+    cross_fit_periods: int = 2
+
+    @field_validator("cross_fit_periods")
+    @classmethod
+    def _periods(cls, v: int) -> int:
+        if not 0 <= v <= 12:
+            raise ValueError(f"calibration.cross_fit_periods must be between 0 and 12, got {v}")
+        return v
 
 
 class ThresholdConfig(_Strict):

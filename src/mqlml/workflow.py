@@ -106,8 +106,13 @@ def finish_model(model: TrainedModel, inputs: InsightInputs) -> TrainedModel:
         if key == _INSIGHTS_AFTER:
             summary.update(insights)
     summary.update({k: v for k, v in insights.items() if k not in summary})
-    # The booster never fit on these leads: their scores are the reference for drift.
-    held_out = np.concatenate([inputs.slices["calibration"], inputs.slices["test"]])
+    # The shipped model's own scores of leads it never fit on are the reference for drift:
+    # the test slice, and the calibration slice too unless the model was refit on it.
+    held_out = (
+        inputs.slices["test"]
+        if model.config.calibration.cross_fit_periods
+        else np.concatenate([inputs.slices["calibration"], inputs.slices["test"]])
+    )
     reference = reference_sample(inputs.features, inputs.score, held_out, inputs.seed)
     return replace(model, summary=summary, reference=reference)
 

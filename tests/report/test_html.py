@@ -365,3 +365,22 @@ def test_drivers_say_when_they_were_averaged_over_a_sample_of_the_test_leads(sum
     s["drivers"]["test_leads"] = 3 * n
     text = _visible_text(_section(build_report(s).html, "drivers"))
     assert f"Averaged over a random sample of {n:,} of the {3 * n:,} test leads:" in text
+
+
+@pytest.mark.parametrize("periods", [0, 2])
+def test_the_quality_section_says_what_the_model_learned_from(summary, periods):
+    s = {**summary, "model": {**summary["model"], "cross_fit_periods": periods}}
+    by_name = {p["name"]: p for p in summary["periods"]}
+    quality = build_report(s).html.split("id='quality'")[1].split("<h2")[0]
+    rows = summary["model"]["learned_from_rows"]
+    assert f"learned from {rows:,} leads created {by_name['train']['start'][:10]}" in quality
+    last = by_name["calibration" if periods else "train"]["end"][:10]
+    assert f"to {last}" in quality
+    assert ("out-of-time scores" in quality) == bool(periods)
+    assert "test slice, which no model saw" in quality
+
+
+def test_an_old_summary_keeps_the_old_calibration_sentence(summary):
+    model = {k: v for k, v in summary["model"].items() if k != "cross_fit_periods"}
+    quality = build_report({**summary, "model": model}).html.split("id='quality'")[1]
+    assert "fit on the calibration slice only" in quality.split("<h2")[0]

@@ -124,7 +124,9 @@ def test_adjusting_recomputes_everything_from_the_adjusted_probabilities(
     np.testing.assert_array_equal(after[GRADE], model.grades.predict(score))
     np.testing.assert_array_equal(after[IS_MQL], model.mql.predict(score))
     assert adjusted.report["rows"]["mqls"] == int(after[IS_MQL].sum())
-    assert after[IS_MQL].sum() > before[IS_MQL].sum()
+    assert after[PROBABILITY].mean() > before[PROBABILITY].mean()
+    assert (after[SCORE] > before[SCORE]).any() and (after[SCORE] >= before[SCORE]).all()
+    assert after[IS_MQL].sum() >= before[IS_MQL].sum()
     # The ranking is kept, and the score still adds up from its parts.
     order = np.argsort(before[PROBABILITY].to_numpy(), kind="stable")
     assert np.all(np.diff(after[PROBABILITY].to_numpy()[order]) >= 0)

@@ -63,15 +63,29 @@ def test_test_slice_outcomes_never_reach_model_calibration_or_thresholds(trained
     assert other.summary.metrics_test.model.n_positive < before
 
 
-def test_calibration_is_fit_on_the_calibration_slice_not_the_model(trained):
+def test_calibration_slice_outcomes_reach_the_calibrator_thresholds_and_refit_model(trained):
     model = trained[0]
     other, _ = _retrain_with_outcomes_removed(trained, "calibration")
-    assert other.booster.model_to_string() == model.booster.model_to_string()
+    assert model.summary.model.cross_fit_periods == 2
+    # The model that ships was refit on the training and calibration rows ...
+    assert other.booster.model_to_string() != model.booster.model_to_string()
     assert other.calibrator.to_dict() != model.calibrator.to_dict()
-    # thresholds are learned from the calibration slice's outcomes too
+    # ... and thresholds are learned from the calibration slice's outcomes too
     assert {k: t.cutoff_ for k, t in other.policies.items()} != {
         k: t.cutoff_ for k, t in model.policies.items()
     }
+
+
+def test_without_cross_fitting_calibration_outcomes_never_reach_the_model(trained):
+    model, artifacts, crm, cfg = trained
+    cfg = cfg.model_copy(
+        update={"calibration": cfg.calibration.model_copy(update={"cross_fit_periods": 0})}
+    )
+    kept, _ = run_training(crm, cfg.model_copy(update={"data": cfg.data.model_copy(
+        update={"snapshot_at": model.summary.snapshot_at})}))
+    other, _ = _retrain_with_outcomes_removed((kept, artifacts, crm, cfg), "calibration")
+    assert other.booster.model_to_string() == kept.booster.model_to_string()
+    assert other.calibrator.to_dict() != kept.calibrator.to_dict()
 
 
 def test_insufficient_data_names_the_counts(history):

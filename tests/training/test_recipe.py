@@ -115,3 +115,83 @@ def test_lightgbm_gets_the_thread_setting_when_fitting_and_predicting(threads, m
     )
     predict_raw(booster, X, num_threads=threads)
     assert seen["num_threads"] == lightgbm_threads(threads) == expected
+
+
+def _recipe(lab, cfg, n, **overrides):
+    cfg = cfg.model_copy(
+        update={"calibration": cfg.calibration.model_copy(update=overrides)}
+    ) if overrides else cfg
+    return fit_recipe(
+        lab, cfg, fit_rows=np.arange(0, n // 2), calibration_rows=np.arange(n // 2, 3 * n // 4)
+    )
+
+
+def test_each_calibration_period_is_scored_by_a_model_that_never_saw_it(small_labelled):
+    lab, cfg = small_labelled
+    n = len(lab.y)
+    cal = np.arange(n // 2, 3 * n // 4)
+    first = _recipe(lab, cfg, n, cross_fit_periods=3).model.calibration_raw
+    bounds = np.linspace(0, len(cal), 4).astype(int)
+
+    def relabelled(rows):
+        y = lab.y.copy()
+        y[rows] = 1 - y[rows]
+        return _recipe(replace(lab, y=y), cfg, n, cross_fit_periods=3).model.calibration_raw
+
+    for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+        # The period's own labels and everything after it do not change its scores ...
+        np.testing.assert_array_equal(relabelled(cal[start:])[:end], first[:end])
+        if start:
+            # ... while the calibration rows before it are learned from.
+            assert not np.allclose(relabelled(cal[:start])[start:end], first[start:end])
+
+
+def test_the_model_that_ships_learned_from_the_calibration_rows_too(small_labelled):
+    lab, cfg = small_labelled
+    n = len(lab.y)
+    refit, kept = _recipe(lab, cfg, n), _recipe(lab, cfg, n, cross_fit_periods=0)
+    assert refit.model.n_rows == 3 * n // 4 and kept.model.n_rows == n // 2
+    assert cfg.calibration.cross_fit_periods == 2
+    # Same search, same size; only the rows it learned from differ.
+    assert refit.model.fit.best_iteration == kept.model.fit.best_iteration
+    assert refit.model.num_leaves == kept.model.num_leaves
+    assert refit.model.fit.booster.model_to_string() != kept.model.fit.booster.model_to_string()
+    # Without a refit the calibration scores are the shipped model's own.
+    features = kept.features(
+        lab.leads.iloc[n // 2: 3 * n // 4], lab.activities, lab.as_of.iloc[n // 2: 3 * n // 4]
+    )
+    np.testing.assert_allclose(kept.model.calibration_raw, kept.predict_raw(features))
+
+
+def test_thresholds_and_grades_are_fit_on_the_out_of_time_scores(small_labelled):
+    from mqlml.model.calibrate import probability_to_score
+    from mqlml.model.thresholds import GradeThresholds
+
+    lab, cfg = small_labelled
+    recipe = _recipe(lab, cfg, len(lab.y))
+    score = probability_to_score(recipe.model.calibrator.predict(recipe.model.calibration_raw))
+    grades = GradeThresholds(
+        cfg.thresholds.grade_shares,
+        mql_cutoff=recipe.tiers.mql_cutoff_,
+        nurture_cutoff=recipe.tiers.nurture_cutoff_,
+    ).fit(score)
+    assert grades.cutoffs_ == recipe.grades.cutoffs_
+    assert recipe.mql.cutoff_ == recipe.policies[cfg.thresholds.policy].cutoff_
+
+
+def test_a_refit_on_the_same_rows_is_the_searched_model(small_labelled):
+    from mqlml.features.build import to_matrix
+    from mqlml.model.trees import fit_lightgbm, refit_lightgbm
+
+    lab, cfg = small_labelled
+    n = len(lab.y) // 2
+    recipe = _recipe(lab, cfg, len(lab.y), cross_fit_periods=0)
+    features = recipe.features(lab.leads.iloc[:n], lab.activities, lab.as_of.iloc[:n])
+    X, y = to_matrix(features, recipe.spec), lab.y[:n]
+    like = fit_lightgbm(X, y, recipe.spec, cfg.model, linear_c=0.5)
+    again = refit_lightgbm(X, y, recipe.spec, cfg.model, like)
+    assert again.booster.model_to_string() == like.booster.model_to_string()
+    X_probe = X[:50]
+    np.testing.assert_allclose(
+        again.linear.decision_function(X_probe), like.linear.decision_function(X_probe)
+    )

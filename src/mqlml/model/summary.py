@@ -239,6 +239,11 @@ class ModelInfo(_Section):
     linear_base: bool | None = _later()
     #: Columns only the linear base uses.
     linear_only: list[str] | None = _later()
+    #: Leads the model learned from (the training slice, plus the calibration slice when
+    #: ``cross_fit_periods`` > 0: the model was refit on both).
+    learned_from_rows: int | None = _later()
+    #: Consecutive periods of the calibration slice scored out of time (0: no refit).
+    cross_fit_periods: int | None = _later()
     extra: dict = _extra()
     _absent: frozenset = _absent_keys()
 

@@ -126,11 +126,7 @@ def fit_lightgbm(
             f"its latest {cfg.early_stopping_fraction:.0%} (early stopping); got "
             f"{int(y[:cut].sum())} and {int(y[cut:].sum())} converted"
         )
-    params = lightgbm_params(cfg)
-    if monotone:
-        params["monotone_constraints"] = [int(monotone.get(c, 0)) for c in spec.columns]
-    if linear_c is not None and linear_only:
-        params["feature_contri"] = [0.0 if c in linear_only else 1.0 for c in spec.columns]
+    params = _train_params(cfg, spec, monotone, linear_c, linear_only)
     cats = [i for i, c in enumerate(spec.columns) if c in spec.categorical]
     names = lightgbm_feature_names(spec.columns)
     w_fit = weight[:cut] if weight is not None else None
@@ -180,6 +176,57 @@ def fit_lightgbm(
         early_stopping_log_loss=float(evals["early_stopping"]["binary_logloss"][best - 1]),
         linear=linear,
     )
+
+
+def refit_lightgbm(
+    X: np.ndarray,
+    y,
+    spec: FeatureSpec,
+    cfg: ModelConfig,
+    like: BoosterFit,
+    monotone: dict[str, int] | None = None,
+    weight: np.ndarray | None = None,
+    linear_only: frozenset[str] = frozenset(),
+) -> BoosterFit:
+    """LightGBM with the settings and size ``like`` chose, fit on other (usually more) rows.
+
+    No early stopping: the number of trees is ``like.best_iteration`` and the linear base
+    (if ``like`` has one) keeps its ``C``, so a model refit on newer rows differs from
+    ``like`` only by what those rows teach. ``cfg`` must be the configuration ``like`` was
+    fit with (tree size included); ``monotone``, ``weight`` and ``linear_only`` as in
+    :func:`fit_lightgbm`. The early-stopping figures are ``like``'s.
+    """
+    y = np.asarray(y, dtype=float)
+    linear_c = like.linear.C if like.linear is not None else None
+    linear = LinearBase(C=linear_c).fit(X, y, spec, weight) if linear_c is not None else None
+    full = lgb.Dataset(
+        X,
+        y,
+        weight=weight,
+        feature_name=lightgbm_feature_names(spec.columns),
+        categorical_feature=[i for i, c in enumerate(spec.columns) if c in spec.categorical],
+        init_score=linear.decision_function(X) if linear is not None else None,
+    )
+    params = _train_params(cfg, spec, monotone, linear_c, linear_only)
+    booster = lgb.train(params, full, num_boost_round=like.best_iteration)
+    return BoosterFit(
+        booster=booster,
+        best_iteration=like.best_iteration,
+        n_early_stopping_rows=like.n_early_stopping_rows,
+        early_stopping_log_loss=like.early_stopping_log_loss,
+        linear=linear,
+    )
+
+
+def _train_params(cfg, spec, monotone, linear_c, linear_only) -> dict:
+    """:func:`lightgbm_params` with the monotone constraints and the columns left to the
+    linear base (their split gain zeroed)."""
+    params = lightgbm_params(cfg)
+    if monotone:
+        params["monotone_constraints"] = [int(monotone.get(c, 0)) for c in spec.columns]
+    if linear_c is not None and linear_only:
+        params["feature_contri"] = [0.0 if c in linear_only else 1.0 for c in spec.columns]
+    return params
 
 
 def predict_raw(

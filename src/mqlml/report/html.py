@@ -261,6 +261,8 @@ class QualitySection:
 
     metrics: Table
     calibration_method: str
+    #: What the model learned from and what its calibrator and thresholds were fit on.
+    provenance: str = ""
     charts: list[Figure] = field(default_factory=list)
     distribution: Figure | None = None
     deciles: Table | None = None
@@ -279,7 +281,7 @@ def _quality_section(summary: dict, figs: _Figures, test: pd.DataFrame | None) -
     if ev is None and test is not None:
         ev = evaluation_summary(test[LABEL], test[PROBABILITY])
     if ev is None:
-        return QualitySection(metrics, method)
+        return QualitySection(metrics, method, _provenance(summary))
     cutoff = (summary.get("mql_threshold") or {}).get("cutoff")
     charts = []
     if "roc" in ev:
@@ -289,7 +291,35 @@ def _quality_section(summary: dict, figs: _Figures, test: pd.DataFrame | None) -
     distribution = figs.add(
         "score_distribution", lambda: score_distribution_figure(ev, cutoff), "score distribution"
     )
-    return QualitySection(metrics, method, charts, distribution, _table(ev["deciles"]))
+    return QualitySection(
+        metrics, method, _provenance(summary), charts, distribution, _table(ev["deciles"])
+    )
+
+
+def _provenance(summary: dict) -> str:
+    """Where the model and each figure come from, in one paragraph ("" for old bundles)."""
+    model = summary.get("model") or {}
+    periods = {p["name"]: p for p in summary.get("periods") or []}
+    k = model.get("cross_fit_periods")
+    if k is None or not {"train", "calibration", "test"} <= periods.keys():
+        return ""
+    last = "calibration" if k else "train"
+    learned = (
+        f"The model learned from {model.get('learned_from_rows'):,} leads created "
+        f"{periods['train']['start'][:10]} to {periods[last]['end'][:10]}"
+    )
+    if k:
+        return (
+            f"{learned} (training and calibration slices). Its calibrator, MQL cutoff and "
+            f"grades were fit on out-of-time scores of the calibration slice: {k} "
+            "consecutive periods, each scored by a model fit only on the leads before it. "
+            "The figures below are its scores of the test slice, which no model saw."
+        )
+    return (
+        f"{learned} (training slice); its calibrator, MQL cutoff and grades were fit on its "
+        "scores of the calibration slice. The figures below are its scores of the test "
+        "slice, which no model saw."
+    )
 
 
 @dataclass(frozen=True)

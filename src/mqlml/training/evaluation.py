@@ -248,6 +248,9 @@ def _score(labelled: LabelledLeads, split: TimeSplit, recipe: FittedRecipe) -> S
     """The fitted recipe applied to every labelled lead (and the baseline to the test)."""
     features = recipe.features(labelled.leads, labelled.feature_activities, labelled.as_of)
     raw = recipe.model.predict_raw(to_matrix(features, recipe.spec))
+    # A model refit on the calibration rows has seen them: their scores are the
+    # out-of-time ones the calibrator and thresholds were fit on.
+    raw[split.calibration] = recipe.model.calibration_raw
     probability = recipe.model.calibrator.predict(raw)
     base_p = recipe.predict_baseline(features.iloc[split.test])
     return Scored(features, raw, probability, probability_to_score(probability), base_p)
@@ -358,6 +361,8 @@ def _model_section(recipe: FittedRecipe, config: Config) -> dict:
         "early_stopping_rows": fit.n_early_stopping_rows,
         "early_stopping_log_loss": fit.early_stopping_log_loss,
         "n_features": len(recipe.spec.columns),
+        "learned_from_rows": m.n_rows,
+        "cross_fit_periods": config.calibration.cross_fit_periods,
         "num_leaves": m.num_leaves,
         "recency_half_life": m.recency_half_life,
         "monotone": m.monotone or {},

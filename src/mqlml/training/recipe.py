@@ -10,9 +10,12 @@ and the positions of a training slice and of a later calibration slice, it fits,
 2. the feature spec on the training rows' kept columns and their activities before as-of;
 3. the model (:func:`fit_calibrated_model`): drifting numeric columns (monotone, or left
    to the linear base), the tree-size / recency / linear-base search by early-stopping
-   log loss, LightGBM, and the calibrator on the calibration rows;
-4. the logistic baseline on the training rows;
-5. every threshold policy, the grades and the tiers on the calibration rows' scores.
+   log loss on the training rows, and the calibrator on out-of-time scores of the
+   calibration rows (time cross-fitting: each period of them scored by a model of every
+   row before it); the model is then refit on the training and calibration rows together;
+4. the logistic baseline on the rows the model learned from;
+5. every threshold policy, the grades and the tiers on the calibration rows' out-of-time
+   scores.
 
 No row outside the two slices is read. The caller passes labels, won outcomes and deal
 values as known when the model is made (a backtest fold: at its origin).
@@ -20,8 +23,10 @@ values as known when the model is made (a backtest fold: at its origin).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -57,6 +62,7 @@ from mqlml.model.trees import (
     predict_baseline,
     predict_raw,
     recency_weights,
+    refit_lightgbm,
 )
 from mqlml.training.audit import AuditResult, audit_leakage, monotone_for_drifting
 from mqlml.training.progress import Stages
@@ -83,6 +89,10 @@ class CalibratedModel:
         Numeric columns that drift between the training and calibration rows.
     num_threads : int or None
         LightGBM threads when predicting (``model.num_threads``).
+    n_rows : int
+        Rows the model learned from.
+    calibration_raw : ndarray
+        The calibration rows' out-of-time log-odds.
     """
 
     fit: BoosterFit
@@ -92,6 +102,11 @@ class CalibratedModel:
     monotone: dict[str, int] | None
     drifting: tuple[str, ...]
     num_threads: int | None = None
+    #: Rows the model learned from: training rows, plus calibration rows when refit.
+    n_rows: int = 0
+    #: Out-of-time log-odds of the calibration rows (what the calibrator was fit on): the
+    #: scores to judge or fit anything else on, since a refit model has seen those rows.
+    calibration_raw: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         """Log-odds before calibration of feature matrix rows."""
@@ -156,6 +171,13 @@ def fit_calibrated_model(
 ) -> CalibratedModel:
     """The recipe's model step: drifting columns, model search, LightGBM, calibration.
 
+    The search runs on the training rows. With ``calibration.cross_fit_periods`` (k > 0)
+    the calibration rows are cut into k consecutive periods; each is scored by a model with
+    the chosen settings fit on every row before it (the first by the searched model
+    itself), the calibrator is fit on these pooled out-of-time scores, and the returned
+    model is refit on the training and calibration rows together. With 0 it is the
+    searched model, calibrated on its own scores of the calibration rows.
+
     Parameters
     ----------
     fit_features, calibration_features : DataFrame
@@ -174,19 +196,52 @@ def fit_calibrated_model(
         else {}
     )
     monotone = drifting if cfg.monotone_drifting else None
+    X_fit = to_matrix(fit_features, spec)
     fit, leaves, half_life = search_model(
-        to_matrix(fit_features, spec), y_fit, spec, cfg, monotone, frozenset(drifting)
+        X_fit, y_fit, spec, cfg, monotone, frozenset(drifting)
     )
-    raw_cal = predict_raw(
-        fit.booster,
-        to_matrix(calibration_features, spec),
-        fit.linear,
-        num_threads=cfg.num_threads,
+    chosen = cfg.model_copy(update={"num_leaves": leaves})
+    refit = partial(
+        _refit,
+        spec=spec,
+        cfg=chosen,
+        like=fit,
+        monotone=monotone,
+        half_life=half_life,
+        linear_only=frozenset(drifting) if cfg.linear_drifting else frozenset(),
     )
+    X_cal = to_matrix(calibration_features, spec)
+    periods = min(config.calibration.cross_fit_periods, len(y_calibration))
+    raw_cal = np.empty(len(y_calibration))
+    bounds = np.linspace(0, len(y_calibration), max(periods, 1) + 1).astype(int)
+    for start, end in itertools.pairwise(bounds):
+        # Period k is scored by a model of every row before it: never one that saw it.
+        scorer = fit if start == 0 else refit(X_fit, y_fit, X_cal[:start], y_calibration[:start])
+        raw_cal[start:end] = predict_raw(
+            scorer.booster, X_cal[start:end], scorer.linear, num_threads=cfg.num_threads
+        )
     calibrator = ProbabilityCalibrator(config.calibration.method).fit(raw_cal, y_calibration)
+    if periods:
+        fit = refit(X_fit, y_fit, X_cal, y_calibration)
     return CalibratedModel(
-        fit, calibrator, leaves, half_life, monotone, tuple(drifting), cfg.num_threads
+        fit,
+        calibrator,
+        leaves,
+        half_life,
+        monotone,
+        tuple(drifting),
+        cfg.num_threads,
+        n_rows=len(y_fit) + (len(y_calibration) if periods else 0),
+        calibration_raw=raw_cal,
     )
+
+
+def _refit(X_fit, y_fit, X_more, y_more, *, spec, cfg, like, monotone, half_life, linear_only):
+    """``like``'s settings and size fit on the training rows followed by newer rows."""
+    X = np.concatenate([X_fit, X_more])
+    y = np.concatenate([np.asarray(y_fit, dtype=float), np.asarray(y_more, dtype=float)])
+    weight = recency_weights(len(y), half_life)
+    return refit_lightgbm(X, y, spec, cfg, like, monotone, weight, linear_only)
 
 
 @dataclass(frozen=True)
@@ -202,7 +257,7 @@ class FittedRecipe:
     model : CalibratedModel
         LightGBM, its linear base, its calibrator and the chosen settings.
     baseline : Pipeline
-        The logistic baseline, fit on the training rows.
+        The logistic baseline, fit on the rows the model learned from.
     policies : dict
         Every threshold policy that could be fit on the calibration rows, by name.
     policy_errors : dict
@@ -321,9 +376,11 @@ def fit_recipe(
         spec=spec,
         config=config,
     )
-    baseline = fit_baseline(fit_features, y[fit_rows], spec)
+    # The baseline learns from the same rows as the model, so the comparison is fair.
+    learned = len(fit_rows) if model.n_rows == len(fit_rows) else len(rows)
+    baseline = fit_baseline(features.iloc[:learned], y[rows[:learned]], spec)
     stages.done("model search")
-    score = probability_to_score(model.predict_proba(to_matrix(cal_features, spec)))
+    score = probability_to_score(model.calibrator.predict(model.calibration_raw))
     cal = calibration_rows
     policies, errors = fit_policies(
         config.thresholds,
