@@ -195,3 +195,21 @@ def test_a_refit_on_the_same_rows_is_the_searched_model(small_labelled):
     np.testing.assert_allclose(
         again.linear.decision_function(X_probe), like.linear.decision_function(X_probe)
     )
+
+
+@pytest.mark.parametrize("periods", [0, 2])
+def test_the_logistic_baseline_learns_from_the_rows_the_model_learned_from(
+    small_labelled, periods
+):
+    from mqlml.model.trees import fit_baseline
+
+    lab, cfg = small_labelled
+    n = len(lab.y)
+    recipe = _recipe(lab, cfg, n, cross_fit_periods=periods)
+    rows = np.arange(0, recipe.model.n_rows)
+    assert len(rows) == (n // 2 if periods == 0 else 3 * n // 4)
+    features = recipe.features(lab.leads.iloc[rows], lab.activities, lab.as_of.iloc[rows])
+    expected = fit_baseline(features, lab.y[rows], recipe.spec)
+    np.testing.assert_allclose(
+        recipe.baseline[-1].coef_, expected[-1].coef_, rtol=1e-6, atol=1e-9
+    )

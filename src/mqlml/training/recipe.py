@@ -376,9 +376,9 @@ def fit_recipe(
         spec=spec,
         config=config,
     )
-    # The baseline learns from the same rows as the model, so the comparison is fair.
-    learned = len(fit_rows) if model.n_rows == len(fit_rows) else len(rows)
-    baseline = fit_baseline(features.iloc[:learned], y[rows[:learned]], spec)
+    # The baseline learns from the same rows as the model (the oldest n_rows of the two
+    # slices), so the comparison is fair.
+    baseline = fit_baseline(features.iloc[: model.n_rows], y[rows[: model.n_rows]], spec)
     stages.done("model search")
     score = probability_to_score(model.calibrator.predict(model.calibration_raw))
     cal = calibration_rows
