@@ -412,6 +412,38 @@ def normalise_ids(raw: pd.Series) -> pd.Series:
     return clean_text(raw)
 
 
+def among(values: pd.Series, ids) -> np.ndarray:
+    """Whether each of ``values`` is one of ``ids``; a missing value never is.
+
+    Arrow's hash lookup: pandas' ``Series.isin`` on text first turns every one of ``ids``
+    into an Arrow scalar, seconds for a million lead ids.
+
+    Parameters
+    ----------
+    values : Series
+        The values looked up (e.g. the ``lead_id`` of each activity).
+    ids : array-like
+        The values looked for; missing ones are ignored.
+
+    Returns
+    -------
+    ndarray of bool
+        One per value, aligned positionally.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        array = pa.array(values, from_pandas=True)
+        wanted = pa.array(pd.Series(ids).dropna(), from_pandas=True).cast(array.type)
+        found = pc.is_in(array, value_set=wanted, skip_nulls=True).fill_null(False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        # Mixed or non-Arrow values: pandas' own lookup.
+        return values.isin(set(pd.Series(ids).dropna())).to_numpy(dtype=bool) & values.notna(
+        ).to_numpy()
+    return found.to_numpy(zero_copy_only=False)
+
+
 def normalise_categories(text: pd.Series) -> pd.Series:
     """Lowercase, whitespace runs as ``_`` (computed once per distinct value).
 

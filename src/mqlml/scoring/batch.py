@@ -77,6 +77,7 @@ from mqlml.data.validate import (
     LATEST,
     YEARS,
     Problem,
+    among,
     check_datetimes,
     check_ids,
     check_numbers,
@@ -381,7 +382,7 @@ def _usable_activities(
     bad = np.zeros(len(acts), dtype=bool)
     bad[list(first_problem)] = True
     no_id = acts[LEAD_ID].isna().to_numpy()
-    known = acts[LEAD_ID].isin(set(ids.dropna())).to_numpy() & ~no_id
+    known = among(acts[LEAD_ID], ids) & ~no_id
     if no_id.any():
         notes.append(f"{source}: {plural(int(no_id.sum()), 'row')} without a lead_id ignored")
     if (~known & ~no_id).any():
@@ -623,8 +624,11 @@ def _split_batch(
     rejected = rejects.mask()
     keep = ~rejected
     leads_out = pd.DataFrame({c: s[keep] for c, s in typed.items()}).reset_index(drop=True)
-    kept_ids = set(leads_out[LEAD_ID])
-    keep_acts = usable_acts[usable_acts[LEAD_ID].isin(kept_ids)].reset_index(drop=True)
+    # Usable activities are of the batch's leads (ids unique): drop those of rejected leads.
+    keep_acts = usable_acts
+    if rejected.any() and len(usable_acts):
+        keep_acts = usable_acts[~among(usable_acts[LEAD_ID], typed[LEAD_ID][rejected])]
+    keep_acts = keep_acts.reset_index(drop=True)
     return CheckedBatch(
         leads=leads_out,
         as_of=moments[keep].reset_index(drop=True).rename(AS_OF),
