@@ -210,13 +210,21 @@ def _numeric_sentence(field: str, value) -> str:
     return f"{field_label(field)}: {v + 0.0:g}"
 
 
+#: The feature columns :func:`_topic_sentence` reads itself, beside its members' sentences
+#: (for the cases it says once): a batch groups leads by these too (:func:`sentences`).
+_TOPIC_READS: dict[str, tuple[str, ...]] = {
+    "activity_level": ("days_since_last_activity",),
+    "job_title": ("seniority", "department"),
+}
+
+
 def _topic_sentence(
-    row, topic: str, spec: FeatureSpec, lowers: bool, parts: list[str] | None = None
+    row, topic: str, spec: FeatureSpec, lowers: bool, parts: dict[str, str] | None = None
 ) -> str:
     """One sentence for a reason topic: its members' sentences joined, with the cases that
-    would repeat themselves said once. ``parts``: the members' sentences of ``row`` when
+    would repeat themselves said once. ``parts``: member -> its sentence of ``row``, when
     known already (a batch builds each distinct one once, see :func:`sentences`)."""
-    members = _topic_members(topic, spec)
+    members = tuple(parts) if parts is not None else _topic_members(topic, spec)
     if topic == "activity_level" and "recency" in members:
         if math.isnan(float(row["days_since_last_activity"])):
             return "No activity yet"
@@ -224,8 +232,9 @@ def _topic_sentence(
         if _level(row, "department") in (None, "other"):
             return "Job title not recognised (no seniority or department)"
     if parts is None:
-        parts = [field_sentence(row, f, spec, lowers=lowers) for f in members]
-    return ", ".join([parts[0], *(_lower_first(p) for p in parts[1:])])
+        parts = {f: field_sentence(row, f, spec, lowers=lowers) for f in members}
+    texts = list(parts.values())
+    return ", ".join([texts[0], *(_lower_first(p) for p in texts[1:])])
 
 
 def _level(row, field: str):
@@ -408,7 +417,7 @@ def sentences(
         read: dict[str, np.ndarray] = {}
         for c in field_columns(field, spec):
             if c not in arrays:
-                arrays[c] = features[c].to_numpy()
+                arrays[c] = _values(features[c])
             # Whole days: what days_ago says of them (and missing stays missing).
             read[c] = np.floor(arrays[c][rows].astype(float)) if c in days else arrays[c][rows]
         group, texts = _distinct_sentences(read, field, spec, lowers)
@@ -429,24 +438,37 @@ def _distinct_sentences(
     values = [read[c] for c in columns]
     if field in REASON_TOPICS:
         members = _topic_members(field, spec)
-        parts = [_distinct_sentences(read, m, spec, lowers) for m in members]
-        # Equal members' columns give an equal topic sentence (its special cases read them).
-        group, first = _equal_rows([codes for codes, _ in parts])
+        parts = {m: _distinct_sentences(read, m, spec, lowers) for m in members}
+        # Equal members' sentences and equal columns of its own give an equal topic sentence.
+        own = [read[c] for c in _TOPIC_READS.get(field, ()) if c in read]
+        group, first = _equal_rows([codes for codes, _ in parts.values()] + own)
         texts = [
             _topic_sentence(
                 {c: v[i] for c, v in zip(columns, values, strict=True)}, field, spec, lowers,
-                parts=[member[codes[i]] for codes, member in parts],
+                parts={m: member[codes[i]] for m, (codes, member) in parts.items()},
             )
             for i in first.tolist()
         ]
-        return group, texts
-    group, first = _equal_rows(values)
-    texts = [
-        field_sentence({c: v[i] for c, v in zip(columns, values, strict=True)}, field, spec,
-                       lowers=lowers)
-        for i in first.tolist()
-    ]
-    return group, texts
+    else:
+        group, first = _equal_rows(values)
+        texts = [
+            field_sentence({c: v[i] for c, v in zip(columns, values, strict=True)}, field,
+                           spec, lowers=lowers)
+            for i in first.tolist()
+        ]
+    # Distinct sentences: leads whose values differ but read alike share one.
+    codes, distinct = pd.factorize(np.asarray(texts, dtype=object))
+    return codes[group], distinct.tolist()
+
+
+def _values(column: pd.Series) -> np.ndarray:
+    """A feature column's values; a categorical's through its codes (missing: NaN), without
+    converting every row's level on its own."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        levels = np.asarray(column.cat.categories, dtype=object)
+        return np.where(codes < 0, np.nan, levels.take(np.maximum(codes, 0)))
+    return column.to_numpy()
 
 
 def representative_column(field: str, spec: FeatureSpec) -> str | None:
