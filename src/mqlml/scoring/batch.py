@@ -550,7 +550,7 @@ def _usable_files(
     leads or of none are ignored and counted; a problem of the table stops the batch."""
     leads = pd.DataFrame({LEAD_ID: typed[LEAD_ID], CREATED_AT: typed[CREATED_AT]})
     found = files.check(leads.dropna(subset=[LEAD_ID]), leads_source=source, years=True,
-                        unknown="count", why=_MODEL_READS)
+                        unknown="count", why=_MODEL_READS, aggregates=False)
     fatal = [p for p in found.problems if not p.per_row]
     if fatal:
         raise DataValidationError(messages(fatal))
