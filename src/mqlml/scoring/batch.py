@@ -825,17 +825,26 @@ def _score_chunks(
     """The scores of every lead, a feature sample for drift, and unseen category values."""
     spec = model.spec
     leads, n = batch.leads, len(batch.leads)
+    summary = batch.activity_summary
     # Activities sorted by their lead's position, so each chunk takes one contiguous slice.
-    acts = batch.activities if batch.activity_summary is None else batch.activity_summary.table
-    lead_pos = pd.Index(leads[LEAD_ID]).get_indexer(acts[LEAD_ID])
+    acts = batch.activities if summary is None else summary.table
+    keyed = None if summary is None else summary.positions(leads[LEAD_ID], batch.as_of)
+    lead_pos = pd.Index(leads[LEAD_ID]).get_indexer(acts[LEAD_ID]) if keyed is None else keyed
     order = np.argsort(lead_pos, kind="stable")
     acts, lead_pos = acts.iloc[order].reset_index(drop=True), lead_pos[order]
 
-    def slice_of(lo: int, hi: int):
-        if batch.activity_summary is None:
+    def slice_of(lo: int, hi: int, start: int, stop: int):
+        if summary is None:
             return acts.iloc[lo:hi]
-        s = batch.activity_summary
-        return ActivitySummary(acts.iloc[lo:hi].reset_index(drop=True), s.source, s.files)
+        part = acts.iloc[lo:hi].reset_index(drop=True)
+        if keyed is None:
+            return ActivitySummary(part, summary.source, summary.files)
+        # The summary of these leads at these moments, keyed by position in the chunk: its
+        # features need no lookup by lead_id.
+        chunk = pd.DataFrame({LEAD_ID: leads[LEAD_ID].iloc[start:stop].reset_index(drop=True),
+                              AS_OF: batch.as_of.iloc[start:stop].reset_index(drop=True)})
+        return ActivitySummary(part, summary.source, summary.files,
+                               (chunk, lead_pos[lo:hi] - start))
 
     rng = np.random.default_rng(0)
     share = min(1.0, DRIFT_SAMPLE_ROWS / max(n, 1))
@@ -848,7 +857,7 @@ def _score_chunks(
         chunk = leads.iloc[start:stop].reset_index(drop=True)
         lo, hi = np.searchsorted(lead_pos, [start, stop])
         moments = batch.as_of.iloc[start:stop].reset_index(drop=True)
-        part = slice_of(lo, hi)
+        part = slice_of(lo, hi, start, stop)
         features = build_features(chunk, part, moments, spec)
         scored = score_routed(model, chunk, part, moments, features)
         scored.insert(0, LEAD_ID, chunk[LEAD_ID].to_numpy())
