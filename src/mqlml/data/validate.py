@@ -351,6 +351,13 @@ def text_of_codes(codes: np.ndarray, values) -> pd.api.extensions.ExtensionArray
     return pd.array(text.cast(pa.large_string()), dtype="str")
 
 
+def as_text(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Text (dtype ``str``) of an array of strings and missing values, built from its
+    distinct values (:func:`text_of_codes`): a batch's reason sentences repeat a lot."""
+    codes, distinct = pd.factorize(values)
+    return text_of_codes(codes, distinct.tolist())
+
+
 @dataclass(frozen=True, eq=False)
 class _Cleaned:
     """Cleaned text as codes into its distinct values: the per-value work of every check
