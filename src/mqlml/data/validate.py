@@ -472,8 +472,8 @@ def among(values: pd.Series, ids) -> np.ndarray:
         found = pc.is_in(array, value_set=wanted, skip_nulls=True).fill_null(False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         # Mixed or non-Arrow values: pandas' own lookup.
-        return values.isin(set(pd.Series(ids).dropna())).to_numpy(dtype=bool) & values.notna(
-        ).to_numpy()
+        hit = values.isin(set(pd.Series(ids).dropna())).to_numpy(dtype=bool)
+        return hit & values.notna().to_numpy()
     return found.to_numpy(zero_copy_only=False)
 
 
