@@ -230,3 +230,32 @@ def test_ids_and_types_with_surrounding_whitespace_match_as_in_memory(tmp_path):
     assert want["n_page_view_30d"].sum() > 0
     for column, values in want.items():
         np.testing.assert_allclose(got[column], values, err_msg=column)
+
+
+def test_a_summary_read_by_lead_position_equals_the_one_looked_up_by_lead_id(tmp_path):
+    """files_summary keys its rows by lead position: the features of exactly its leads at
+    their moments skip the lookup by lead_id; other leads or moments take the lookup."""
+    leads = make_leads(40)
+    acts = make_activities(leads).drop(columns="detail")
+    acts.loc[::4, ACTIVITY_TYPE] = "Email  Open"  # merged with email_open: keys kept
+    acts.to_parquet(tmp_path / "a.parquet", index=False)
+    as_of = leads["created_at"] + pd.Timedelta(days=15)
+    files = ActivityFiles(tmp_path / "a.parquet")
+    validate_crm(leads, files, None)
+    windows, own = (7, 30), ("page_view", "email_open")
+    summary = files_summary(files, leads[LEAD_ID], as_of, windows)
+    assert summary.positions(leads[LEAD_ID], as_of) is not None
+    got = summary.features(leads[LEAD_ID], as_of, own, windows)
+    want = features_from_table(summary.table, leads[LEAD_ID], as_of, own, windows)
+    assert got.keys() == want.keys()
+    for column, values in want.items():
+        np.testing.assert_array_equal(got[column], values, err_msg=column)
+    # Some of the leads, in another order: looked up by lead_id, the same values.
+    some = np.arange(len(leads))[::-3]
+    ids, moments = leads[LEAD_ID].iloc[some], as_of.iloc[some]
+    assert summary.positions(ids, moments) is None
+    part = summary.features(ids, moments, own, windows)
+    for column, values in want.items():
+        np.testing.assert_array_equal(part[column], values[some], err_msg=column)
+    # The same leads at other moments: not this summary's rows.
+    assert summary.positions(leads[LEAD_ID], as_of + pd.Timedelta(days=1)) is None

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from mqlml.columns import CREATED_AT, LEAD_ID
 from mqlml.data.validate import (
     Problem,
+    among,
+    as_text,
     check_datetimes,
     check_ids,
     check_numbers,
@@ -21,6 +23,7 @@ from mqlml.data.validate import (
     map_distinct,
     missing_columns,
     rows_problem,
+    text_of_codes,
     to_utc,
 )
 
@@ -225,3 +228,26 @@ def test_data_dayfirst_setting_reaches_the_crm_checks():
     leads["created_at"] = ["05/01/2026", "03/02/2026", "04/02/2026", "06/02/2026"]
     crm = validate_crm(leads, None, None, config=DataConfig(dayfirst=True))
     assert crm.leads["created_at"].min() == pd.Timestamp("2026-01-05", tz="UTC")
+
+
+@pytest.mark.parametrize(
+    ("values", "ids"),
+    [
+        (pd.Series(["a", None, "b", "c", "a"], dtype="str"),
+         pd.Series(["a", "c", None], dtype="str")),
+        (pd.Series(["a", "b"], dtype=object), ["b", None]),
+        (pd.Series([1, "a", None], dtype=object), [1, "x"]),  # mixed: pandas' own lookup
+        (pd.Series([], dtype="str"), ["a"]),
+    ],
+)
+def test_among_is_isin_and_a_missing_value_never_is(values, ids):
+    want = values.isin(set(pd.Series(ids).dropna())).to_numpy(dtype=bool) & values.notna()
+    assert among(values, ids).tolist() == want.tolist()
+
+
+def test_text_of_codes_is_the_values_at_the_codes():
+    got = pd.Series(text_of_codes(np.array([1, -1, 0, 2, 1]), ["x", "y", None]))
+    want = pd.Series(["y", None, "x", None, "y"], dtype="str")
+    assert got.equals(want)
+    sentences = np.array(["b", None, "a", "b"], dtype=object)
+    assert pd.Series(as_text(sentences)).equals(pd.Series(sentences, dtype="str"))

@@ -202,6 +202,68 @@ def test_reason_topics_read_as_one_sentence(topic, values, lowers, text):
     assert field_sentence(row, topic, TOPIC_SPEC, lowers=lowers) == text
 
 
+BATCH_SPEC = FeatureSpec(
+    activity_types=("email_open", "email_click", "pricing_page_view"),
+    windows_days=(7, 30, 90),
+    categorical={"seniority": ("manager", "unknown"), "department": ("marketing", "other")},
+    numeric_attributes=(),
+    columns=(),
+    fields={"seniority": "seniority", "department": "department",
+            "n_email_open_90d": "email_open", "n_email_click_90d": "email_click",
+            "n_pricing_page_view_90d": "pricing_page_view",
+            "n_all_90d": "engagement", "days_since_last_activity": "recency"},
+    groups={},
+)
+_REASONS = ["job_title", "email_engagement", "activity_level", "pricing_page_view"]
+# Days that share a whole day, or not: a batch groups leads by what the sentence says.
+CLOSE_DAYS = st.sampled_from([np.nan, 0.0, 0.2, 0.9, 1.0, 1.5, 3.2, 3.7, 4.0, 140.2])
+
+
+@st.composite
+def leads_and_reasons(draw):
+    n = draw(st.integers(1, 25))
+
+    def column(values):
+        return draw(st.lists(values, min_size=n, max_size=n))
+
+    frame = {}
+    for t in ("email_open", "email_click", "pricing_page_view", "other", "all"):
+        counts = np.array([column(st.integers(0, 2).map(float)) for _ in range(3)])
+        frame.update({f"n_{t}_{w}d": counts.cumsum(axis=0)[k] for k, w in
+                      enumerate((7, 30, 90))})
+    for t in ("email_open", "email_click", "pricing_page_view", "other", "activity"):
+        frame[f"days_since_last_{t}"] = column(CLOSE_DAYS)
+    frame["active_days_90d"] = column(st.integers(0, 3).map(float))
+    for c, levels in BATCH_SPEC.categorical.items():
+        frame[c] = pd.Categorical(column(st.sampled_from([*levels, None])), categories=levels)
+    fields = np.array(column(st.lists(st.sampled_from([*_REASONS, None]), min_size=2,
+                                      max_size=2)), dtype=object)
+    return pd.DataFrame(frame), fields, draw(st.booleans())
+
+
+@settings(max_examples=150, deadline=None)
+@given(leads_and_reasons())
+def test_topic_sentences_of_a_batch_are_those_of_each_lead_alone(data):
+    # A batch builds a topic's sentence once per distinct combination of its members'
+    # sentences, and a member's once per distinct value in whole days: each lead must
+    # still read exactly what it reads alone.
+    features, fields, lowers = data
+    whole = sentences(features, fields, BATCH_SPEC, lowers=lowers)
+    for i, j in zip(*np.nonzero(pd.notna(fields)), strict=True):
+        alone = field_sentence(features.iloc[i], fields[i, j], BATCH_SPEC, lowers=lowers)
+        assert whole[i, j] == alone
+    assert (pd.isna(fields) == pd.isna(whole)).all()
+
+
+def test_days_within_one_day_read_alike_and_others_do_not():
+    features = pd.DataFrame([_row(days_since_last_activity=d) for d in (3.2, 3.7, 4.0, 0.1)])
+    fields = np.array([["recency"]] * 4, dtype=object)
+    assert sentences(features, fields, SPEC)[:, 0].tolist() == [
+        "Last activity 3 days ago", "Last activity 3 days ago", "Last activity 4 days ago",
+        "Last activity today",
+    ]
+
+
 def test_topic_points_sum_their_fields_and_keep_the_rest():
     from mqlml.explain.reasons import reason_topics, topic_points
 

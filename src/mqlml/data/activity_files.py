@@ -343,6 +343,7 @@ class ActivityFiles:
         years: bool = False,
         unknown: str = "problem",
         why: str = "",
+        aggregates: bool = True,
     ) -> FileCheck:
         """Check every row in SQL, as :func:`mqlml.data.contract.check_activities` would.
 
@@ -359,6 +360,9 @@ class ActivityFiles:
             (scoring: ignored, as in memory).
         why : str
             Said after missing columns.
+        aggregates : bool
+            Also fill ``latest``, ``naive`` and the notes: one more pass over every row, which
+            scoring, reading none of them, skips.
 
         Returns
         -------
@@ -372,12 +376,15 @@ class ActivityFiles:
         if with_leads:
             con.register("mqlml_check_leads", leads[[LEAD_ID, CREATED_AT]])
         try:
-            return self._check(out, with_leads, leads_source, years, unknown, leads)
+            return self._check(out, with_leads, leads_source, years, unknown, leads,
+                               aggregates)
         finally:
             if with_leads:
                 con.unregister("mqlml_check_leads")
 
-    def _check(self, out, with_leads, leads_source, years, unknown, leads) -> FileCheck:
+    def _check(
+        self, out, with_leads, leads_source, years, unknown, leads, aggregates=True
+    ) -> FileCheck:
         from mqlml.data.contract import activity_notes, unknown_leads_problem
 
         con = self.con
@@ -409,17 +416,18 @@ class ActivityFiles:
             f"FROM ({self._typed()}) t {join} "
             f"WHERE {' OR '.join(f'coalesce({v}, false)' for v in flags.values())}"
         )
-        ok = f"t.{OCCURRED_AT} IS NOT NULL AND ({known})"
-        stats = self.run(
-            f"SELECT max(t.{OCCURRED_AT}) FILTER (WHERE {ok}), "
-            f"count(*) FILTER (WHERE t._naive AND t.{OCCURRED_AT} IS NOT NULL), "
-            f"count(*) FILTER (WHERE {ok} AND t.{OCCURRED_AT} < {created}), "
-            f"count(DISTINCT t.{LEAD_ID}) FILTER (WHERE {known} AND t.{LEAD_ID} IS NOT NULL) "
-            f"FROM ({self._typed()}) t {join}"
-        ).iloc[0].tolist()
-        latest, out.naive, n_before, n_with = stats
-        latest = None if pd.isna(latest) else latest
-        out.latest = None if latest is None else pd.Timestamp(latest).tz_convert("UTC")
+        if aggregates:
+            ok = f"t.{OCCURRED_AT} IS NOT NULL AND ({known})"
+            stats = self.run(
+                f"SELECT max(t.{OCCURRED_AT}) FILTER (WHERE {ok}), "
+                f"count(*) FILTER (WHERE t._naive AND t.{OCCURRED_AT} IS NOT NULL), "
+                f"count(*) FILTER (WHERE {ok} AND t.{OCCURRED_AT} < {created}), "
+                f"count(DISTINCT t.{LEAD_ID}) FILTER (WHERE {known} AND t.{LEAD_ID} IS NOT NULL) "
+                f"FROM ({self._typed()}) t {join}"
+            ).iloc[0].tolist()
+            latest, out.naive, n_before, n_with = stats
+            latest = None if pd.isna(latest) else latest
+            out.latest = None if latest is None else pd.Timestamp(latest).tz_convert("UTC")
         counts = con.execute(
             "SELECT " + ", ".join(f"count(*) FILTER (WHERE {k})" for k in flags)
             + ", count(DISTINCT lead_id) FILTER (WHERE unknown) FROM mqlml_flagged"
@@ -442,7 +450,7 @@ class ActivityFiles:
             out.problems.append(replace(
                 problem, rows=tuple(int(r[1]) for r in here), n_rows=totals["unknown"],
             ))
-        if with_leads:
+        if with_leads and aggregates:
             out.notes.extend(activity_notes(
                 int(n_before), len(leads) - int(n_with), len(leads), self.source, leads_source
             ))

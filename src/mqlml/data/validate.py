@@ -323,6 +323,41 @@ def map_distinct(
     return pd.Series(mapped[codes], index=s.index, dtype=dtype, name=s.name)
 
 
+def text_of_codes(codes: np.ndarray, values) -> pd.api.extensions.ExtensionArray:
+    """Text (dtype ``str``) of ``values[codes]``; missing where a code is negative or its
+    value is None. Built in Arrow from the distinct values: making a Python object of every
+    row first costs about a second per million rows.
+
+    Parameters
+    ----------
+    codes : ndarray of int
+        Per row, a position in ``values`` (``-1``: missing).
+    values : sequence of str or None
+        The distinct values.
+
+    Returns
+    -------
+    ExtensionArray
+        dtype ``str``, one value per code.
+    """
+    import pyarrow as pa
+
+    values = list(values)
+    none = np.array([v is None for v in values] + [True], dtype=bool)
+    codes = np.asarray(codes, dtype=np.int64)
+    missing = none[codes]  # code -1 reads the last entry: missing
+    names = pa.array(["" if v is None else v for v in values], type=pa.large_string())
+    text = pa.DictionaryArray.from_arrays(pa.array(codes, mask=missing), names)
+    return pd.array(text.cast(pa.large_string()), dtype="str")
+
+
+def as_text(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Text (dtype ``str``) of an array of strings and missing values, built from its
+    distinct values (:func:`text_of_codes`): a batch's reason sentences repeat a lot."""
+    codes, distinct = pd.factorize(values)
+    return text_of_codes(codes, distinct.tolist())
+
+
 @dataclass(frozen=True, eq=False)
 class _Cleaned:
     """Cleaned text as codes into its distinct values: the per-value work of every check
@@ -335,10 +370,8 @@ class _Cleaned:
 
     def series(self, values: list | None = None) -> pd.Series:
         """Text per row (dtype ``str``), from ``values`` (default: the cleaned text)."""
-        table = np.empty(len(self.values) + 1, dtype=object)
-        table[:-1] = self.values if values is None else values
-        table[-1] = None
-        return pd.Series(table[self.codes], index=self.index, dtype="str", name=self.name)
+        text = text_of_codes(self.codes, self.values if values is None else values)
+        return pd.Series(text, index=self.index, name=self.name)
 
     def rows(self, test: Callable[[str], bool]) -> np.ndarray:
         """Per row: whether its (non-missing) text passes ``test``."""
@@ -410,6 +443,38 @@ def normalise_ids(raw: pd.Series) -> pd.Series:
         if ((vals == np.floor(vals)) & (vals.abs() < 2**53)).all():
             raw = raw.astype("Int64")
     return clean_text(raw)
+
+
+def among(values: pd.Series, ids) -> np.ndarray:
+    """Whether each of ``values`` is one of ``ids``; a missing value never is.
+
+    Arrow's hash lookup: pandas' ``Series.isin`` on text first turns every one of ``ids``
+    into an Arrow scalar, seconds for a million lead ids.
+
+    Parameters
+    ----------
+    values : Series
+        The values looked up (e.g. the ``lead_id`` of each activity).
+    ids : array-like
+        The values looked for; missing ones are ignored.
+
+    Returns
+    -------
+    ndarray of bool
+        One per value, aligned positionally.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        array = pa.array(values, from_pandas=True)
+        wanted = pa.array(pd.Series(ids).dropna(), from_pandas=True).cast(array.type)
+        found = pc.is_in(array, value_set=wanted, skip_nulls=True).fill_null(False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        # Mixed or non-Arrow values: pandas' own lookup.
+        hit = values.isin(set(pd.Series(ids).dropna())).to_numpy(dtype=bool)
+        return hit & values.notna().to_numpy()
+    return found.to_numpy(zero_copy_only=False)
 
 
 def normalise_categories(text: pd.Series) -> pd.Series:

@@ -210,18 +210,31 @@ def _numeric_sentence(field: str, value) -> str:
     return f"{field_label(field)}: {v + 0.0:g}"
 
 
-def _topic_sentence(row, topic: str, spec: FeatureSpec, lowers: bool) -> str:
+#: The feature columns :func:`_topic_sentence` reads itself, beside its members' sentences
+#: (for the cases it says once): a batch groups leads by these too (:func:`sentences`).
+_TOPIC_READS: dict[str, tuple[str, ...]] = {
+    "activity_level": ("days_since_last_activity",),
+    "job_title": ("seniority", "department"),
+}
+
+
+def _topic_sentence(
+    row, topic: str, spec: FeatureSpec, lowers: bool, parts: dict[str, str] | None = None
+) -> str:
     """One sentence for a reason topic: its members' sentences joined, with the cases that
-    would repeat themselves said once."""
-    members = _topic_members(topic, spec)
+    would repeat themselves said once. ``parts``: member -> its sentence of ``row``, when
+    known already (a batch builds each distinct one once, see :func:`sentences`)."""
+    members = tuple(parts) if parts is not None else _topic_members(topic, spec)
     if topic == "activity_level" and "recency" in members:
         if math.isnan(float(row["days_since_last_activity"])):
             return "No activity yet"
     if topic == "job_title" and _level(row, "seniority") in (None, "unknown"):
         if _level(row, "department") in (None, "other"):
             return "Job title not recognised (no seniority or department)"
-    parts = [field_sentence(row, f, spec, lowers=lowers) for f in members]
-    return ", ".join([parts[0], *(_lower_first(p) for p in parts[1:])])
+    if parts is None:
+        parts = {f: field_sentence(row, f, spec, lowers=lowers) for f in members}
+    texts = list(parts.values())
+    return ", ".join([texts[0], *(_lower_first(p) for p in texts[1:])])
 
 
 def _level(row, field: str):
@@ -271,6 +284,13 @@ def _topic_members(topic: str, spec: FeatureSpec) -> tuple[str, ...]:
     which the overall counts already hold)."""
     members = _model_topics(tuple(spec.fields.values())).get(topic, ())
     return tuple(m for m in members if not (topic == "activity_level" and m == OTHER_ACTIVITY))
+
+
+def _day_columns(spec: FeatureSpec) -> frozenset[str]:
+    """The feature columns sentences read only in whole days (:func:`days_ago`) or as
+    missing: the days since the last activity, of any type or of each."""
+    kinds = (*spec.activity_types, OTHER_ACTIVITY, "activity")
+    return frozenset(f"days_since_last_{k}" for k in kinds)
 
 
 def field_columns(field: str, spec: FeatureSpec) -> list[str]:
@@ -367,8 +387,10 @@ def sentences(
 ) -> np.ndarray:
     """Sentences for ``fields[i, j]`` of lead ``i`` (``None`` entries stay ``None``).
 
-    Each sentence is :func:`field_sentence` of the lead's values; leads with equal values
-    in a field's columns share one call, so a million leads cost a few thousand calls.
+    Each sentence is :func:`field_sentence` of the lead's values. It is built once per
+    distinct value of what it reads: days in whole days (all :func:`days_ago` says), and a
+    reason topic from its members' sentences, each built once, joined once per distinct
+    combination. So a million leads cost a few thousand calls.
 
     Parameters
     ----------
@@ -382,23 +404,71 @@ def sentences(
         The fields lower the leads' scores (negative reasons); see :func:`field_sentence`.
     """
     out = np.full(fields.shape, None, dtype=object)
-    present = pd.notna(fields)
+    rows_all, slots_all = np.nonzero(pd.notna(fields))
+    # Each field's slots at once: one pass over the names instead of one per field.
+    codes, names = pd.factorize(fields[rows_all, slots_all])
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    days = _day_columns(spec)
     arrays: dict[str, np.ndarray] = {}
-    for field in pd.unique(fields[present]):
-        rows, slots = np.nonzero(present & (fields == field))
-        columns = field_columns(field, spec)
-        for c in columns:
+    for k, field in enumerate(names):
+        pick = order[bounds[k] : bounds[k + 1]]
+        rows, slots = rows_all[pick], slots_all[pick]
+        read: dict[str, np.ndarray] = {}
+        for c in field_columns(field, spec):
             if c not in arrays:
-                arrays[c] = features[c].to_numpy()
-        values = [arrays[c][rows] for c in columns]
-        group, first = _equal_rows(values)
-        firsts = zip(*(v[first].tolist() for v in values), strict=True)
-        text = [
-            field_sentence(dict(zip(columns, r, strict=True)), field, spec, lowers=lowers)
-            for r in firsts
-        ]
-        out[rows, slots] = np.asarray(text, dtype=object)[group]
+                arrays[c] = _values(features[c])
+            # Whole days: what days_ago says of them (and missing stays missing).
+            read[c] = np.floor(arrays[c][rows].astype(float)) if c in days else arrays[c][rows]
+        group, texts = _distinct_sentences(read, field, spec, lowers)
+        out[rows, slots] = np.asarray(texts, dtype=object)[group]
     return out
+
+
+def _distinct_sentences(
+    read: dict[str, np.ndarray], field: str, spec: FeatureSpec, lowers: bool
+) -> tuple[np.ndarray, list[str]]:
+    """Each lead's sentence of ``field`` as a position in a list of distinct sentences.
+
+    ``read``: the columns of :func:`field_columns` as the sentences read them. A field's
+    sentence is built for the first lead of each distinct combination of its columns; a
+    topic's from its members' (built so), once per distinct combination of them.
+    """
+    columns = field_columns(field, spec)
+    values = [read[c] for c in columns]
+    if field in REASON_TOPICS:
+        members = _topic_members(field, spec)
+        parts = {m: _distinct_sentences(read, m, spec, lowers) for m in members}
+        # Equal members' sentences and equal columns of its own give an equal topic sentence.
+        own = [read[c] for c in _TOPIC_READS.get(field, ()) if c in read]
+        group, first = _equal_rows([codes for codes, _ in parts.values()] + own)
+        texts = [
+            _topic_sentence(
+                {c: v[i] for c, v in zip(columns, values, strict=True)}, field, spec, lowers,
+                parts={m: member[codes[i]] for m, (codes, member) in parts.items()},
+            )
+            for i in first.tolist()
+        ]
+    else:
+        group, first = _equal_rows(values)
+        texts = [
+            field_sentence({c: v[i] for c, v in zip(columns, values, strict=True)}, field,
+                           spec, lowers=lowers)
+            for i in first.tolist()
+        ]
+    # Distinct sentences: leads whose values differ but read alike share one.
+    codes, distinct = pd.factorize(np.asarray(texts, dtype=object))
+    return codes[group], distinct.tolist()
+
+
+def _values(column: pd.Series) -> np.ndarray:
+    """A feature column's values; a categorical's through its codes (missing: NaN), without
+    converting every row's level on its own."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        levels = np.asarray(column.cat.categories, dtype=object)
+        return np.where(codes < 0, np.nan, levels.take(np.maximum(codes, 0)))
+    return column.to_numpy()
 
 
 def representative_column(field: str, spec: FeatureSpec) -> str | None:

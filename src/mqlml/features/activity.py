@@ -338,7 +338,9 @@ def features_from_summary(
             f"activity summary: {int((lead_rows < 0).sum()):,} leads have no all-activities row"
         )
     typed = np.flatnonzero(~total)
-    own = pd.Index(activity_types).get_indexer(activity_type[typed])
+    # Looked up once per distinct type: millions of rows hold a few dozen types.
+    codes, kinds = pd.factorize(activity_type[typed])
+    own = pd.Index(activity_types).get_indexer(kinds).take(codes)
     col = np.where(own < 0, len(types) - 1, own)
     cell = key[typed] * len(types) + col
     out: dict[str, np.ndarray] = {}
@@ -641,13 +643,20 @@ class ActivitySummary:
         Rows of :func:`summary_sql` keyed by ``lead_id`` and ``as_of``.
     source : str
         Where it came from (its file), for messages.
+    files : ActivityFiles, optional
+        The :class:`~mqlml.data.activity_files.ActivityFiles` it was computed from, when
+        read out of core: other aggregates (the current rules' counts) are queried from them.
+    keyed : tuple of (DataFrame, ndarray), optional
+        When computed here for known leads (:func:`files_summary`): those leads' ``lead_id``
+        and ``as_of`` in order, and each table row's lead as a position among them. The
+        features of those very leads then need no lookup by ``lead_id``
+        (:meth:`positions`).
     """
 
     table: pd.DataFrame
     source: str
-    #: The :class:`~mqlml.data.activity_files.ActivityFiles` it was computed from, when read
-    #: out of core: other aggregates (the current rules' counts) are queried from them.
     files: object = None
+    keyed: tuple[pd.DataFrame, np.ndarray] | None = None
 
     @classmethod
     def read(cls, path: str | Path) -> ActivitySummary:
@@ -677,9 +686,30 @@ class ActivitySummary:
         windows: Sequence[int],
     ) -> dict[str, np.ndarray]:
         """The spec's activity features of ``lead_ids`` (:func:`features_from_table`)."""
-        return features_from_table(
-            self.table, lead_ids, as_of, activity_types, windows, source=self.source
+        key = self.positions(lead_ids, as_of)
+        if key is None:
+            return features_from_table(
+                self.table, lead_ids, as_of, activity_types, windows, source=self.source
+            )
+        # The summary of exactly these leads at these moments: its rows are theirs.
+        values = {m.name: pd.to_numeric(self.table[m.name]).to_numpy(dtype=float, na_value=np.nan)
+                  for m in measures(windows)}
+        types = self.table[ACTIVITY_TYPE].to_numpy(dtype=object, na_value=None)
+        return features_from_summary(key, types, values, len(lead_ids), activity_types, windows)
+
+    def positions(self, lead_ids: pd.Series, as_of: pd.Series) -> np.ndarray | None:
+        """Each table row's lead as a position in ``lead_ids``, when this summary was
+        computed for exactly these leads at these moments (``keyed``); else None."""
+        if self.keyed is None:
+            return None
+        leads, key = self.keyed
+        same = (
+            len(leads) == len(lead_ids)
+            and leads[LEAD_ID].reset_index(drop=True).equals(
+                lead_ids.astype("str").reset_index(drop=True))
+            and np.array_equal(_epoch_us(leads[AS_OF]), _epoch_us(as_of))
         )
+        return key if same else None
 
     def type_rows(self, lead_ids: pd.Series, as_of: pd.Series) -> pd.DataFrame:
         """``lead_id`` and ``activity_type`` of each type each lead did before its as-of:
@@ -694,6 +724,12 @@ class ActivitySummary:
         """The rows of ``lead_ids`` only."""
         keep = self.table[LEAD_ID].astype("str").isin(lead_ids.astype("str"))
         return ActivitySummary(self.table[keep].reset_index(drop=True), self.source, self.files)
+
+
+def _utc_us(times: pd.Series) -> pd.DatetimeIndex:
+    """Times in UTC to the microsecond, by position (a Series' index dropped); not through
+    ``to_numpy``, which makes a Timestamp object of every zoned time (3 s per million)."""
+    return pd.DatetimeIndex(pd.to_datetime(times, utc=True)).as_unit("us")
 
 
 def files_summary(
@@ -722,11 +758,11 @@ def files_summary(
     -------
     ActivitySummary
     """
-    from mqlml.data.validate import normalise_categories
+    from mqlml.data.validate import normalise_categories, text_of_codes
 
     frame = pd.DataFrame({
         LEAD_ID: lead_ids.astype("str").to_numpy(),
-        AS_OF: pd.to_datetime(as_of.to_numpy(), utc=True).as_unit("us"),
+        AS_OF: _utc_us(as_of),
         "key": np.arange(len(lead_ids), dtype=np.int64),
     })
     con = files.con
@@ -738,25 +774,26 @@ def files_summary(
         table = files.run(sql)
     finally:
         con.unregister("mqlml_summary_leads")
-    key = table.pop("key").to_numpy()
+    key = table["key"].to_numpy()
     table.insert(0, AS_OF, frame[AS_OF].array.take(key))
-    table.insert(0, LEAD_ID, pd.Series(frame[LEAD_ID].to_numpy()[key], dtype="str"))
-    raw = table[ACTIVITY_TYPE]
-    codes, uniques = pd.factorize(raw)
+    # Taken as Arrow text: through Python objects costs seconds for millions of rows.
+    table.insert(0, LEAD_ID, lead_ids.astype("str").reset_index(drop=True).array.take(key))
+    codes, uniques = pd.factorize(table[ACTIVITY_TYPE])
     norm = normalise_categories(pd.Series(uniques, dtype="str")).to_numpy(dtype=object)
-    table[ACTIVITY_TYPE] = pd.Series(
-        np.where(codes < 0, None, norm.take(np.maximum(codes, 0))), dtype="str"
-    )
+    table[ACTIVITY_TYPE] = text_of_codes(codes, norm)
     if len(set(norm)) < len(norm):
         # "Email Open" and "email open" are one type in memory: merge their rows.
         agg = {m.name: ("sum" if m.kind == "count" else "min" if m.kind == "min_days"
                         else "max") for m in measures(windows) if m.per_type}
         agg.update({m.name: "first" for m in measures(windows) if not m.per_type})
         typed = table[table[ACTIVITY_TYPE].notna()]
-        merged = typed.groupby([LEAD_ID, AS_OF, ACTIVITY_TYPE], sort=False,
+        merged = typed.groupby([LEAD_ID, AS_OF, ACTIVITY_TYPE, "key"], sort=False,
                                as_index=False).agg(agg)
         table = pd.concat([merged, table[table[ACTIVITY_TYPE].isna()]], ignore_index=True)
-    return ActivitySummary(table, str(files), files)
+    key = table.pop("key").to_numpy()
+    leads = pd.DataFrame({LEAD_ID: lead_ids.astype("str").reset_index(drop=True),
+                          AS_OF: frame[AS_OF]})
+    return ActivitySummary(table, str(files), files, keyed=(leads, key))
 
 
 def files_type_counts(
@@ -775,7 +812,7 @@ def files_type_counts(
     frame = pd.DataFrame({
         "key": np.arange(len(lead_ids), dtype=np.int64),
         LEAD_ID: lead_ids.astype("str").to_numpy(),
-        AS_OF: pd.to_datetime(as_of.to_numpy(), utc=True).as_unit("us"),
+        AS_OF: _utc_us(as_of),
     })
     lo = "" if window_days is None else (
         f" AND a.{OCCURRED_AT} >= l.{AS_OF} - INTERVAL {int(window_days)} DAY")

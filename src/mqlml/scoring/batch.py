@@ -77,6 +77,7 @@ from mqlml.data.validate import (
     LATEST,
     YEARS,
     Problem,
+    among,
     check_datetimes,
     check_ids,
     check_numbers,
@@ -381,7 +382,7 @@ def _usable_activities(
     bad = np.zeros(len(acts), dtype=bool)
     bad[list(first_problem)] = True
     no_id = acts[LEAD_ID].isna().to_numpy()
-    known = acts[LEAD_ID].isin(set(ids.dropna())).to_numpy() & ~no_id
+    known = among(acts[LEAD_ID], ids) & ~no_id
     if no_id.any():
         notes.append(f"{source}: {plural(int(no_id.sum()), 'row')} without a lead_id ignored")
     if (~known & ~no_id).any():
@@ -549,7 +550,7 @@ def _usable_files(
     leads or of none are ignored and counted; a problem of the table stops the batch."""
     leads = pd.DataFrame({LEAD_ID: typed[LEAD_ID], CREATED_AT: typed[CREATED_AT]})
     found = files.check(leads.dropna(subset=[LEAD_ID]), leads_source=source, years=True,
-                        unknown="count", why=_MODEL_READS)
+                        unknown="count", why=_MODEL_READS, aggregates=False)
     fatal = [p for p in found.problems if not p.per_row]
     if fatal:
         raise DataValidationError(messages(fatal))
@@ -623,8 +624,11 @@ def _split_batch(
     rejected = rejects.mask()
     keep = ~rejected
     leads_out = pd.DataFrame({c: s[keep] for c, s in typed.items()}).reset_index(drop=True)
-    kept_ids = set(leads_out[LEAD_ID])
-    keep_acts = usable_acts[usable_acts[LEAD_ID].isin(kept_ids)].reset_index(drop=True)
+    # Usable activities are of the batch's leads (ids unique): drop those of rejected leads.
+    keep_acts = usable_acts
+    if rejected.any() and len(usable_acts):
+        keep_acts = usable_acts[~among(usable_acts[LEAD_ID], typed[LEAD_ID][rejected])]
+    keep_acts = keep_acts.reset_index(drop=True)
     return CheckedBatch(
         leads=leads_out,
         as_of=moments[keep].reset_index(drop=True).rename(AS_OF),
@@ -821,17 +825,26 @@ def _score_chunks(
     """The scores of every lead, a feature sample for drift, and unseen category values."""
     spec = model.spec
     leads, n = batch.leads, len(batch.leads)
+    summary = batch.activity_summary
     # Activities sorted by their lead's position, so each chunk takes one contiguous slice.
-    acts = batch.activities if batch.activity_summary is None else batch.activity_summary.table
-    lead_pos = pd.Index(leads[LEAD_ID]).get_indexer(acts[LEAD_ID])
+    acts = batch.activities if summary is None else summary.table
+    keyed = None if summary is None else summary.positions(leads[LEAD_ID], batch.as_of)
+    lead_pos = pd.Index(leads[LEAD_ID]).get_indexer(acts[LEAD_ID]) if keyed is None else keyed
     order = np.argsort(lead_pos, kind="stable")
     acts, lead_pos = acts.iloc[order].reset_index(drop=True), lead_pos[order]
 
-    def slice_of(lo: int, hi: int):
-        if batch.activity_summary is None:
+    def slice_of(lo: int, hi: int, start: int, stop: int):
+        if summary is None:
             return acts.iloc[lo:hi]
-        s = batch.activity_summary
-        return ActivitySummary(acts.iloc[lo:hi].reset_index(drop=True), s.source, s.files)
+        part = acts.iloc[lo:hi].reset_index(drop=True)
+        if keyed is None:
+            return ActivitySummary(part, summary.source, summary.files)
+        # The summary of these leads at these moments, keyed by position in the chunk: its
+        # features need no lookup by lead_id.
+        chunk = pd.DataFrame({LEAD_ID: leads[LEAD_ID].iloc[start:stop].reset_index(drop=True),
+                              AS_OF: batch.as_of.iloc[start:stop].reset_index(drop=True)})
+        return ActivitySummary(part, summary.source, summary.files,
+                               (chunk, lead_pos[lo:hi] - start))
 
     rng = np.random.default_rng(0)
     share = min(1.0, DRIFT_SAMPLE_ROWS / max(n, 1))
@@ -844,7 +857,7 @@ def _score_chunks(
         chunk = leads.iloc[start:stop].reset_index(drop=True)
         lo, hi = np.searchsorted(lead_pos, [start, stop])
         moments = batch.as_of.iloc[start:stop].reset_index(drop=True)
-        part = slice_of(lo, hi)
+        part = slice_of(lo, hi, start, stop)
         features = build_features(chunk, part, moments, spec)
         scored = score_routed(model, chunk, part, moments, features)
         scored.insert(0, LEAD_ID, chunk[LEAD_ID].to_numpy())

@@ -26,7 +26,7 @@ from mqlml.columns import (
     reason_points,
     reason_text,
 )
-from mqlml.data.validate import YEARS, out_of_years, plural
+from mqlml.data.validate import YEARS, as_text, out_of_years, plural
 from mqlml.errors import DataValidationError
 from mqlml.explain.contributions import (
     explain_lead,
@@ -74,7 +74,7 @@ def score_features(
         (NEGATIVE, r.negative, r.negative_points),
     ):
         for i in range(text.shape[1]):
-            out[reason_text(direction, i + 1)] = pd.array(text[:, i], dtype="str")
+            out[reason_text(direction, i + 1)] = as_text(text[:, i])
             out[reason_points(direction, i + 1)] = np.round(pts[:, i], 1)
     out[BASE_SCORE] = np.full(len(features), round(base_score, 1))
     out[OTHER_POINTS] = np.round(r.other_points, 1)
