@@ -189,6 +189,67 @@ class SplitConfig(_Strict):
         return self
 
 
+class SearchConfig(_Strict):
+    """The model search on time folds (``model.search``).
+
+    The newest ``model.early_stopping_fraction`` of the training rows is cut into ``folds``
+    consecutive periods; each is predicted by models fit only on the rows before it. An
+    Optuna (TPE) search over LightGBM's settings (leaves, learning rate, leaf size, L2,
+    feature share, recency weighting, monotone drifting columns, a linear base) and a
+    logistic model are judged on those out-of-time predictions by log loss, and a blend of
+    the best of each is kept when it predicts them better. The first trial is the configured
+    settings, so the search never ships worse settings on the folds than no search.
+    """
+
+    #: Most trials (LightGBM settings tried). 0: no search; the configured settings (and
+    #: the early-stopping choice among ``num_leaves_search``, ``recency_half_life_search``
+    #: and ``linear_base: auto``) are used.
+    trials: int = 25
+    #: Wall-clock seconds for the trials; the search stops after the trial that passes it
+    #: (each run then tries as many as the machine allows: set ``null`` and ``trials`` for
+    #: runs that repeat exactly). A recipe searches once per model (backtest folds, funnel
+    #: stages and segments each search within this budget).
+    budget_seconds: float | None = 20.0
+    #: Consecutive time periods the search judges settings on.
+    folds: int = 3
+    #: Converted leads the folds' periods must hold together for the search to run; with
+    #: fewer, differences between settings are noise and the configured settings are used.
+    min_positives: int = 150
+    #: What may ship: ``trees`` (LightGBM, possibly boosted from a linear base), ``linear``
+    #: (the logistic model alone) and ``blend`` (a weighed sum of the two's log-odds).
+    candidates: tuple[Literal["trees", "linear", "blend"], ...] = ("trees", "linear", "blend")
+
+    @field_validator("trials", "min_positives")
+    @classmethod
+    def _non_negative(cls, v: int, info) -> int:
+        if v < 0:
+            raise ValueError(f"model.search.{info.field_name} must be 0 or more, got {v}")
+        return v
+
+    @field_validator("folds")
+    @classmethod
+    def _folds(cls, v: int) -> int:
+        if not 1 <= v <= 10:
+            raise ValueError(f"model.search.folds must be an integer from 1 to 10, got {v}")
+        return v
+
+    @field_validator("budget_seconds")
+    @classmethod
+    def _budget(cls, v: float | None) -> float | None:
+        if v is not None and not (v > 0 and math.isfinite(v)):
+            raise ValueError(f"model.search.budget_seconds must be positive or null, got {v}")
+        return v
+
+    @field_validator("candidates")
+    @classmethod
+    def _candidates(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if "trees" not in v:
+            raise ValueError(
+                f"model.search.candidates must include 'trees', got {list(v)}"
+            )
+        return v
+
+
 class ModelConfig(_Strict):
     """LightGBM settings. Early stopping uses the latest ``early_stopping_fraction`` of train."""
 
@@ -238,6 +299,8 @@ class ModelConfig(_Strict):
     #: machine shared with other jobs set it to the cores free: LightGBM's threads wait on
     #: each other when there are more of them than free cores (a fit of 0.4 s took 175 s).
     num_threads: int | None = None
+    #: The search on time folds over LightGBM's settings, the linear model and a blend.
+    search: SearchConfig = Field(default_factory=SearchConfig)
 
     @field_validator("num_threads")
     @classmethod

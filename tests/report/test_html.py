@@ -380,6 +380,34 @@ def test_the_quality_section_says_what_the_model_learned_from(summary, periods):
     assert "test slice, which no model saw" in quality
 
 
+_SEARCH = {
+    "kind": "blend", "settings": {}, "tree_weight": 0.6, "linear_c": 0.1,
+    "log_loss": {"configured": 0.30, "trees": 0.29, "linear": 0.295, "blend": 0.28},
+    "fold_trees": [40, 50, 60], "trials": 25, "seconds": 12.0, "fold_rows": 1_975,
+    "fold_positives": 253,
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "search", "says"),
+    [
+        ("blend", _SEARCH, "The model is a blend of LightGBM trees (60%) and a logistic "
+         "regression: of 25 LightGBM settings, a logistic regression and their blends, it "
+         "best predicted the newest 3 periods of the training slice (1,975 leads)"),
+        ("linear", {**_SEARCH, "kind": "linear"}, "The model is a logistic regression: of 25"),
+        ("boosted", None, "The model is LightGBM trees boosted from a logistic regression, "
+         "with the configured settings."),
+    ],
+    ids=["blend", "linear", "configured"],
+)
+def test_the_quality_section_says_what_the_model_is_and_how_it_was_chosen(
+    summary, kind, search, says
+):
+    s = {**summary, "model": {**summary["model"], "kind": kind, "search": search}}
+    quality = build_report(s).html.split("id='quality'")[1].split("<h2")[0]
+    assert says in " ".join(_visible_text(quality).split())
+
+
 def test_an_old_summary_keeps_the_old_calibration_sentence(summary):
     model = {k: v for k, v in summary["model"].items() if k != "cross_fit_periods"}
     quality = build_report({**summary, "model": model}).html.split("id='quality'")[1]

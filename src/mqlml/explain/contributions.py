@@ -169,8 +169,9 @@ def field_contributions(
     With ``tables`` (from :func:`shap_tables` or :func:`shap_tables_for`), or for
     :data:`FAST_SHAP_MIN_ROWS` rows or more, through the per-leaf tables of
     :mod:`mqlml.explain.fastshap`; else LightGBM's ``pred_contrib``. Both give the same
-    values. With the ``linear`` base the trees start from, its exact (additive)
-    contributions are added: they sum with the trees' to the model's log-odds.
+    values. With the model's ``linear`` part, the trees' contributions are weighed by its
+    ``tree_weight_`` and its exact (additive) contributions are added: they sum to the
+    model's log-odds.
     ``num_threads`` as in :func:`prediction_threads` (the tables' default: every core).
     """
     if tables is None and len(X) >= FAST_SHAP_MIN_ROWS:
@@ -190,10 +191,12 @@ def field_contributions(
         contrib, base = feature_contributions(booster, X, num_threads=num_threads)
         contrib, fields = contrib @ m, order
     if linear is not None:
+        # TreeSHAP is linear in the model's output: a blend's trees weigh tree_weight_.
         lin, lin_base = linear.contributions(X)
         at = {f: j for j, f in enumerate(order)}
-        contrib = contrib + (lin @ m)[:, [at[f] for f in fields]]
-        base = base + lin_base
+        w = linear.tree_weight_
+        contrib = w * contrib + (lin @ m)[:, [at[f] for f in fields]]
+        base = w * base + lin_base
     return pd.DataFrame(contrib, columns=fields), base
 
 

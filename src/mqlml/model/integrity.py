@@ -488,6 +488,10 @@ def check_linear(d, spec) -> dict:
     _mapping(d, "the linear base")
     _finite(d.get("intercept_"), "intercept_")
     _finite(d.get("C"), "C")
+    weight = d.get("tree_weight_", 1.0)
+    _finite(weight, "tree_weight_")
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"tree_weight_ must be between 0 and 1, got {weight}")
     n = len(spec.columns)
     cols = d.get("columns_")
     if not isinstance(cols, list) or len(cols) != n:

@@ -49,11 +49,16 @@ class LinearBase:
         transform and coefficients.
     expected_terms_ : ndarray
         Mean of each column's term over the training rows (SHAP's base of the column).
+    tree_weight_ : float
+        How the model's log-odds combine: ``tree_weight_ * trees + this model's``. 1 when the
+        trees are boosted from this base (the default); a blend of independently fit trees
+        and this model sets it with :meth:`blended` (0: the linear model alone).
     """
 
     def __init__(self, C: float = 1.0, max_iter: int = 2000):
         self.C = C
         self.max_iter = max_iter
+        self.tree_weight_ = 1.0
 
     def fit(self, X: np.ndarray, y, spec: FeatureSpec, sample_weight=None) -> LinearBase:
         """Fit on the model's feature matrix (:func:`mqlml.features.build.to_matrix`)."""
@@ -97,6 +102,23 @@ class LinearBase:
         self.expected_terms_ = self.column_terms(X).mean(axis=0)
         return self
 
+    def blended(self, tree_weight: float) -> LinearBase:
+        """This fitted model as the linear part of a blend: log-odds
+        ``tree_weight * trees + (1 - tree_weight) * this model's``.
+
+        The coefficients are scaled by ``1 - tree_weight`` (the terms stay additive, so SHAP
+        values stay exact) and ``tree_weight_`` is set; 0 keeps this model alone.
+        """
+        if not 0.0 <= tree_weight <= 1.0:
+            raise ValueError(f"tree_weight must be between 0 and 1, got {tree_weight}")
+        out = LinearBase.from_dict(self.to_dict())
+        scale = 1.0 - tree_weight
+        out.intercept_ = self.intercept_ * scale
+        out.columns_ = [{**c, "coef": [v * scale for v in c["coef"]]} for c in self.columns_]
+        out.expected_terms_ = self.expected_terms_ * scale
+        out.tree_weight_ = float(tree_weight)
+        return out
+
     def _design(self, j: int, x: np.ndarray) -> np.ndarray:
         col = self.columns_[j]
         if col["kind"] == "categorical":
@@ -132,6 +154,7 @@ class LinearBase:
             "intercept_": self.intercept_,
             "columns_": self.columns_,
             "expected_terms_": self.expected_terms_.tolist(),
+            "tree_weight_": self.tree_weight_,
         }
 
     @classmethod
@@ -141,4 +164,6 @@ class LinearBase:
         out.intercept_ = float(d["intercept_"])
         out.columns_ = [dict(c) for c in d["columns_"]]
         out.expected_terms_ = np.asarray(d["expected_terms_"], dtype=float)
+        # Bundles from before blends: the trees were boosted from this base.
+        out.tree_weight_ = float(d.get("tree_weight_", 1.0))
         return out

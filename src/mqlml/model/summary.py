@@ -225,6 +225,34 @@ class CalibrationInfo(_Section):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ModelSearch(_Section):
+    """The search on time folds that chose the model (:mod:`mqlml.training.search`)."""
+
+    #: ``trees``, ``boosted`` (trees on a linear base), ``linear`` or ``blend``.
+    kind: str
+    #: LightGBM settings chosen: num_leaves, learning_rate, min_child_samples, lambda_l2,
+    #: feature_fraction.
+    settings: dict
+    #: The trees' weight in the log-odds (1: trees alone, 0: the linear model alone).
+    tree_weight: float
+    #: Inverse L2 strength of the linear part, if any.
+    linear_c: float | None
+    #: Pooled log loss on the folds' periods of the configured settings, the trees kept, the
+    #: linear model and the blend. It chose the model; it is not a held-out figure (each
+    #: fold's period also sized its trees).
+    log_loss: dict
+    #: The chosen settings' early-stopped tree count on each fold.
+    fold_trees: list[int]
+    trials: int
+    seconds: float
+    #: Leads and converted leads in the folds' periods.
+    fold_rows: int
+    fold_positives: int
+    extra: dict = _extra()
+    _absent: frozenset = _absent_keys()
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelInfo(_Section):
     """The fitted trees: size, early stopping, and the options the search chose."""
 
@@ -244,6 +272,10 @@ class ModelInfo(_Section):
     learned_from_rows: int | None = _later()
     #: Consecutive periods of the calibration slice scored out of time (0: no refit).
     cross_fit_periods: int | None = _later()
+    #: How the log-odds are made: ``trees``, ``boosted``, ``linear`` or ``blend``.
+    kind: str | None = _later()
+    #: The search on time folds, or None when the configured settings were used.
+    search: ModelSearch | None = _later()
     extra: dict = _extra()
     _absent: frozenset = _absent_keys()
 

@@ -42,16 +42,28 @@ def lightgbm_feature_names(columns) -> list[str]:
     return out
 
 
+#: How a model's trees and linear part combine (:attr:`BoosterFit.kind`).
+MODEL_KINDS = ("trees", "boosted", "linear", "blend")
+
+
 @dataclass(frozen=True)
 class BoosterFit:
-    """A fitted LightGBM booster and how early stopping chose its size."""
+    """A fitted LightGBM booster, its linear part, and how its size was chosen.
+
+    ``kind`` says how the log-odds are made: ``trees`` (the booster alone), ``boosted``
+    (trees boosted from the linear base), ``blend`` (independently fit trees and linear
+    model, weighed by ``linear.tree_weight_``) or ``linear`` (the linear model alone; the
+    booster is one tree weighed 0, since LightGBM cannot hold none and every scoring and
+    explanation path then stays one).
+    """
 
     booster: lgb.Booster
     best_iteration: int
     n_early_stopping_rows: int
     early_stopping_log_loss: float
-    #: The linear base the trees start from (:mod:`mqlml.model.linear`), or None.
+    #: The linear part (:mod:`mqlml.model.linear`), or None.
     linear: LinearBase | None = None
+    kind: str = "trees"
 
 
 def lightgbm_threads(num_threads: int | None = None) -> int:
@@ -126,7 +138,7 @@ def fit_lightgbm(
             f"its latest {cfg.early_stopping_fraction:.0%} (early stopping); got "
             f"{int(y[:cut].sum())} and {int(y[cut:].sum())} converted"
         )
-    params = _train_params(cfg, spec, monotone, linear_c, linear_only)
+    params = train_params(cfg, spec, monotone, linear_c, linear_only)
     cats = [i for i, c in enumerate(spec.columns) if c in spec.categorical]
     names = lightgbm_feature_names(spec.columns)
     w_fit = weight[:cut] if weight is not None else None
@@ -175,6 +187,7 @@ def fit_lightgbm(
         n_early_stopping_rows=n - cut,
         early_stopping_log_loss=float(evals["early_stopping"]["binary_logloss"][best - 1]),
         linear=linear,
+        kind="boosted" if linear is not None else "trees",
     )
 
 
@@ -188,37 +201,75 @@ def refit_lightgbm(
     weight: np.ndarray | None = None,
     linear_only: frozenset[str] = frozenset(),
 ) -> BoosterFit:
-    """LightGBM with the settings and size ``like`` chose, fit on other (usually more) rows.
+    """A model of ``like``'s kind, settings and size, fit on other (usually more) rows.
 
-    No early stopping: the number of trees is ``like.best_iteration`` and the linear base
-    (if ``like`` has one) keeps its ``C``, so a model refit on newer rows differs from
-    ``like`` only by what those rows teach. ``cfg`` must be the configuration ``like`` was
-    fit with (tree size included); ``monotone``, ``weight`` and ``linear_only`` as in
-    :func:`fit_lightgbm`. The early-stopping figures are ``like``'s.
+    No early stopping: the number of trees is ``like.best_iteration``, the linear part (if
+    ``like`` has one) keeps its ``C`` and, in a blend, its weight; so a model refit on newer
+    rows differs from ``like`` only by what those rows teach. ``cfg`` must be the
+    configuration ``like`` was fit with (tree size included); ``monotone``, ``weight`` and
+    ``linear_only`` as in :func:`fit_lightgbm`. The early-stopping figures are ``like``'s.
     """
-    y = np.asarray(y, dtype=float)
     linear_c = like.linear.C if like.linear is not None else None
-    linear = LinearBase(C=linear_c).fit(X, y, spec, weight) if linear_c is not None else None
+    tree_weight = like.linear.tree_weight_ if like.linear is not None else 1.0
+    fit = fit_model(
+        X, y, spec, cfg, n_trees=like.best_iteration, kind=like.kind, linear_c=linear_c,
+        tree_weight=tree_weight, monotone=monotone, weight=weight, linear_only=linear_only,
+    )
+    return BoosterFit(
+        booster=fit.booster,
+        best_iteration=like.best_iteration,
+        n_early_stopping_rows=like.n_early_stopping_rows,
+        early_stopping_log_loss=like.early_stopping_log_loss,
+        linear=fit.linear,
+        kind=like.kind,
+    )
+
+
+def fit_model(
+    X: np.ndarray,
+    y,
+    spec: FeatureSpec,
+    cfg: ModelConfig,
+    *,
+    n_trees: int,
+    kind: str = "trees",
+    linear_c: float | None = None,
+    tree_weight: float = 1.0,
+    monotone: dict[str, int] | None = None,
+    weight: np.ndarray | None = None,
+    linear_only: frozenset[str] = frozenset(),
+) -> BoosterFit:
+    """A model of ``kind`` (:data:`MODEL_KINDS`) with ``n_trees`` trees, no early stopping.
+
+    ``boosted``: the trees start from a :class:`~mqlml.model.linear.LinearBase` with
+    ``linear_c``; ``blend``: trees and that linear model are fit apart and weighed
+    ``tree_weight`` and ``1 - tree_weight``; ``linear``: the linear model alone. The
+    early-stopping figures are left empty (0 rows, NaN) for the caller to fill.
+    """
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(MODEL_KINDS)}, got {kind!r}")
+    if kind != "trees" and linear_c is None:
+        raise ValueError(f"a model of kind {kind!r} needs linear_c, got None")
+    y = np.asarray(y, dtype=float)
+    linear = LinearBase(C=linear_c).fit(X, y, spec, weight) if kind != "trees" else None
+    boosted = kind == "boosted"
     full = lgb.Dataset(
         X,
         y,
         weight=weight,
         feature_name=lightgbm_feature_names(spec.columns),
         categorical_feature=[i for i, c in enumerate(spec.columns) if c in spec.categorical],
-        init_score=linear.decision_function(X) if linear is not None else None,
+        init_score=linear.decision_function(X) if boosted else None,
     )
-    params = _train_params(cfg, spec, monotone, linear_c, linear_only)
-    booster = lgb.train(params, full, num_boost_round=like.best_iteration)
-    return BoosterFit(
-        booster=booster,
-        best_iteration=like.best_iteration,
-        n_early_stopping_rows=like.n_early_stopping_rows,
-        early_stopping_log_loss=like.early_stopping_log_loss,
-        linear=linear,
-    )
+    params = train_params(cfg, spec, monotone, linear_c if boosted else None, linear_only)
+    rounds = 1 if kind == "linear" else max(int(n_trees), 1)
+    booster = lgb.train(params, full, num_boost_round=rounds)
+    if kind in ("blend", "linear"):
+        linear = linear.blended(tree_weight if kind == "blend" else 0.0)
+    return BoosterFit(booster, rounds, 0, float("nan"), linear, kind)
 
 
-def _train_params(cfg, spec, monotone, linear_c, linear_only) -> dict:
+def train_params(cfg, spec, monotone, linear_c, linear_only) -> dict:
     """:func:`lightgbm_params` with the monotone constraints and the columns left to the
     linear base (their split gain zeroed)."""
     params = lightgbm_params(cfg)
@@ -237,13 +288,16 @@ def predict_raw(
     num_threads: int | None = None,
     **kwargs,
 ) -> np.ndarray:
-    """The model's log-odds (before calibration): the trees', plus the linear base's.
+    """The model's log-odds (before calibration): the trees' (weighed by the linear part's
+    ``tree_weight_``), plus the linear part's.
 
     ``num_threads`` as in :func:`lightgbm_threads` (LightGBM's predict ignores the
     thread count the booster was trained with).
     """
     raw = booster.predict(X, raw_score=True, num_threads=lightgbm_threads(num_threads), **kwargs)
-    return raw + linear.decision_function(X) if linear is not None else raw
+    if linear is None:
+        return raw
+    return linear.tree_weight_ * raw + linear.decision_function(X)
 
 
 def _signed_log1p(x):

@@ -366,10 +366,29 @@ def _model_section(recipe: FittedRecipe, config: Config) -> dict:
         "num_leaves": m.num_leaves,
         "recency_half_life": m.recency_half_life,
         "monotone": m.monotone or {},
-        "linear_base": fit.linear is not None,
+        "linear_base": fit.kind == "boosted",
         "linear_only": sorted(m.drifting)
-        if fit.linear is not None and config.model.linear_drifting
+        if fit.kind == "boosted" and config.model.linear_drifting
         else [],
+        "kind": fit.kind,
+        "search": _search_section(m.search),
+    }
+
+
+def _search_section(search) -> dict | None:
+    if search is None:
+        return None
+    return {
+        "kind": search.kind,
+        "settings": dict(search.settings),
+        "tree_weight": search.tree_weight,
+        "linear_c": search.linear_c,
+        "log_loss": dict(search.log_loss),
+        "fold_trees": list(search.fold_trees),
+        "trials": search.trials,
+        "seconds": search.seconds,
+        "fold_rows": search.fold_rows,
+        "fold_positives": search.fold_positives,
     }
 
 

@@ -9,8 +9,9 @@ and the positions of a training slice and of a later calibration slice, it fits,
 1. the leakage audit on the training rows (columns that restate the outcome are excluded);
 2. the feature spec on the training rows' kept columns and their activities before as-of;
 3. the model (:func:`fit_calibrated_model`): drifting numeric columns (monotone, or left
-   to the linear base), the tree-size / recency / linear-base search by early-stopping
-   log loss on the training rows, and the calibrator on out-of-time scores of the
+   to the linear base), the model search on time folds of the training rows
+   (:mod:`mqlml.training.search`: LightGBM settings, the linear model, a blend), and the
+   calibrator on out-of-time scores of the
    calibration rows (time cross-fitting: each period of them scored by a model of every
    row before it); the model is then refit on the training and calibration rows together;
 4. the logistic baseline on the rows the model learned from;
@@ -33,7 +34,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from mqlml.columns import ACTIVITY_TYPE, CREATED_AT, LEAD_ID, OCCURRED_AT
-from mqlml.config import Config, ModelConfig, ThresholdConfig
+from mqlml.config import Config, ThresholdConfig
 from mqlml.features.activity import ActivitySummary
 from mqlml.features.build import (
     FeatureSpec,
@@ -58,7 +59,6 @@ from mqlml.model.thresholds import (
 from mqlml.model.trees import (
     BoosterFit,
     fit_baseline,
-    fit_lightgbm,
     predict_baseline,
     predict_raw,
     recency_weights,
@@ -66,6 +66,7 @@ from mqlml.model.trees import (
 )
 from mqlml.training.audit import AuditResult, audit_leakage, monotone_for_drifting
 from mqlml.training.progress import Stages
+from mqlml.training.search import SearchResult, choose_model
 
 #: A fitted MQL threshold policy.
 Threshold = CapacityThreshold | PrecisionThreshold | RecallThreshold | ExpectedValueThreshold
@@ -82,7 +83,7 @@ class CalibratedModel:
     calibrator : ProbabilityCalibrator
         Fit on the calibration rows' raw scores.
     num_leaves, recency_half_life
-        The settings the search chose.
+        The settings chosen (by the search, or among the configured options).
     monotone : dict or None
         Feature column -> +1 / -1 for drifting columns (``model.monotone_drifting``).
     drifting : tuple of str
@@ -93,6 +94,8 @@ class CalibratedModel:
         Rows the model learned from.
     calibration_raw : ndarray
         The calibration rows' out-of-time log-odds.
+    search : SearchResult or None
+        What the search on time folds tried and chose (:mod:`mqlml.training.search`).
     """
 
     fit: BoosterFit
@@ -107,6 +110,8 @@ class CalibratedModel:
     #: Out-of-time log-odds of the calibration rows (what the calibrator was fit on): the
     #: scores to judge or fit anything else on, since a refit model has seen those rows.
     calibration_raw: np.ndarray | None = field(default=None, compare=False, repr=False)
+    #: The search on time folds that chose the model, or None (configured settings).
+    search: SearchResult | None = field(default=None, compare=False)
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         """Log-odds before calibration of feature matrix rows."""
@@ -115,49 +120,6 @@ class CalibratedModel:
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of feature matrix rows."""
         return self.calibrator.predict(self.predict_raw(X))
-
-
-def search_model(
-    X: np.ndarray,
-    y: np.ndarray,
-    spec: FeatureSpec,
-    cfg: ModelConfig,
-    monotone: dict[str, int] | None = None,
-    drifting: frozenset[str] = frozenset(),
-) -> tuple[BoosterFit, int, float | None]:
-    """LightGBM, choosing tree size, recency weighting and linear base by early-stopping loss.
-
-    Every combination of ``cfg.num_leaves_search`` (else ``cfg.num_leaves``),
-    ``cfg.recency_half_life_search`` and the linear-base options of ``cfg.linear_base``
-    is fit; the lowest early-stopping log loss wins (the first one on ties). With
-    ``cfg.linear_drifting``, the ``drifting`` columns are left to the linear base.
-
-    Returns
-    -------
-    fit : BoosterFit
-    num_leaves : int
-    recency_half_life : float or None
-    """
-    fits = []
-    linear_options = {"off": (None,), "on": (cfg.linear_base_c,)}.get(
-        cfg.linear_base, (None, cfg.linear_base_c)
-    )
-    for leaves in cfg.num_leaves_search or (cfg.num_leaves,):
-        for half_life in cfg.recency_half_life_search:
-            for linear_c in linear_options:
-                fit = fit_lightgbm(
-                    X,
-                    y,
-                    spec,
-                    cfg.model_copy(update={"num_leaves": leaves}),
-                    monotone,
-                    recency_weights(len(y), half_life),
-                    linear_c,
-                    drifting if cfg.linear_drifting else frozenset(),
-                )
-                fits.append((fit.early_stopping_log_loss, leaves, half_life, fit))
-    _, leaves, half_life, fit = min(fits, key=lambda t: t[0])
-    return fit, leaves, half_life
 
 
 def fit_calibrated_model(
@@ -171,12 +133,14 @@ def fit_calibrated_model(
 ) -> CalibratedModel:
     """The recipe's model step: drifting columns, model search, LightGBM, calibration.
 
-    The search runs on the training rows. With ``calibration.cross_fit_periods`` (k > 0)
-    the calibration rows are cut into k consecutive periods; each is scored by a model with
-    the chosen settings fit on every row before it (the first by the searched model
-    itself), the calibrator is fit on these pooled out-of-time scores, and the returned
-    model is refit on the training and calibration rows together. With 0 it is the
-    searched model, calibrated on its own scores of the calibration rows.
+    The model is chosen on the training rows (:func:`~mqlml.training.search.choose_model`:
+    the search on time folds, or the configured settings). With
+    ``calibration.cross_fit_periods`` (k > 0) the calibration rows are cut into k
+    consecutive periods; each is scored by a model of the chosen kind and settings fit on
+    every row before it (the first by the chosen model itself), the calibrator is fit on
+    these pooled out-of-time scores, and the returned model is refit on the training and
+    calibration rows together. With 0 it is the chosen model, calibrated on its own scores
+    of the calibration rows.
 
     Parameters
     ----------
@@ -192,23 +156,22 @@ def fit_calibrated_model(
     cfg = config.model
     drifting = (
         monotone_for_drifting(fit_features, calibration_features, y_fit, spec, config.audit)
-        if cfg.monotone_drifting or cfg.linear_drifting
+        if cfg.monotone_drifting or cfg.linear_drifting or cfg.search.trials
         else {}
     )
-    monotone = drifting if cfg.monotone_drifting else None
     X_fit = to_matrix(fit_features, spec)
-    fit, leaves, half_life = search_model(
-        X_fit, y_fit, spec, cfg, monotone, frozenset(drifting)
-    )
-    chosen = cfg.model_copy(update={"num_leaves": leaves})
+    choice = choose_model(X_fit, y_fit, spec, cfg, drifting)
+    fit, monotone, half_life = choice.fit, choice.monotone, choice.recency_half_life
     refit = partial(
         _refit,
         spec=spec,
-        cfg=chosen,
+        cfg=choice.config,
         like=fit,
         monotone=monotone,
         half_life=half_life,
-        linear_only=frozenset(drifting) if cfg.linear_drifting else frozenset(),
+        linear_only=frozenset(drifting)
+        if cfg.linear_drifting and fit.kind == "boosted"
+        else frozenset(),
     )
     X_cal = to_matrix(calibration_features, spec)
     periods = min(config.calibration.cross_fit_periods, len(y_calibration))
@@ -226,13 +189,14 @@ def fit_calibrated_model(
     return CalibratedModel(
         fit,
         calibrator,
-        leaves,
+        choice.config.num_leaves,
         half_life,
         monotone,
         tuple(drifting),
         cfg.num_threads,
         n_rows=len(y_fit) + (len(y_calibration) if periods else 0),
         calibration_raw=raw_cal,
+        search=choice.search,
     )
 
 
