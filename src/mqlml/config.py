@@ -301,6 +301,12 @@ class ModelConfig(_Strict):
     num_threads: int | None = None
     #: The search on time folds over LightGBM's settings, the linear model and a blend.
     search: SearchConfig = Field(default_factory=SearchConfig)
+    #: Once every test figure is measured, refit the model that ships, with every choice
+    #: the recipe made, on all labelled leads (the test slice too), so it learns from the
+    #: newest mature history. Its calibrator, thresholds and grades stay those fit on
+    #: out-of-time scores, and the figures stay those of the model that never saw the test
+    #: slice. false: the model that ships is the one the figures measured.
+    refit_on_all_history: bool = True
 
     @field_validator("num_threads")
     @classmethod

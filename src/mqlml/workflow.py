@@ -99,6 +99,7 @@ def finish_model(model: TrainedModel, inputs: InsightInputs) -> TrainedModel:
         model.linear,
         sample_rows=model.config.explanations.sample_rows,
         seed=inputs.seed,
+        probability=inputs.probability,
     )
     summary = {}
     for key, value in model.summary.to_dict().items():
@@ -106,8 +107,9 @@ def finish_model(model: TrainedModel, inputs: InsightInputs) -> TrainedModel:
         if key == _INSIGHTS_AFTER:
             summary.update(insights)
     summary.update({k: v for k, v in insights.items() if k not in summary})
-    # The shipped model's own scores of leads it never fit on are the reference for drift:
-    # the test slice, and the calibration slice too unless the model was refit on it.
+    # Scores of leads from a model that never fit on them are the reference for drift:
+    # the test slice (scored by the model the figures measure, even when the shipped one
+    # was refit on it), and the calibration slice too unless that model was refit on it.
     held_out = (
         inputs.slices["test"]
         if model.config.calibration.cross_fit_periods
@@ -192,7 +194,8 @@ def train_and_save(
         from mqlml.serving.pyfunc import training_holdout
         from mqlml.serving.tracking import log_training, tracking_uri
 
-        tracked = log_training(cfg, bundle, model, training_holdout(labelled, artifacts))
+        tracked = log_training(cfg, bundle, model, training_holdout(labelled, artifacts),
+                               artifacts.get("measured_model"))
         echo(f"MLflow run {tracked.run_id} in {tracking_uri(cfg.tracking)}", err=True)
         if tracked.gate is not None:
             g = tracked.gate
@@ -403,7 +406,8 @@ def retrain(
                  "may have trained on them", err=True)
             pick = pick[~early]
     compared = Holdout(holdout.rows.iloc[pick].reset_index(drop=True), holdout.y[pick])
-    ours = score_lead_rows(model, compared.rows, "compared leads")
+    # The challenger's figures come from the model that never saw its test slice.
+    ours = score_lead_rows(artifacts["measured_model"], compared.rows, "compared leads")
     ours_m = classification_metrics(compared.y, ours[PROBABILITY].to_numpy(dtype=float))
     theirs_m, changed = None, None
     if champion is not None:
@@ -458,7 +462,7 @@ def retrain(
         report, folder / "report.html", safe_csv=cfg.output.safe_csv))
     stages.done("save")
     # The gate scores the champion and the challenger on the same compared leads.
-    tracked = log_training(cfg, bundle, model, compared)
+    tracked = log_training(cfg, bundle, model, compared, artifacts["measured_model"])
     champion_run = log_comparison(
         cfg, tracked.run_id, None if champion is None else champion.version, theirs_m, ours_m
     )

@@ -47,10 +47,16 @@ def _retrain_with_outcomes_removed(trained, slice_name):
     return run_training(changed, cfg2)
 
 
-def test_test_slice_outcomes_never_reach_model_calibration_or_thresholds(trained):
-    model = trained[0]
-    other, _ = _retrain_with_outcomes_removed(trained, "test")
-    assert other.booster.model_to_string() == model.booster.model_to_string()
+def test_test_slice_outcomes_never_reach_the_figures_calibration_or_thresholds(trained):
+    model, artifacts = trained[0], trained[1]
+    other, other_artifacts = _retrain_with_outcomes_removed(trained, "test")
+    # The model every figure measures never saw the test slice's outcomes ...
+    measured, other_measured = artifacts["measured_model"], other_artifacts["measured_model"]
+    assert other_measured.booster.model_to_string() == measured.booster.model_to_string()
+    pd.testing.assert_series_equal(
+        other_artifacts["test_predictions"]["probability"],
+        artifacts["test_predictions"]["probability"],
+    )
     assert other.calibrator.to_dict() == model.calibrator.to_dict()
     assert other.mql.cutoff_ == model.mql.cutoff_
     assert other.grades.cutoffs_ == model.grades.cutoffs_
@@ -58,9 +64,37 @@ def test_test_slice_outcomes_never_reach_model_calibration_or_thresholds(trained
         k: t.cutoff_ for k, t in model.policies.items()
     }
     assert other.tiers.nurture_cutoff_ == model.tiers.nurture_cutoff_
-    # ...while the test metrics do see them (the check above is not vacuous)
+    # ...while the test metrics do see them (the check above is not vacuous) ...
     before = model.summary.metrics_test.model.n_positive
     assert other.summary.metrics_test.model.n_positive < before
+    # ... and so does the model that ships: refit on every labelled lead once measured.
+    assert model.summary.model.learned_from_test_slice
+    assert other.booster.model_to_string() != model.booster.model_to_string()
+
+
+def test_the_shipped_model_learned_from_every_labelled_lead(trained):
+    model, artifacts = trained[0], trained[1]
+    s = model.summary
+    assert s.model.learned_from_rows == sum(p.n_leads for p in s.periods)
+    measured = artifacts["measured_model"]
+    assert measured.booster.model_to_string() != model.booster.model_to_string()
+    # Only the model's weights differ: what turns its scores into decisions is one.
+    assert measured.calibrator is model.calibrator and measured.mql is model.mql
+    assert measured.grades is model.grades and measured.spec is model.spec
+
+
+def test_without_the_refit_on_all_history_the_measured_model_ships(trained):
+    model, _, crm, cfg = trained
+    cfg = cfg.model_copy(update={
+        "model": cfg.model.model_copy(update={"refit_on_all_history": False}),
+        "data": cfg.data.model_copy(update={"snapshot_at": model.summary.snapshot_at}),
+    })
+    kept, artifacts = run_training(crm, cfg)
+    assert not kept.summary.model.learned_from_test_slice
+    assert kept.booster is artifacts["measured_model"].booster
+    assert kept.summary.model.learned_from_rows == sum(
+        p.n_leads for p in kept.summary.periods if p.name != "test"
+    )
 
 
 def test_calibration_slice_outcomes_reach_the_calibrator_thresholds_and_refit_model(trained):
@@ -81,10 +115,17 @@ def test_without_cross_fitting_calibration_outcomes_never_reach_the_model(traine
     cfg = cfg.model_copy(
         update={"calibration": cfg.calibration.model_copy(update={"cross_fit_periods": 0})}
     )
-    kept, _ = run_training(crm, cfg.model_copy(update={"data": cfg.data.model_copy(
+    kept, kept_artifacts = run_training(crm, cfg.model_copy(update={"data": cfg.data.model_copy(
         update={"snapshot_at": model.summary.snapshot_at})}))
-    other, _ = _retrain_with_outcomes_removed((kept, artifacts, crm, cfg), "calibration")
-    assert other.booster.model_to_string() == kept.booster.model_to_string()
+    other, other_artifacts = _retrain_with_outcomes_removed(
+        (kept, artifacts, crm, cfg), "calibration"
+    )
+    # The model the figures measure learned from the training slice only (the one that
+    # ships is still refit on every labelled lead once they are measured).
+    assert (
+        other_artifacts["measured_model"].booster.model_to_string()
+        == kept_artifacts["measured_model"].booster.model_to_string()
+    )
     assert other.calibrator.to_dict() != kept.calibrator.to_dict()
 
 
@@ -133,7 +174,7 @@ def test_training_reports_each_stage_once_in_order_and_is_silent_by_default(hist
     assert names[:4] == [
         "audit and features", "model search", "calibration and thresholds", "evaluation"
     ]
-    assert names[-2:] == ["backtest fold 1/2", "backtest fold 2/2"]
+    assert names[-3:] == ["backtest fold 1/2", "backtest fold 2/2", "refit on all history"]
     assert all(s >= 0 for _, s in seen)
     training_run(lab, cfg)
     assert capsys.readouterr() == ("", "")

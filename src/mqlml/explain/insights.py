@@ -34,6 +34,7 @@ def training_insights(
     *,
     sample_rows: int | None = None,
     seed: int = 0,
+    probability: np.ndarray | None = None,
 ) -> dict:
     """Summary keys ``drivers``, ``criteria_rules``, ``scorecard`` and ``evaluation``.
 
@@ -61,6 +62,10 @@ def training_insights(
         time order. The ``evaluation`` charts use the whole test slice. None: every lead.
     seed : int
         Seed of the samples.
+    probability : ndarray, optional
+        Every labelled lead's calibrated probability from the model the held-out figures
+        measure, for the ``evaluation`` charts; needed when the model given was refit on
+        the test slice. None: the given model's probabilities of the test slice.
     """
     test = slices["test"]
     rng = np.random.default_rng(seed)
@@ -87,7 +92,9 @@ def training_insights(
     out.update(criteria_summary(features, y, sampled, spec, top, score, mql_cutoff))
     out["evaluation"] = evaluation_summary(
         y[test],
-        calibrator.predict(predict_raw(booster, X_test, linear)),
+        probability[test]
+        if probability is not None
+        else calibrator.predict(predict_raw(booster, X_test, linear)),
         baseline_test_probability,
     )
     return out

@@ -272,6 +272,9 @@ class ModelInfo(_Section):
     learned_from_rows: int | None = _later()
     #: Consecutive periods of the calibration slice scored out of time (0: no refit).
     cross_fit_periods: int | None = _later()
+    #: The model that ships was refit on the test slice too once the figures were
+    #: measured (``model.refit_on_all_history``): it learned from every labelled lead.
+    learned_from_test_slice: bool | None = _later()
     #: How the log-odds are made: ``trees``, ``boosted``, ``linear`` or ``blend``.
     kind: str | None = _later()
     #: The search on time folds, or None when the configured settings were used.

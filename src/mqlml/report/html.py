@@ -304,10 +304,27 @@ def _provenance(summary: dict) -> str:
     if k is None or not {"train", "calibration", "test"} <= periods.keys():
         return ""
     last = "calibration" if k else "train"
+    if model.get("learned_from_test_slice"):
+        last = "test"
     learned = (
         f"{_model_choice(model)}The model learned from {model.get('learned_from_rows'):,} "
         f"leads created {periods['train']['start'][:10]} to {periods[last]['end'][:10]}"
     )
+    if last == "test":
+        return (
+            f"{learned}: every labelled lead, the test slice too. It was refit on them, "
+            "with every choice the recipe made, once the figures below were measured: they "
+            "are the scores of the test slice by the same recipe run on the leads before it "
+            "(the training and calibration slices), which never saw the test slice. Its "
+            "calibrator, MQL cutoff and grades were fit on "
+            + (
+                f"out-of-time scores of the calibration slice: {k} consecutive periods, "
+                "each scored by a model fit only on the leads before it."
+                if k
+                else "the scores of the calibration slice by the model of the training "
+                "slice."
+            )
+        )
     if k:
         return (
             f"{learned} (training and calibration slices). Its calibrator, MQL cutoff and "

@@ -427,7 +427,8 @@ def _register_and_gate(client, config: Config, model, model_info, holdout) -> Ga
     from mqlml.serving.pyfunc import score_lead_rows
 
     version = str(model_info.registered_model_version)
-    # The logged model is this one (MLflow checked it on the input example): score in memory.
+    # The holdout is scored in memory by the model the held-out figures measure: the logged
+    # one, or its twin that never saw the holdout when the logged one was refit on it.
     scored = score_lead_rows(model, holdout.rows, "holdout")
     new_metrics = classification_metrics(holdout.y, scored[PROBABILITY].to_numpy(dtype=float))
     with _registry_lock(client.tracking_uri):
@@ -504,7 +505,9 @@ def _move_champion(client, name: str, version: str, current) -> None:
     _set_champion(client, name, version, history)
 
 
-def log_training(config: Config, bundle_dir: Path, model, holdout) -> TrackedTraining:
+def log_training(
+    config: Config, bundle_dir: Path, model, holdout, measured=None
+) -> TrackedTraining:
     """Log one training run and register its model; return what was recorded.
 
     Parameters
@@ -518,6 +521,10 @@ def log_training(config: Config, bundle_dir: Path, model, holdout) -> TrackedTra
     holdout : mqlml.serving.pyfunc.Holdout
         The training's test slice as pyfunc rows with labels: the shape of the (synthetic)
         input example, and the leads the gate scores with the new version and the current champion.
+    measured : TrainedModel, optional
+        The model the held-out figures measure, which scores the holdout for the gate
+        (the training's ``measured_model`` artifact): ``model`` itself unless it was refit
+        on the test slice (``model.refit_on_all_history``). None: ``model``.
     """
     import mlflow
     import mlflow.pyfunc
@@ -547,7 +554,11 @@ def log_training(config: Config, bundle_dir: Path, model, holdout) -> TrackedTra
             pip_requirements=scoring_requirements(),
             registered_model_name=config.name if register else None,
         )
-        decision = _register_and_gate(client, config, model, info, holdout) if register else None
+        decision = (
+            _register_and_gate(client, config, measured or model, info, holdout)
+            if register
+            else None
+        )
         if decision is not None:
             figures = {f"holdout.{decision.metric}": decision.value}
             if decision.champion_value is not None:

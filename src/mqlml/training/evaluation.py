@@ -81,6 +81,9 @@ class InsightInputs:
     baseline_test_probability: np.ndarray
     segment_column: str | None
     seed: int
+    #: Calibrated probability of every labelled lead from the model the figures measure
+    #: (out of time on the calibration and test slices), for the evaluation charts.
+    probability: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class SplitFit:
             baseline_test_probability=self.scored.baseline_test,
             segment_column=self.config.segments.column,
             seed=self.config.model.seed,
+            probability=self.scored.probability,
         )
 
 

@@ -5,14 +5,17 @@ labels only exist for leads whose horizon has passed by the snapshot; the model 
 from the earliest leads, calibration and thresholds from later ones, and the test slice
 is the latest of all. The model is made by the one recipe
 (:func:`mqlml.training.recipe.fit_recipe`) that the backtest folds and segment models
-use too; :func:`mqlml.workflow.fit_labelled` adds the explanations (drivers, criteria,
-charts) and the drift reference sample, which live in the layers above.
+use too; once the test slice has given every figure, the model that ships is refit with
+the recipe's choices on all labelled leads (``model.refit_on_all_history``);
+:func:`mqlml.workflow.fit_labelled` adds the explanations (drivers, criteria, charts)
+and the drift reference sample, which live in the layers above.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 
 from mqlml.columns import CREATED_AT, LABEL, LEAD_ID, TIER
@@ -24,6 +27,7 @@ from mqlml.training.backtest import BacktestResult, rolling_origin_backtest
 from mqlml.training.evaluation import InsightInputs, SplitFit, fit_and_evaluate, importance
 from mqlml.training.funnel import FunnelFit, fit_funnel
 from mqlml.training.progress import StageCallback, Stages, as_stages
+from mqlml.training.recipe import FittedRecipe
 from mqlml.training.rules import load_rules
 from mqlml.training.segments import SegmentModels, fit_segment_models, segment_rows
 
@@ -76,7 +80,10 @@ def run_training(crm: CrmData, config: Config) -> tuple[TrainedModel, dict]:
         Frames for reports: ``test_predictions`` (lead_id, created_at, label, probability,
         score, grade, is_mql, baseline_probability, tier, and with the funnel p_won and
         expected_value), ``importance`` per business field, ``slices`` (lead_id -> train /
-        calibration / test) and, with a backtest, ``backtest_membership``.
+        calibration / test), ``measured_model`` (the model every held-out figure measures:
+        the returned one, or with ``model.refit_on_all_history`` its twin before the refit
+        on all labelled leads; same calibrator, thresholds and grades) and, with a
+        backtest, ``backtest_membership``.
     """
     return train_labelled(label_history(crm, config), config)
 
@@ -102,7 +109,7 @@ def training_run(
     progress : callable or Stages, optional
         Called as ``progress(stage, seconds)`` as each stage finishes (audit and
         features, model search, calibration and thresholds, evaluation, funnel, segment
-        models, backtest fold k/n); None: silent.
+        models, backtest fold k/n, refit on all history); None: silent.
 
     Returns
     -------
@@ -138,15 +145,39 @@ def training_run(
             stages=stages,
         )
         summary["backtest"] = backtest.summary
-    model = replace(fitted, summary=summary).to_model()
+    shipped = _shipped_recipe(fitted)
+    if shipped is not fitted.recipe:
+        summary["model"] = {
+            **summary["model"],
+            "learned_from_rows": shipped.model.n_rows,
+            "learned_from_test_slice": True,
+        }
+        stages.done("refit on all history")
+    model = replace(fitted, summary=summary, recipe=shipped).to_model()
     if seg is not None and seg.models:
         model = replace(model, segment_models=seg.models, segment_column=config.segments.column)
+    artifacts = _artifacts(fitted, funnel, backtest)
+    # The model every held-out figure measures: what judges the holdout (registry gate,
+    # champion comparison) when the shipped model has learned from it.
+    artifacts["measured_model"] = replace(
+        model, booster=fitted.recipe.model.fit.booster, linear=fitted.recipe.model.fit.linear
+    )
     return TrainingRun(
         model,
-        _artifacts(fitted, funnel, backtest),
+        artifacts,
         fitted.insight_inputs,
         {name: sub.insight_inputs for name, sub in (seg.fits if seg else {}).items()},
     )
+
+
+def _shipped_recipe(fitted: SplitFit) -> FittedRecipe:
+    """The recipe refit on every labelled lead once the test figures are measured
+    (``model.refit_on_all_history``), else the recipe the figures measured."""
+    if not fitted.config.model.refit_on_all_history:
+        return fitted.recipe
+    split = fitted.split
+    rows = np.concatenate([split.train, split.calibration, split.test])
+    return fitted.recipe.refit_on(fitted.scored.features.iloc[rows], fitted.labelled.y[rows])
 
 
 def _funnel(fitted: SplitFit) -> FunnelFit | None:

@@ -34,7 +34,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from mqlml.columns import ACTIVITY_TYPE, CREATED_AT, LEAD_ID, OCCURRED_AT
-from mqlml.config import Config, ThresholdConfig
+from mqlml.config import Config, ModelConfig, ThresholdConfig
 from mqlml.features.activity import ActivitySummary
 from mqlml.features.build import (
     FeatureSpec,
@@ -94,6 +94,10 @@ class CalibratedModel:
         Rows the model learned from.
     calibration_raw : ndarray
         The calibration rows' out-of-time log-odds.
+    chosen : ModelConfig
+        The model configuration with the chosen settings (for refits).
+    linear_only : frozenset of str
+        Columns left to the linear base (the trees never split on them).
     search : SearchResult or None
         What the search on time folds tried and chose (:mod:`mqlml.training.search`).
     """
@@ -112,6 +116,10 @@ class CalibratedModel:
     calibration_raw: np.ndarray | None = field(default=None, compare=False, repr=False)
     #: The search on time folds that chose the model, or None (configured settings).
     search: SearchResult | None = field(default=None, compare=False)
+    #: The model configuration with the chosen settings, and the columns left to the
+    #: linear base: what a refit on more rows needs (:meth:`refit`).
+    chosen: ModelConfig | None = field(default=None, compare=False, repr=False)
+    linear_only: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         """Log-odds before calibration of feature matrix rows."""
@@ -197,6 +205,8 @@ def fit_calibrated_model(
         n_rows=len(y_fit) + (len(y_calibration) if periods else 0),
         calibration_raw=raw_cal,
         search=choice.search,
+        chosen=choice.config,
+        linear_only=refit.keywords["linear_only"],
     )
 
 
@@ -267,6 +277,30 @@ class FittedRecipe:
     def predict_baseline(self, features: pd.DataFrame) -> np.ndarray:
         """The logistic baseline's probabilities of feature rows."""
         return predict_baseline(self.baseline, features, self.spec)
+
+    def refit_on(self, features: pd.DataFrame, y: np.ndarray) -> FittedRecipe:
+        """This recipe with its model and baseline refit on more feature rows.
+
+        Every choice the recipe made stays: the feature spec, the model's kind, settings,
+        tree count, linear strength, recency weighting and constraints, and the
+        calibrator, thresholds, grades and tiers (fit on out-of-time scores). Only what the
+        rows teach changes. ``features`` must be in time order, newest last (the recency
+        weights count back from the last row).
+        """
+        m = self.model
+        y = np.asarray(y, dtype=float)
+        fit = refit_lightgbm(
+            to_matrix(features, self.spec),
+            y,
+            self.spec,
+            m.chosen,
+            m.fit,
+            m.monotone,
+            recency_weights(len(y), m.recency_half_life),
+            m.linear_only,
+        )
+        model = replace(m, fit=fit, n_rows=len(y))
+        return replace(self, model=model, baseline=fit_baseline(features, y, self.spec))
 
 
 def fit_recipe(
