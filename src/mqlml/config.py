@@ -204,12 +204,12 @@ class SearchConfig(_Strict):
     #: Most trials (LightGBM settings tried). 0: no search; the configured settings (and
     #: the early-stopping choice among ``num_leaves_search``, ``recency_half_life_search``
     #: and ``linear_base: auto``) are used.
-    trials: int = 25
+    trials: int = 20
     #: Wall-clock seconds for the trials; the search stops after the trial that passes it
     #: (each run then tries as many as the machine allows: set ``null`` and ``trials`` for
     #: runs that repeat exactly). A recipe searches once per model (backtest folds, funnel
     #: stages and segments each search within this budget).
-    budget_seconds: float | None = 20.0
+    budget_seconds: float | None = 10.0
     #: Consecutive time periods the search judges settings on.
     folds: int = 3
     #: Converted leads the folds' periods must hold together for the search to run; with
