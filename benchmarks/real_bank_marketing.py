@@ -454,8 +454,10 @@ def main(argv: list[str] | None = None) -> dict:
               "seconds": seconds[m]} for m in preds]
     drifting = [r["column"] for r in summary.drift_audit or [] if r["out_of_range"] > 0.1]
     # Like for like when mqlml's model did not learn from every pre-test row (no refit:
-    # it keeps the newest of them for its calibrator and thresholds).
-    n_model = summary.model.learned_from_rows or summary.periods[0].n_leads
+    # it keeps the newest of them for its calibrator and thresholds). The model measured
+    # is the one before any refit on the test rows (``model.refit_on_all_history``).
+    before_test = {"train", "calibration"} if summary.model.cross_fit_periods else {"train"}
+    n_model = sum(p.n_leads for p in summary.periods if p.name in before_test)
     lr_model_rows = (
         _metrics(y[cut:], _logistic(X, y, np.arange(n_model), np.arange(cut, n)))
         if n_model < cut

@@ -369,7 +369,8 @@ def test_drivers_say_when_they_were_averaged_over_a_sample_of_the_test_leads(sum
 
 @pytest.mark.parametrize("periods", [0, 2])
 def test_the_quality_section_says_what_the_model_learned_from(summary, periods):
-    s = {**summary, "model": {**summary["model"], "cross_fit_periods": periods}}
+    model = {**summary["model"], "cross_fit_periods": periods, "learned_from_test_slice": False}
+    s = {**summary, "model": model}
     by_name = {p["name"]: p for p in summary["periods"]}
     quality = build_report(s).html.split("id='quality'")[1].split("<h2")[0]
     rows = summary["model"]["learned_from_rows"]
@@ -378,6 +379,20 @@ def test_the_quality_section_says_what_the_model_learned_from(summary, periods):
     assert f"to {last}" in quality
     assert ("out-of-time scores" in quality) == bool(periods)
     assert "test slice, which no model saw" in quality
+
+
+@pytest.mark.parametrize("periods", [0, 2])
+def test_a_model_refit_on_the_test_slice_says_so_and_where_the_figures_come_from(
+    summary, periods
+):
+    model = {**summary["model"], "cross_fit_periods": periods, "learned_from_test_slice": True}
+    quality = build_report({**summary, "model": model}).html.split("id='quality'")[1]
+    text = " ".join(_visible_text(quality.split("<h2")[0]).split())
+    test_end = {p["name"]: p for p in summary["periods"]}["test"]["end"][:10]
+    assert f"to {test_end}: every labelled lead, the test slice too" in text
+    assert "the same recipe run on the leads before it" in text
+    assert "which never saw the test slice" in text
+    assert ("out-of-time scores" in text) == bool(periods)
 
 
 _SEARCH = {
