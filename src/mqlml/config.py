@@ -215,6 +215,9 @@ class SearchConfig(_Strict):
     #: Converted leads the folds' periods must hold together for the search to run; with
     #: fewer, differences between settings are noise and the configured settings are used.
     min_positives: int = 150
+    #: Most training rows the search judges settings on: the newest ones (a larger training
+    #: slice is fit whole once the settings are chosen). Bounds the search's cost at scale.
+    max_rows: int = 200_000
     #: What may ship: ``trees`` (LightGBM, possibly boosted from a linear base), ``linear``
     #: (the logistic model alone) and ``blend`` (a weighed sum of the two's log-odds).
     candidates: tuple[Literal["trees", "linear", "blend"], ...] = ("trees", "linear", "blend")
@@ -224,6 +227,13 @@ class SearchConfig(_Strict):
     def _non_negative(cls, v: int, info) -> int:
         if v < 0:
             raise ValueError(f"model.search.{info.field_name} must be 0 or more, got {v}")
+        return v
+
+    @field_validator("max_rows")
+    @classmethod
+    def _max_rows(cls, v: int) -> int:
+        if v < 1_000:
+            raise ValueError(f"model.search.max_rows must be at least 1000, got {v}")
         return v
 
     @field_validator("folds")

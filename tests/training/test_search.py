@@ -153,6 +153,23 @@ def test_a_challenger_must_beat_the_incumbent_by_more_than_its_noise():
     assert better == 200
 
 
+def test_on_a_large_slice_the_search_judges_only_the_newest_max_rows():
+    X, y = _interaction_world(5_000)
+    cfg = _cfg(trials=3, max_rows=2_000)
+    choice = choose_model(X, y, SPEC, cfg, {})
+    assert choice.search.fold_rows == 2_000 - int(2_000 * (1 - cfg.early_stopping_fraction))
+    older = y.copy()
+    older[:3_000] = 1 - older[:3_000]
+    again = choose_model(X, older, SPEC, cfg, {})
+    # What the search saw is the same; the model is then fit on every row.
+    assert again.search.log_loss == choice.search.log_loss
+    assert again.search.settings == choice.search.settings
+    assert not np.array_equal(
+        predict_raw(again.fit.booster, X, again.fit.linear),
+        predict_raw(choice.fit.booster, X, choice.fit.linear),
+    )
+
+
 @pytest.mark.parametrize(
     ("search", "why"),
     [({"trials": 0}, "search off"), ({"min_positives": 10_000}, "too few conversions")],
@@ -198,6 +215,7 @@ def test_a_blend_or_linear_model_explains_and_refits_as_it_predicts(kind):
         ({"budget_seconds": -5}, "model.search.budget_seconds must be positive or null, got -5"),
         ({"trials": -1}, "model.search.trials must be 0 or more, got -1"),
         ({"candidates": ["linear"]}, "model.search.candidates must include 'trees'"),
+        ({"max_rows": 10}, "model.search.max_rows must be at least 1000, got 10"),
     ],
 )
 def test_search_settings_are_checked_with_the_value_that_came(search, message):

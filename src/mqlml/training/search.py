@@ -4,21 +4,22 @@
 (:func:`mqlml.training.recipe.fit_calibrated_model`). With ``model.search`` on and enough
 converted leads, it runs :func:`search_time_folds`:
 
-* the newest ``model.early_stopping_fraction`` of the training rows (time order) is cut
-  into ``model.search.folds`` consecutive periods; each period is predicted by models fit
+* the newest ``model.early_stopping_fraction`` of the training rows (time order; of the
+  newest ``max_rows`` of them, on a larger slice) is cut into ``model.search.folds``
+  consecutive periods; each period is predicted by models fit
   only on the rows before it (an expanding window), so every setting is judged the way it
   will be used: on leads newer than any it learned from;
 * an Optuna TPE search (seeded by ``model.seed``, at most ``trials`` trials and
   ``budget_seconds``) over LightGBM's leaves, learning rate, leaf size, L2, feature share,
   recency weighting, monotone constraints on drifting columns and a linear base; each
-  fold's trees are sized by early stopping on its period and the shipped tree count is
-  their mean scaled to the rows the model learns from; the first trial is the
+  fold's trees are sized by early stopping on its period; the first trial is the
   configured settings;
 * the logistic model (:class:`~mqlml.model.linear.LinearBase`) at three strengths, and
   blends ``w * trees + (1 - w) * linear`` of the best of each (log-odds), on the same
   periods;
-* the candidate with the lowest pooled log loss on the periods is fit on all training rows,
-  provided it beats the simpler choice by more than two standard errors of the paired
+* the candidate with the lowest pooled log loss on the periods is fit on all training rows
+  (its tree count by early stopping on their newest ``early_stopping_fraction``, as without
+  a search), provided it beats the simpler choice by more than two standard errors of the paired
   per-lead difference (:func:`beats`): the best trial must beat the configured settings,
   the linear model the trees kept, a blend whichever of those is kept. Near-equal
   candidates are noise on a few periods, and chasing it ships settings fit to them.
@@ -33,7 +34,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import lightgbm as lgb
 import numpy as np
@@ -154,11 +155,13 @@ def choose_model(
     ModelChoice
     """
     y = np.asarray(y, dtype=float)
-    folds = time_folds(len(y), cfg)
-    fold_positives = int(sum(y[s:e].sum() for _, s, e in folds))
+    # The search judges settings on the newest max_rows rows at most.
+    start = max(len(y) - cfg.search.max_rows, 0)
+    folds = time_folds(len(y) - start, cfg)
+    fold_positives = int(sum(y[start + s : start + e].sum() for _, s, e in folds))
     if cfg.search.trials == 0 or fold_positives < cfg.search.min_positives:
         return _configured(X, y, spec, cfg, drifting)
-    return _searched(X, y, spec, cfg, drifting, folds)
+    return _searched(X, y, spec, cfg, drifting, folds, start)
 
 
 def _configured(X, y, spec, cfg: ModelConfig, drifting) -> ModelChoice:
@@ -180,46 +183,40 @@ def _configured(X, y, spec, cfg: ModelConfig, drifting) -> ModelChoice:
     return ModelChoice(fit, chosen, half_life, monotone)
 
 
-def _searched(X, y, spec, cfg: ModelConfig, drifting, folds) -> ModelChoice:
-    result, half_life, monotone_on = search_time_folds(X, y, spec, cfg, drifting, folds)
+def _searched(X, y, spec, cfg: ModelConfig, drifting, folds, start: int) -> ModelChoice:
+    result, half_life, monotone_on = search_time_folds(
+        X[start:], y[start:], spec, cfg, drifting, folds
+    )
+    if half_life is not None:
+        # A half-life is a share of the rows weighed: keep it the same number of rows.
+        half_life = half_life * (len(y) - start) / len(y)
     chosen = cfg.model_copy(update=result.settings)
     monotone = drifting if monotone_on and drifting else None
     weight = recency_weights(len(y), half_life)
-    linear_only = (
-        frozenset(drifting) if cfg.linear_drifting and result.kind == "boosted" else frozenset()
-    )
-    fit = fit_model(
+    if result.kind == "linear":
+        fit = fit_model(
+            X, y, spec, chosen, n_trees=1, kind="linear", linear_c=result.linear_c, weight=weight
+        )
+        fit = replace(fit, n_early_stopping_rows=result.fold_rows,
+                      early_stopping_log_loss=result.log_loss["linear"])
+        return ModelChoice(fit, chosen, half_life, monotone, result)
+    # The chosen settings' tree count comes from early stopping on the newest training rows,
+    # as without a search: the folds' counts were sized on fewer rows.
+    boosted = result.kind == "boosted"
+    fit = fit_lightgbm(
         X,
         y,
         spec,
         chosen,
-        n_trees=_shipped_trees(result, len(y), folds),
-        kind=result.kind,
-        linear_c=result.linear_c,
-        tree_weight=result.tree_weight,
-        monotone=monotone,
-        weight=weight,
-        linear_only=linear_only,
+        monotone,
+        weight,
+        result.linear_c if boosted else None,
+        frozenset(drifting) if boosted and cfg.linear_drifting else frozenset(),
     )
-    fit = BoosterFit(
-        fit.booster,
-        fit.best_iteration,
-        sum(e - s for _, s, e in folds),
-        result.log_loss[_candidate(result.kind)],
-        fit.linear,
-        fit.kind,
-    )
+    if result.kind == "blend":
+        linear = LinearBase(C=result.linear_c).fit(X, y, spec, weight)
+        fit = replace(fit, linear=linear.blended(result.tree_weight), kind="blend")
     return ModelChoice(fit, chosen, half_life, monotone, result)
-
-
-def _candidate(kind: str) -> str:
-    return "trees" if kind == "boosted" else kind
-
-
-def _shipped_trees(result: SearchResult, n: int, folds) -> int:
-    # Each fold's early-stopped size, scaled to all n rows: more rows carry more trees.
-    scaled = [t * n / end for t, (end, _, _) in zip(result.fold_trees, folds, strict=True)]
-    return max(int(round(np.mean(scaled))), 1)
 
 
 def search_time_folds(
