@@ -315,8 +315,12 @@ class ModelConfig(_Strict):
     #: the recipe made, on all labelled leads (the test slice too), so it learns from the
     #: newest mature history. Its calibrator, thresholds and grades stay those fit on
     #: out-of-time scores, and the figures stay those of the model that never saw the test
-    #: slice. false: the model that ships is the one the figures measured.
-    refit_on_all_history: bool = True
+    #: slice (the registry gate and ``mqlml retrain`` score with that one too). Off by
+    #: default: the shipped model then has no held-out leads of its own, so a later
+    #: training's registry gate would judge it on leads it trained on (``mqlml retrain``
+    #: compares only leads it cannot have seen), and the grade rates ``mqlml monitor``
+    #: checks were measured on its predecessor.
+    refit_on_all_history: bool = False
 
     @field_validator("num_threads")
     @classmethod

@@ -8,7 +8,11 @@ from mqlml.columns import LEAD_ID, SQL_AT
 from mqlml.config import load_config
 from mqlml.data.contract import CrmData, validate_crm
 from mqlml.errors import InsufficientDataError
+from mqlml.labels.labelled import label_history
+from mqlml.labels.split import time_split
+from mqlml.training.funnel import stage_arrays
 from mqlml.training.pipeline import run_training
+from mqlml.training.recipe import fit_recipe
 
 
 def test_summary_reports_periods_metrics_and_accounting(trained):
@@ -47,9 +51,39 @@ def _retrain_with_outcomes_removed(trained, slice_name):
     return run_training(changed, cfg2)
 
 
-def test_test_slice_outcomes_never_reach_the_figures_calibration_or_thresholds(trained):
+def test_test_slice_outcomes_never_reach_model_calibration_or_thresholds(trained):
     model, artifacts = trained[0], trained[1]
-    other, other_artifacts = _retrain_with_outcomes_removed(trained, "test")
+    other, _ = _retrain_with_outcomes_removed(trained, "test")
+    assert not model.summary.model.learned_from_test_slice
+    assert artifacts["measured_model"].booster is model.booster
+    assert other.booster.model_to_string() == model.booster.model_to_string()
+    assert other.calibrator.to_dict() == model.calibrator.to_dict()
+    assert other.mql.cutoff_ == model.mql.cutoff_
+    assert other.grades.cutoffs_ == model.grades.cutoffs_
+    assert {k: t.cutoff_ for k, t in other.policies.items()} == {
+        k: t.cutoff_ for k, t in model.policies.items()
+    }
+    assert other.tiers.nurture_cutoff_ == model.tiers.nurture_cutoff_
+    # ...while the test metrics do see them (the check above is not vacuous)
+    before = model.summary.metrics_test.model.n_positive
+    assert other.summary.metrics_test.model.n_positive < before
+
+
+@pytest.fixture(scope="module")
+def refit_on_all(trained):
+    """The ``trained`` history with ``model.refit_on_all_history`` on."""
+    model, _, crm, cfg = trained
+    cfg = cfg.model_copy(update={
+        "model": cfg.model.model_copy(update={"refit_on_all_history": True}),
+        "data": cfg.data.model_copy(update={"snapshot_at": model.summary.snapshot_at}),
+    })
+    shipped, artifacts = run_training(crm, cfg)
+    return shipped, artifacts, crm, cfg
+
+
+def test_refit_on_all_history_test_outcomes_reach_only_the_shipped_model(refit_on_all):
+    model, artifacts = refit_on_all[0], refit_on_all[1]
+    other, other_artifacts = _retrain_with_outcomes_removed(refit_on_all, "test")
     # The model every figure measures never saw the test slice's outcomes ...
     measured, other_measured = artifacts["measured_model"], other_artifacts["measured_model"]
     assert other_measured.booster.model_to_string() == measured.booster.model_to_string()
@@ -58,43 +92,39 @@ def test_test_slice_outcomes_never_reach_the_figures_calibration_or_thresholds(t
         artifacts["test_predictions"]["probability"],
     )
     assert other.calibrator.to_dict() == model.calibrator.to_dict()
-    assert other.mql.cutoff_ == model.mql.cutoff_
-    assert other.grades.cutoffs_ == model.grades.cutoffs_
     assert {k: t.cutoff_ for k, t in other.policies.items()} == {
         k: t.cutoff_ for k, t in model.policies.items()
     }
-    assert other.tiers.nurture_cutoff_ == model.tiers.nurture_cutoff_
-    # ...while the test metrics do see them (the check above is not vacuous) ...
-    before = model.summary.metrics_test.model.n_positive
-    assert other.summary.metrics_test.model.n_positive < before
-    # ... and so does the model that ships: refit on every labelled lead once measured.
+    assert other.grades.cutoffs_ == model.grades.cutoffs_
+    # ... and the model that ships does: refit on every labelled lead once measured.
     assert model.summary.model.learned_from_test_slice
     assert other.booster.model_to_string() != model.booster.model_to_string()
 
 
-def test_the_shipped_model_learned_from_every_labelled_lead(trained):
-    model, artifacts = trained[0], trained[1]
+def test_refit_on_all_history_ships_the_recipe_refit_on_every_labelled_lead(
+    trained, refit_on_all
+):
+    model, artifacts, crm, cfg = refit_on_all
     s = model.summary
     assert s.model.learned_from_rows == sum(p.n_leads for p in s.periods)
     measured = artifacts["measured_model"]
+    # The measured model is the default training's; only the shipped one's weights differ.
+    assert measured.booster.model_to_string() == trained[0].booster.model_to_string()
     assert measured.booster.model_to_string() != model.booster.model_to_string()
-    # Only the model's weights differ: what turns its scores into decisions is one.
     assert measured.calibrator is model.calibrator and measured.mql is model.mql
     assert measured.grades is model.grades and measured.spec is model.spec
-
-
-def test_without_the_refit_on_all_history_the_measured_model_ships(trained):
-    model, _, crm, cfg = trained
-    cfg = cfg.model_copy(update={
-        "model": cfg.model.model_copy(update={"refit_on_all_history": False}),
-        "data": cfg.data.model_copy(update={"snapshot_at": model.summary.snapshot_at}),
-    })
-    kept, artifacts = run_training(crm, cfg)
-    assert not kept.summary.model.learned_from_test_slice
-    assert kept.booster is artifacts["measured_model"].booster
-    assert kept.summary.model.learned_from_rows == sum(
-        p.n_leads for p in kept.summary.periods if p.name != "test"
+    lab = label_history(crm, cfg)
+    split = time_split(lab.leads, lab.y, cfg.split_fractions, cfg.split.calibration_positives)
+    st = stage_arrays(lab, cfg)
+    recipe = fit_recipe(
+        lab, cfg, fit_rows=split.train, calibration_rows=split.calibration,
+        won=st.policy_won, deal_value=st.deal_value,
     )
+    rows = np.concatenate([split.train, split.calibration, split.test])
+    features = recipe.features(lab.leads.iloc[rows], lab.feature_activities, lab.as_of.iloc[rows])
+    shipped = recipe.refit_on(features, lab.y[rows])
+    assert shipped.model.fit.booster.model_to_string() == model.booster.model_to_string()
+    assert shipped.model.n_rows == len(rows)
 
 
 def test_calibration_slice_outcomes_reach_the_calibrator_thresholds_and_refit_model(trained):
@@ -174,7 +204,7 @@ def test_training_reports_each_stage_once_in_order_and_is_silent_by_default(hist
     assert names[:4] == [
         "audit and features", "model search", "calibration and thresholds", "evaluation"
     ]
-    assert names[-3:] == ["backtest fold 1/2", "backtest fold 2/2", "refit on all history"]
+    assert names[-2:] == ["backtest fold 1/2", "backtest fold 2/2"]
     assert all(s >= 0 for _, s in seen)
     training_run(lab, cfg)
     assert capsys.readouterr() == ("", "")
