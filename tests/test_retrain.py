@@ -126,8 +126,16 @@ def test_challenger_on_the_shifted_history_wins_and_is_promoted(
     assert result.model.summary.to_dict()[COMPARISON_KEY]["leads"] == 800
 
 
-def test_cli_retrain_on_unchanged_history_keeps_the_champion(monitor_worlds, champion_db, tmp_path):
+@pytest.mark.parametrize("refit_on_all", [False, True], ids=["measured", "refit on all"])
+def test_cli_retrain_on_unchanged_history_keeps_the_champion(
+    monitor_worlds, champion_db, tmp_path, refit_on_all
+):
     cfg, old = _store(champion_db, tmp_path)
+    # A challenger refit on its own test slice is still judged by the model that never saw
+    # it: scored by the refit one, it would win on leads it learned from.
+    cfg = cfg.model_copy(update={
+        "model": cfg.model.model_copy(update={"refit_on_all_history": refit_on_all})
+    })
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(config_to_dict(cfg)), encoding="utf-8")
     res = CliRunner().invoke(app, [
