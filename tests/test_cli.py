@@ -46,6 +46,13 @@ def test_generate_train_score_end_to_end(workdir, monkeypatch):
     bundle = workdir / "models" / "e2e" / "1"
     assert res.stdout.strip().splitlines()[-1] == str(bundle)
     assert (bundle / "report.html").is_file()
+    # What the model is and how it was chosen, in the summary's words.
+    from mqlml.model.bundle import load_bundle
+
+    kind = load_bundle(bundle).summary.model.kind
+    said = {"trees": "The model is LightGBM trees", "linear": "The model is a logistic",
+            "boosted": "The model is LightGBM trees boosted", "blend": "The model is a blend"}
+    assert said[kind] in res.stderr
 
     # a fresh batch: the latest leads of another history, with their activities
     fresh = workdir / "fresh"

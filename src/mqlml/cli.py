@@ -410,11 +410,13 @@ def train(
     except MqlmlError as exc:
         _fail(exc)
     _echo_warnings(caught)
-    from mqlml.report.text import threshold_lines, training_notes
+    from mqlml.report.text import model_choice, threshold_lines, training_notes
 
     for line in training_notes(model.summary):
         typer.echo(line, err=True)
     typer.echo(_test_figures_line(model.summary), err=True)
+    if model.summary.model is not None and model_choice(model.summary.model.to_dict()):
+        typer.echo(model_choice(model.summary.model.to_dict()).strip(), err=True)
     for line in threshold_lines(model.summary, cfg.thresholds.interval_level):
         typer.echo(line, err=True)
     typer.echo(str(bundle))

@@ -38,6 +38,7 @@ from mqlml.report.figures import (
     score_distribution_figure,
 )
 from mqlml.report.leaders import FirstScreen, first_screen
+from mqlml.report.text import model_choice
 from mqlml.training.audit import EXCLUDED, columns_to_review
 
 # --- what the templates show ----------------------------------------------------------
@@ -307,7 +308,7 @@ def _provenance(summary: dict) -> str:
     if model.get("learned_from_test_slice"):
         last = "test"
     learned = (
-        f"{_model_choice(model)}The model learned from {model.get('learned_from_rows'):,} "
+        f"{model_choice(model)}The model learned from {model.get('learned_from_rows'):,} "
         f"leads created {periods['train']['start'][:10]} to {periods[last]['end'][:10]}"
     )
     if last == "test":
@@ -336,29 +337,6 @@ def _provenance(summary: dict) -> str:
         f"{learned} (training slice); its calibrator, MQL cutoff and grades were fit on its "
         "scores of the calibration slice. The figures below are its scores of the test "
         "slice, which no model saw."
-    )
-
-
-def _model_choice(model: dict) -> str:
-    """What the model is and how it was chosen, as a sentence ("" for old bundles)."""
-    search = model.get("search") or {}
-    kind = model.get("kind")
-    what = {
-        "trees": "LightGBM trees",
-        "boosted": "LightGBM trees boosted from a logistic regression",
-        "linear": "a logistic regression",
-        "blend": f"a blend of LightGBM trees ({search.get('tree_weight', 0):.0%}) and a "
-        "logistic regression",
-    }.get(kind)
-    if what is None:
-        return ""
-    if not search:
-        return f"The model is {what}, with the configured settings. "
-    return (
-        f"The model is {what}: of {search['trials']} LightGBM settings, a logistic "
-        "regression and their blends, it best predicted the newest "
-        f"{len(search['fold_trees'])} periods of the training slice "
-        f"({search['fold_rows']:,} leads), each from the leads before it. "
     )
 
 

@@ -100,3 +100,27 @@ def training_notes(s: TrainingSummary) -> list[str]:
         if why.startswith((IDENTIFIER_LIKE, ALL_VALUES_RARE)):
             out.append(f"left out: column {column!r}, {why}")
     return out
+
+
+def model_choice(model: dict) -> str:
+    """What the model is and how it was chosen, as a sentence ending in a space ("" for
+    old bundles); ``model`` is the summary's ``model`` section as a dict."""
+    search = model.get("search") or {}
+    kind = model.get("kind")
+    what = {
+        "trees": "LightGBM trees",
+        "boosted": "LightGBM trees boosted from a logistic regression",
+        "linear": "a logistic regression",
+        "blend": f"a blend of LightGBM trees ({search.get('tree_weight', 0):.0%}) and a "
+        "logistic regression",
+    }.get(kind)
+    if what is None:
+        return ""
+    if not search:
+        return f"The model is {what}, with the configured settings. "
+    return (
+        f"The model is {what}: of {search['trials']} LightGBM settings, a logistic "
+        "regression and their blends, it best predicted the newest "
+        f"{len(search['fold_trees'])} periods of the training slice "
+        f"({search['fold_rows']:,} leads), each from the leads before it. "
+    )
