@@ -8,11 +8,8 @@ from mqlml.columns import LEAD_ID, SQL_AT
 from mqlml.config import load_config
 from mqlml.data.contract import CrmData, validate_crm
 from mqlml.errors import InsufficientDataError
-from mqlml.labels.labelled import label_history
-from mqlml.labels.split import time_split
-from mqlml.training.funnel import stage_arrays
 from mqlml.training.pipeline import run_training
-from mqlml.training.recipe import fit_recipe
+from pipeline_split import recipe_on_pipeline_split
 
 
 def test_summary_reports_periods_metrics_and_accounting(trained):
@@ -113,13 +110,7 @@ def test_refit_on_all_history_ships_the_recipe_refit_on_every_labelled_lead(
     assert measured.booster.model_to_string() != model.booster.model_to_string()
     assert measured.calibrator is model.calibrator and measured.mql is model.mql
     assert measured.grades is model.grades and measured.spec is model.spec
-    lab = label_history(crm, cfg)
-    split = time_split(lab.leads, lab.y, cfg.split_fractions, cfg.split.calibration_positives)
-    st = stage_arrays(lab, cfg)
-    recipe = fit_recipe(
-        lab, cfg, fit_rows=split.train, calibration_rows=split.calibration,
-        won=st.policy_won, deal_value=st.deal_value,
-    )
+    lab, split, recipe = recipe_on_pipeline_split(crm, cfg)
     rows = np.concatenate([split.train, split.calibration, split.test])
     features = recipe.features(lab.leads.iloc[rows], lab.feature_activities, lab.as_of.iloc[rows])
     shipped = recipe.refit_on(features, lab.y[rows])

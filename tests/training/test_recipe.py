@@ -8,9 +8,9 @@ import pytest
 from mqlml.config import load_config
 from mqlml.data.contract import validate_crm
 from mqlml.labels.labelled import label_history
-from mqlml.labels.split import time_split
 from mqlml.training.funnel import stage_arrays
 from mqlml.training.recipe import fit_recipe
+from pipeline_split import recipe_on_pipeline_split
 
 
 def _fingerprint(recipe) -> tuple:
@@ -26,13 +26,7 @@ def _fingerprint(recipe) -> tuple:
 
 def test_the_shipped_model_is_the_recipe_on_the_pipelines_split(trained):
     model, artifacts, crm, cfg = trained
-    lab = label_history(crm, cfg)
-    split = time_split(lab.leads, lab.y, cfg.split_fractions, cfg.split.calibration_positives)
-    st = stage_arrays(lab, cfg)
-    recipe = fit_recipe(
-        lab, cfg, fit_rows=split.train, calibration_rows=split.calibration,
-        won=st.policy_won, deal_value=st.deal_value,
-    )
+    _, _, recipe = recipe_on_pipeline_split(crm, cfg)
     assert recipe.model.fit.booster.model_to_string() == model.booster.model_to_string()
     assert artifacts["measured_model"].booster is model.booster
     assert recipe.model.calibrator.to_dict() == model.calibrator.to_dict()
