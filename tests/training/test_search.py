@@ -116,6 +116,19 @@ def test_linear_truth_is_ranked_better_by_the_searched_model_than_by_default_tre
     assert loss["searched"] < loss["plain"]
 
 
+@pytest.mark.parametrize("max_rows", [100_000, 2_000], ids=["all rows", "newest rows"])
+def test_the_shipped_trees_are_the_folds_counts_scaled_to_the_rows_searched(max_rows):
+    X, y = _interaction_world(5_000)
+    cfg = _cfg(trials=2, max_rows=max_rows)
+    choice = choose_model(X, y, SPEC, cfg, {})
+    searched = min(max_rows, len(y))
+    ends = [end for end, _, _ in time_folds(searched, cfg)]
+    trees = choice.search.fold_trees
+    expected = np.mean([t * searched / e for t, e in zip(trees, ends, strict=True)])
+    assert choice.fit.best_iteration == max(round(expected), 1)
+    assert choice.fit.booster.num_trees() == choice.fit.best_iteration
+
+
 def test_the_first_trial_is_the_configured_settings_and_the_budget_stops_the_search():
     X, y = _linear_world(3_000)
     choice = choose_model(X, y, SPEC, _cfg(trials=50, budget_seconds=1e-6), {})

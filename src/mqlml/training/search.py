@@ -18,11 +18,12 @@ converted leads, it runs :func:`search_time_folds`:
   blends ``w * trees + (1 - w) * linear`` of the best of each (log-odds), on the same
   periods;
 * the candidate with the lowest pooled log loss on the periods is fit on all training rows
-  (its tree count by early stopping on their newest ``early_stopping_fraction``, as without
-  a search), provided it beats the simpler choice by more than two standard errors of the paired
-  per-lead difference (:func:`beats`): the best trial must beat the configured settings,
-  the linear model the trees kept, a blend whichever of those is kept. Near-equal
-  candidates are noise on a few periods, and chasing it ships settings fit to them.
+  (its tree count the mean of the folds' counts, each scaled from its training rows to the
+  rows the search judged on), provided it beats the simpler choice by more than two
+  standard errors of the paired per-lead difference (:func:`beats`): the best trial must
+  beat the configured settings, the linear model the trees kept, a blend whichever of
+  those is kept. Near-equal candidates are noise on a few periods, and chasing it ships
+  settings fit to them.
 
 Otherwise (``trials: 0``, or too few converted leads for differences to mean anything) the
 configured settings are used, choosing among ``num_leaves_search``,
@@ -193,30 +194,37 @@ def _searched(X, y, spec, cfg: ModelConfig, drifting, folds, start: int) -> Mode
     chosen = cfg.model_copy(update=result.settings)
     monotone = drifting if monotone_on and drifting else None
     weight = recency_weights(len(y), half_life)
-    if result.kind == "linear":
-        fit = fit_model(
-            X, y, spec, chosen, n_trees=1, kind="linear", linear_c=result.linear_c, weight=weight
-        )
-        fit = replace(fit, n_early_stopping_rows=result.fold_rows,
-                      early_stopping_log_loss=result.log_loss["linear"])
-        return ModelChoice(fit, chosen, half_life, monotone, result)
-    # The chosen settings' tree count comes from early stopping on the newest training rows,
-    # as without a search: the folds' counts were sized on fewer rows.
-    boosted = result.kind == "boosted"
-    fit = fit_lightgbm(
+    # The folds' tree counts, each scaled to the rows the search judged on: several periods
+    # size the trees more steadily than one, and no count is stretched past those rows.
+    fit = fit_model(
         X,
         y,
         spec,
         chosen,
-        monotone,
-        weight,
-        result.linear_c if boosted else None,
-        frozenset(drifting) if boosted and cfg.linear_drifting else frozenset(),
+        n_trees=_shipped_trees(result, len(y) - start, folds),
+        kind=result.kind,
+        linear_c=result.linear_c,
+        tree_weight=result.tree_weight,
+        monotone=monotone,
+        weight=weight,
+        linear_only=frozenset(drifting)
+        if result.kind == "boosted" and cfg.linear_drifting
+        else frozenset(),
     )
-    if result.kind == "blend":
-        linear = LinearBase(C=result.linear_c).fit(X, y, spec, weight)
-        fit = replace(fit, linear=linear.blended(result.tree_weight), kind="blend")
+    fit = replace(fit, n_early_stopping_rows=result.fold_rows,
+                  early_stopping_log_loss=result.log_loss[_candidate(result.kind)])
     return ModelChoice(fit, chosen, half_life, monotone, result)
+
+
+def _candidate(kind: str) -> str:
+    return "trees" if kind == "boosted" else kind
+
+
+def _shipped_trees(result: SearchResult, rows: int, folds) -> int:
+    """The mean of the folds' early-stopped tree counts, each scaled from its training rows
+    to the ``rows`` the search judged on."""
+    scaled = [t * rows / end for t, (end, _, _) in zip(result.fold_trees, folds, strict=True)]
+    return max(int(round(np.mean(scaled))), 1)
 
 
 def search_time_folds(
