@@ -205,10 +205,11 @@ class SearchConfig(_Strict):
     #: the early-stopping choice among ``num_leaves_search``, ``recency_half_life_search``
     #: and ``linear_base: auto``) are used.
     trials: int = 20
-    #: Wall-clock seconds for the trials; the search stops after the trial that passes it
-    #: (each run then tries as many as the machine allows: set ``null`` and ``trials`` for
-    #: runs that repeat exactly). A recipe searches once per model (backtest folds, funnel
-    #: stages and segments each search within this budget).
+    #: Wall-clock seconds for the trials and the linear model's strengths; a trial still
+    #: running when it ends stops at its next fold, but the configured settings and the
+    #: configured strength always run (each run then tries as many as the machine allows:
+    #: set ``null`` and ``trials`` for runs that repeat exactly). A recipe searches once per
+    #: model (backtest folds, funnel stages and segments each search within this budget).
     budget_seconds: float | None = 10.0
     #: Consecutive time periods the search judges settings on.
     folds: int = 3
@@ -217,7 +218,7 @@ class SearchConfig(_Strict):
     min_positives: int = 150
     #: Most training rows the search judges settings on: the newest ones (a larger training
     #: slice is fit whole once the settings are chosen). Bounds the search's cost at scale.
-    max_rows: int = 200_000
+    max_rows: int = 100_000
     #: What may ship: ``trees`` (LightGBM, possibly boosted from a linear base), ``linear``
     #: (the logistic model alone) and ``blend`` (a weighed sum of the two's log-odds).
     candidates: tuple[Literal["trees", "linear", "blend"], ...] = ("trees", "linear", "blend")

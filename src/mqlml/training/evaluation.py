@@ -564,9 +564,14 @@ def _equal_volume(fitted: SplitFit, sheet: RulesSheet | None) -> list[dict]:
 
 
 def importance(recipe: FittedRecipe) -> pd.DataFrame:
-    """Gain share of each business field (a field's one-hot / window columns summed)."""
+    """Gain share of each business field (a field's one-hot / window columns summed) in the
+    trees; all 0 for a linear model, whose trees carry no weight (its drivers are the SHAP
+    contributions of the report)."""
     spec = recipe.spec
-    gain = recipe.model.fit.booster.feature_importance(importance_type="gain")
+    fit = recipe.model.fit
+    gain = fit.booster.feature_importance(importance_type="gain")
+    if fit.linear is not None:
+        gain = gain * fit.linear.tree_weight_
     m, fields = field_matrix(spec)
     per_field = gain @ m
     total = per_field.sum() or 1.0

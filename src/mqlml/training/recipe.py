@@ -117,7 +117,7 @@ class CalibratedModel:
     #: The search on time folds that chose the model, or None (configured settings).
     search: SearchResult | None = field(default=None, compare=False)
     #: The model configuration with the chosen settings, and the columns left to the
-    #: linear base: what a refit on more rows needs (:meth:`refit`).
+    #: linear base: what a refit on more rows needs (:meth:`FittedRecipe.refit_on`).
     chosen: ModelConfig | None = field(default=None, compare=False, repr=False)
     linear_only: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 

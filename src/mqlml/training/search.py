@@ -14,7 +14,8 @@ converted leads, it runs :func:`search_time_folds`:
   recency weighting, monotone constraints on drifting columns and a linear base; each
   fold's trees are sized by early stopping on its period; the first trial is the
   configured settings;
-* the logistic model (:class:`~mqlml.model.linear.LinearBase`) at three strengths, and
+* the logistic model (:class:`~mqlml.model.linear.LinearBase`) at the configured strength
+  and, within the budget, a tenth and ten times it, and
   blends ``w * trees + (1 - w) * linear`` of the best of each (log-odds), on the same
   periods;
 * the candidate with the lowest pooled log loss on the periods is fit on all training rows
@@ -247,6 +248,8 @@ def search_time_folds(
     started = time.perf_counter()
     y_val = np.concatenate([y[s:e] for _, s, e in folds])
     trees = _TreesObjective(X, y, spec, cfg, drifting, folds, y_val)
+    if cfg.search.budget_seconds is not None:
+        trees.deadline = started + cfg.search.budget_seconds
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -275,7 +278,9 @@ def search_time_folds(
     choice = (kind, 1.0, trees.linear_c if kind == "boosted" else None, tree_raw)
     allowed = cfg.search.candidates
     if "linear" in allowed or "blend" in allowed:
-        linear_c, linear_raw = _best_linear(X, y, spec, cfg, folds, y_val, half_life)
+        linear_c, linear_raw = _best_linear(
+            X, y, spec, cfg, folds, y_val, half_life, trees.deadline
+        )
         if "linear" in allowed:
             losses["linear"] = log_loss(y_val, linear_raw)
             if beats(linear_raw, choice[3], y_val):
@@ -336,6 +341,8 @@ class _TreesObjective:
         self.half_lives = tuple(dict.fromkeys((*cfg.recency_half_life_search, *HALF_LIVES)))
         self.raw: dict[int, np.ndarray] = {}
         self._sets: dict[tuple, tuple] = {}
+        #: ``time.perf_counter()`` after which no trial but the first starts another fold.
+        self.deadline: float | None = None
         self.names = lightgbm_feature_names(spec.columns)
         self.cats = [i for i, c in enumerate(spec.columns) if c in spec.categorical]
 
@@ -369,6 +376,11 @@ class _TreesObjective:
         chosen = cfg.model_copy(update=settings)
         raw, sizes = [], []
         for step, fold in enumerate(self.folds):
+            late = self.deadline is not None and time.perf_counter() > self.deadline
+            if trial.number > 0 and late:
+                # Optuna checks its timeout between trials only: a trial still running when
+                # the budget ends stops at its next fold (the configured trial always ends).
+                raise optuna.TrialPruned()
             fold_raw, best = self._fold(chosen, fold, half_life, monotone, linear)
             raw.append(fold_raw)
             sizes.append(best)
@@ -435,11 +447,14 @@ class _TreesObjective:
         return self._sets[key]
 
 
-def _best_linear(X, y, spec, cfg: ModelConfig, folds, y_val, half_life):
+def _best_linear(X, y, spec, cfg: ModelConfig, folds, y_val, half_life, deadline=None):
     """The linear model's strength with the lowest pooled log loss on the folds, and its
-    log-odds of the folds' periods."""
+    log-odds of the folds' periods. The configured strength is always tried; the others
+    while ``deadline`` (a ``time.perf_counter()`` value, None: none) has not passed."""
     best = (math.inf, None, None)
-    for factor in LINEAR_C_FACTORS:
+    for factor in sorted(LINEAR_C_FACTORS, key=lambda f: f != 1.0):
+        if factor != 1.0 and deadline is not None and time.perf_counter() > deadline:
+            break
         c = cfg.linear_base_c * factor
         raw = np.concatenate(
             [
