@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import optuna
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -135,6 +136,24 @@ def test_the_first_trial_is_the_configured_settings_and_the_budget_stops_the_sea
     assert choice.search.trials == 1
     assert choice.search.settings["num_leaves"] == ModelConfig().num_leaves
     assert choice.search.settings["learning_rate"] == pytest.approx(0.1)
+    # Past the budget the linear model is tried at its configured strength only.
+    if choice.search.linear_c is not None:
+        assert choice.search.linear_c == ModelConfig().linear_base_c
+
+
+def test_a_trial_running_past_the_budget_stops_at_its_next_fold():
+    X, y = _interaction_world(3_000)
+    cfg = _cfg(trials=3)
+    folds = time_folds(len(y), cfg)
+    objective = _TreesObjective(X, y, SPEC, cfg, {}, folds, y[folds[0][1] :])
+    objective.deadline = 0.0  # long past
+    study = optuna.create_study()
+    study.enqueue_trial(objective.configured())
+    study.optimize(objective, n_trials=3)
+    states = [t.state for t in study.trials]
+    # The first (configured) trial always ends; the later ones stop before any fold.
+    assert states[0] == optuna.trial.TrialState.COMPLETE
+    assert states[1:] == [optuna.trial.TrialState.PRUNED] * 2
 
 
 def test_a_search_without_a_time_budget_repeats_exactly():
