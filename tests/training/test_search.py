@@ -120,14 +120,24 @@ def test_linear_truth_is_ranked_better_by_the_searched_model_than_by_default_tre
 @pytest.mark.parametrize("max_rows", [100_000, 2_000], ids=["all rows", "newest rows"])
 def test_the_shipped_trees_are_the_folds_counts_scaled_to_the_rows_searched(max_rows):
     X, y = _interaction_world(5_000)
-    cfg = _cfg(trials=2, max_rows=max_rows)
+    # Configured additive trees cannot rank an interaction: a searched setting beats them.
+    cfg = _cfg(trials=6, max_rows=max_rows).model_copy(update={"num_leaves": 2})
     choice = choose_model(X, y, SPEC, cfg, {})
+    assert not choice.search.configured, "a challenger beat the configured settings"
     searched = min(max_rows, len(y))
     ends = [end for end, _, _ in time_folds(searched, cfg)]
     trees = choice.search.fold_trees
     expected = np.mean([t * searched / e for t, e in zip(trees, ends, strict=True)])
     assert choice.fit.best_iteration == max(round(expected), 1)
     assert choice.fit.booster.num_trees() == choice.fit.best_iteration
+
+
+def test_when_nothing_beats_the_configured_settings_the_model_is_the_one_without_search():
+    X, y = _interaction_world(3_000)
+    kept = choose_model(X, y, SPEC, _cfg(trials=1, candidates=("trees",)), {})
+    plain = choose_model(X, y, SPEC, _cfg(trials=0), {})
+    assert kept.search.configured and plain.search is None
+    assert kept.fit.booster.model_to_string() == plain.fit.booster.model_to_string()
 
 
 def test_the_first_trial_is_the_configured_settings_and_the_budget_stops_the_search():

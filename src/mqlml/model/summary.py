@@ -248,6 +248,8 @@ class ModelSearch(_Section):
     #: Leads and converted leads in the folds' periods.
     fold_rows: int
     fold_positives: int
+    #: Nothing beat the configured settings: the model is the one fit without a search.
+    configured: bool | None = _later()
     extra: dict = _extra()
     _absent: frozenset = _absent_keys()
 

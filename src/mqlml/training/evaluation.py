@@ -393,6 +393,7 @@ def _search_section(search) -> dict | None:
         "seconds": search.seconds,
         "fold_rows": search.fold_rows,
         "fold_positives": search.fold_positives,
+        "configured": search.configured,
     }
 
 

@@ -93,6 +93,8 @@ class SearchResult:
         Wall time of the search.
     fold_rows, fold_positives : int
         Leads and converted leads in the folds' periods together.
+    configured : bool
+        Nothing beat the configured settings: the model is the one fit without a search.
     """
 
     kind: str
@@ -105,6 +107,7 @@ class SearchResult:
     seconds: float
     fold_rows: int
     fold_positives: int
+    configured: bool = False
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,9 @@ def _searched(X, y, spec, cfg: ModelConfig, drifting, folds, start: int) -> Mode
     result, half_life, monotone_on = search_time_folds(
         X[start:], y[start:], spec, cfg, drifting, folds
     )
+    if result.configured:
+        # Nothing beat the configured settings: ship exactly what no search would have.
+        return replace(_configured(X, y, spec, cfg, drifting), search=result)
     if half_life is not None:
         # A half-life is a share of the rows weighed: keep it the same number of rows.
         half_life = half_life * (len(y) - start) / len(y)
@@ -305,6 +311,7 @@ def search_time_folds(
         seconds=time.perf_counter() - started,
         fold_rows=len(y_val),
         fold_positives=int(y_val.sum()),
+        configured=trial is first and kind in ("trees", "boosted"),
     )
     return result, half_life, bool(trial.params.get("monotone", cfg.monotone_drifting))
 
