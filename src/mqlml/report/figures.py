@@ -131,7 +131,8 @@ def score_distribution_figure(ev: dict, cutoff: int | None = None) -> bytes:
     ax.set_xlabel("score")
     ax.set_ylabel("leads")
     ax.set_title("Score distribution, test slice")
-    ax.legend(frameon=False)
+    # A fixed place: "best" searches the bars, and under load matplotlib warns it was slow.
+    ax.legend(loc="upper right", frameon=False)
     fig.tight_layout()
     return _png(fig)
 
