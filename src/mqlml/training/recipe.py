@@ -177,9 +177,7 @@ def fit_calibrated_model(
         like=fit,
         monotone=monotone,
         half_life=half_life,
-        linear_only=frozenset(drifting)
-        if cfg.linear_drifting and fit.kind == "boosted"
-        else frozenset(),
+        linear_only=choice.linear_only,
     )
     X_cal = to_matrix(calibration_features, spec)
     periods = min(config.calibration.cross_fit_periods, len(y_calibration))
@@ -206,7 +204,7 @@ def fit_calibrated_model(
         calibration_raw=raw_cal,
         search=choice.search,
         chosen=choice.config,
-        linear_only=refit.keywords["linear_only"],
+        linear_only=choice.linear_only,
     )
 
 

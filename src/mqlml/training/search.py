@@ -121,6 +121,8 @@ class ModelChoice:
     monotone: dict[str, int] | None
     #: The search on time folds, or None when the configured settings were used.
     search: SearchResult | None = field(default=None)
+    #: Columns left to the linear base (its trees never split on them); refits keep them.
+    linear_only: frozenset[str] = frozenset()
 
 
 def time_folds(n: int, cfg: ModelConfig) -> list[tuple[int, int, int]]:
@@ -185,7 +187,8 @@ def _configured(X, y, spec, cfg: ModelConfig, drifting) -> ModelChoice:
                 fit = fit_lightgbm(X, y, spec, chosen, monotone, weight, linear_c, linear_only)
                 fits.append((fit.early_stopping_log_loss, chosen, half_life, fit))
     _, chosen, half_life, fit = min(fits, key=lambda t: t[0])
-    return ModelChoice(fit, chosen, half_life, monotone)
+    kept = linear_only if fit.kind == "boosted" else frozenset()
+    return ModelChoice(fit, chosen, half_life, monotone, linear_only=kept)
 
 
 def _searched(X, y, spec, cfg: ModelConfig, drifting, folds, start: int) -> ModelChoice:
@@ -201,6 +204,9 @@ def _searched(X, y, spec, cfg: ModelConfig, drifting, folds, start: int) -> Mode
     chosen = cfg.model_copy(update=result.settings)
     monotone = drifting if monotone_on and drifting else None
     weight = recency_weights(len(y), half_life)
+    linear_only = (
+        frozenset(drifting) if result.kind == "boosted" and cfg.linear_drifting else frozenset()
+    )
     # The folds' tree counts, each scaled to the rows the search judged on: several periods
     # size the trees more steadily than one, and no count is stretched past those rows.
     fit = fit_model(
@@ -214,13 +220,11 @@ def _searched(X, y, spec, cfg: ModelConfig, drifting, folds, start: int) -> Mode
         tree_weight=result.tree_weight,
         monotone=monotone,
         weight=weight,
-        linear_only=frozenset(drifting)
-        if result.kind == "boosted" and cfg.linear_drifting
-        else frozenset(),
+        linear_only=linear_only,
     )
     fit = replace(fit, n_early_stopping_rows=result.fold_rows,
                   early_stopping_log_loss=result.log_loss[_candidate(result.kind)])
-    return ModelChoice(fit, chosen, half_life, monotone, result)
+    return ModelChoice(fit, chosen, half_life, monotone, result, linear_only)
 
 
 def _candidate(kind: str) -> str:
