@@ -266,3 +266,15 @@ def test_restore_formulas_undoes_the_guard(ids):
 
     guarded = neutralise_formulas(pd.DataFrame({"lead_id": ids}))["lead_id"]
     assert restore_formulas(guarded).tolist() == ids
+
+
+@pytest.mark.parametrize("text", ["n/a", "N/A", "NA", "NULL", "nan", "None"])
+def test_text_that_pandas_would_call_missing_reads_as_text_in_every_format(tmp_path, text):
+    """One reader: only an empty cell is missing, in an Excel sheet as in CSV."""
+    frame = pd.DataFrame({"lead_id": ["1", "2"], "email": [text, ""]})
+    frame.to_csv(tmp_path / "leads.csv", index=False)
+    frame.to_excel(tmp_path / "leads.xlsx", index=False)
+    for name in ("leads.csv", "leads.xlsx"):
+        df = read_table(tmp_path / name)
+        assert df["email"].iloc[0] == text, name
+        assert pd.isna(df["email"].iloc[1]), name

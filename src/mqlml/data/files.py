@@ -141,7 +141,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
         if suffix == ".xlsx":
-            frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl")
+            # Only empty cells are missing, as in CSV: "n/a" or "NULL" typed into a cell is
+            # text a column may give meaning to (an invalid e-mail), not a gap.
+            frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl",
+                                  keep_default_na=False, na_values=[""])
             return frame.astype("str").where(frame.notna())
         encoding = text_encoding(path)
         return pd.read_csv(
