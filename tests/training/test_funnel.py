@@ -106,3 +106,42 @@ def test_funnel_is_skipped_with_a_reason_when_a_stage_has_too_few_outcomes():
     assert fit.predictions is None
     assert "funnel models need at least 10 positives" in fit.summary["skipped"]
     assert "sql has" in fit.summary["skipped"]
+
+
+def test_stage_models_take_the_configured_settings_without_a_search(monkeypatch):
+    """The main model searches (model.search.trials > 0); each stage model is fit by the
+    recipe's model step with trials 0 and otherwise the same configuration."""
+    import mqlml.training.funnel as funnel
+    from mqlml.config import load_config
+    from mqlml.labels.split import time_split
+
+    seen = []
+
+    class Fitted:
+        def predict_proba(self, X):
+            return np.full(len(X), 0.3)
+
+    def model_step(**kwargs):
+        seen.append(kwargs["config"])
+        return Fitted()
+
+    monkeypatch.setattr(funnel, "fit_calibrated_model", model_step)
+    monkeypatch.setattr(funnel, "to_matrix", lambda features, spec: features.to_numpy())
+    cases = [_case(10, 25), _case(10, None), _case(None, None)] * 80
+    leads, outcomes = _frames(cases)
+    # One lead a day, each with its outcomes as many days after its own creation.
+    leads[CREATED_AT] = T0 + pd.to_timedelta(np.arange(len(leads)), unit="D")
+    shift = outcomes[LEAD_ID].map(leads.set_index(LEAD_ID)[CREATED_AT] - T0)
+    outcomes[SQL_AT] += shift
+    outcomes[WON_AT] += shift
+    stages = funnel_outcomes(leads, outcomes, leads[CREATED_AT], T0 + pd.Timedelta(days=900),
+                             30, 30)
+    split = time_split(leads, stages["sql"], (0.6, 0.2, 0.2))
+    cfg = load_config(None, {"model": {"search": {"trials": 7}}})
+    fit = funnel.fit_funnel(features=pd.DataFrame({"x": np.zeros(len(leads))}), stages=stages,
+                            split=split, spec=None, config=cfg, horizons=(30, 30))
+    assert fit.predictions is not None and len(seen) == 3
+    for stage_cfg in seen:
+        assert stage_cfg.model.search.trials == 0
+        assert stage_cfg.model.model_copy(update={"search": cfg.model.search}) == cfg.model
+        assert stage_cfg.calibration == cfg.calibration and stage_cfg.audit == cfg.audit

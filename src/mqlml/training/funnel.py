@@ -223,7 +223,8 @@ def fit_funnel(
         The train / calibration / test positions.
     spec, config
         The main model's feature spec, and the configuration whose ``model``, ``audit``
-        and ``calibration`` settings the recipe's model step uses for every stage.
+        and ``calibration`` settings the recipe's model step uses for every stage (without
+        ``model.search``: the stages take the configured settings).
     horizons : (int, int)
         SQL and won horizons in days, for the summary.
     known : dict, optional
@@ -257,10 +258,14 @@ def fit_funnel(
         return FunnelFit(None, summary)
 
     known = known or {}
+    # The stage models take the configured settings: a search per stage would double the
+    # training time at a million leads for figures that only route and value leads.
+    search = config.model.search.model_copy(update={"trials": 0})
+    staged = config.model_copy(update={"model": config.model.model_copy(update={"search": search})})
     p = {
         k: known[k]
         if k in known
-        else _fit_stage(features, ys[k], rows[k]["train"], rows[k]["calibration"], spec, config)
+        else _fit_stage(features, ys[k], rows[k]["train"], rows[k]["calibration"], spec, staged)
         for k in ys
     }
     two_stage = p[SQL] * p[WON_GIVEN_SQL]

@@ -229,7 +229,8 @@ class FittedRecipe:
     model : CalibratedModel
         LightGBM, its linear base, its calibrator and the chosen settings.
     baseline : Pipeline
-        The logistic baseline, fit on the rows the model learned from.
+        The logistic baseline, fit on the rows the model learned from before any
+        :meth:`refit_on` (the yardstick of the figures).
     policies : dict
         Every threshold policy that could be fit on the calibration rows, by name.
     policy_errors : dict
@@ -277,13 +278,14 @@ class FittedRecipe:
         return predict_baseline(self.baseline, features, self.spec)
 
     def refit_on(self, features: pd.DataFrame, y: np.ndarray) -> FittedRecipe:
-        """This recipe with its model and baseline refit on more feature rows.
+        """This recipe with its model refit on more feature rows.
 
         Every choice the recipe made stays: the feature spec, the model's kind, settings,
         tree count, linear strength, recency weighting and constraints, and the
         calibrator, thresholds, grades and tiers (fit on out-of-time scores). Only what the
-        rows teach changes. ``features`` must be in time order, newest last (the recency
-        weights count back from the last row).
+        rows teach the model changes. The logistic baseline stays the one the figures
+        compared with: it is a yardstick, not shipped. ``features`` must be in time order,
+        newest last (the recency weights count back from the last row).
         """
         m = self.model
         y = np.asarray(y, dtype=float)
@@ -298,7 +300,7 @@ class FittedRecipe:
             m.linear_only,
         )
         model = replace(m, fit=fit, n_rows=len(y))
-        return replace(self, model=model, baseline=fit_baseline(features, y, self.spec))
+        return replace(self, model=model)
 
 
 def fit_recipe(
