@@ -91,7 +91,8 @@ def config_for(cfg, uri: str, name: str, models_dir: Path, **sections):
 def register(model, artifacts, crm, cfg):
     """Save ``model``'s bundle, log it and register it through the gate, as training does."""
     bundle = save_bundle(model, cfg.models_dir)
-    tracked = log_training(cfg, bundle, model, training_holdout(label_history(crm, cfg), artifacts))
+    tracked = log_training(cfg, bundle, model, training_holdout(label_history(crm, cfg), artifacts),
+                           artifacts["measured_model"])
     return bundle, tracked
 
 

@@ -68,7 +68,8 @@ def champion_db(monitor_worlds, tmp_path_factory):
                      labelled.as_of.iloc[before])
     model = replace(monitor_worlds.model, config=cfg)
     tracked = log_training(cfg, save_bundle(model, cfg.models_dir), model,
-                           Holdout(rows, labelled.y[before]))
+                           Holdout(rows, labelled.y[before],
+                                   labelled.leads["created_at"].to_numpy()[before]))
     assert tracked.gate.promoted, tracked.gate.reason
     return tmp / "mlflow.db", tracked.gate.version
 

@@ -209,7 +209,9 @@ class SearchConfig(_Strict):
     #: running when it ends stops at its next fold, but the configured settings and the
     #: configured strength always run (each run then tries as many as the machine allows:
     #: set ``null`` and ``trials`` for runs that repeat exactly). A recipe searches once per
-    #: model (backtest folds, funnel stages and segments each search within this budget).
+    #: model (backtest folds and segments each search within this budget); the funnel's
+    #: stage models use the configured settings (a search per stage would double the
+    #: training time at a million leads).
     budget_seconds: float | None = 10.0
     #: Consecutive time periods the search judges settings on.
     folds: int = 3
@@ -316,12 +318,9 @@ class ModelConfig(_Strict):
     #: the recipe made, on all labelled leads (the test slice too), so it learns from the
     #: newest mature history. Its calibrator, thresholds and grades stay those fit on
     #: out-of-time scores, and the figures stay those of the model that never saw the test
-    #: slice (the registry gate and ``mqlml retrain`` score with that one too). Off by
-    #: default: the shipped model then has no held-out leads of its own, so a later
-    #: training's registry gate would judge it on leads it trained on (``mqlml retrain``
-    #: compares only leads it cannot have seen), and the grade rates ``mqlml monitor``
-    #: checks were measured on its predecessor.
-    refit_on_all_history: bool = False
+    #: slice (the registry gate and ``mqlml retrain`` score with that one too). A later
+    #: training's gate judges such a champion only on leads created after its data.
+    refit_on_all_history: bool = True
 
     @field_validator("num_threads")
     @classmethod
@@ -1040,7 +1039,8 @@ class MonitorConfig(_Strict):
     min_matured: int = Field(default=100, ge=1)
     #: Fewest scored leads in a week for its PSI and unseen-category figures.
     min_rows: int = Field(default=200, ge=1)
-    #: Coverage of the Wilson intervals of the realised rates.
+    #: Family-wise coverage of the Wilson intervals of the realised rates of one table
+    #: (Bonferroni: with 4 grades, each interval covers 1 - 0.05 / 4).
     interval_level: float = 0.95
     #: Equal-width score bands (1-99) of the promised-vs-realised table.
     score_bands: int = Field(default=10, ge=2, le=99)

@@ -22,6 +22,7 @@ from mqlml.explain.insights import training_insights
 from mqlml.features.activity import ActivitySummary
 from mqlml.labels.labelled import LabelledLeads, label_history
 from mqlml.model.bundle import TrainedModel, save_bundle
+from mqlml.model.summary import unseen_by
 from mqlml.scoring.scoring_report import reference_sample
 from mqlml.training.evaluation import InsightInputs
 from mqlml.training.pipeline import training_run
@@ -332,8 +333,6 @@ def retrain(
     """
     import tempfile
 
-    import pandas as pd
-
     from mqlml.columns import CREATED_AT, GRADE, PROBABILITY
     from mqlml.data.files import Staging
     from mqlml.errors import MqlmlError
@@ -383,29 +382,27 @@ def retrain(
     pick = _compared_leads(test, cfg.retrain)
     seen = None
     if champion is not None:
-        # A lead the champion could have trained on had matured by the end of its data:
-        # judging the champion on it would be in-sample, so only later leads are compared.
+        # Judging the champion on a lead whose outcome reached it would be in-sample, so
+        # only leads created after its data are compared.
         s = champion.model.summary
-        end = pd.Timestamp(s.snapshot_at)
-        end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
-        last = end - pd.Timedelta(days=s.observation_days + s.horizon_days)
-        early = (pd.to_datetime(test[CREATED_AT].iloc[pick], utc=True) <= last).to_numpy()
+        early = ~unseen_by(s, test[CREATED_AT].iloc[pick])
         seen = int(early.sum())
         if seen == len(pick):
             raise MqlmlError(
                 f"all {len(pick)} leads chosen for the comparison (retrain.compare_days="
                 f"{cfg.retrain.compare_days}, retrain.compare_leads="
-                f"{cfg.retrain.compare_leads}) were created by {last.date()}, so the "
-                f"champion (data up to {s.snapshot_at}) may have trained on them; expected "
-                "leads created after that: raise retrain.compare_days or "
+                f"{cfg.retrain.compare_leads}) were created by {s.learned_until()[:10]}, "
+                f"so the champion (data up to {s.snapshot_at}) may have trained on them; "
+                "expected leads created after that: raise retrain.compare_days or "
                 "retrain.compare_leads, or retrain on a longer history"
             )
         if seen:
-            echo(f"{seen} of the {len(pick)} leads chosen for the comparison had matured by "
-                 f"the end of the champion's data ({s.snapshot_at}) and are left out: it "
-                 "may have trained on them", err=True)
+            echo(f"{seen} of the {len(pick)} leads chosen for the comparison were created by "
+                 f"{s.learned_until()[:10]}, when the newest outcome the champion learned "
+                 "from was created, and are left out: it may have trained on them", err=True)
             pick = pick[~early]
-    compared = Holdout(holdout.rows.iloc[pick].reset_index(drop=True), holdout.y[pick])
+    compared = Holdout(holdout.rows.iloc[pick].reset_index(drop=True), holdout.y[pick],
+                       holdout.created_at[pick])
     # The challenger's figures come from the model that never saw its test slice.
     ours = score_lead_rows(artifacts["measured_model"], compared.rows, "compared leads")
     ours_m = classification_metrics(compared.y, ours[PROBABILITY].to_numpy(dtype=float))

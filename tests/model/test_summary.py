@@ -16,6 +16,7 @@ from mqlml.model.summary import (
     Period,
     TrainingSummary,
     _Section,
+    unseen_by,
 )
 
 #: The keys of the first bundle format: every metrics.json has them.
@@ -168,3 +169,26 @@ def test_any_mix_of_sections_round_trips(full_summary, dropped, extra, roc_auc):
     assert TrainingSummary.from_dict(s.to_dict()) == s
     assert s.metrics_test.model.roc_auc is roc_auc
     assert all(getattr(s, k) is None for k in dropped)
+
+
+@pytest.mark.parametrize(
+    ("learned_from_test_slice", "last_seen"),
+    [(True, "test"), (False, "calibration"), (None, "calibration")],
+    ids=["refit on all history", "measured model", "bundle from before the refit"],
+)
+def test_a_model_is_unseen_only_by_leads_created_after_its_last_learned_outcome(
+    trained, learned_from_test_slice, last_seen
+):
+    import pandas as pd
+
+    s = trained[0].summary.to_dict()
+    s["model"]["learned_from_test_slice"] = learned_from_test_slice
+    summary = TrainingSummary.from_dict(s)
+    end = {p.name: p.end for p in summary.periods}[last_seen]
+    assert summary.learned_until() == end
+    at = pd.Timestamp(end)
+    created = [at - pd.Timedelta(days=1), at, at + pd.Timedelta(seconds=1)]
+    assert unseen_by(summary, created).tolist() == [False, False, True]
+    # naive times are read as UTC
+    naive = [t.tz_convert("UTC").tz_localize(None) for t in created]
+    assert unseen_by(summary, naive).tolist() == [False, False, True]

@@ -71,11 +71,14 @@ def test_gate_promote_rollback_and_score_through_a_real_server(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
     model, artifacts, crm, base = trained
     cfg = config_for(base, url, NAME, tmp_path / "models")
-    # A deliberately weaker retrain: one shallow tree, same data, same test slice.
-    weak_cfg = config_for(
-        base, url, NAME, tmp_path / "models", model={"max_boost_rounds": 1, "num_leaves": 2}
-    )
+    # Trainings on the same data that never learn from their test slice, so that a later
+    # one may judge them on it: a deliberately weak one (one shallow tree) and the recipe.
+    measured = {"refit_on_all_history": False}
+    weak_cfg = config_for(base, url, NAME, tmp_path / "models",
+                          model={"max_boost_rounds": 1, "num_leaves": 2, **measured})
     weak, weak_artifacts = fit_labelled(label_history(crm, weak_cfg), weak_cfg)
+    strong_cfg = config_for(base, url, NAME, tmp_path / "models", model=measured)
+    strong, strong_artifacts = fit_labelled(label_history(crm, strong_cfg), strong_cfg)
     client = MlflowClient(url)
 
     # 1. the first version that passes min_roc_auc becomes champion
@@ -84,7 +87,7 @@ def test_gate_promote_rollback_and_score_through_a_real_server(
     assert _champion(client) == "1"
 
     # 2. a better one replaces it, remembering the one it replaced
-    strong_bundle, second = register(model, artifacts, crm, cfg)
+    _, second = register(strong, strong_artifacts, crm, strong_cfg)
     g = second.gate
     assert g.promoted and g.champion_version == "1" and g.value > g.champion_value
     assert _champion(client) == "2"
@@ -99,15 +102,37 @@ def test_gate_promote_rollback_and_score_through_a_real_server(
     assert _champion(client) == "2"
     assert json.loads(client.get_model_version(NAME, "3").tags[GATE_TAG])["promoted"] is False
     # the gate compared both on the same holdout: the champion's figure is its own test AUC
-    assert g.champion_value == pytest.approx(model.summary.metrics_test.model.roc_auc)
+    assert g.champion_value == pytest.approx(strong.summary.metrics_test.model.roc_auc)
+    assert g.compared_leads == len(artifacts["test_predictions"])
 
-    # 4. batch scoring from the registry equals scoring the champion's bundle
+    # 4. the recipe refit on all history (the default) is judged by its measured twin,
+    # which is the champion's model: as good, so promoted
+    strong_bundle, fourth = register(model, artifacts, crm, cfg)
+    g = fourth.gate
+    assert model.summary.model.learned_from_test_slice
+    assert g.promoted and g.champion_version == "2"
+    assert g.value == pytest.approx(g.champion_value)
+    assert _champion(client) == "4"
+
+    # 5. it learned from every lead of this holdout: nothing left to judge it on fairly
+    _, fifth = register(weak, weak_artifacts, crm, weak_cfg)
+    g = fifth.gate
+    assert not g.promoted and g.champion_version == "4" and g.champion_value is None
+    assert g.compared_leads is None
+    assert "learned from leads created up to" in g.reason
+    assert f"0 of the {len(artifacts['test_predictions'])} holdout leads came later" in g.reason
+    assert "gate.min_test_positives" in g.reason and "mqlml promote" in g.reason
+    assert _champion(client) == "4"
+
+    # 6. batch scoring from the registry equals scoring the champion's bundle
     leads, acts = batch(crm)
     from_registry = score_with_cli(f"models:/{NAME}@{CHAMPION}", leads, acts, tmp_path / "a")
     from_bundle = score_with_cli(strong_bundle, leads, acts, tmp_path / "b")
     assert_same_scores(from_registry, from_bundle)
 
-    # 5. rollback returns to the replaced champion; promote moves by hand
+    # 7. rollback returns to the replaced champion; promote moves by hand
+    code, out = _cli("rollback", "--name", NAME)
+    assert code == 0 and "champion is version 2 (was 4)" in out
     code, out = _cli("rollback", "--name", NAME)
     assert code == 0 and "champion is version 1 (was 2)" in out
     assert _champion(client) == "1"
@@ -116,7 +141,7 @@ def test_gate_promote_rollback_and_score_through_a_real_server(
     code, out = _cli("rollback", "--name", NAME)
     assert code == 0 and "champion is version 1 (was 3)" in out
 
-    # 6. clear errors, no traceback
+    # 8. clear errors, no traceback
     code, out = _cli("rollback", "--name", NAME)
     assert code == 2 and "records no previous champion" in out and "Traceback" not in out
     code, out = _cli("promote", "--name", NAME, "--version", "99")
@@ -148,17 +173,16 @@ def test_registry_config_errors_name_the_key(registry, message):
 
 @pytest.fixture(scope="module")
 def two_versions(trained, tmp_path_factory):
-    """``resolved`` registered twice in a SQLite store, then version 1 promoted by hand:
-    version 2 is the newest folder, version 1 the champion."""
+    """``resolved`` registered twice in a SQLite store: version 2 is the newest folder,
+    version 1 the champion (version 2 learned from the same history, so the gate has no
+    lead to judge version 1 on fairly and keeps it)."""
     from mlflow_helpers import champion_store
 
     tmp = tmp_path_factory.mktemp("resolve")
     uri, cfg, first, _ = champion_store(trained, tmp, "resolved")
     model, artifacts, crm, _ = trained
     second, tracked = register(model, artifacts, crm, cfg)
-    assert tracked.gate.promoted and tracked.gate.version == "2"
-    code, out = _cli("promote", "--name", "resolved", "--version", "1", "--tracking-uri", uri)
-    assert code == 0, out
+    assert tracked.gate.version == "2" and not tracked.gate.promoted
     return uri, tmp, first, second, crm
 
 

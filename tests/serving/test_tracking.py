@@ -253,6 +253,47 @@ def test_gate_rule(metric, min_auc, min_improvement, new, champion, promoted, sa
     assert says in reason
 
 
+def test_the_gate_judges_a_champion_only_on_leads_created_after_its_data(trained, tmp_path):
+    """A champion refit on all of an older history learned from the older part of the new
+    holdout: both are judged on the later part only, the same leads for both."""
+    from mlflow_helpers import config_for, register
+    from monitor_worlds import _before
+    from mqlml.data.contract import validate_crm
+    from mqlml.labels.labelled import label_history
+    from mqlml.model.metrics import classification_metrics
+    from mqlml.workflow import fit_labelled
+
+    model, artifacts, crm, base = trained
+    cfg = config_for(base, f"sqlite:///{tmp_path / 'mlflow.db'}", "later", tmp_path / "models")
+    test = artifacts["test_predictions"]
+    # Data that ends so that the champion's newest matured lead is mid-way in the test slice.
+    mid = pd.to_datetime(test["created_at"], utc=True).quantile(0.4)
+    s = model.summary
+    cut = mid + pd.Timedelta(days=s.observation_days + s.horizon_days)
+    older = validate_crm(*_before(crm, cut), cfg.data)
+    champion, champion_artifacts = fit_labelled(label_history(older, cfg), cfg)
+    assert champion.summary.model.learned_from_test_slice
+    assert register(champion, champion_artifacts, older, cfg)[1].gate.promoted
+
+    g = register(model, artifacts, crm, cfg)[1].gate
+    later = (pd.to_datetime(test["created_at"], utc=True)
+             > pd.Timestamp(champion.summary.learned_until())).to_numpy()
+    assert 0 < later.sum() < len(test) and g.compared_leads == later.sum()
+    assert f"on the {later.sum()} of {len(test)} holdout leads created after" in g.reason
+    ours = score_lead_rows(artifacts["measured_model"], _holdout(crm, cfg, artifacts).rows,
+                           "holdout")["probability"].to_numpy()
+    expected = classification_metrics(test["label"].to_numpy()[later], ours[later])
+    assert g.value == pytest.approx(expected["roc_auc"])
+    assert g.champion_value is not None
+
+
+def _holdout(crm, cfg, artifacts):
+    from mqlml.labels.labelled import label_history
+    from mqlml.serving.pyfunc import training_holdout
+
+    return training_holdout(label_history(crm, cfg), artifacts)
+
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 

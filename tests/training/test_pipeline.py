@@ -48,9 +48,22 @@ def _retrain_with_outcomes_removed(trained, slice_name):
     return run_training(changed, cfg2)
 
 
-def test_test_slice_outcomes_never_reach_model_calibration_or_thresholds(trained):
-    model, artifacts = trained[0], trained[1]
-    other, _ = _retrain_with_outcomes_removed(trained, "test")
+@pytest.fixture(scope="module")
+def measured_only(trained):
+    """The ``trained`` history with ``model.refit_on_all_history`` off: the model that
+    ships is the one every figure measures."""
+    model, _, crm, cfg = trained
+    cfg = cfg.model_copy(update={
+        "model": cfg.model.model_copy(update={"refit_on_all_history": False}),
+        "data": cfg.data.model_copy(update={"snapshot_at": model.summary.snapshot_at}),
+    })
+    shipped, artifacts = run_training(crm, cfg)
+    return shipped, artifacts, crm, cfg
+
+
+def test_test_slice_outcomes_never_reach_model_calibration_or_thresholds(measured_only):
+    model, artifacts = measured_only[0], measured_only[1]
+    other, _ = _retrain_with_outcomes_removed(measured_only, "test")
     assert not model.summary.model.learned_from_test_slice
     assert artifacts["measured_model"].booster is model.booster
     assert other.booster.model_to_string() == model.booster.model_to_string()
@@ -66,21 +79,10 @@ def test_test_slice_outcomes_never_reach_model_calibration_or_thresholds(trained
     assert other.summary.metrics_test.model.n_positive < before
 
 
-@pytest.fixture(scope="module")
-def refit_on_all(trained):
-    """The ``trained`` history with ``model.refit_on_all_history`` on."""
-    model, _, crm, cfg = trained
-    cfg = cfg.model_copy(update={
-        "model": cfg.model.model_copy(update={"refit_on_all_history": True}),
-        "data": cfg.data.model_copy(update={"snapshot_at": model.summary.snapshot_at}),
-    })
-    shipped, artifacts = run_training(crm, cfg)
-    return shipped, artifacts, crm, cfg
-
-
-def test_refit_on_all_history_test_outcomes_reach_only_the_shipped_model(refit_on_all):
-    model, artifacts = refit_on_all[0], refit_on_all[1]
-    other, other_artifacts = _retrain_with_outcomes_removed(refit_on_all, "test")
+def test_refit_on_all_history_test_outcomes_reach_only_the_shipped_model(trained):
+    model, artifacts = trained[0], trained[1]
+    assert trained[3].model.refit_on_all_history  # the default
+    other, other_artifacts = _retrain_with_outcomes_removed(trained, "test")
     # The model every figure measures never saw the test slice's outcomes ...
     measured, other_measured = artifacts["measured_model"], other_artifacts["measured_model"]
     assert other_measured.booster.model_to_string() == measured.booster.model_to_string()
@@ -99,14 +101,14 @@ def test_refit_on_all_history_test_outcomes_reach_only_the_shipped_model(refit_o
 
 
 def test_refit_on_all_history_ships_the_recipe_refit_on_every_labelled_lead(
-    trained, refit_on_all
+    trained, measured_only
 ):
-    model, artifacts, crm, cfg = refit_on_all
+    model, artifacts, crm, cfg = trained
     s = model.summary
     assert s.model.learned_from_rows == sum(p.n_leads for p in s.periods)
     measured = artifacts["measured_model"]
-    # The measured model is the default training's; only the shipped one's weights differ.
-    assert measured.booster.model_to_string() == trained[0].booster.model_to_string()
+    # The measured model is the one shipped without the refit; only the weights differ.
+    assert measured.booster.model_to_string() == measured_only[0].booster.model_to_string()
     assert measured.booster.model_to_string() != model.booster.model_to_string()
     assert measured.calibrator is model.calibrator and measured.mql is model.mql
     assert measured.grades is model.grades and measured.spec is model.spec
@@ -119,11 +121,12 @@ def test_refit_on_all_history_ships_the_recipe_refit_on_every_labelled_lead(
 
 
 def test_calibration_slice_outcomes_reach_the_calibrator_thresholds_and_refit_model(trained):
-    model = trained[0]
-    other, _ = _retrain_with_outcomes_removed(trained, "calibration")
+    model, artifacts = trained[0], trained[1]
+    other, other_artifacts = _retrain_with_outcomes_removed(trained, "calibration")
     assert model.summary.model.cross_fit_periods == 2
-    # The model that ships was refit on the training and calibration rows ...
-    assert other.booster.model_to_string() != model.booster.model_to_string()
+    # The measured model was refit on the training and calibration rows ...
+    assert (other_artifacts["measured_model"].booster.model_to_string()
+            != artifacts["measured_model"].booster.model_to_string())
     assert other.calibrator.to_dict() != model.calibrator.to_dict()
     # ... and thresholds are learned from the calibration slice's outcomes too
     assert {k: t.cutoff_ for k, t in other.policies.items()} != {
@@ -195,7 +198,7 @@ def test_training_reports_each_stage_once_in_order_and_is_silent_by_default(hist
     assert names[:4] == [
         "audit and features", "model search", "calibration and thresholds", "evaluation"
     ]
-    assert names[-2:] == ["backtest fold 1/2", "backtest fold 2/2"]
+    assert names[-3:] == ["backtest fold 1/2", "backtest fold 2/2", "refit on all history"]
     assert all(s >= 0 for _, s in seen)
     training_run(lab, cfg)
     assert capsys.readouterr() == ("", "")

@@ -27,8 +27,10 @@ def _fingerprint(recipe) -> tuple:
 def test_the_shipped_model_is_the_recipe_on_the_pipelines_split(trained):
     model, artifacts, crm, cfg = trained
     _, _, recipe = recipe_on_pipeline_split(crm, cfg)
-    assert recipe.model.fit.booster.model_to_string() == model.booster.model_to_string()
-    assert artifacts["measured_model"].booster is model.booster
+    # The model every figure measures is the recipe's; the one that ships is that recipe
+    # refit on every labelled lead (tests/training/test_pipeline.py).
+    measured = artifacts["measured_model"]
+    assert recipe.model.fit.booster.model_to_string() == measured.booster.model_to_string()
     assert recipe.model.calibrator.to_dict() == model.calibrator.to_dict()
     assert {k: t.cutoff_ for k, t in recipe.policies.items()} == {
         k: t.cutoff_ for k, t in model.policies.items()

@@ -20,6 +20,8 @@ import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields
 
+import numpy as np
+
 #: Field metadata: the key is left out of ``to_dict`` when its value is None (an optional
 #: section the training did not produce, e.g. ``backtest`` with no folds configured).
 _OMIT_NONE = {"omit_none": True}
@@ -509,6 +511,43 @@ class TrainingSummary(_Section):
     extra: dict = _extra()
     _absent: frozenset = _absent_keys()
 
+    def learned_until(self) -> str:
+        """When the newest lead whose outcome reached this model was created (ISO 8601).
+
+        Its model, calibrator, thresholds and grades learned from the training and
+        calibration slices, and from the test slice too when the model was refit on all
+        history (``model.learned_from_test_slice``). A lead created later is one it cannot
+        have seen: only such leads judge it fairly against another model.
+        """
+        last = "test" if self.model.learned_from_test_slice else "calibration"
+        ends = {p.name: p.end for p in self.periods}
+        if last not in ends:
+            raise ValueError(
+                f"the summary's periods name {sorted(ends)}; expected a {last!r} period"
+            )
+        return ends[last]
+
+
+def unseen_by(summary: TrainingSummary, created_at) -> np.ndarray:
+    """True for each lead created after every lead whose outcome reached the model.
+
+    Parameters
+    ----------
+    summary : TrainingSummary
+        The model's summary (:meth:`TrainingSummary.learned_until` gives the moment).
+    created_at : array-like of datetimes
+        The leads' creation times; naive times are read as UTC.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        Judging the model on the leads marked True is out of sample.
+    """
+    import pandas as pd
+
+    created = pd.to_datetime(pd.Series(created_at), utc=True)
+    return (created > pd.Timestamp(summary.learned_until())).to_numpy()
+
 
 __all__ = [
     "Backtest",
@@ -530,4 +569,5 @@ __all__ = [
     "TestMetrics",
     "Tiers",
     "TrainingSummary",
+    "unseen_by",
 ]

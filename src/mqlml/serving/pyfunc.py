@@ -50,6 +50,7 @@ from mqlml.columns import (
     ACTIVITY_SUMMARY,
     ACTIVITY_TYPE,
     AS_OF,
+    CREATED_AT,
     DETAIL,
     LABEL,
     LEAD_ID,
@@ -333,6 +334,9 @@ class Holdout:
 
     rows: pd.DataFrame
     y: np.ndarray
+    #: When each lead was created: the gate judges a champion only on leads it cannot
+    #: have learned from.
+    created_at: np.ndarray
 
 
 def training_holdout(labelled: LabelledLeads, artifacts: dict) -> Holdout:
@@ -362,7 +366,7 @@ def training_holdout(labelled: LabelledLeads, artifacts: dict) -> Holdout:
         rows = summary_rows(leads, labelled.activity_summary, as_of)
     else:
         rows = lead_rows(leads, labelled.activities, as_of)
-    return Holdout(rows, test[LABEL].to_numpy(float))
+    return Holdout(rows, test[LABEL].to_numpy(float), test[CREATED_AT].to_numpy())
 
 
 class LeadScoringModel(mlflow.pyfunc.PythonModel):

@@ -37,7 +37,7 @@ from mqlml import __version__
 from mqlml.columns import PROBABILITY
 from mqlml.config import Config, TrackingConfig, config_to_dict
 from mqlml.errors import BundleError, MqlmlError, RegistryError
-from mqlml.model.summary import TrainingSummary
+from mqlml.model.summary import TrainingSummary, unseen_by
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 #: The code MLflow runs to load an mqlml model (models from code, no pickle).
@@ -324,17 +324,22 @@ class GateDecision:
     metric : str
         The compared metric (``registry.metric``).
     value : float
-        The new version's ``metric`` on the holdout.
+        The new version's ``metric`` on the compared leads.
     roc_auc : float
-        The new version's ROC AUC on the holdout (checked against ``registry.min_roc_auc``).
+        The new version's ROC AUC on the compared leads (checked against
+        ``registry.min_roc_auc``).
     champion_version : str or None
         The champion before this training (None: there was none).
     champion_value : float or None
-        The champion's ``metric`` on the same holdout.
+        The champion's ``metric`` on the same leads (None: no champion, or no fair
+        comparison).
     promoted : bool
         True when ``champion`` now points at ``version``.
     reason : str
         One sentence a person can act on.
+    compared_leads : int or None
+        How many holdout leads both were judged on: those created after the newest lead
+        whose outcome reached the champion. None when no champion was compared.
     """
 
     name: str
@@ -346,6 +351,7 @@ class GateDecision:
     champion_value: float | None
     promoted: bool
     reason: str
+    compared_leads: int | None = None
 
     def tag(self) -> str:
         """The decision as JSON, kept in the version's ``mqlml.training.gate`` tag."""
@@ -357,6 +363,7 @@ class GateDecision:
                 "roc_auc": self.roc_auc,
                 "champion_version": self.champion_version,
                 "champion_value": self.champion_value,
+                "compared_leads": self.compared_leads,
                 "reason": self.reason,
             }
         )
@@ -378,15 +385,6 @@ def _champion(client, name: str):
         return client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         return None
-
-
-def _holdout_probability(model_uri: str, holdout, uri: str) -> np.ndarray:
-    # The champion's own checked bundle, scored by this mqlml (as REST and Spark would run
-    # it): no code or pickle from the store runs.
-    from mqlml.serving.pyfunc import score_lead_rows
-
-    champion = load_registered_bundle(model_uri, uri)
-    return score_lead_rows(champion, holdout.rows, "holdout")[PROBABILITY].to_numpy(dtype=float)
 
 
 def gate(
@@ -423,46 +421,85 @@ def gate(
 
 
 def _register_and_gate(client, config: Config, model, model_info, holdout) -> GateDecision:
-    from mqlml.model.metrics import classification_metrics
     from mqlml.serving.pyfunc import score_lead_rows
 
     version = str(model_info.registered_model_version)
     # The holdout is scored in memory by the model the held-out figures measure: the logged
     # one, or its twin that never saw the holdout when the logged one was refit on it.
-    scored = score_lead_rows(model, holdout.rows, "holdout")
-    new_metrics = classification_metrics(holdout.y, scored[PROBABILITY].to_numpy(dtype=float))
+    ours = score_lead_rows(model, holdout.rows, "holdout")[PROBABILITY].to_numpy(dtype=float)
     with _registry_lock(client.tracking_uri):
-        return _decide(client, config, version, holdout, new_metrics)
+        return _decide(client, config, version, holdout, ours)
 
 
-def _decide(client, config: Config, version: str, holdout, new_metrics: dict) -> GateDecision:
-    """Compare with the champion and move the alias: the caller holds the registry lock, so
-    the champion read here is still the champion when the alias moves."""
+@dataclass(frozen=True)
+class _Comparison:
+    """The champion against the new version on the holdout leads it cannot have seen."""
+
+    fair: np.ndarray
+    champion_metrics: dict | None
+    failure: str | None
+
+
+def _compare_with_champion(client, config: Config, current, holdout) -> _Comparison:
+    """Score the leads created after the champion's data with the champion's own checked
+    bundle, as REST and Spark would run it: no code or pickle from the store runs."""
     from mlflow.exceptions import MlflowException
 
+    from mqlml.model.metrics import classification_metrics
+    from mqlml.serving.pyfunc import score_lead_rows
+
+    every = np.ones(len(holdout.y), dtype=bool)
+    try:
+        champion = load_registered_bundle(
+            f"models:/{config.name}@{CHAMPION}", client.tracking_uri
+        )
+    except (MqlmlError, MlflowException) as exc:
+        return _Comparison(every, None, (
+            f"the champion (version {current.version}) could not score the holdout: "
+            f"{getattr(exc, 'message', exc)}"))
+    fair = unseen_by(champion.summary, holdout.created_at)
+    need = config.gate.min_test_positives
+    y = holdout.y[fair]
+    if y.sum() < need or (1 - y).sum() < 1:
+        return _Comparison(fair, None, (
+            f"the champion (version {current.version}) learned from leads created up to "
+            f"{champion.summary.learned_until()[:10]}; {int(fair.sum())} of the "
+            f"{len(fair)} holdout leads came later, with {int(y.sum())} converted, and at "
+            f"least {need} (gate.min_test_positives) are needed to judge both on leads "
+            "neither saw"))
+    rows = holdout.rows[fair].reset_index(drop=True)
+    try:
+        theirs = score_lead_rows(champion, rows, "holdout")[PROBABILITY].to_numpy(dtype=float)
+    except MqlmlError as exc:
+        return _Comparison(fair, None, (
+            f"the champion (version {current.version}) could not score the holdout: {exc}"))
+    return _Comparison(fair, classification_metrics(y, theirs), None)
+
+
+def _decide(client, config: Config, version: str, holdout, ours: np.ndarray) -> GateDecision:
+    """Compare with the champion and move the alias: the caller holds the registry lock, so
+    the champion read here is still the champion when the alias moves."""
     from mqlml.model.metrics import classification_metrics
 
     name, reg = config.name, config.registry
     current = _champion(client, name)
-    champ_metrics = None
-    failure = None
+    every = np.ones(len(holdout.y), dtype=bool)
+    compared = _Comparison(every, None, None)
     if current is not None and str(current.version) != version:
-        try:
-            champ_metrics = classification_metrics(
-                holdout.y,
-                _holdout_probability(f"models:/{name}@{CHAMPION}", holdout, client.tracking_uri),
-            )
-        except (MqlmlError, MlflowException) as exc:
-            failure = (
-                f"the champion (version {current.version}) could not score the holdout: "
-                f"{getattr(exc, 'message', exc)}"
-            )
+        compared = _compare_with_champion(client, config, current, holdout)
+    champ_metrics, failure = compared.champion_metrics, compared.failure
+    # Without a fair comparison the new version's figures are those of its whole holdout.
+    fair = compared.fair if champ_metrics is not None else every
+    new_metrics = classification_metrics(holdout.y[fair], ours[fair])
     if failure is not None:
         promoted, reason = False, failure + "; promote by hand with mqlml promote if intended"
     else:
         promoted, reason = gate(
             reg.metric, reg.min_roc_auc, reg.min_improvement, new_metrics, champ_metrics
         )
+        if champ_metrics is not None and not fair.all():
+            reason += (f", on the {int(fair.sum())} of {len(fair)} holdout leads created "
+                       "after the champion's data")
     decision = GateDecision(
         name=name,
         version=version,
@@ -473,6 +510,7 @@ def _decide(client, config: Config, version: str, holdout, new_metrics: dict) ->
         champion_value=None if champ_metrics is None else float(champ_metrics[reg.metric]),
         promoted=promoted,
         reason=reason,
+        compared_leads=None if champ_metrics is None else int(fair.sum()),
     )
     client.set_model_version_tag(name, version, GATE_TAG, decision.tag())
     if promoted:
