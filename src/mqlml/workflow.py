@@ -397,9 +397,10 @@ def retrain(
                 "retrain.compare_leads, or retrain on a longer history"
             )
         if seen:
-            echo(f"{seen} of the {len(pick)} leads chosen for the comparison were created by "
-                 f"{s.learned_until()[:10]}, when the newest outcome the champion learned "
-                 "from was created, and are left out: it may have trained on them", err=True)
+            echo(f"{seen} of the {len(pick)} leads chosen for the comparison are left out: "
+                 f"they were created by {s.learned_until()[:10]}, the creation date of the "
+                 "newest lead the champion learned from, so it may have trained on them",
+                 err=True)
             pick = pick[~early]
     compared = Holdout(holdout.rows.iloc[pick].reset_index(drop=True), holdout.y[pick],
                        holdout.created_at[pick])

@@ -21,9 +21,10 @@ from mqlml.labels.labelled import label_history
 from mqlml.labels.split import time_split
 from mqlml.model.bundle import SEGMENTS_DIR, SEGMENTS_FILE, load_bundle, save_bundle
 from mqlml.model.integrity import write_manifest
+from mqlml.model.metrics import classification_metrics
 from mqlml.scoring.batch import check_batch, score_checked
 from mqlml.scoring.score import explain_leads, score_leads
-from mqlml.serving.pyfunc import BUNDLE_ARTIFACT, LeadScoringModel, lead_rows
+from mqlml.serving.pyfunc import BUNDLE_ARTIFACT, LeadScoringModel, lead_rows, score_lead_rows
 from mqlml.synthetic.generate import generate_history
 from mqlml.training.segments import SEGMENT_WIN_CONFIDENCE
 from mqlml.workflow import fit_labelled
@@ -141,6 +142,28 @@ def test_a_segment_uses_its_own_model_only_where_it_wins_on_calibration(seg_trai
     assert rows["partner"]["leads"] + rows["core"]["leads"] + rows["noisy"]["leads"] == (
         rows["(all)"]["leads"]
     )
+
+
+def test_a_segment_model_ships_refit_on_all_its_leads_its_row_measures_the_fit_before(
+    seg_trained,
+):
+    model, artifacts, labelled, _ = seg_trained
+    shipped = model.segment_models["partner"]
+    measured = artifacts["measured_model"].segment_models["partner"]
+    slices = artifacts["slices"]["slice"].to_numpy()
+    partner = labelled.leads[REGION].eq("partner").to_numpy()
+    assert shipped.summary.model.learned_from_test_slice
+    assert shipped.summary.model.learned_from_rows == int((partner & (slices != "")).sum())
+    assert not measured.summary.model.learned_from_test_slice
+    assert shipped.booster.model_to_string() != measured.booster.model_to_string()
+    # The report's test figures are the measured model's, on leads it never saw.
+    test = (partner & (slices == "test")).nonzero()[0]
+    rows = lead_rows(labelled.leads.iloc[test], labelled.activities, labelled.as_of.iloc[test])
+    y = labelled.y[test]
+    for scorer, same in ((measured, True), (shipped, False)):
+        p = score_lead_rows(scorer, rows, "partner test leads")["probability"].to_numpy()
+        auc = classification_metrics(y, p)["roc_auc"]
+        assert (auc == pytest.approx(_rows(model)["partner"]["roc_auc_segment"])) is same
 
 
 def test_a_segment_whose_model_cannot_be_trained_keeps_the_global_model(monkeypatch):

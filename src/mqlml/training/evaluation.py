@@ -113,6 +113,27 @@ class SplitFit:
             self.summary, tiers=r.tiers, policies=r.policies, linear=r.model.fit.linear,
         )
 
+    def shipped(self) -> SplitFit:
+        """This fit as it ships, once its test slice has given every figure.
+
+        With ``model.refit_on_all_history`` the recipe is refit, with its choices, on
+        every labelled lead of the split (train, calibration and test), and the summary's
+        ``model`` says so (``learned_from_rows``, ``learned_from_test_slice``); the
+        figures still describe ``self``, the model that never saw the test slice.
+        Without it, ``self``.
+        """
+        if not self.config.model.refit_on_all_history:
+            return self
+        split = self.split
+        rows = np.concatenate([split.train, split.calibration, split.test])
+        recipe = self.recipe.refit_on(self.scored.features.iloc[rows], self.labelled.y[rows])
+        model = {
+            **self.summary["model"],
+            "learned_from_rows": recipe.model.n_rows,
+            "learned_from_test_slice": True,
+        }
+        return replace(self, recipe=recipe, summary={**self.summary, "model": model})
+
     @property
     def insight_inputs(self) -> InsightInputs:
         """The inputs of this model's insights and drift reference."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import numpy as np
 import pandas as pd
 
 from mqlml.columns import CREATED_AT, LABEL, LEAD_ID, TIER
@@ -27,7 +26,6 @@ from mqlml.training.backtest import BacktestResult, rolling_origin_backtest
 from mqlml.training.evaluation import InsightInputs, SplitFit, fit_and_evaluate, importance
 from mqlml.training.funnel import FunnelFit, fit_funnel
 from mqlml.training.progress import StageCallback, Stages, as_stages
-from mqlml.training.recipe import FittedRecipe
 from mqlml.training.rules import load_rules
 from mqlml.training.segments import SegmentModels, fit_segment_models, segment_rows
 
@@ -145,22 +143,21 @@ def training_run(
             stages=stages,
         )
         summary["backtest"] = backtest.summary
-    shipped = _shipped_recipe(fitted)
-    if shipped is not fitted.recipe:
-        summary["model"] = {
-            **summary["model"],
-            "learned_from_rows": shipped.model.n_rows,
-            "learned_from_test_slice": True,
-        }
+    measured = replace(fitted, summary=summary)
+    shipped = measured.shipped()
+    if shipped is not measured:
         stages.done("refit on all history")
-    model = replace(fitted, summary=summary, recipe=shipped).to_model()
+    model = shipped.to_model()
     if seg is not None and seg.models:
         model = replace(model, segment_models=seg.models, segment_column=config.segments.column)
     artifacts = _artifacts(fitted, funnel, backtest)
     # The model every held-out figure measures: what judges the holdout (registry gate,
     # champion comparison) when the shipped model has learned from it.
     artifacts["measured_model"] = replace(
-        model, booster=fitted.recipe.model.fit.booster, linear=fitted.recipe.model.fit.linear
+        model,
+        booster=fitted.recipe.model.fit.booster,
+        linear=fitted.recipe.model.fit.linear,
+        segment_models=(seg.measured or None) if seg is not None else None,
     )
     return TrainingRun(
         model,
@@ -168,16 +165,6 @@ def training_run(
         fitted.insight_inputs,
         {name: sub.insight_inputs for name, sub in (seg.fits if seg else {}).items()},
     )
-
-
-def _shipped_recipe(fitted: SplitFit) -> FittedRecipe:
-    """The recipe refit on every labelled lead once the test figures are measured
-    (``model.refit_on_all_history``), else the recipe the figures measured."""
-    if not fitted.config.model.refit_on_all_history:
-        return fitted.recipe
-    split = fitted.split
-    rows = np.concatenate([split.train, split.calibration, split.test])
-    return fitted.recipe.refit_on(fitted.scored.features.iloc[rows], fitted.labelled.y[rows])
 
 
 def _funnel(fitted: SplitFit) -> FunnelFit | None:

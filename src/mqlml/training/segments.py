@@ -157,12 +157,18 @@ class SegmentModels:
         row per segment: test leads, positives, ROC AUC and ECE of both models,
         selection log loss of both, which model is used and why.
     fits : dict
-        Segment -> its :class:`~mqlml.training.evaluation.SplitFit`, for the models in use.
+        Segment -> its :class:`~mqlml.training.evaluation.SplitFit`, for the models in use
+        (the fits the rows measure).
+    measured : dict
+        Segment -> the model of its fit before the refit on all history: what the rows
+        measure, and what judges held-out leads. The same as ``models`` without
+        ``model.refit_on_all_history``.
     """
 
     models: dict[str, TrainedModel]
     rows: list[dict]
     fits: dict[str, SplitFit]
+    measured: dict[str, TrainedModel]
 
 
 def _sub_config(config: Config, share: float) -> Config:
@@ -219,8 +225,11 @@ def fit_segment_models(fitted: SplitFit, names: list[str]) -> SegmentModels:
             fits[seg] = sub
             routed[split.test[mask[split.test]]] = sub.scored.probability[sub.split.test]
     rows.insert(0, _overall_row(fitted, routed, len(fits), len(names)))
-    models = {seg: sub.to_model() for seg, sub in fits.items()}
-    return SegmentModels(models, rows, fits)
+    # Like the global model, each segment model ships refit on all its segment's leads
+    # (model.refit_on_all_history); the rows above measure the fit that never saw the test.
+    models = {seg: sub.shipped().to_model() for seg, sub in fits.items()}
+    measured = {seg: sub.to_model() for seg, sub in fits.items()}
+    return SegmentModels(models, rows, fits, measured)
 
 
 def _comparison_row(fitted: SplitFit, seg: str, mask: np.ndarray) -> dict:
