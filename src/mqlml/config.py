@@ -376,7 +376,8 @@ class CalibrationConfig(_Strict):
     #: calibrator, thresholds and grades are fit on those pooled out-of-time scores, and the
     #: model that ships is then refit on the training and calibration rows together, so it
     #: learns from the newest history. 0: the model learns from the training slice only and
-    #: is calibrated on its own scores of the calibration slice (no refit).
+    #: is calibrated on its own scores of the calibration slice (no refit), as the funnel's
+    #: stage models always are (they only report figures).
     cross_fit_periods: int = 2
 
     @field_validator("cross_fit_periods")

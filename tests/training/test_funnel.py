@@ -109,8 +109,9 @@ def test_funnel_is_skipped_with_a_reason_when_a_stage_has_too_few_outcomes():
 
 
 def test_stage_models_take_the_configured_settings_without_a_search(monkeypatch):
-    """The main model searches (model.search.trials > 0); each stage model is fit by the
-    recipe's model step with trials 0 and otherwise the same configuration."""
+    """The main model searches (model.search.trials > 0) and is cross-fitted; each stage
+    model is fit once by the recipe's model step (trials 0, cross_fit_periods 0), with
+    otherwise the same configuration."""
     import mqlml.training.funnel as funnel
     from mqlml.config import load_config
     from mqlml.labels.split import time_split
@@ -144,4 +145,8 @@ def test_stage_models_take_the_configured_settings_without_a_search(monkeypatch)
     for stage_cfg in seen:
         assert stage_cfg.model.search.trials == 0
         assert stage_cfg.model.model_copy(update={"search": cfg.model.search}) == cfg.model
-        assert stage_cfg.calibration == cfg.calibration and stage_cfg.audit == cfg.audit
+        assert stage_cfg.calibration.cross_fit_periods == 0 < cfg.calibration.cross_fit_periods
+        assert stage_cfg.calibration.model_copy(
+            update={"cross_fit_periods": cfg.calibration.cross_fit_periods}
+        ) == cfg.calibration
+        assert stage_cfg.audit == cfg.audit

@@ -11,10 +11,10 @@ as-of time and known only once their horizon has passed by the snapshot:
 * ``deal_value``: the value of the won deal (NaN otherwise).
 
 Models (:func:`fit_funnel`), each the recipe's model step
-(:func:`mqlml.training.recipe.fit_calibrated_model`: the same model search, LightGBM and
-calibration as the main model, with the stage's label) on the training slice, calibrated
-on the calibration slice: ``P(SQL | lead)``, ``P(won | SQL)`` (trained on SQLs only) and a
-direct ``P(won | lead)``. Their product and the direct model are compared on the test
+(:func:`mqlml.training.recipe.fit_calibrated_model`, with the stage's label and the
+configured model settings, no search and no time cross-fitting) fit on the training slice
+and calibrated on the calibration slice: ``P(SQL | lead)``, ``P(won | SQL)`` (trained on
+SQLs only) and a direct ``P(won | lead)``. Their product and the direct model are compared on the test
 slice. With deal values, the expected value of a lead is ``P(won | lead)`` times the
 mean deal value of the training slice's won deals.
 
@@ -258,10 +258,16 @@ def fit_funnel(
         return FunnelFit(None, summary)
 
     known = known or {}
-    # The stage models take the configured settings: a search per stage would double the
-    # training time at a million leads for figures that only route and value leads.
+    # The stage models only report figures (none ships), so each is fit once: the
+    # configured settings on the training slice, calibrated on the calibration slice that
+    # it never saw. A search and the time cross-fitting (with its refits, which exist so
+    # the shipped model learns from the newest rows) would double the training time at a
+    # million leads; train_rows then is exactly what a stage model learned from.
     search = config.model.search.model_copy(update={"trials": 0})
-    staged = config.model_copy(update={"model": config.model.model_copy(update={"search": search})})
+    staged = config.model_copy(update={
+        "model": config.model.model_copy(update={"search": search}),
+        "calibration": config.calibration.model_copy(update={"cross_fit_periods": 0}),
+    })
     p = {
         k: known[k]
         if k in known
