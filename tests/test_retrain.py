@@ -200,6 +200,29 @@ def test_comparison_with_only_leads_the_champion_may_have_seen_is_refused(
     assert _champion(cfg) == old
 
 
+def test_compared_leads_the_champion_may_have_seen_are_left_out_and_counted(
+    monitor_worlds, champion_db, tmp_path
+):
+    # A month more history than the champion's: the challenger's test slice starts before
+    # the newest lead whose outcome reached the champion and ends after it.
+    cfg, _ = _store(champion_db, tmp_path)
+    crm = validate_crm(*_before(monitor_worlds.shifted.crm, AT + pd.Timedelta(days=30)),
+                       cfg.data)
+    said = []
+    result = retrain(crm, cfg, echo=lambda message, **_: said.append(message))
+    c = result.comparison
+    seen = c["leads_the_champion_may_have_seen"]
+    until = monitor_worlds.model.summary.learned_until()
+    assert seen > 0 and c["leads"] > 0
+    # Only leads created after the champion's data are compared, and the user is told.
+    assert c["period"][0] >= until[:10]
+    told = [m for m in said if "are left out" in m]
+    assert told and told[0].startswith(
+        f"{seen} of the {seen + c['leads']} leads chosen for the comparison are left out: "
+        f"they were created by {until[:10]}"
+    )
+
+
 def test_cli_retrain_without_the_registry_fails_before_training(tmp_path):
     # Promotion goes only through the registry: no tracking, no retrain (exit 2, no bundle).
     res = CliRunner().invoke(app, [
