@@ -83,7 +83,14 @@ def test_two_stage_and_direct_models_compared_on_the_holdout(funnel_trained):
         # calibrated: the mean predicted chance of becoming a customer is near the rate
         assert r["mean_probability"] == pytest.approx(r["observed_rate"], abs=0.03)
     assert f.mean_deal_value > 0 and f.expected_value_per_lead > 0
+    # Each stage names the rows it learned from: the SQL stage is the main model (target
+    # sql), refit on the training and calibration slices; the others the training slice.
+    periods = {p.name: p.n_leads for p in funnel_trained[0].summary.periods}
+    learned = {r["stage"]: r["train_rows"] for r in f.stages}
     counts = {r["slice"]: r for r in f.counts}
+    assert learned["sql"] == periods["train"] + periods["calibration"]
+    assert learned["won"] == counts["train"]["won_known"]
+    assert learned["won_given_sql"] < learned["won"]
     # the latest leads' won outcome is not known yet: fewer known than leads in test
     assert counts["test"]["won_known"] < counts["test"]["leads"]
     assert counts["train"]["won_known"] == counts["train"]["leads"]

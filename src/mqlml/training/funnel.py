@@ -14,16 +14,17 @@ Models (:func:`fit_funnel`), each the recipe's model step
 (:func:`mqlml.training.recipe.fit_calibrated_model`, with the stage's label and the
 configured model settings, no search and no time cross-fitting) fit on the training slice
 and calibrated on the calibration slice: ``P(SQL | lead)``, ``P(won | SQL)`` (trained on
-SQLs only) and a direct ``P(won | lead)``. Their product and the direct model are compared on the test
-slice. With deal values, the expected value of a lead is ``P(won | lead)`` times the
-mean deal value of the training slice's won deals.
+SQLs only) and a direct ``P(won | lead)``. Their product and the direct model are compared
+on the test slice. With deal values, the expected value of a lead is ``P(won | lead)``
+times the mean deal value of the training slice's won deals.
 
 The training summary's ``funnel`` dict: ``sql_horizon_days``, ``won_horizon_days``,
-``counts`` (per slice: leads, sql, won known, won), ``stages`` (rows: stage, train_rows,
-train_positives, test_rows, test_positives, roc_auc, brier, log_loss, mean_probability,
-observed_rate), ``won_comparison`` (rows: method ``two_stage_product`` / ``direct``,
-same metrics on the test leads whose won outcome is known), ``mean_deal_value`` and
-``expected_value_per_lead`` (mean over the test slice), or ``skipped`` with the reason.
+``counts`` (per slice: leads, sql, won known, won), ``stages`` (rows: stage, train_rows
+and train_positives (the rows its model learned from), test_rows, test_positives,
+roc_auc, brier, log_loss, mean_probability, observed_rate), ``won_comparison`` (rows:
+method ``two_stage_product`` / ``direct``, same metrics on the test leads whose won
+outcome is known), ``mean_deal_value`` and ``expected_value_per_lead`` (mean over the
+test slice), or ``skipped`` with the reason.
 """
 
 from __future__ import annotations
@@ -275,7 +276,14 @@ def fit_funnel(
         for k in ys
     }
     two_stage = p[SQL] * p[WON_GIVEN_SQL]
-    summary.update(_test_rows(ys, p, two_stage, rows, split.test))
+    # A stage taken from the main model learned what it learned: the training rows and,
+    # refit after its time cross-fitted calibration, the calibration rows too.
+    refit = config is not None and config.calibration.cross_fit_periods > 0
+    learned = {
+        k: np.concatenate([r["train"], r["calibration"]]) if k in known and refit else r["train"]
+        for k, r in rows.items()
+    }
+    summary.update(_test_rows(ys, p, two_stage, learned, split.test))
     values = stages[DEAL_VALUE].to_numpy(dtype=float)[split.train]
     values = values[~np.isnan(values)]
     mean_value = float(values.mean()) if len(values) else float("nan")
@@ -313,18 +321,20 @@ def _counts(stages: pd.DataFrame, split) -> list[dict]:
     ]
 
 
-def _test_rows(ys: dict, p: dict, two_stage: np.ndarray, rows: dict, test: np.ndarray) -> dict:
-    """``stages`` (each stage model on its known test rows) and ``won_comparison``."""
+def _test_rows(
+    ys: dict, p: dict, two_stage: np.ndarray, learned: dict, test: np.ndarray
+) -> dict:
+    """``stages`` (each stage model on its known test rows, with the rows it learned from)
+    and ``won_comparison``."""
     stage_rows = []
     for k in (SQL, WON_GIVEN_SQL, WON):
         t = _stage_rows(ys[k], test)
         if len(t):
             stage_rows.append(
-                _metrics_row("stage", k, ys[k][t], p[k][t], rows[k]["train"],
-                             ys[k][rows[k]["train"]])
+                _metrics_row("stage", k, ys[k][t], p[k][t], learned[k], ys[k][learned[k]])
             )
     t_won = _stage_rows(ys[WON], test)
-    train_won = rows[WON]["train"]
+    train_won = learned[WON]
     comparison = (
         [
             _metrics_row("method", "two_stage_product", ys[WON][t_won], two_stage[t_won],
