@@ -241,6 +241,17 @@ def test_bank_marketing_config_trains_reports_and_scores_from_the_cli(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(out)) == 400
+    # The config's search has no time budget: a second training ships the same model,
+    # however loaded the machine is.
+    again = runner.invoke(
+        app,
+        ["train", "--config", str(config), "--data", str(sample), "--no-tracking",
+         "--models-dir", str(tmp_path / "again")],
+    )
+    assert again.exit_code == 0, again.output
+    second = Path(again.stdout.strip().splitlines()[-1])
+    assert settings["model"]["search"]["budget_seconds"] is None
+    assert (second / "model.txt").read_bytes() == (bundle / "model.txt").read_bytes()
 
 
 def test_headers_with_quotes_and_json_characters_train_and_keep_their_names(tmp_path):
