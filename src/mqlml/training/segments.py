@@ -159,16 +159,18 @@ class SegmentModels:
     fits : dict
         Segment -> its :class:`~mqlml.training.evaluation.SplitFit`, for the models in use
         (the fits the rows measure).
-    measured : dict
-        Segment -> the model of its fit before the refit on all history: what the rows
-        measure, and what judges held-out leads. The same as ``models`` without
-        ``model.refit_on_all_history``.
     """
 
     models: dict[str, TrainedModel]
     rows: list[dict]
     fits: dict[str, SplitFit]
-    measured: dict[str, TrainedModel]
+
+    @property
+    def measured(self) -> dict[str, TrainedModel]:
+        """Segment -> the model of its fit before the refit on all history: what the rows
+        measure, and what judges held-out leads (``models`` without
+        ``model.refit_on_all_history``)."""
+        return {seg: sub.to_model() for seg, sub in self.fits.items()}
 
 
 def _sub_config(config: Config, share: float) -> Config:
@@ -228,8 +230,7 @@ def fit_segment_models(fitted: SplitFit, names: list[str]) -> SegmentModels:
     # Like the global model, each segment model ships refit on all its segment's leads
     # (model.refit_on_all_history); the rows above measure the fit that never saw the test.
     models = {seg: sub.shipped().to_model() for seg, sub in fits.items()}
-    measured = {seg: sub.to_model() for seg, sub in fits.items()}
-    return SegmentModels(models, rows, fits, measured)
+    return SegmentModels(models, rows, fits)
 
 
 def _comparison_row(fitted: SplitFit, seg: str, mask: np.ndarray) -> dict:
