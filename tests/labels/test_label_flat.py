@@ -213,13 +213,17 @@ def test_bank_marketing_config_trains_reports_and_scores_from_the_cli(tmp_path):
     config = tmp_path / "bank.yaml"
     config.write_text(yaml.safe_dump(settings))
     runner = CliRunner()
-    result = runner.invoke(
-        app,
-        ["train", "--config", str(config), "--data", str(sample), "--no-tracking",
-         "--models-dir", str(tmp_path / "models")],
-    )
-    assert result.exit_code == 0, result.output
-    bundle = Path(result.stdout.strip().splitlines()[-1])
+
+    def train(models_dir: str) -> Path:
+        result = runner.invoke(
+            app,
+            ["train", "--config", str(config), "--data", str(sample), "--no-tracking",
+             "--models-dir", str(tmp_path / models_dir)],
+        )
+        assert result.exit_code == 0, result.output
+        return Path(result.stdout.strip().splitlines()[-1])
+
+    bundle = train("models")
     assert (bundle / "report.html").is_file()
     summary = json.loads((bundle / "metrics.json").read_text())
     assert summary["leakage_audit"] == []
@@ -243,14 +247,8 @@ def test_bank_marketing_config_trains_reports_and_scores_from_the_cli(tmp_path):
     assert len(pd.read_csv(out)) == 400
     # The config's search has no time budget: a second training ships the same model,
     # however loaded the machine is.
-    again = runner.invoke(
-        app,
-        ["train", "--config", str(config), "--data", str(sample), "--no-tracking",
-         "--models-dir", str(tmp_path / "again")],
-    )
-    assert again.exit_code == 0, again.output
-    second = Path(again.stdout.strip().splitlines()[-1])
     assert settings["model"]["search"]["budget_seconds"] is None
+    second = train("again")
     assert (second / "model.txt").read_bytes() == (bundle / "model.txt").read_bytes()
 
 
