@@ -108,9 +108,12 @@ def test_estimate_lands_near_the_true_rate(training_rate, batch_rate, seed):
 @settings(max_examples=15, deadline=None)
 @given(training_rate=st.floats(0.05, 0.5), seed=st.integers(0, 10_000))
 def test_no_shift_gives_about_the_training_rate(training_rate, seed):
-    p, _ = _calibrated_batch(training_rate, training_rate, 4_000, seed)
+    p, y = _calibrated_batch(training_rate, training_rate, 4_000, seed)
     est = estimate_prior(p, training_rate)
-    assert est.estimated_rate == pytest.approx(training_rate, abs=0.03)
+    # The batch's realised rate is the training rate up to sampling noise; EM lands within
+    # its own noise of that (400 seeded draws: at most 0.022 from the realised rate, while
+    # 0.037 from the training rate itself, which made the old bound of 0.03 flaky).
+    assert est.estimated_rate == pytest.approx(y.mean(), abs=0.03)
     assert est.factor < 1.5
 
 
