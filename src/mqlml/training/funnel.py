@@ -210,7 +210,7 @@ def fit_funnel(
     spec: FeatureSpec | None,
     config: Config | None,
     horizons: tuple[int, int],
-    known: dict[str, np.ndarray] | None = None,
+    known: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> FunnelFit:
     """Fit the stage models on the train slice, calibrate on calibration, test on test.
 
@@ -229,8 +229,9 @@ def fit_funnel(
     horizons : (int, int)
         SQL and won horizons in days, for the summary.
     known : dict, optional
-        Calibrated probabilities already fit for a stage (e.g. ``{"sql": p}`` from the
-        main model when its target is SQL with the same horizon); not refit.
+        Stage -> (calibrated probabilities already fit for it, positions of the leads that
+        model learned from): e.g. the main model's when its target is SQL with the same
+        horizon; not refit.
 
     Returns
     -------
@@ -270,17 +271,14 @@ def fit_funnel(
         "calibration": config.calibration.model_copy(update={"cross_fit_periods": 0}),
     })
     p = {
-        k: known[k]
+        k: known[k][0]
         if k in known
         else _fit_stage(features, ys[k], rows[k]["train"], rows[k]["calibration"], spec, staged)
         for k in ys
     }
     two_stage = p[SQL] * p[WON_GIVEN_SQL]
-    # A stage taken from the main model learned what it learned: the training rows and,
-    # refit after its time cross-fitted calibration, the calibration rows too.
-    refit = config is not None and config.calibration.cross_fit_periods > 0
     learned = {
-        k: np.concatenate([r["train"], r["calibration"]]) if k in known and refit else r["train"]
+        k: _stage_rows(ys[k], known[k][1]) if k in known else r["train"]
         for k, r in rows.items()
     }
     summary.update(_test_rows(ys, p, two_stage, learned, split.test))

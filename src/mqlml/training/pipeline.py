@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 
 from mqlml.columns import CREATED_AT, LABEL, LEAD_ID, TIER
@@ -174,6 +175,10 @@ def _funnel(fitted: SplitFit) -> FunnelFit | None:
         return None
     # The main model already is P(SQL | lead) when its label is the funnel's SQL stage.
     same_stage = config.labels.target == "sql" and st.sql_horizon == config.labels.horizon
+    split = fitted.split
+    # What the main model learned from: the oldest n_rows of its training and calibration
+    # rows (all of them when it was refit after its time cross-fitted calibration).
+    learned = np.concatenate([split.train, split.calibration])[: fitted.recipe.model.n_rows]
     return fit_funnel(
         features=fitted.scored.features,
         stages=st.stages,
@@ -181,7 +186,7 @@ def _funnel(fitted: SplitFit) -> FunnelFit | None:
         spec=fitted.recipe.spec,
         config=config,
         horizons=(st.sql_horizon, config.funnel.won_horizon_days),
-        known={"sql": fitted.scored.probability} if same_stage else None,
+        known={"sql": (fitted.scored.probability, learned)} if same_stage else None,
     )
 
 
